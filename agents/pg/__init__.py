@@ -1,0 +1,1 @@
+"""The policy-gradient family of Spinning Up: VPG, TRPO, PPO, DDPG, TD3, SAC."""

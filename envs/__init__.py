@@ -1,0 +1,65 @@
+"""Environments: gymnasium MuJoCo tasks (gymnasium backends or the batched MuJoCo backend),
+later meta-RL task families and batched board games.
+
+`make_vec_env` is the single way agents build their environments.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import warnings
+
+import gymnasium as gym
+
+from rlmeta.errors import ConfigError
+from rlmeta.vec_env import VecEnv
+
+# MuJoCo's XML compiler warns about a deprecated attribute in gymnasium's own hopper.xml.
+warnings.filterwarnings("ignore", message=".*settotalmass.*")
+
+
+def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
+    """Return the gymnasium spec or raise ConfigError naming close matches."""
+    try:
+        return gym.spec(env_id)
+    except Exception:
+        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown env '{env_id}'{hint}") from None
+
+
+def make_vec_env(
+    env_id: str,
+    num_envs: int = 1,
+    seed: int = 0,
+    backend: str = "auto",
+    threads: int = 0,
+    normalize_obs: bool = False,
+    normalize_reward: bool = False,
+    gamma: float = 0.99,
+) -> VecEnv:
+    """Build the agent-facing VecEnv for a gymnasium id.
+
+    backend: "sync" / "async" (gymnasium.vector), "mujoco" (batched threads, HalfCheetah-v5 and
+    Hopper-v5), or "auto" (mujoco where supported, else sync).
+    """
+    from envs.gym_backend import GymBackend
+    from envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
+
+    check_env_id(env_id)
+    if backend == "auto":
+        backend = "mujoco" if env_id in SUPPORTED_TASKS else "sync"
+    if backend == "mujoco":
+        if env_id not in SUPPORTED_TASKS:
+            raise ConfigError(f"--env-backend mujoco supports {sorted(SUPPORTED_TASKS)}, not '{env_id}'")
+        raw = MujocoBatchBackend(env_id, num_envs, threads=threads or (os.cpu_count() or 1))
+    elif backend in ("sync", "async"):
+        try:
+            raw = GymBackend(env_id, num_envs, asynchronous=backend == "async")
+        except gym.error.DependencyNotInstalled as e:
+            raise ConfigError(f"env '{env_id}' needs a missing dependency: {e}") from None
+    else:
+        raise ConfigError(f"unknown env backend '{backend}' (choose auto, sync, async, mujoco)")
+    return VecEnv(raw, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
+                  gamma=gamma, env_id=env_id)

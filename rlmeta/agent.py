@@ -1,0 +1,81 @@
+"""The base class every agent derives from (one level: no agent inherits from a sibling).
+
+An agent owns its networks, optimizers and collector; the runner owns the loop, logging and
+checkpoints. Research hooks are few and named:
+
+- `iteration()`: collect -> update; returns a metrics dict (the only method an agent must write).
+- `extra_losses`: callables `(agent, batch) -> (loss, metrics)` added to the agent's main loss
+  (the policy loss for policy-gradient agents, the actor loss for off-policy ones), so a new
+  regulariser reaches every agent without overriding any `iteration()`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from rlmeta.config import RunConfig
+from rlmeta.errors import ConfigError
+from rlmeta.optim import FlatAdam
+from rlmeta.vec_env import VecEnv
+
+ExtraLoss = Callable[["Agent", Any], tuple[torch.Tensor, dict[str, float]]]
+
+
+class Agent:
+    algo: ClassVar[str] = ""
+    Config: ClassVar[type[RunConfig]] = RunConfig
+    continuous_actions: ClassVar[bool] = True
+
+    def __init__(self, cfg: RunConfig, envs: VecEnv, device: torch.device):
+        self.check_env(envs)
+        self.cfg, self.envs, self.device = cfg, envs, device
+        self.global_step = 0
+        self.extra_losses: list[ExtraLoss] = []
+
+    # ------------------------------------------------------------------ to implement
+    def iteration(self) -> dict[str, float]:
+        """Collect data and update; advance self.global_step; return metrics."""
+        raise NotImplementedError
+
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """obs [N, obs_dim] (already normalised by the VecEnv) -> actions [N, act_dim]."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared mechanics
+    @classmethod
+    def check_env(cls, envs: VecEnv) -> None:
+        space = envs.single_action_space
+        if cls.continuous_actions and not isinstance(space, gym.spaces.Box):
+            raise ConfigError(f"{cls.algo} needs a continuous (Box) action space; "
+                              f"{envs.env_id or 'this env'} has {space}")
+
+    def extra_loss(self, batch: Any) -> tuple[torch.Tensor | float, dict[str, float]]:
+        """Sum of the registered extra losses on `batch`, with their metrics."""
+        total: torch.Tensor | float = 0.0
+        metrics: dict[str, float] = {}
+        for fn in self.extra_losses:
+            loss, m = fn(self, batch)
+            total = total + loss
+            metrics.update(m)
+        return total, metrics
+
+    def _stateful(self) -> dict[str, Any]:
+        """Every module / optimizer attribute: what a checkpoint must hold."""
+        return {k: v for k, v in vars(self).items() if isinstance(v, (nn.Module, torch.optim.Optimizer, FlatAdam))}
+
+    def state_dict(self) -> dict[str, Any]:
+        d = {k: v.state_dict() for k, v in self._stateful().items()}
+        d["global_step"] = self.global_step
+        return d
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        for k, v in self._stateful().items():
+            if k not in d:
+                raise ConfigError(f"checkpoint has no '{k}' for {self.algo}")
+            v.load_state_dict(d[k])
+        self.global_step = int(d["global_step"])

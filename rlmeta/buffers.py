@@ -1,0 +1,62 @@
+"""Typed batches and buffers. Shapes: T = steps per env per iteration, N = envs."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+
+class RolloutBatch(NamedTuple):
+    """Flattened on-policy batch, B = T * N."""
+
+    obs: torch.Tensor  # [B, obs_dim]
+    actions: torch.Tensor  # [B, act_dim]
+    logprobs: torch.Tensor  # [B] log pi_old(a|s)
+    values: torch.Tensor  # [B] V_old(s)
+    advantages: torch.Tensor  # [B] GAE(lambda)
+    returns: torch.Tensor  # [B] advantages + values (the value target)
+
+
+def compute_gae(
+    rewards: torch.Tensor,  # [T, N] (truncation bootstrap already folded in, see RolloutBuffer)
+    values: torch.Tensor,  # [T, N] V(s_t)
+    dones: torch.Tensor,  # [T, N] 1.0 where the episode ended at step t (terminated or truncated)
+    last_value: torch.Tensor,  # [N] V(s_T), the observation after the last step
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE(lambda) advantages and returns, both [T, N].
+
+    delta_t = r_t + gamma * V(s_{t+1}) * (1 - done_t) - V(s_t)
+    A_t     = delta_t + gamma * lam * (1 - done_t) * A_{t+1}
+    With SAME_STEP autoreset s_{t+1} after a done is the next episode's first state, so it is
+    masked out; a truncated step carries its bootstrap gamma * V(final_obs) inside r_t.
+    """
+    T = rewards.shape[0]
+    adv = torch.zeros_like(rewards)
+    next_adv = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(T)):
+        not_done = 1.0 - dones[t]
+        delta = rewards[t] + gamma * next_value * not_done - values[t]
+        next_adv = delta + gamma * lam * not_done * next_adv
+        adv[t] = next_adv
+        next_value = values[t]
+    return adv, adv + values
+
+
+class RolloutBuffer:
+    """Preallocated [T, N] storage on the training device for one on-policy iteration."""
+
+    def __init__(self, T: int, N: int, obs_dim: int, act_dim: int, device: torch.device):
+        z = lambda *s: torch.zeros(*s, device=device)  # noqa: E731
+        self.T, self.N = T, N
+        self.obs, self.actions = z(T, N, obs_dim), z(T, N, act_dim)
+        self.logprobs, self.values, self.rewards, self.dones = z(T, N), z(T, N), z(T, N), z(T, N)
+
+    def batch(self, last_value: torch.Tensor, gamma: float, lam: float) -> RolloutBatch:
+        adv, ret = compute_gae(self.rewards, self.values, self.dones, last_value, gamma, lam)
+        flat = lambda x: x.reshape(self.T * self.N, *x.shape[2:])  # noqa: E731
+        return RolloutBatch(flat(self.obs), flat(self.actions), flat(self.logprobs), flat(self.values),
+                            flat(adv), flat(ret))

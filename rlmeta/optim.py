@@ -1,0 +1,79 @@
+"""FlatAdam: Adam over one contiguous buffer holding all of a module's parameters.
+
+Small RL networks spend most of an update in per-tensor op overhead, not arithmetic: torch's Adam
+and clip_grad_norm_ issue a handful of ops per parameter tensor. Here every parameter (and its
+.grad) is a view into one flat tensor, so the step and the gradient-norm clip are a few ops in
+total. The numbers equal torch.optim.Adam (tests/test_optim.py); on this CPU a PPO minibatch
+update of two 64x64 MLPs is about 1.6x faster (benchmarks/ppo_throughput.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import torch
+from torch import nn
+
+
+def flatten_params(params: Iterable[nn.Parameter]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-home params (and their grads) as views of one flat buffer each. -> (flat, flat_grad)"""
+    params = [p for p in params if p.requires_grad]
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    flat_grad = torch.zeros_like(flat)
+    i = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat[i : i + n].view_as(p)
+        p.grad = flat_grad[i : i + n].view_as(p)
+        i += n
+    return flat, flat_grad
+
+
+class FlatAdam:
+    """Adam (Kingma & Ba) with optional global-norm gradient clipping on a flat buffer.
+
+    Example:
+        >>> opt = FlatAdam(net.parameters(), lr=3e-4, eps=1e-5)
+        >>> opt.zero_grad(); loss.backward(); opt.step(max_grad_norm=0.5)
+    """
+
+    def __init__(self, params: Iterable[nn.Parameter], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.flat, self.grad = flatten_params(params)
+        self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
+        self.m = torch.zeros_like(self.flat)
+        self.v = torch.zeros_like(self.flat)
+        self.t = 0
+
+    def zero_grad(self) -> None:
+        # keep the .grad views alive: backward accumulates into them in place
+        self.grad.zero_()
+
+    @torch.no_grad()
+    def step(self, max_grad_norm: float = 0.0) -> float:
+        """One Adam step; clip the global grad norm to max_grad_norm when > 0. Returns the grad norm."""
+        g = self.grad
+        norm = float(g.norm())
+        if max_grad_norm > 0 and norm > max_grad_norm:
+            g.mul_(max_grad_norm / (norm + 1e-6))
+        self.t += 1
+        self.m.lerp_(g, 1 - self.b1)
+        self.v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+        bc1, bc2 = 1 - self.b1**self.t, 1 - self.b2**self.t
+        denom = (self.v / bc2).sqrt_().add_(self.eps)
+        self.flat.addcdiv_(self.m, denom, value=-self.lr / bc1)
+        return norm
+
+    def minimize(self, loss: torch.Tensor, max_grad_norm: float = 0.0) -> float:
+        """zero_grad -> backward -> clipped step. Returns the pre-clip grad norm."""
+        self.zero_grad()
+        loss.backward()
+        return self.step(max_grad_norm)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"m": self.m.clone(), "v": self.v.clone(), "t": self.t, "lr": self.lr}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.m.copy_(d["m"])
+        self.v.copy_(d["v"])
+        self.t, self.lr = int(d["t"]), float(d["lr"])
+

@@ -1,0 +1,83 @@
+"""On-policy collection shared by VPG, TRPO and PPO."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from rlmeta.buffers import RolloutBatch, RolloutBuffer
+from rlmeta.vec_env import VecEnv
+
+
+class EpisodeStats:
+    """Returns/lengths of the episodes that ended since the last `pop()`."""
+
+    def __init__(self) -> None:
+        self.returns: list[float] = []
+        self.lengths: list[int] = []
+
+    def add(self, returns: np.ndarray, lengths: np.ndarray) -> None:
+        self.returns.extend(returns.tolist())
+        self.lengths.extend(lengths.tolist())
+
+    def pop(self) -> dict[str, float]:
+        """-> {'charts/episodic_return': mean, 'charts/episodic_length': mean, 'charts/episodes': k} or {}."""
+        if not self.returns:
+            return {}
+        out = {"charts/episodic_return": float(np.mean(self.returns)),
+               "charts/episodic_length": float(np.mean(self.lengths)),
+               "charts/episodes": float(len(self.returns))}
+        self.returns, self.lengths = [], []
+        return out
+
+
+class OnPolicyCollector:
+    """Steps `envs` for T steps with a stochastic policy and fills a RolloutBuffer.
+
+    `policy(obs [N, obs_dim]) -> (action [N, act_dim], log_prob [N])`, `value(obs) -> [N]`.
+    Truncated (time-limit) steps get r += gamma * V(final_obs); terminated ones do not
+    (SB3 issue #633 / "Time Limits in RL", Pardo et al. 2018).
+    """
+
+    def __init__(self, envs: VecEnv, steps_per_env: int, device: torch.device, gamma: float):
+        self.envs, self.T, self.device, self.gamma = envs, steps_per_env, device, gamma
+        obs_dim = envs.single_observation_space.shape[0]
+        act_dim = envs.single_action_space.shape[0]
+        self.buffer = RolloutBuffer(steps_per_env, envs.num_envs, obs_dim, act_dim, device)
+        self.stats = EpisodeStats()
+        self.obs: torch.Tensor | None = None  # [N, obs_dim] the observation the next step acts on
+
+    def _t(self, x: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(x, device=self.device)
+
+    def reset(self) -> None:
+        self.obs = self._t(self.envs.reset())
+
+    @torch.no_grad()
+    def collect(
+        self,
+        policy: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+        value: Callable[[torch.Tensor], torch.Tensor],
+        lam: float,
+    ) -> RolloutBatch:
+        if self.obs is None:
+            self.reset()
+        buf, obs = self.buffer, self.obs
+        for t in range(self.T):
+            action, logp = policy(obs)
+            v = value(obs)
+            out = self.envs.step(action.cpu().numpy())
+            reward = self._t(out.reward)
+            bootstrap = out.truncated & ~out.terminated
+            if bootstrap.any():
+                idx = np.flatnonzero(bootstrap)
+                reward[idx] += self.gamma * value(self._t(out.final_obs[idx]))
+            buf.obs[t], buf.actions[t], buf.logprobs[t], buf.values[t] = obs, action, logp, v
+            buf.rewards[t] = reward
+            buf.dones[t] = self._t((out.terminated | out.truncated).astype(np.float32))
+            self.stats.add(out.episode_returns, out.episode_lengths)
+            obs = self._t(out.obs)
+        self.obs = obs
+        return buf.batch(value(obs), self.gamma, lam)

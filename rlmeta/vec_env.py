@@ -1,0 +1,174 @@
+"""The vector-env interface every agent sees, with episode statistics and normalisation.
+
+Autoreset is SAME_STEP, explicitly: when sub-env i ends at step t, `step()` returns the *reset*
+observation for i in `obs` and the true last observation in `final_obs`. An agent bootstraps a
+truncated episode with V(final_obs); a terminated one gets no bootstrap. (gymnasium 1.x defaults
+to NEXT_STEP, where the step after a done is a dummy reset step; mixing the two silently corrupts
+returns and bootstrapping.)
+
+Backends (gymnasium sync/async, batched MuJoCo, later GPU) only have to return raw arrays; this
+wrapper adds action clipping, float32 casting, episode statistics on the *raw* reward, and optional
+observation / reward normalisation, whose statistics travel with the checkpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+
+class VecStep(NamedTuple):
+    obs: np.ndarray  # [N, obs_dim] float32, the reset observation where an episode ended
+    reward: np.ndarray  # [N] float32 (normalised when reward normalisation is on)
+    terminated: np.ndarray  # [N] bool: a true terminal state, no bootstrap
+    truncated: np.ndarray  # [N] bool: time limit; bootstrap with V(final_obs)
+    final_obs: np.ndarray  # [N, obs_dim] float32, the last observation of the episode where done, else obs
+    episode_returns: np.ndarray  # [k] raw returns of the k episodes that ended this step
+    episode_lengths: np.ndarray  # [k]
+
+
+class VecBackend(Protocol):
+    """What a backend provides: raw float64/float32 arrays, SAME_STEP autoreset."""
+
+    num_envs: int
+    single_observation_space: gym.spaces.Space
+    single_action_space: gym.spaces.Space
+
+    def reset(self, seed: int) -> np.ndarray: ...  # [N, obs_dim]
+
+    # -> obs [N, obs_dim], reward [N], terminated [N], truncated [N], final_obs [N, obs_dim]
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]: ...
+
+    def close(self) -> None: ...
+
+
+class RunningMeanStd:
+    """Streaming mean/var (Chan et al. parallel algorithm), as used by SB3/gymnasium normalisers."""
+
+    def __init__(self, shape: tuple[int, ...] = (), epsilon: float = 1e-4):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = epsilon
+
+    def update(self, x: np.ndarray) -> None:  # x: [B, *shape]
+        batch_mean, batch_var, n = x.mean(0), x.var(0), x.shape[0]
+        delta = batch_mean - self.mean
+        tot = self.count + n
+        self.mean = self.mean + delta * n / tot
+        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / tot
+        self.var = m2 / tot
+        self.count = tot
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.copy(), "var": self.var.copy(), "count": self.count}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.mean, self.var, self.count = np.asarray(d["mean"]), np.asarray(d["var"]), float(d["count"])
+
+
+class VecEnv:
+    """Agent-facing vector env: clip actions, keep episode statistics, normalise obs/reward.
+
+    Example:
+        >>> envs = envs_pkg.make_vec_env("HalfCheetah-v5", num_envs=4, seed=0)
+        >>> obs = envs.reset()                       # [4, 17]
+        >>> out = envs.step(np.zeros((4, 6)))        # VecStep
+    """
+
+    def __init__(
+        self,
+        backend: VecBackend,
+        seed: int = 0,
+        normalize_obs: bool = False,
+        normalize_reward: bool = False,
+        gamma: float = 0.99,
+        clip_obs: float = 10.0,
+        clip_reward: float = 10.0,
+        env_id: str = "",
+    ):
+        self.backend = backend
+        self.env_id = env_id
+        self.num_envs = backend.num_envs
+        self.single_observation_space = backend.single_observation_space
+        self.single_action_space = backend.single_action_space
+        self.seed = seed
+        self.normalize_obs, self.normalize_reward = normalize_obs, normalize_reward
+        self.gamma, self.clip_obs, self.clip_reward = gamma, clip_obs, clip_reward
+        obs_shape = self.single_observation_space.shape
+        self.obs_rms = RunningMeanStd(obs_shape)
+        self.ret_rms = RunningMeanStd(())
+        self._disc_return = np.zeros(self.num_envs)
+        self._ep_return = np.zeros(self.num_envs)
+        self._ep_length = np.zeros(self.num_envs, np.int64)
+        self.training = True  # normaliser statistics update only while training
+        space = self.single_action_space
+        if isinstance(space, gym.spaces.Box):
+            self._act_low, self._act_high = space.low, space.high
+        else:
+            self._act_low = self._act_high = None
+        self._resets = 0
+
+    # ------------------------------------------------------------------ API
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        """Reset all sub-envs; sub-env i is seeded with seed + i (default: the construction seed,
+        shifted on every later reset so a resumed run does not replay the same episodes)."""
+        if seed is None:
+            seed = self.seed + self._resets * 10_007 * max(self.num_envs, 1)
+        self._resets += 1
+        raw = self.backend.reset(seed)
+        self._ep_return[:] = 0
+        self._ep_length[:] = 0
+        self._disc_return[:] = 0
+        return self._obs(raw, update=True)
+
+    def step(self, actions: np.ndarray) -> VecStep:
+        """actions: [N, act_dim] (unclipped samples are fine: they are clipped to the Box here)."""
+        if self._act_low is not None:
+            actions = np.clip(actions, self._act_low, self._act_high)
+        obs, reward, term, trunc, final_obs = self.backend.step(actions)
+        reward = np.asarray(reward, np.float64)
+        term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
+        done = term | trunc
+        self._ep_return += reward
+        self._ep_length += 1
+        ep_ret, ep_len = self._ep_return[done].copy(), self._ep_length[done].copy()
+        self._ep_return[done] = 0
+        self._ep_length[done] = 0
+        if self.normalize_reward:
+            # gymnasium NormalizeReward: scale by the std of the running discounted return.
+            self._disc_return = self._disc_return * self.gamma + reward
+            if self.training:
+                self.ret_rms.update(self._disc_return)
+            reward = np.clip(reward / np.sqrt(self.ret_rms.var + 1e-8), -self.clip_reward, self.clip_reward)
+            self._disc_return[done] = 0
+        norm_final = self._obs(final_obs, update=False)
+        norm_obs = self._obs(obs, update=True)
+        return VecStep(norm_obs, reward.astype(np.float32), term, trunc, norm_final, ep_ret, ep_len)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def normalize(self, obs: np.ndarray) -> np.ndarray:
+        """Apply the current observation normalisation (no statistics update)."""
+        return self._obs(obs, update=False)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {"obs_rms": self.obs_rms.state_dict(), "ret_rms": self.ret_rms.state_dict(), "resets": self._resets}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.obs_rms.load_state_dict(d["obs_rms"])
+        self.ret_rms.load_state_dict(d["ret_rms"])
+        self._resets = int(d.get("resets", 0))
+
+    # ------------------------------------------------------------------ internals
+    def _obs(self, obs: np.ndarray, update: bool) -> np.ndarray:
+        obs = np.asarray(obs, np.float64)
+        if not self.normalize_obs:
+            return obs.astype(np.float32)
+        if update and self.training:
+            self.obs_rms.update(obs)
+        out = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8)
+        return np.clip(out, -self.clip_obs, self.clip_obs).astype(np.float32)

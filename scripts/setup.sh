@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create .venv and install rlmeta with its test and comparison extras.
+# torch: on a machine without an NVIDIA GPU we install torch==2.13.0 first (a CPU wheel lies on
+# the local disk here), so the `torch>=2.1` requirement is already met and pip never downloads
+# a multi-gigabyte CUDA build. With a GPU, pip's default (CUDA) torch is what you want.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+EXTRAS=${RLMETA_EXTRAS:-dev,compare}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+PIP=".venv/bin/python -m pip"
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
+    $PIP install -q "torch>=2.1"
+  else
+    $PIP install -q "torch==2.13.0" || $PIP install -q "torch>=2.1" --index-url https://download.pytorch.org/whl/cpu
+  fi
+fi
+$PIP install -q -e ".[${EXTRAS}]"
