@@ -48,6 +48,16 @@ class Agent:
 
     # ------------------------------------------------------------------ shared mechanics
     @classmethod
+    def make_envs(cls, cfg: RunConfig, device: torch.device):
+        """Build the training envs. Default: gymnasium/MuJoCo via envs.make_vec_env. Agents with
+        other envs (board games) override this; the runner only needs close(), state_dict() and
+        load_state_dict() on the result."""
+        from envs import make_vec_env
+
+        return make_vec_env(cfg.env, cfg.num_envs, cfg.seed, cfg.env_backend, cfg.env_threads,
+                            cfg.normalize_obs, cfg.normalize_reward, getattr(cfg, "gamma", 0.99))
+
+    @classmethod
     def check_env(cls, envs: VecEnv) -> None:
         space = envs.single_action_space
         if cls.continuous_actions and not isinstance(space, gym.spaces.Box):

@@ -18,12 +18,31 @@ COMMANDS = {
     "bench": "run a benchmark suite (resumable), then write summary.md and plots",
     "plot": "plot learning curves of run directories",
     "compare": "print a table of runs (final return, steps, wall time)",
+    "eval": "evaluate a board-game checkpoint (tictactoe optimality, connect4 Pons mistake rates)",
+    "arena": "play two players against each other: win/draw/loss per seat and Elo",
+    "play": "play a board game against an agent in the terminal",
+    "meta-train": "meta-train MAML on a task family (sine, cheetah-vel, ...)",
+    "render": "render a checkpointed policy to mp4/GIF",
+    "sweep": "hyperparameter sweep with Optuna (or Ray Tune)",
+}
+
+# command -> "module:function(args: list[str]) -> int"; imported only when the command runs.
+HANDLERS = {
+    "bench": "benchmarks.cli:cmd_bench",
+    "plot": "benchmarks.cli:cmd_plot",
+    "compare": "benchmarks.cli:cmd_compare",
+    "eval": "agents.alphazero.cli:cmd_eval",
+    "arena": "agents.alphazero.cli:cmd_arena",
+    "play": "agents.alphazero.cli:cmd_play",
+    "meta-train": "agents.maml.cli:cmd_meta_train",
+    "render": "rlmeta.video:cmd_render",
+    "sweep": "rlmeta.sweep:cmd_sweep",
 }
 
 
 def _usage() -> str:
     lines = ["usage: rlmeta COMMAND [ARGS]", "", "commands:"]
-    lines += [f"  {k:<9} {v}" for k, v in COMMANDS.items()]
+    lines += [f"  {k:<11} {v}" for k, v in COMMANDS.items()]
     lines += ["", "`rlmeta COMMAND --help` explains each command's flags."]
     return "\n".join(lines)
 
@@ -111,10 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if cmd == "train":
             return cmd_train(rest)
-        if cmd in ("bench", "plot", "compare"):
-            from benchmarks import cli as bench_cli
+        if cmd in HANDLERS:
+            import importlib
 
-            return getattr(bench_cli, f"cmd_{cmd}")(rest)
+            mod, fn = HANDLERS[cmd].split(":")
+            try:
+                handler = getattr(importlib.import_module(mod), fn)
+            except (ImportError, AttributeError) as e:
+                raise ConfigError(f"'{cmd}' is not available in this install ({e})") from None
+            return handler(rest)
         print(f"rlmeta: error: unknown command '{cmd}'; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     except ConfigError as e:

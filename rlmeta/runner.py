@@ -35,15 +35,12 @@ def is_complete(run_dir: Path) -> bool:
 
 def build_agent(algo: str, cfg: RunConfig):
     """Seed, build envs and the agent (no logging, no checkpoint); used by train, eval and render."""
-    from envs import make_vec_env
-
     agent_cls = get_agent(algo)
     cfg.validate()
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, cfg.torch_threads))
     device = resolve_device(cfg.device)
-    envs = make_vec_env(cfg.env, cfg.num_envs, cfg.seed, cfg.env_backend, cfg.env_threads,
-                        cfg.normalize_obs, cfg.normalize_reward, getattr(cfg, "gamma", 0.99))
+    envs = agent_cls.make_envs(cfg, device)
     try:
         agent = agent_cls(cfg, envs, device)
     except BaseException:
