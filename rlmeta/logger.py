@@ -101,12 +101,13 @@ class Logger:
 
     def _init_wandb(self, algo: str, config: dict[str, Any], mode: str, resuming: bool) -> None:
         import wandb
+        from wandb.sdk.lib.runid import generate_id
 
         if mode == "online" and not wandb_key_available():
             print("rlmeta: no W&B API key found; logging offline (sync later with `wandb sync`)", file=sys.stderr)
             mode = "offline"
         id_file = self.run_dir / "wandb_id.txt"
-        run_id = id_file.read_text().strip() if id_file.exists() else wandb.util.generate_id()
+        run_id = id_file.read_text().strip() if id_file.exists() else generate_id()
         id_file.write_text(run_id)
         env, seed = config.get("env", "env"), config.get("seed", 0)
         self.wandb = wandb.init(

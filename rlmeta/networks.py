@@ -77,3 +77,109 @@ class Critic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.v(obs).squeeze(-1)
+
+
+# ---------------------------------------------------------------------- off-policy (DDPG, TD3, SAC)
+from rlmeta.distributions import tanh_squash_log_prob  # noqa: E402  (appended section)
+
+
+def _uniform_like_linear(shape: Sequence[int], fan_in: int) -> torch.Tensor:
+    """nn.Linear's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases alike."""
+    bound = 1.0 / np.sqrt(fan_in)
+    return torch.empty(*shape).uniform_(-bound, bound)
+
+
+class QEnsemble(nn.Module):
+    """E independent Q(s, a) MLPs evaluated as one batched network: obs [B, obs_dim], act [B, act_dim]
+    -> q [E, B]. Weights are stacked ([E, in, out]) so each layer of all E critics is one
+    torch.baddbmm: TD3/SAC's twin critics cost one call instead of two. Each member is initialised
+    like an nn.Linear MLP (Spinning Up's critics), independently.
+
+    Example:
+        >>> q = QEnsemble(17, 6, (256, 256), n=2)
+        >>> q(obs, act).min(0).values        # clipped double-Q, [B]
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], n: int = 2, activation: str = "relu"):
+        super().__init__()
+        sizes = [obs_dim + act_dim, *hidden, 1]
+        self.n = n
+        self.weights = nn.ParameterList(
+            [nn.Parameter(_uniform_like_linear((n, i, o), i)) for i, o in zip(sizes[:-1], sizes[1:])])
+        self.biases = nn.ParameterList(
+            [nn.Parameter(_uniform_like_linear((n, 1, o), i)) for i, o in zip(sizes[:-1], sizes[1:])])
+        self.act = ACTIVATIONS[activation]()
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor, members: int | None = None,
+                detach_params: bool = False) -> torch.Tensor:
+        """-> q [E, B]. members=k: only the first k critics (TD3's actor loss uses Q1 alone).
+        detach_params: gradients flow to obs/act only (actor losses: no wasted critic weight grads)."""
+        x = torch.cat([obs, act], -1)  # [B, obs_dim + act_dim]
+        e = self.n if members is None else members
+        x = x.unsqueeze(0).expand(e, *x.shape)  # [E, B, in]
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            w, b = w[:e], b[:e]
+            if detach_params:
+                w, b = w.detach(), b.detach()
+            x = torch.baddbmm(b, x, w)  # [E, B, out]
+            if i < last:
+                x = self.act(x)
+        return x.squeeze(-1)
+
+
+class DeterministicActor(nn.Module):
+    """mu(s) = scale * tanh(mlp(s)) + bias, squashed into the Box [low, high] (DDPG, TD3)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "relu",
+                 low: np.ndarray | float = -1.0, high: np.ndarray | float = 1.0):
+        super().__init__()
+        self.mu = mlp([obs_dim, *hidden, act_dim], activation)
+        low_t = torch.as_tensor(np.broadcast_to(low, (act_dim,)), dtype=torch.float32)
+        high_t = torch.as_tensor(np.broadcast_to(high, (act_dim,)), dtype=torch.float32)
+        self.register_buffer("act_scale", (high_t - low_t) / 2)
+        self.register_buffer("act_bias", (high_t + low_t) / 2)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, obs_dim] -> action [B, act_dim] inside [low, high]."""
+        return torch.tanh(self.mu(obs)) * self.act_scale + self.act_bias
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC's policy: u ~ N(mu(s), std(s)^2), a = scale * tanh(u) + bias (Spinning Up's
+    SquashedGaussianMLPActor). One linear head outputs [mu, log_std]; log_std is clamped to
+    [log_std_min, log_std_max] as in Spinning Up.
+
+    Example:
+        >>> pi = SquashedGaussianActor(17, 6, (256, 256))
+        >>> a, logp = pi.sample(obs)      # [B, 6] in the Box, [B] log-prob incl. the tanh log-det
+        >>> a_det = pi.deterministic(obs)  # scale * tanh(mu) + bias
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "relu",
+                 low: np.ndarray | float = -1.0, high: np.ndarray | float = 1.0,
+                 log_std_min: float = -20.0, log_std_max: float = 2.0):
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, 2 * act_dim], activation)
+        self.act_dim, self.log_std_min, self.log_std_max = act_dim, log_std_min, log_std_max
+        low_t = torch.as_tensor(np.broadcast_to(low, (act_dim,)), dtype=torch.float32)
+        high_t = torch.as_tensor(np.broadcast_to(high, (act_dim,)), dtype=torch.float32)
+        self.register_buffer("act_scale", (high_t - low_t) / 2)
+        self.register_buffer("act_bias", (high_t + low_t) / 2)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs [B, obs_dim] -> mean [B, act_dim], log_std [B, act_dim] of the pre-tanh Gaussian."""
+        mean, log_std = self.net(obs).split(self.act_dim, -1)
+        return mean, log_std.clamp(self.log_std_min, self.log_std_max)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised sample -> action [B, act_dim], log_prob [B] (of tanh(u); the constant
+        log-det of the affine rescale is dropped, as in Spinning Up)."""
+        mean, log_std = self(obs)
+        u = mean + torch.randn_like(mean) * log_std.exp()
+        logp = tanh_squash_log_prob(u, gaussian_log_prob(u, mean, log_std))
+        return torch.tanh(u) * self.act_scale + self.act_bias, logp
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The test-time action: scale * tanh(mean) + bias."""
+        return torch.tanh(self(obs)[0]) * self.act_scale + self.act_bias

@@ -109,11 +109,17 @@ class VecEnv:
         else:
             self._act_low = self._act_high = None
         self._resets = 0
+        self._last_obs: np.ndarray | None = None  # what the agent acts on next (checkpointed)
+        self._restored = False
 
     # ------------------------------------------------------------------ API
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset all sub-envs; sub-env i is seeded with seed + i (default: the construction seed,
         shifted on every later reset so a resumed run does not replay the same episodes)."""
+        if self._restored:
+            # resumed from a checkpoint that holds the backend's state: continue mid-episode
+            self._restored = False
+            return self._last_obs
         if seed is None:
             seed = self.seed + self._resets * 10_007 * max(self.num_envs, 1)
         self._resets += 1
@@ -121,7 +127,8 @@ class VecEnv:
         self._ep_return[:] = 0
         self._ep_length[:] = 0
         self._disc_return[:] = 0
-        return self._obs(raw, update=True)
+        self._last_obs = self._obs(raw, update=True)
+        return self._last_obs
 
     def step(self, actions: np.ndarray) -> VecStep:
         """actions: [N, act_dim] (unclipped samples are fine: they are clipped to the Box here)."""
@@ -145,6 +152,7 @@ class VecEnv:
             self._disc_return[done] = 0
         norm_final = self._obs(final_obs, update=False)
         norm_obs = self._obs(obs, update=True)
+        self._last_obs = norm_obs
         return VecStep(norm_obs, reward.astype(np.float32), term, trunc, norm_final, ep_ret, ep_len)
 
     def close(self) -> None:
@@ -156,12 +164,25 @@ class VecEnv:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {"obs_rms": self.obs_rms.state_dict(), "ret_rms": self.ret_rms.state_dict(), "resets": self._resets}
+        """Normaliser statistics; plus, when the backend can save its simulator state (the batched
+        MuJoCo backend), everything needed to continue the current episodes exactly."""
+        d: dict[str, Any] = {"obs_rms": self.obs_rms.state_dict(), "ret_rms": self.ret_rms.state_dict(),
+                             "resets": self._resets}
+        if hasattr(self.backend, "state_dict") and self._last_obs is not None:
+            d["backend"] = self.backend.state_dict()
+            d["episode"] = {"ret": self._ep_return.copy(), "len": self._ep_length.copy(),
+                            "disc": self._disc_return.copy(), "last_obs": self._last_obs.copy()}
+        return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.obs_rms.load_state_dict(d["obs_rms"])
         self.ret_rms.load_state_dict(d["ret_rms"])
         self._resets = int(d.get("resets", 0))
+        if "backend" in d and hasattr(self.backend, "load_state_dict"):
+            self.backend.load_state_dict(d["backend"])
+            ep = d["episode"]
+            self._ep_return[:], self._ep_length[:], self._disc_return[:] = ep["ret"], ep["len"], ep["disc"]
+            self._last_obs, self._restored = ep["last_obs"], True
 
     # ------------------------------------------------------------------ internals
     def _obs(self, obs: np.ndarray, update: bool) -> np.ndarray:

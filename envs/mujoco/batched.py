@@ -163,6 +163,25 @@ class MujocoBatchBackend:
             obs[i] = self.task.obs(self.qpos[i : i + 1], self.qvel[i : i + 1])[0]
         return obs, reward, terminated, truncated, final_obs
 
+    # ------------------------------------------------------------------ checkpointing
+    _STATE = mujoco.mjtState.mjSTATE_INTEGRATION  # qpos, qvel, act, warmstart, ctrl, time, ...
+
+    def state_dict(self) -> dict:
+        """Full simulator state (incl. solver warmstart) and RNGs: a resumed run continues bitwise."""
+        size = mujoco.mj_stateSize(self.model, self._STATE)
+        physics = np.zeros((self.num_envs, size))
+        for i, d in enumerate(self.datas):
+            mujoco.mj_getState(self.model, d, physics[i], self._STATE)
+        return {"physics": physics, "qpos": self.qpos.copy(), "qvel": self.qvel.copy(),
+                "elapsed": self.elapsed.copy(), "rngs": [g.bit_generator.state for g in self.rngs]}
+
+    def load_state_dict(self, d: dict) -> None:
+        for i, data in enumerate(self.datas):
+            mujoco.mj_setState(self.model, data, d["physics"][i], self._STATE)
+        self.qpos[:], self.qvel[:], self.elapsed[:] = d["qpos"], d["qvel"], d["elapsed"]
+        for g, st in zip(self.rngs, d["rngs"]):
+            g.bit_generator.state = st
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)

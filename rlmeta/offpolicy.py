@@ -1,0 +1,274 @@
+"""What DDPG, TD3 and SAC share: their config fields, target networks with a one-op polyak update,
+an optional torch.compile wrapper, and the collect -> store -> update -> evaluate loop.
+
+An algorithm file keeps only what differs: networks, losses, the update step and how it explores.
+Its `iteration()` is one call:
+
+    def iteration(self):
+        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
+        return metrics
+
+The loop (Spinning Up's, vectorised): for the first `start_steps` env steps actions are uniform in
+the Box; after that `explore(obs)`. Every `update_every` env steps (summed over the num_envs
+sub-envs), once the buffer holds `update_after` transitions, it runs `utd_ratio` gradient updates
+per env step collected; every `eval_every` env steps it runs `eval_episodes` test episodes with the
+deterministic policy (rlmeta.evaluation) and logs charts/test_return at that step.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlmeta.config import RunConfig
+from rlmeta.errors import ConfigError
+from rlmeta.evaluation import evaluate
+from rlmeta.replay import ReplayBatch, ReplayBuffer, uniform_actions
+from rlmeta.rollout import EpisodeStats
+from rlmeta.vec_env import VecEnv
+
+
+@dataclass
+class OffPolicyConfig(RunConfig):
+    """Fields DDPG, TD3 and SAC share (defaults: Spinning Up's PyTorch implementations)."""
+
+    preset: str = "spinningup"
+    """Named preset that sets the defaults below (see the algorithm's presets), or a .json/.yaml file."""
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    """Hidden layer sizes of the actor and of each critic."""
+    activation: str = "relu"
+    """Hidden activation: relu, tanh or elu."""
+    pi_lr: float = 1e-3
+    """Adam learning rate of the actor."""
+    q_lr: float = 1e-3
+    """Adam learning rate of the critic(s)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    polyak: float = 0.995
+    """Target networks: theta_targ <- polyak * theta_targ + (1 - polyak) * theta (tau = 1 - polyak)."""
+    buffer_size: int = 1_000_000
+    """Replay buffer capacity in transitions (stored as float32 on the training device)."""
+    batch_size: int = 100
+    """Minibatch size of each gradient update."""
+    start_steps: int = 10_000
+    """Env steps at the start with uniform-random actions (exploration); counted over all sub-envs."""
+    update_after: int = 1_000
+    """Transitions in the buffer before the first update (also after a resume without the buffer)."""
+    update_every: int = 50
+    """Env steps (over all sub-envs) between update phases; each phase runs utd_ratio * update_every
+    updates, so the update-to-data ratio is the same for any value (Spinning Up: 50 and 50)."""
+    utd_ratio: float = 1.0
+    """Gradient updates per env step collected (update-to-data ratio)."""
+    eval_every: int = 10_000
+    """Env steps between test evaluations (0 disables); logged as charts/test_return."""
+    eval_episodes: int = 10
+    """Test episodes per evaluation, run with the deterministic policy."""
+    eval_envs: int = 10
+    """Parallel envs for the test episodes (the default runs all 10 side by side)."""
+    save_buffer: bool = True
+    """Include the replay buffer in checkpoint.pt, so --resume continues exactly as an uninterrupted
+    run (1M HalfCheetah transitions are 168 MB). Without it a resumed run refills the buffer with
+    its current policy before updating again (update_after transitions), which changes learning."""
+    log_every: int = 1_000
+    """Env steps per iteration, i.e. between rows of progress.csv (metrics of the last update)."""
+    compile: bool = False
+    """torch.compile the loss functions (falls back to eager, with a warning, if compilation fails)."""
+    torch_threads: int = 1
+    """torch intra-op threads (1: the small-matrix updates do not gain from a second core here)."""
+
+    def validate(self) -> None:
+        super().validate()
+        checks = {
+            "gamma": 0 <= self.gamma <= 1, "polyak": 0 <= self.polyak <= 1, "pi_lr": self.pi_lr > 0,
+            "q_lr": self.q_lr > 0, "buffer_size": self.buffer_size > 0, "batch_size": self.batch_size > 0,
+            "start_steps": self.start_steps >= 0, "update_after": self.update_after >= 0,
+            "update_every": self.update_every > 0, "utd_ratio": self.utd_ratio > 0,
+            "eval_every": self.eval_every >= 0, "eval_episodes": self.eval_episodes > 0,
+            "eval_envs": self.eval_envs > 0, "log_every": self.log_every > 0,
+            "hidden_sizes": len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"--{name.replace('_', '-')}: invalid value {getattr(self, name)!r}")
+        if self.activation not in ("tanh", "relu", "elu"):
+            raise ConfigError(f"--activation must be tanh, relu or elu, got {self.activation!r}")
+
+
+# ---------------------------------------------------------------------- target networks
+def _flat_params(module: nn.Module) -> torch.Tensor:
+    """Re-home `module`'s parameters as views of one flat tensor (same order as .parameters()).
+    Returns the flat tensor; the module's parameters stop requiring grad."""
+    params = list(module.parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    i = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat[i : i + n].view_as(p)
+        p.requires_grad_(False)
+        i += n
+    return flat
+
+
+def make_target(net: nn.Module) -> tuple[nn.Module, torch.Tensor]:
+    """A frozen copy of `net` (call before FlatAdam re-homes net's parameters, or after: the copy is
+    independent either way) -> (target module, its parameters as one flat tensor). With the source's
+    parameters flat too (FlatAdam.flat), the polyak update is a single lerp_."""
+    target = copy.deepcopy(net)
+    return target, _flat_params(target)
+
+
+@torch.no_grad()
+def polyak_update(target: nn.Module | torch.Tensor, source: nn.Module | torch.Tensor, polyak: float) -> None:
+    """target <- polyak * target + (1 - polyak) * source, in place (Spinning Up's convention).
+
+    Flat tensors (make_target's, FlatAdam.flat): one lerp_. Modules: one fused _foreach_lerp_
+    over their parameter lists (same order and shapes required).
+    """
+    if isinstance(target, torch.Tensor):
+        target.lerp_(source, 1.0 - polyak)
+        return
+    t, s = list(target.parameters()), list(source.parameters())
+    if len(t) != len(s):
+        raise ValueError(f"polyak_update: {len(t)} target vs {len(s)} source parameters")
+    torch._foreach_lerp_(t, [p.detach() for p in s], 1.0 - polyak)
+
+
+# ---------------------------------------------------------------------- torch.compile
+def maybe_compile(fn: Callable, enabled: bool) -> Callable:
+    """torch.compile(fn) when enabled; if compiling fails (no C++ toolchain, unsupported op) the
+    first call warns once and every call runs `fn` eagerly. Numbers match eager to float tolerance
+    (tests/test_offpolicy.py)."""
+    if not enabled:
+        return fn
+    try:
+        compiled = torch.compile(fn, dynamic=False)
+    except Exception as e:  # torch without dynamo support
+        print(f"rlmeta: torch.compile unavailable ({type(e).__name__}: {e}); running eagerly", file=sys.stderr)
+        return fn
+    state = {"ok": True}
+
+    def call(*args: Any, **kw: Any):
+        if state["ok"]:
+            try:
+                return compiled(*args, **kw)
+            except Exception as e:
+                state["ok"] = False
+                msg = str(e).splitlines()[0][:200] if str(e) else ""
+                print(f"rlmeta: torch.compile failed ({type(e).__name__}: {msg}); running eagerly", file=sys.stderr)
+        return fn(*args, **kw)
+
+    return call
+
+
+# ---------------------------------------------------------------------- the loop
+Explore = Callable[[torch.Tensor], torch.Tensor]  # obs [N, obs_dim] -> action [N, act_dim] inside the Box
+Update = Callable[[ReplayBatch], dict[str, torch.Tensor]]  # one gradient update -> metrics (tensors: no sync)
+Act = Callable[[np.ndarray, bool], np.ndarray]  # Agent.act(obs, deterministic)
+
+
+class OffPolicyLoop:
+    """Collection into a replay buffer, update phases and periodic evaluation for one agent.
+
+    Example (inside an agent's __init__ / iteration):
+        >>> self.loop = OffPolicyLoop(cfg, envs, device)
+        >>> self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
+    """
+
+    def __init__(self, cfg: OffPolicyConfig, envs: VecEnv, device: torch.device):
+        self.cfg, self.envs, self.device = cfg, envs, device
+        obs_dim = envs.single_observation_space.shape[0]
+        space = envs.single_action_space
+        self.low, self.high = space.low, space.high
+        self.buffer = ReplayBuffer(cfg.buffer_size, obs_dim, space.shape[0], device)
+        self.stats = EpisodeStats()
+        self.obs: torch.Tensor | None = None  # [N, obs_dim] what the next step acts on
+        self.num_updates = 0
+        self.update_credit = 0.0  # fractional updates owed when utd_ratio * phase steps is not whole
+        self.next_eval = cfg.eval_every
+        # vector steps per phase: update_every env steps, rounded to whole steps of all N envs
+        self.phase_steps = max(1, round(cfg.update_every / envs.num_envs))
+
+    # ------------------------------------------------------------------ collection
+    @torch.no_grad()
+    def collect(self, step: int, explore: Explore) -> int:
+        """One vector step of all N envs into the buffer. -> the new global step."""
+        if self.obs is None:
+            self.obs = torch.as_tensor(self.envs.reset(), device=self.device)
+        n = self.envs.num_envs
+        if step < self.cfg.start_steps:
+            action = uniform_actions(self.low, self.high, n, self.device)
+        else:
+            action = explore(self.obs)
+        out = self.envs.step(action.cpu().numpy())
+        # the time limit is not a terminal state: next_obs is the true last observation and
+        # done = terminated only, so the critic bootstraps through truncation
+        self.buffer.add(self.obs, action, out.reward, out.final_obs, out.terminated)
+        self.stats.add(out.episode_returns, out.episode_lengths)
+        self.obs = torch.as_tensor(out.obs, device=self.device)
+        return step + n
+
+    # ------------------------------------------------------------------ one iteration
+    def iteration(self, step: int, explore: Explore, update: Update, act: Act) -> tuple[int, dict[str, float]]:
+        """Phases of (collect update_every env steps -> updates) for log_every env steps, stopping
+        early at an evaluation step or total_steps. -> (new global step, metrics)."""
+        cfg = self.cfg
+        stop = min(step + cfg.log_every, cfg.total_steps)
+        if cfg.eval_every > 0:
+            stop = min(stop, self.next_eval)
+        last: dict[str, torch.Tensor] = {}
+        while step < stop:
+            for _ in range(self.phase_steps):
+                step = self.collect(step, explore)
+            if len(self.buffer) >= max(cfg.update_after, 1):
+                self.update_credit += self.phase_steps * self.envs.num_envs * cfg.utd_ratio
+                n_updates = int(self.update_credit)
+                self.update_credit -= n_updates
+                for _ in range(n_updates):
+                    last = update(self.buffer.sample(cfg.batch_size))
+                self.num_updates += n_updates
+        # one device sync per iteration, not per update
+        metrics = {k: float(v) for k, v in last.items()}
+        metrics["charts/num_updates"] = float(self.num_updates)
+        metrics.update(self.stats.pop())
+        if cfg.eval_every > 0 and step >= self.next_eval:
+            metrics.update(self.evaluate(act, seed=cfg.seed + 1_000_003 + step))
+            while self.next_eval <= step:
+                self.next_eval += cfg.eval_every
+        return step, metrics
+
+    def evaluate(self, act: Act, seed: int) -> dict[str, float]:
+        """Test episodes with the deterministic policy on fresh eval envs (seeded by the step, so a
+        resumed run evaluates on the same episodes), sharing the training obs normalisation."""
+        from envs import make_vec_env  # envs sits above rlmeta: imported at call time only
+
+        cfg = self.cfg
+
+        def factory() -> VecEnv:
+            return make_vec_env(cfg.env, cfg.eval_envs, seed, cfg.env_backend, cfg.env_threads,
+                                cfg.normalize_obs, False, cfg.gamma)
+
+        return evaluate(lambda obs: act(obs, True), factory, cfg.eval_episodes, obs_stats_from=self.envs)
+
+    # ------------------------------------------------------------------ checkpointing
+    def state_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"num_updates": self.num_updates, "update_credit": self.update_credit,
+                             "next_eval": self.next_eval}
+        if self.cfg.save_buffer:
+            d["buffer"] = self.buffer.state_dict()
+        return d
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.num_updates, self.update_credit = int(d["num_updates"]), float(d["update_credit"])
+        self.next_eval = int(d["next_eval"])
+        if "buffer" in d:
+            self.buffer.load_state_dict(d["buffer"])
+        elif self.cfg.save_buffer:
+            print("rlmeta: this checkpoint holds no replay buffer; refilling it before updating again",
+                  file=sys.stderr)

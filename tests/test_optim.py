@@ -1,0 +1,39 @@
+import torch
+
+from rlmeta.optim import FlatAdam
+
+
+def _net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+
+
+def test_flat_adam_equals_torch_adam_with_grad_clipping():
+    a, b = _net(), _net()
+    ref = torch.optim.Adam(a.parameters(), lr=1e-2, eps=1e-5)
+    flat = FlatAdam(b.parameters(), lr=1e-2, eps=1e-5)
+    torch.manual_seed(1)
+    for i in range(20):
+        x, y = torch.randn(16, 5) * 3, torch.randn(16, 2)
+        ref.zero_grad()
+        ((a(x) - y) ** 2).mean().backward()
+        torch.nn.utils.clip_grad_norm_(a.parameters(), 0.5)
+        ref.step()
+        flat.minimize(((b(x) - y) ** 2).mean(), max_grad_norm=0.5)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_flat_adam_state_roundtrip_and_module_load():
+    net = _net()
+    opt = FlatAdam(net.parameters(), lr=1e-3)
+    opt.minimize(net(torch.randn(4, 5)).sum())
+    sd, msd = opt.state_dict(), {k: v.clone() for k, v in net.state_dict().items()}
+    net2 = _net()
+    opt2 = FlatAdam(net2.parameters(), lr=1e-3)
+    net2.load_state_dict(msd)  # copies into the flat buffer's views
+    opt2.load_state_dict(sd)
+    x = torch.randn(4, 5)
+    opt.minimize(net(x).sum())
+    opt2.minimize(net2(x).sum())
+    assert torch.equal(opt.flat, opt2.flat)
