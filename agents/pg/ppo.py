@@ -1,7 +1,7 @@
 """Proximal Policy Optimization (Schulman et al. 2017), continuous actions.
 
-Reads top to bottom: config -> losses -> agent (collect with GAE, then epochs of minibatch updates).
-Two presets:
+Reads top to bottom: config -> policy loss -> agent (collect with GAE, then epochs of minibatch
+updates of policy and value). Two presets:
 - `cleanrl` (default): CleanRL's ppo_continuous_action.py settings (obs/reward normalisation,
   2048 steps, 10 epochs x 32 minibatches, lr annealing, 64x64 tanh, orthogonal init).
 - `spinningup`: Spinning Up's PyTorch PPO (4000 steps per epoch, 80 full-batch iterations for pi
@@ -16,21 +16,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from rlmeta.agent import Agent
 from rlmeta.buffers import RolloutBatch
-from rlmeta.config import RunConfig
-from rlmeta.errors import ConfigError
-from rlmeta.networks import Critic, GaussianActor
+from rlmeta.networks import GaussianActor
+from rlmeta.onpolicy import OnPolicyAgent, OnPolicyConfig, normalized, value_loss
 from rlmeta.optim import FlatAdam
-from rlmeta.rollout import OnPolicyCollector
 from rlmeta.vec_env import VecEnv
 
 
 @dataclass
-class PPOConfig(RunConfig):
+class PPOConfig(OnPolicyConfig):
     """PPO hyperparameters (defaults: the cleanrl preset)."""
 
     preset: str = "cleanrl"
@@ -45,8 +41,6 @@ class PPOConfig(RunConfig):
     """Scale rewards by the running std of the discounted return."""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """Hidden layer sizes of actor and critic."""
-    activation: str = "tanh"
-    """Hidden activation: tanh, relu or elu."""
     ortho_init: bool = True
     """Orthogonal initialisation (policy head gain 0.01)."""
     log_std_init: float = 0.0
@@ -57,8 +51,6 @@ class PPOConfig(RunConfig):
     """Adam learning rate of the value function."""
     anneal_lr: bool = True
     """Decay both learning rates linearly to 0 over total_steps."""
-    gamma: float = 0.99
-    """Discount factor."""
     gae_lambda: float = 0.95
     """GAE lambda."""
     update_epochs: int = 10
@@ -78,24 +70,13 @@ class PPOConfig(RunConfig):
     target_kl: float = 0.0
     """Stop *policy* updates in an iteration once approx KL > 1.5 * target_kl (0 disables);
     value updates continue, as in Spinning Up."""
-    norm_adv: bool = True
-    """Normalise advantages per minibatch."""
 
     def validate(self) -> None:
         super().validate()
-        checks = {
-            "num_steps": self.num_steps > 0, "update_epochs": self.update_epochs > 0,
-            "num_minibatches": 0 < self.num_minibatches <= self.num_steps * self.num_envs,
-            "gamma": 0 <= self.gamma <= 1, "gae_lambda": 0 <= self.gae_lambda <= 1,
-            "clip_coef": self.clip_coef > 0, "actor_lr": self.actor_lr > 0, "critic_lr": self.critic_lr > 0,
-            "target_kl": self.target_kl >= 0, "max_grad_norm": self.max_grad_norm >= 0,
-            "hidden_sizes": len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise ConfigError(f"--{name.replace('_', '-')}: invalid value {getattr(self, name)!r}")
-        if self.activation not in ("tanh", "relu", "elu"):
-            raise ConfigError(f"--activation must be tanh, relu or elu, got {self.activation!r}")
+        self._check(update_epochs=self.update_epochs > 0,
+                    num_minibatches=0 < self.num_minibatches <= self.num_steps * self.num_envs,
+                    clip_coef=self.clip_coef > 0, actor_lr=self.actor_lr > 0, target_kl=self.target_kl >= 0,
+                    max_grad_norm=self.max_grad_norm >= 0)
 
     @classmethod
     def presets(cls) -> dict[str, "PPOConfig"]:
@@ -110,15 +91,12 @@ class PPOConfig(RunConfig):
         }
 
 
-# ---------------------------------------------------------------------- losses
 def policy_loss(actor: GaussianActor, b: RolloutBatch, clip_coef: float, ent_coef: float, norm_adv: bool):
     """Clipped surrogate: -E[min(r A, clip(r, 1-eps, 1+eps) A)] - ent_coef * H.  -> (loss, metrics)"""
     logp, entropy = actor.log_prob_entropy(b.obs, b.actions)  # [B], [B]
     log_ratio = logp - b.logprobs
     ratio = log_ratio.exp()
-    adv = b.advantages
-    if norm_adv:
-        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    adv = normalized(b.advantages) if norm_adv else b.advantages
     surrogate = torch.min(ratio * adv, ratio.clamp(1 - clip_coef, 1 + clip_coef) * adv)
     loss = -surrogate.mean() - ent_coef * entropy.mean()
     with torch.no_grad():
@@ -129,44 +107,22 @@ def policy_loss(actor: GaussianActor, b: RolloutBatch, clip_coef: float, ent_coe
                   "losses/approx_kl": approx_kl, "losses/clipfrac": clipfrac}
 
 
-def value_loss(critic: Critic, b: RolloutBatch, clip_coef: float, clip_vloss: bool):
-    """0.5 * E[(V(s) - R)^2], optionally clipped around the old prediction.  -> (loss, metrics)"""
-    v = critic(b.obs)  # [B]
-    err = (v - b.returns).pow(2)
-    if clip_vloss:
-        v_clipped = b.values + (v - b.values).clamp(-clip_coef, clip_coef)
-        err = torch.max(err, (v_clipped - b.returns).pow(2))
-    loss = 0.5 * err.mean()
-    return loss, {"losses/value_loss": loss.item()}
-
-
-# ---------------------------------------------------------------------- agent
-class PPO(Agent):
+class PPO(OnPolicyAgent):
     algo = "ppo"
     Config = PPOConfig
 
     def __init__(self, cfg: PPOConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
-        obs_dim = envs.single_observation_space.shape[0]
-        act_dim = envs.single_action_space.shape[0]
-        self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init,
-                                   cfg.ortho_init).to(device)
-        self.critic = Critic(obs_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init).to(device)
         # FlatAdam == torch Adam numerically, with one fused step per network (rlmeta/optim.py)
         self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.actor_lr, eps=1e-5)
-        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
-        self.collector = OnPolicyCollector(envs, cfg.num_steps, device, cfg.gamma)
 
     def iteration(self) -> dict[str, float]:
         cfg = self.cfg
         if cfg.anneal_lr:
             frac = max(1.0 - self.global_step / cfg.total_steps, 0.0)
-            self.actor_opt.lr = frac * cfg.actor_lr
-            self.critic_opt.lr = frac * cfg.critic_lr
+            self.actor_opt.lr, self.critic_opt.lr = frac * cfg.actor_lr, frac * cfg.critic_lr
 
-        batch = self.collector.collect(self.actor.sample, self.critic, cfg.gae_lambda)  # B = T * N
-        self.global_step += cfg.num_steps * cfg.num_envs
-
+        batch = self.collect()  # B = T * N transitions
         B = batch.obs.shape[0]
         mb_size = B // cfg.num_minibatches
         pi_active, pi_updates = True, 0
@@ -185,17 +141,11 @@ class PPO(Agent):
                         pi_updates += 1
                         metrics.update(pm)
                         metrics.update(em)
-                vloss, vm = value_loss(self.critic, mb, cfg.clip_coef, cfg.clip_vloss)
+                vloss, vm = value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
                 self.critic_opt.minimize(cfg.vf_coef * vloss, cfg.max_grad_norm)
                 metrics.update(vm)
 
-        y, v = batch.returns, batch.values
-        metrics["losses/explained_variance"] = float(1 - torch.var(y - v) / (torch.var(y) + 1e-8))
         metrics["losses/policy_updates"] = float(pi_updates)
         metrics["charts/learning_rate"] = self.actor_opt.lr
-        metrics.update(self.collector.stats.pop())
+        metrics.update(self.batch_metrics(batch))
         return metrics
-
-    @torch.no_grad()
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        return self.actor.act(torch.as_tensor(obs, device=self.device), deterministic).cpu().numpy()
