@@ -34,9 +34,10 @@ class RunConfig:
     """Torch device for networks and updates; auto picks cuda when available."""
     num_envs: int = 1
     """Parallel environments stepped as one batch."""
-    env_backend: Literal["auto", "sync", "async", "mujoco"] = "auto"
-    """Vector-env backend: gymnasium sync/async, or mujoco (batched, multi-threaded physics for the
-    supported MuJoCo tasks); auto = mujoco where supported, else sync."""
+    env_backend: Literal["auto", "sync", "async", "mujoco", "warp"] = "auto"
+    """Vector-env backend: gymnasium sync/async, mujoco (batched, multi-threaded physics for the
+    supported MuJoCo tasks), or warp (mujoco-warp worlds on the GPU, extra `gpu`); auto = mujoco
+    where supported, else sync."""
     env_threads: int = 0
     """Physics threads for the mujoco backend (0 = one per CPU core)."""
     normalize_obs: bool = False

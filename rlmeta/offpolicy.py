@@ -18,7 +18,6 @@ deterministic policy (rlmeta.evaluation) and logs charts/test_return at that ste
 from __future__ import annotations
 
 import copy
-import math
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Literal
@@ -232,7 +231,7 @@ class OffPolicyLoop:
                 self.update_credit -= n_updates
                 for _ in range(n_updates):
                     last = update(self.buffer.sample(cfg.batch_size))
-                self.num_updates += n_updates
+                    self.num_updates += 1  # TD3's policy_delay reads this
         # one device sync per iteration, not per update
         metrics = {k: float(v) for k, v in last.items()}
         metrics["charts/num_updates"] = float(self.num_updates)

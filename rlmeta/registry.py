@@ -14,6 +14,7 @@ ALGOS: dict[str, str] = {
     "ddpg": "agents.pg.ddpg:DDPG",
     "td3": "agents.pg.td3:TD3",
     "sac": "agents.pg.sac:SAC",
+    "alphazero": "agents.alphazero.agent:AlphaZero",
 }
 
 

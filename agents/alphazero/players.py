@@ -1,0 +1,255 @@
+"""Players (State batch -> actions) and the arena: win/draw/loss per seat and an Elo estimate.
+
+Player specs (the `rlmeta arena` arguments):
+    random          uniform over legal moves
+    mcts:N          pure MCTS: UCT with N random-rollout simulations per move
+    solver          exact play where a solver exists (tictactoe minimax, connect4 alpha-beta)
+    az:CKPT:SIMS    an AlphaZero checkpoint searching SIMS simulations (0 = raw network policy)
+    CKPT            same as az:CKPT:0 ... a path to a checkpoint.pt
+
+Example:
+    >>> res = arena("tictactoe", parse_player("mcts:200", "tictactoe"), parse_player("random", "tictactoe"), 100)
+    >>> res.score, res.elo, res.elo_ci
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from rlmeta.errors import ConfigError
+
+from agents.alphazero.network import model_fn
+from agents.alphazero.search import SearchConfig, search, uniform_model, where_state
+
+
+class Player:
+    """Callable: state [B] (all non-terminal) -> actions [B]. Must not depend on row order."""
+
+    name = "player"
+
+    def __call__(self, game: Any, state: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class RandomPlayer(Player):
+    name = "random"
+
+    def __call__(self, game: Any, state: Any) -> torch.Tensor:
+        legal = game.legal_mask(state)
+        return (torch.rand(legal.shape, device=legal.device) * legal).argmax(1)
+
+
+class MCTSPlayer(Player):
+    """Classic MCTS: UCT (c=2, as OpenSpiel's MCTSBot) with uniform random rollouts."""
+
+    def __init__(self, num_simulations: int, c_uct: float = 2.0):
+        self.cfg = SearchConfig(num_simulations=num_simulations, algorithm="uct", c_uct=c_uct, rollout_weight=1.0)
+        self.name = f"mcts:{num_simulations}"
+
+    def __call__(self, game: Any, state: Any) -> torch.Tensor:
+        return search(game, state, uniform_model, self.cfg).action
+
+
+class SearchPlayer(Player):
+    """Any model function with any search config (greedy move)."""
+
+    def __init__(self, model: Callable, cfg: SearchConfig, name: str = "search", rollout_policy=None):
+        self.model, self.cfg, self.name, self.rollout_policy = model, cfg, name, rollout_policy
+
+    def __call__(self, game: Any, state: Any) -> torch.Tensor:
+        return search(game, state, self.model, self.cfg, rollout_policy=self.rollout_policy).action
+
+
+class NetworkPlayer(Player):
+    """A policy-value network: greedy raw policy (num_simulations=0) or greedy after a search."""
+
+    def __init__(self, game: Any, net: torch.nn.Module, num_simulations: int = 0,
+                 cfg: Optional[SearchConfig] = None, name: str = "az"):
+        self.net, self.num_simulations, self.name = net, num_simulations, name
+        self.cfg = cfg or SearchConfig(num_simulations=max(num_simulations, 1), algorithm="gumbel", gumbel_scale=0.0)
+        self.model = model_fn(net)
+
+    def __call__(self, game: Any, state: Any) -> torch.Tensor:
+        legal = game.legal_mask(state)
+        if self.num_simulations <= 0:
+            logits, _ = self.model(game.observation(state), legal)
+            return torch.where(legal, logits, -math.inf).argmax(1)
+        return search(game, state, self.model, self.cfg).action
+
+
+class SolverPlayer(Player):
+    """Exact play: among the optimal moves, the first (deterministic) or a random one."""
+
+    def __init__(self, game_name: str, randomize: bool = False):
+        self.name = "solver"
+        self.randomize = randomize
+        if game_name == "tictactoe":
+            from agents.alphazero.evaluate import tictactoe_optimal_actions
+
+            self.optimal = tictactoe_optimal_actions
+        elif game_name == "connect4":
+            self.optimal = _connect4_optimal_actions
+        else:
+            raise ConfigError(f"no solver for {game_name} (solvers: tictactoe, connect4)")
+
+    def __call__(self, game: Any, state: Any) -> torch.Tensor:
+        best = self.optimal(game, state)  # [B, A] bool
+        if self.randomize:
+            return (torch.rand(best.shape, device=best.device) * best).argmax(1)
+        return best.float().argmax(1)
+
+
+def _connect4_optimal_actions(game: Any, state: Any) -> torch.Tensor:
+    """[B, A] bool: moves with the best exact score (envs/board/solvers.py alpha-beta)."""
+    try:
+        from envs.board import solvers
+    except ImportError as e:
+        raise ConfigError(f"connect4 solver not available: {e}") from None
+    return solvers.connect4_optimal_moves(game, state)
+
+
+def load_network(path: str | Path, device: str | torch.device = "cpu"):
+    """checkpoint.pt of an alphazero run -> (net in eval mode, config, game name)."""
+    from rlmeta.checkpoint import load_checkpoint
+
+    from agents.alphazero.agent import AlphaZeroConfig, build_net
+    from envs.board import make
+
+    ckpt = load_checkpoint(path, map_location=device)
+    if ckpt.get("algo") not in ("alphazero", "alphago"):
+        raise ConfigError(f"{path} is a {ckpt.get('algo')} checkpoint, not alphazero")
+    cfg = AlphaZeroConfig.from_dict(ckpt["config"])
+    game = make(cfg.env, 1, device)
+    net = build_net(cfg, game).to(device)
+    net.load_state_dict(ckpt["agent"]["net"])
+    net.eval()
+    return net, cfg, cfg.env
+
+
+def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu") -> Player:
+    """Player from a spec string (see module docstring)."""
+    if spec == "random":
+        return RandomPlayer()
+    if spec == "solver":
+        return SolverPlayer(game_name)
+    if spec.startswith("mcts:"):
+        try:
+            n = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise ConfigError(f"bad player '{spec}': expected mcts:N with an integer N") from None
+        if n < 1:
+            raise ConfigError(f"bad player '{spec}': N must be >= 1")
+        return MCTSPlayer(n)
+    sims = 0
+    path = spec
+    if spec.startswith("az:"):
+        parts = spec[3:].rsplit(":", 1)
+        if len(parts) == 2 and parts[1].isdigit():
+            path, sims = parts[0], int(parts[1])
+        else:
+            path = spec[3:]
+    if not Path(path).exists():
+        raise ConfigError(f"unknown player '{spec}': not random, solver, mcts:N, az:CKPT:SIMS or a checkpoint path")
+    net, cfg, trained_on = load_network(path, device)
+    if trained_on != game_name:
+        raise ConfigError(f"{path} was trained on {trained_on}, not {game_name}")
+    scfg = SearchConfig(num_simulations=max(sims, 1), algorithm=cfg.search, c_init=cfg.c_init,
+                        max_considered=cfg.max_considered, gumbel_scale=0.0, c_visit=cfg.c_visit, c_scale=cfg.c_scale)
+    from envs.board import make
+
+    return NetworkPlayer(make(game_name, 1, device), net, sims, scfg, name=f"az:{Path(path).name}:{sims}")
+
+
+# ---------------------------------------------------------------------- playing games
+@torch.no_grad()
+def play_games(game: Any, first: Player, second: Player, num_games: int, start: Any = None) -> torch.Tensor:
+    """Play num_games in parallel, `first` moving for player 0. Returns winner [num_games] (-1 draw)."""
+    s = game.reset(num_games) if start is None else start
+    players = (first, second)
+    while not bool(s.terminal.all()):
+        action = torch.zeros(s.player.shape[0], dtype=torch.long, device=s.player.device)
+        for p in (0, 1):
+            rows = (~s.terminal & (s.player == p)).nonzero().squeeze(1)
+            if rows.numel():
+                action[rows] = players[p](game, game.index(s, rows)).long()
+        s = where_state(s.terminal, s, game.step(s, action))
+    return s.winner
+
+
+@dataclass
+class ArenaResult:
+    a: str
+    b: str
+    wins: int  # A's wins, all seats
+    draws: int
+    losses: int
+    per_seat: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # "A first" -> (W, D, L) for A
+
+    @property
+    def games(self) -> int:
+        return self.wins + self.draws + self.losses
+
+    @property
+    def score(self) -> float:
+        return (self.wins + 0.5 * self.draws) / max(self.games, 1)
+
+    @property
+    def elo(self) -> float:
+        return elo_from_score(self.score)
+
+    @property
+    def elo_ci(self) -> tuple[float, float]:
+        """95% interval from the normal approximation of the mean game score (W=1, D=1/2, L=0)."""
+        n, s = self.games, self.score
+        var = (self.wins * (1 - s) ** 2 + self.draws * (0.5 - s) ** 2 + self.losses * s ** 2) / max(n, 1)
+        half = 1.96 * math.sqrt(var / max(n, 1))
+        return elo_from_score(s - half), elo_from_score(s + half)
+
+    def table(self) -> str:
+        lines = [f"{self.a} vs {self.b}: {self.games} games",
+                 f"{'seat of A':<12}{'W':>6}{'D':>6}{'L':>6}"]
+        for seat, (w, d, l) in self.per_seat.items():
+            lines.append(f"{seat:<12}{w:>6}{d:>6}{l:>6}")
+        lines.append(f"{'total':<12}{self.wins:>6}{self.draws:>6}{self.losses:>6}")
+        lo, hi = self.elo_ci
+        lines.append(f"score {self.score:.3f}  Elo(A) - Elo(B) = {_fmt(self.elo)}  95% CI [{_fmt(lo)}, {_fmt(hi)}]")
+        return "\n".join(lines)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:+.0f}" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")
+
+
+def elo_from_score(s: float) -> float:
+    """Elo difference whose expected score is s: -400 log10(1/s - 1) (+-inf at 1 / 0)."""
+    if s >= 1.0:
+        return math.inf
+    if s <= 0.0:
+        return -math.inf
+    return -400.0 * math.log10(1.0 / s - 1.0)
+
+
+def arena(game_name: str, a: Player, b: Player, num_games: int, device: str | torch.device = "cpu") -> ArenaResult:
+    """num_games between a and b, half with a moving first (seats alternate)."""
+    from envs.board import make
+
+    game = make(game_name, 1, device)
+    n1 = (num_games + 1) // 2
+    n2 = num_games - n1
+    res = ArenaResult(a.name, b.name, 0, 0, 0)
+    for seat, n, (p0, p1) in (("first", n1, (a, b)), ("second", n2, (b, a))):
+        if n == 0:
+            continue
+        winner = play_games(game, p0, p1, n)
+        a_id = 0 if seat == "first" else 1
+        w = int((winner == a_id).sum())
+        d = int((winner < 0).sum())
+        l = n - w - d
+        res.per_seat[seat] = (w, d, l)
+        res.wins, res.draws, res.losses = res.wins + w, res.draws + d, res.losses + l
+    return res

@@ -1,0 +1,571 @@
+"""Batched Monte Carlo tree search over exact simulators, in the style of mctx.
+
+The whole batch of B games is searched at once. The tree is a set of preallocated tensors:
+
+    node_visits   [B, N]      N(s): times a simulation passed through the node
+    value_sums    [B, N]      sum of backed-up values, from the view of the node's player to move
+    raw_values    [B, N]      evaluation at expansion (network / rollout mix / exact outcome)
+    player        [B, N]      player to move at the node (0/1)
+    terminal      [B, N]      the node is a finished game
+    prior_logits  [B, N, A]   network logits, illegal actions at NEG
+    legal         [B, N, A]   legal actions
+    children      [B, N, A]   child node index, UNVISITED if never expanded
+    parents       [B, N]      parent node index, NO_PARENT at the root
+    action_from_parent [B, N]
+    states        the game's State NamedTuple with every field [B, N, ...]
+
+N = capacity + 1: the last slot is SCRATCH, where rows that expand nothing in a simulation write
+(so every write is one batched scatter with no boolean indexing, and works on GPU unchanged).
+
+Values are always from the perspective of the player to move at the node; a child's value is
+negated for its parent when the player changed (two-player zero-sum). Comparing the stored
+`player` instead of flipping once per ply also handles games where a side moves twice (passes).
+
+One simulation = selection (descend by PUCT or Gumbel rules until an unexpanded action or a
+terminal node) -> expansion (one `game.step` and ONE batched model call for all B games) ->
+backup. Terminal nodes are valued by the exact outcome, never by the network.
+
+Two root algorithms:
+- "puct": AlphaZero (Silver et al. 2018): argmax Q + c(s) P sqrt(N(s)) / (1 + N(s,a)), with
+  c(s) = c_init + log((N(s) + c_base + 1) / c_base) and Dirichlet noise on the root priors.
+- "gumbel": Gumbel MuZero (Danihelka et al. 2022): Gumbel-top-k sampling of m root actions,
+  sequential halving over the simulation budget, completed-Q policy targets
+  softmax(logits + sigma(completed_q)) with sigma(q) = (c_visit + max_b N(b)) * c_scale * q,
+  and the deterministic interior rule argmax(pi' - N(a) / (1 + sum N)).
+
+What mctx lacks: subtree reuse (`reuse_subtree`): after a move the chosen child's subtree becomes
+the next root, with its statistics, because our simulators are exact.
+
+Example:
+    >>> from envs.board import make
+    >>> game = make("tictactoe", 8, "cpu")
+    >>> out = search(game, game.reset(), uniform_model, SearchConfig(num_simulations=64))
+    >>> out.action.shape, out.policy.shape       # [8], [8, 9]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from typing import Any, Callable, NamedTuple, Optional
+
+import torch
+
+ROOT_INDEX = 0
+UNVISITED = -1  # children[b, n, a] of an action never expanded
+NO_PARENT = -1  # parents[b, ROOT_INDEX]
+NEG = -1e9  # logit of an illegal action (finite: softmax over a terminal node stays NaN-free)
+
+# (obs [B, C, H, W], legal [B, A]) -> (logits [B, A], value [B] for the player to move)
+ModelFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+@dataclass
+class SearchConfig:
+    """Search hyperparameters (defaults: AlphaZero PUCT)."""
+
+    num_simulations: int = 64
+    """Simulations per move (each is one batched model call)."""
+    algorithm: str = "puct"
+    """puct (AlphaZero + Dirichlet noise), gumbel (Gumbel MuZero) or uct (UCB1 with c_uct, every
+    legal child tried once first: classic MCTS, for pure random-rollout players)."""
+    c_uct: float = 2.0
+    """UCT exploration constant: Q + c_uct * sqrt(ln N(s) / N(s, a)) (OpenSpiel's default 2)."""
+    c_init: float = 1.25
+    """PUCT exploration constant c_init (AlphaZero pseudocode: pb_c_init)."""
+    c_base: float = 19652.0
+    """PUCT c_base: c(s) grows as log((N(s) + c_base + 1) / c_base) for huge searches."""
+    dirichlet_alpha: float = 0.3
+    """Dirichlet noise concentration at the root (puct only; ~10 / typical number of legal moves)."""
+    dirichlet_fraction: float = 0.0
+    """Weight of the root Dirichlet noise (0 = none, 0.25 for AlphaZero self-play)."""
+    max_considered: int = 16
+    """Gumbel: m, root actions sampled by Gumbel-top-k and then halved."""
+    gumbel_scale: float = 1.0
+    """Gumbel: scale of the root Gumbel noise (0 = deterministic, for evaluation)."""
+    c_visit: float = 50.0
+    """Gumbel sigma(q) = (c_visit + max N) * c_scale * q (mctx maxvisit_init)."""
+    c_scale: float = 0.1
+    """Gumbel sigma(q) scale (mctx value_scale)."""
+    rollout_weight: float = 0.0
+    """lambda in V = (1 - lambda) v_net + lambda z_rollout (AlphaGo); 1 = pure rollouts."""
+    max_rollout_moves: int = 512
+    """Safety cap on moves in one rollout."""
+
+    def validate(self) -> None:
+        from rlmeta.errors import ConfigError
+
+        if self.num_simulations < 1:
+            raise ConfigError(f"num_simulations must be >= 1, got {self.num_simulations}")
+        if self.algorithm not in ("puct", "gumbel", "uct"):
+            raise ConfigError(f"search algorithm must be puct, gumbel or uct, got {self.algorithm!r}")
+        if not 0.0 <= self.rollout_weight <= 1.0:
+            raise ConfigError(f"rollout_weight must be in [0, 1], got {self.rollout_weight}")
+        if not 0.0 <= self.dirichlet_fraction <= 1.0:
+            raise ConfigError(f"dirichlet_fraction must be in [0, 1], got {self.dirichlet_fraction}")
+        if self.max_considered < 1:
+            raise ConfigError(f"max_considered must be >= 1, got {self.max_considered}")
+
+
+@dataclass
+class Tree:
+    """Search tree for B games; see the module docstring for shapes. Mutated in place."""
+
+    node_visits: torch.Tensor
+    value_sums: torch.Tensor
+    raw_values: torch.Tensor
+    player: torch.Tensor
+    terminal: torch.Tensor
+    prior_logits: torch.Tensor
+    legal: torch.Tensor
+    children: torch.Tensor
+    parents: torch.Tensor
+    action_from_parent: torch.Tensor
+    states: Any  # the game's State NamedTuple, every field [B, N, ...]
+    num_nodes: torch.Tensor  # [B] next free node index
+
+    @property
+    def batch_size(self) -> int:
+        return self.node_visits.shape[0]
+
+    @property
+    def scratch(self) -> int:
+        return self.node_visits.shape[1] - 1
+
+    def qvalues(self, node: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Q(s, a) from the view of the player to move at `node` [B] -> (q [B, A], child visits [B, A])."""
+        ch = self.children[_rows(node), node]  # [B, A]
+        idx = ch.clamp(min=0)
+        visits = torch.where(ch >= 0, self.node_visits.gather(1, idx), 0.0)
+        mean = self.value_sums.gather(1, idx) / visits.clamp(min=1.0)
+        same = self.player.gather(1, idx) == self.player[_rows(node), node][:, None]
+        q = torch.where(same, mean, -mean)
+        return torch.where(visits > 0, q, 0.0), visits
+
+    def node_value(self, node: torch.Tensor) -> torch.Tensor:
+        """Mean backed-up value of `node` [B] from its own player's view."""
+        r = _rows(node)
+        return self.value_sums[r, node] / self.node_visits[r, node].clamp(min=1.0)
+
+
+class SearchOutput(NamedTuple):
+    action: torch.Tensor  # [B] greedy (puct: most visited) / Gumbel-selected action
+    policy: torch.Tensor  # [B, A] policy target (puct: visit shares; gumbel: completed-Q policy)
+    visit_counts: torch.Tensor  # [B, A] root child visits (including any reused ones)
+    root_value: torch.Tensor  # [B] mean value at the root, player to move's view
+    qvalues: torch.Tensor  # [B, A] root Q (0 where unvisited)
+    tree: Tree
+
+
+# ---------------------------------------------------------------------- state helpers
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    return torch.arange(x.shape[0], device=x.device)
+
+
+def map_state(fn: Callable[..., torch.Tensor], *states: Any) -> Any:
+    """Apply fn field by field to one or more State NamedTuples of the same type."""
+    return type(states[0])(*[fn(*xs) for xs in zip(*states)])
+
+
+def where_state(mask: torch.Tensor, a: Any, b: Any) -> Any:
+    """Per-row select: a where mask [B] else b."""
+    return map_state(lambda x, y: torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x, y), a, b)
+
+
+def _gather_node_state(tree: Tree, node: torch.Tensor) -> Any:
+    r = _rows(node)
+    return map_state(lambda x: x[r, node], tree.states)
+
+
+def outcome_value(game: Any, state: Any) -> torch.Tensor:
+    """Exact game result [B] from the view of state.player (+1 win, 0 draw, -1 loss; 0 if running)."""
+    return game.rewards(state).float().gather(1, state.player.long()[:, None]).squeeze(1)
+
+
+def mask_logits(logits: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+    """Illegal -> NEG and the max legal logit -> 0 (as mctx _mask_invalid_actions)."""
+    logits = torch.where(legal, logits.float(), NEG)
+    return logits - logits.max(dim=-1, keepdim=True).values.clamp(min=NEG / 2)
+
+
+# ---------------------------------------------------------------------- models and rollouts
+def uniform_model(obs: torch.Tensor, legal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uniform prior, value 0: with rollout_weight=1 this is plain UCT-style MCTS with rollouts."""
+    return torch.zeros(legal.shape, device=legal.device), torch.zeros(legal.shape[0], device=legal.device)
+
+
+def random_policy(obs: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+    """Rollout policy: uniform over legal moves (returns logits [B, A])."""
+    return torch.zeros(legal.shape, device=legal.device)
+
+
+def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves: int = 512) -> torch.Tensor:
+    """Play every game in `state` to the end with `policy` ((obs, legal) -> logits; None = uniform
+    random) and return the outcome z [B] from the view of the player to move in `state`."""
+    p0 = state.player.long()
+    s = state
+    for _ in range(max_moves):
+        if bool(s.terminal.all()):
+            break
+        legal = game.legal_mask(s)
+        if policy is None:  # uniform among legal moves: argmax of u * legal, u ~ U(0, 1)
+            a = (torch.rand(legal.shape, device=legal.device) * legal).argmax(1)
+        else:
+            logits = torch.where(legal, policy(game.observation(s), legal).float(), -math.inf)
+            g = -torch.log(-torch.log(torch.rand(legal.shape, device=legal.device).clamp(1e-20, 1.0)))
+            a = torch.where(legal.any(1), (logits + g).argmax(1), 0)
+        s = where_state(s.terminal, s, game.step(s, a))
+    return game.rewards(s).float().gather(1, p0[:, None]).squeeze(1)
+
+
+# ---------------------------------------------------------------------- tree construction
+def empty_tree(game: Any, root_state: Any, capacity: int) -> Tree:
+    """A tree of `capacity` nodes (+1 scratch) for B = root_state.player.shape[0] games, no node used."""
+    B, A = root_state.player.shape[0], game.num_actions
+    N = capacity + 1
+    dev = root_state.player.device
+    f = lambda *s: torch.zeros(*s, device=dev)  # noqa: E731
+    states = map_state(lambda x: x[:, None].repeat(1, N, *([1] * (x.dim() - 1))).clone(), root_state)
+    return Tree(
+        node_visits=f(B, N), value_sums=f(B, N), raw_values=f(B, N),
+        player=torch.zeros(B, N, dtype=torch.long, device=dev),
+        terminal=torch.zeros(B, N, dtype=torch.bool, device=dev),
+        prior_logits=torch.full((B, N, A), NEG, device=dev),
+        legal=torch.zeros(B, N, A, dtype=torch.bool, device=dev),
+        children=torch.full((B, N, A), UNVISITED, dtype=torch.long, device=dev),
+        parents=torch.full((B, N), NO_PARENT, dtype=torch.long, device=dev),
+        action_from_parent=torch.full((B, N), -1, dtype=torch.long, device=dev),
+        states=states,
+        num_nodes=torch.zeros(B, dtype=torch.long, device=dev),
+    )
+
+
+def _pad_tree(tree: Tree, capacity: int, game: Any, root_state: Any) -> Tree:
+    """Copy `tree` (without its scratch slot) into a fresh tree of `capacity` nodes."""
+    old = tree.scratch
+    if old == capacity:
+        return tree
+    new = empty_tree(game, root_state, capacity)
+    k = min(old, capacity)
+    for fld in fields(Tree):
+        if fld.name in ("num_nodes",):
+            continue
+        src, dst = getattr(tree, fld.name), getattr(new, fld.name)
+        if fld.name == "states":
+            map_state(lambda d, s: d[:, :k].copy_(s[:, :k]), dst, src)
+        else:
+            dst[:, :k] = src[:, :k]
+    new.num_nodes = tree.num_nodes.clamp(max=capacity)
+    return new
+
+
+def _evaluate(game: Any, state: Any, model: ModelFn, cfg: SearchConfig, rollout_policy: Optional[Callable]):
+    """-> (masked logits [B, A], value [B], legal [B, A]); exact outcome on terminal states."""
+    legal = game.legal_mask(state)
+    if model is uniform_model:  # skip building observations nobody reads
+        logits, value = uniform_model(None, legal)
+    else:
+        logits, value = model(game.observation(state), legal)
+        logits, value = logits.float(), value.float().reshape(-1)
+    if cfg.rollout_weight > 0.0:
+        z = rollout(game, state, rollout_policy, cfg.max_rollout_moves)
+        value = (1.0 - cfg.rollout_weight) * value + cfg.rollout_weight * z
+    value = torch.where(state.terminal, outcome_value(game, state), value)
+    return mask_logits(logits, legal), value, legal
+
+
+def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal, parent, action) -> None:
+    """Write a node's fields at index node [B] (the scratch slot for rows that expand nothing)."""
+    r = _rows(node)
+    tree.raw_values[r, node] = value
+    tree.player[r, node] = state.player.long()
+    tree.terminal[r, node] = state.terminal
+    tree.prior_logits[r, node] = logits
+    tree.legal[r, node] = legal
+    tree.children[r, node] = UNVISITED
+    tree.parents[r, node] = parent
+    tree.action_from_parent[r, node] = action
+    tree.node_visits[r, node] = 0.0
+    tree.value_sums[r, node] = 0.0
+
+    def put(dst, src):
+        dst[r, node] = src
+        return dst
+
+    map_state(put, tree.states, state)
+
+
+def backup(tree: Tree, leaf: torch.Tensor, value: torch.Tensor) -> None:
+    """Add one visit and `value` [B] (from the view of the player to move at `leaf` [B]) to every
+    node on the path leaf -> root, negated at nodes whose player to move differs from the leaf's."""
+    r = _rows(leaf)
+    leaf_player = tree.player[r, leaf]
+    node = leaf.clone()
+    while True:
+        valid = node >= 0
+        if not bool(valid.any()):
+            break
+        n = node.clamp(min=0)
+        sign = torch.where(tree.player[r, n] == leaf_player, 1.0, -1.0)
+        tree.node_visits[r, n] += valid.float()
+        tree.value_sums[r, n] += torch.where(valid, sign * value, 0.0)
+        node = torch.where(valid, tree.parents[r, n], NO_PARENT)
+
+
+# ---------------------------------------------------------------------- action selection
+def puct_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig,
+                prior_logits: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """AlphaZero PUCT score [B, A] at `node` [B]; illegal actions -inf. Unvisited children have Q = 0."""
+    r = _rows(node)
+    logits = tree.prior_logits[r, node] if prior_logits is None else prior_logits
+    prior = torch.softmax(logits, dim=-1)
+    q, visits = tree.qvalues(node)
+    n_parent = tree.node_visits[r, node]
+    c = cfg.c_init + torch.log((n_parent + cfg.c_base + 1.0) / cfg.c_base)
+    u = (c * n_parent.sqrt())[:, None] * prior / (1.0 + visits)
+    return torch.where(tree.legal[r, node], q + u, -math.inf)
+
+
+def uct_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
+    """UCB1 score [B, A]: Q + c_uct sqrt(ln N(s) / N(s, a)); unvisited legal children +inf (a tie
+    broken by action id, as OpenSpiel's first-unvisited rule)."""
+    r = _rows(node)
+    q, visits = tree.qvalues(node)
+    n_parent = tree.node_visits[r, node].clamp(min=1.0)
+    u = cfg.c_uct * torch.sqrt(torch.log(n_parent)[:, None] / visits.clamp(min=1.0))
+    score = torch.where(visits > 0, q + u, math.inf)
+    return torch.where(tree.legal[r, node], score, -math.inf)
+
+
+def completed_qvalues(tree: Tree, node: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
+    """sigma(completed Q) [B, A] at `node` (mctx qtransform_completed_by_mix_value):
+    unvisited actions get the mixed value v_mix = (v_raw + sum_b N(b) * sum_{N(a)>0} pi(a) q(a) /
+    sum_{N(a)>0} pi(a)) / (1 + sum_b N(b)); then min-max rescale over the legal actions to [0, 1];
+    then sigma(q) = (c_visit + max_b N(b)) * c_scale * q."""
+    r = _rows(node)
+    legal = tree.legal[r, node]
+    q, visits = tree.qvalues(node)
+    prior = torch.softmax(tree.prior_logits[r, node], dim=-1).clamp(min=torch.finfo(torch.float32).tiny)
+    visited = visits > 0
+    sum_n = visits.sum(-1)
+    sum_p = torch.where(visited, prior, 0.0).sum(-1)
+    weighted_q = torch.where(visited, prior * q, 0.0).sum(-1) / torch.where(sum_p > 0, sum_p, 1.0)
+    v_mix = (tree.raw_values[r, node] + sum_n * weighted_q) / (sum_n + 1.0)
+    completed = torch.where(visited, q, v_mix[:, None])
+    lo = torch.where(legal, completed, math.inf).min(-1, keepdim=True).values
+    hi = torch.where(legal, completed, -math.inf).max(-1, keepdim=True).values
+    lo, hi = torch.where(legal.any(-1, keepdim=True), lo, 0.0), torch.where(legal.any(-1, keepdim=True), hi, 0.0)
+    completed = (completed - lo) / (hi - lo).clamp(min=1e-8)
+    max_n = visits.max(-1, keepdim=True).values
+    return (cfg.c_visit + max_n) * cfg.c_scale * completed
+
+
+def gumbel_interior_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
+    """Deterministic Gumbel MuZero interior rule: argmax pi'(a) - N(a) / (1 + sum_b N(b)),
+    pi' = softmax(logits + sigma(completed Q))."""
+    r = _rows(node)
+    legal = tree.legal[r, node]
+    probs = torch.softmax(tree.prior_logits[r, node] + completed_qvalues(tree, node, cfg), dim=-1)
+    _, visits = tree.qvalues(node)
+    return torch.where(legal, probs - visits / (1.0 + visits.sum(-1, keepdim=True)), -math.inf)
+
+
+@lru_cache(maxsize=64)
+def considered_visit_sequence(max_considered: int, num_simulations: int) -> tuple[int, ...]:
+    """Sequential halving schedule (mctx get_sequence_of_considered_visits): entry k is the visit
+    count a considered root action must have to be chosen by simulation k."""
+    if max_considered <= 1:
+        return tuple(range(num_simulations))
+    log2max = int(math.ceil(math.log2(max_considered)))
+    seq: list[int] = []
+    visits = [0] * max_considered
+    m = max_considered
+    while len(seq) < num_simulations:
+        extra = max(1, int(num_simulations / (log2max * m)))
+        for _ in range(extra):
+            seq.extend(visits[:m])
+            for i in range(m):
+                visits[i] += 1
+        m = max(2, m // 2)
+    return tuple(seq[:num_simulations])
+
+
+def considered_visit_table(max_considered: int, num_simulations: int, device) -> torch.Tensor:
+    """[max_considered + 1, num_simulations + 1]: row m = schedule when m actions are considered
+    (one extra column so a finished search can be indexed)."""
+    rows = [list(considered_visit_sequence(m, num_simulations)) + [num_simulations]
+            for m in range(max_considered + 1)]
+    return torch.tensor(rows, dtype=torch.float32, device=device)
+
+
+def gumbel_root_scores(tree: Tree, gumbel: torch.Tensor, search_visits: torch.Tensor, table: torch.Tensor,
+                       cfg: SearchConfig, considered_visit: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Root score [B, A]: g + logits + sigma(completed Q) over the actions whose visits in this search
+    equal the schedule's current target (sequential halving); -inf elsewhere."""
+    root = torch.zeros(tree.batch_size, dtype=torch.long, device=gumbel.device)
+    legal = tree.legal[:, ROOT_INDEX]
+    logits = tree.prior_logits[:, ROOT_INDEX]
+    if considered_visit is None:
+        num_considered = legal.sum(-1).clamp(max=cfg.max_considered)
+        sim = search_visits.sum(-1).long().clamp(max=table.shape[1] - 1)
+        considered_visit = table[num_considered, sim]
+    score = (gumbel + logits + completed_qvalues(tree, root, cfg)).clamp(min=NEG)
+    ok = legal & (search_visits == considered_visit[:, None])
+    return torch.where(ok, score, -math.inf)
+
+
+def _dirichlet_prior(logits: torch.Tensor, legal: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
+    """Root logits with (1 - eps) P + eps Dir(alpha) mixed in over the legal actions."""
+    alpha = torch.full(legal.shape, cfg.dirichlet_alpha, device=legal.device)
+    g = torch._standard_gamma(alpha) * legal
+    noise = g / g.sum(-1, keepdim=True).clamp(min=1e-12)
+    p = (1 - cfg.dirichlet_fraction) * torch.softmax(logits, -1) + cfg.dirichlet_fraction * noise
+    return torch.where(legal, p.clamp(min=1e-12).log(), NEG)
+
+
+# ---------------------------------------------------------------------- the search
+@torch.no_grad()
+def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: Optional[Tree] = None,
+           rollout_policy: Optional[Callable] = None) -> SearchOutput:
+    """Run cfg.num_simulations simulations for every game in root_state (B games).
+
+    `tree`: a tree from `reuse_subtree` (rows with num_nodes == 0 start fresh from root_state; the
+    others keep their statistics and get num_simulations more). Returns SearchOutput.
+    """
+    B = root_state.player.shape[0]
+    dev = root_state.player.device
+    r = torch.arange(B, device=dev)
+    kept = 0 if tree is None else int(tree.num_nodes.max())
+    capacity = kept + cfg.num_simulations + 1
+    tree = empty_tree(game, root_state, capacity) if tree is None else _pad_tree(tree, capacity, game, root_state)
+
+    # root: one model call; written only for rows without a reused root
+    fresh = tree.num_nodes == 0
+    logits, value, legal = _evaluate(game, root_state, model, cfg, rollout_policy)
+    root = torch.where(fresh, ROOT_INDEX, tree.scratch)
+    _write_node(tree, root, root_state, logits, value, legal, torch.full_like(root, NO_PARENT), torch.full_like(root, -1))
+    backup(tree, root, torch.where(fresh, value, 0.0))
+    tree.node_visits[:, tree.scratch] = 0.0
+    tree.num_nodes = torch.where(fresh, 1, tree.num_nodes)
+
+    root_logits = tree.prior_logits[:, ROOT_INDEX]
+    root_legal = tree.legal[:, ROOT_INDEX]
+    if cfg.algorithm == "puct" and cfg.dirichlet_fraction > 0:
+        root_logits = _dirichlet_prior(root_logits, root_legal, cfg)
+    if cfg.algorithm == "gumbel":
+        u = torch.rand(B, game.num_actions, device=dev).clamp(1e-20, 1.0)
+        gumbel = cfg.gumbel_scale * -torch.log(-torch.log(u))
+        table = considered_visit_table(cfg.max_considered, cfg.num_simulations, dev)
+    search_visits = torch.zeros(B, game.num_actions, device=dev)  # root child visits made by THIS search
+
+    for _ in range(cfg.num_simulations):
+        # --- selection: descend while the node is non-terminal and the chosen child exists
+        node = torch.zeros(B, dtype=torch.long, device=dev)
+        active = torch.ones(B, dtype=torch.bool, device=dev)
+        leaf_parent = torch.zeros_like(node)
+        leaf_action = torch.zeros_like(node)
+        expand = torch.zeros_like(active)
+        depth = 0
+        while True:
+            if cfg.algorithm == "uct":
+                scores = uct_scores(tree, node, cfg)
+            elif depth == 0:
+                if cfg.algorithm == "puct":
+                    scores = puct_scores(tree, node, cfg, root_logits)
+                else:
+                    scores = gumbel_root_scores(tree, gumbel, search_visits, table, cfg)
+            elif cfg.algorithm == "puct":
+                scores = puct_scores(tree, node, cfg)
+            else:
+                scores = gumbel_interior_scores(tree, node, cfg)
+            action = scores.argmax(-1)  # [B]
+            if depth == 0:
+                search_visits[r, action] += (~tree.terminal[:, ROOT_INDEX]).float()
+            child = tree.children[r, node, action]
+            term = tree.terminal[r, node]
+            stop = active & (term | (child == UNVISITED))
+            leaf_parent = torch.where(stop, node, leaf_parent)
+            leaf_action = torch.where(stop, action, leaf_action)
+            expand = expand | (stop & ~term)
+            active = active & ~stop
+            if not bool(active.any()):
+                break
+            node = torch.where(active, child, node)
+            depth += 1
+
+        # --- expansion: one game.step and one model call for the whole batch
+        parent_state = _gather_node_state(tree, leaf_parent)
+        child_state = game.step(parent_state, leaf_action)
+        logits, value, legal = _evaluate(game, child_state, model, cfg, rollout_policy)
+        new = torch.where(expand, tree.num_nodes, tree.scratch)
+        _write_node(tree, new, child_state, logits, value, legal, leaf_parent, leaf_action)
+        tree.children[r, leaf_parent, leaf_action] = torch.where(
+            expand, new, tree.children[r, leaf_parent, leaf_action])
+        tree.num_nodes = tree.num_nodes + expand.long()
+
+        # --- backup: new leaf, or the terminal node that stopped the descent (exact value again)
+        leaf = torch.where(expand, new, leaf_parent)
+        leaf_value = torch.where(expand, value, tree.raw_values[r, leaf_parent])
+        backup(tree, leaf, leaf_value)
+        tree.node_visits[:, tree.scratch] = 0.0  # scratch is never part of a path; keep it clean
+
+    # --- outputs
+    root = torch.zeros(B, dtype=torch.long, device=dev)
+    q, visits = tree.qvalues(root)
+    if cfg.algorithm in ("puct", "uct"):
+        policy = torch.where(root_legal, visits, 0.0)
+        policy = policy / policy.sum(-1, keepdim=True).clamp(min=1.0)
+        action = torch.where(root_legal, visits, -1.0).argmax(-1)
+    else:
+        policy = torch.softmax(tree.prior_logits[:, ROOT_INDEX] + completed_qvalues(tree, root, cfg), -1)
+        policy = torch.where(root_legal, policy, 0.0)
+        scores = gumbel_root_scores(tree, gumbel, search_visits, table, cfg,
+                                    considered_visit=search_visits.max(-1).values)
+        action = scores.argmax(-1)
+    return SearchOutput(action, policy, visits, tree.node_value(root), q, tree)
+
+
+def reuse_subtree(tree: Tree, action: torch.Tensor, keep: Optional[torch.Tensor] = None) -> Tree:
+    """The subtree under the root's child `action` [B] as a new tree (node indices compacted, the
+    child becomes ROOT_INDEX, all statistics kept). Rows where keep [B] is False, or where the child
+    was never expanded, come back empty (num_nodes == 0) so `search` starts them fresh."""
+    B, N = tree.node_visits.shape
+    dev = action.device
+    r = torch.arange(B, device=dev)
+    child = tree.children[r, ROOT_INDEX, action]  # [B]
+    if keep is not None:
+        child = torch.where(keep, child, UNVISITED)
+    # descendants of child (child included): walk every node's ancestor chain up to the root
+    is_desc = torch.zeros(B, N, dtype=torch.bool, device=dev)
+    anc = torch.arange(N, device=dev)[None].expand(B, N).clone()
+    anc[:, -1] = NO_PARENT  # scratch slot
+    in_use = torch.arange(N, device=dev)[None] < tree.num_nodes[:, None]
+    anc = torch.where(in_use, anc, NO_PARENT)
+    while bool((anc >= 0).any()):
+        is_desc |= (anc == child[:, None]) & (child[:, None] >= 0)
+        anc = torch.where(anc >= 0, tree.parents.gather(1, anc.clamp(min=0)), NO_PARENT)
+    # kept nodes first, in their original (creation) order: parents still precede children
+    order = torch.sort((~is_desc).to(torch.uint8), dim=1, stable=True).indices  # [B, N]
+    new_index = torch.where(is_desc, is_desc.long().cumsum(1) - 1, UNVISITED)  # old -> new
+    count = is_desc.sum(1)
+
+    def take(x: torch.Tensor) -> torch.Tensor:
+        idx = order.view(B, N, *([1] * (x.dim() - 2))).expand(B, N, *x.shape[2:])
+        return x.gather(1, idx)
+
+    remap = lambda ix: torch.where(ix >= 0, new_index.gather(1, ix.clamp(min=0).view(B, -1)).view(ix.shape), UNVISITED)  # noqa: E731
+    out = Tree(
+        node_visits=take(tree.node_visits), value_sums=take(tree.value_sums), raw_values=take(tree.raw_values),
+        player=take(tree.player), terminal=take(tree.terminal), prior_logits=take(tree.prior_logits),
+        legal=take(tree.legal), children=remap(take(tree.children)), parents=remap(take(tree.parents)),
+        action_from_parent=take(tree.action_from_parent), states=map_state(take, tree.states), num_nodes=count,
+    )
+    out.parents[:, ROOT_INDEX] = NO_PARENT
+    out.action_from_parent[:, ROOT_INDEX] = -1
+    unused = torch.arange(N, device=dev)[None] >= count[:, None]  # clear the tail
+    out.node_visits[unused] = 0.0
+    out.value_sums[unused] = 0.0
+    out.children[unused] = UNVISITED
+    out.parents[unused] = NO_PARENT
+    return out

@@ -1,0 +1,168 @@
+"""Self-play on batched games, the replay buffer (with symmetry augmentation) and the loss.
+
+One `SelfPlay.step` = one batched search over all G games + one move in each; finished games are
+turned into (obs, policy target, value target) samples and restarted in place.
+
+Example:
+    >>> game = make("tictactoe", 64)
+    >>> sp = SelfPlay(game, SearchConfig(num_simulations=32), temperature_moves=4)
+    >>> samples = sp.step(model)          # Samples of the games that ended this move (maybe none)
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Optional
+
+import torch
+from torch.nn import functional as F
+
+from agents.alphazero.search import ModelFn, SearchConfig, Tree, reuse_subtree, search, where_state
+
+
+class Samples(NamedTuple):
+    obs: torch.Tensor  # [n, C, H, W] position, from the view of the player to move
+    policy: torch.Tensor  # [n, A] search policy target
+    value: torch.Tensor  # [n] final outcome for the player to move at that position
+
+
+class ReplayBuffer:
+    """FIFO buffer of the last `capacity` positions. `sample` draws uniformly and applies one random
+    symmetry of the game (dihedral for square boards, the mirror for Connect Four) per sample."""
+
+    def __init__(self, capacity: int, obs_shape: tuple[int, ...], num_actions: int, device: torch.device):
+        self.capacity = capacity
+        self.obs = torch.zeros(capacity, *obs_shape, device=device)
+        self.policy = torch.zeros(capacity, num_actions, device=device)
+        self.value = torch.zeros(capacity, device=device)
+        self.pos, self.size = 0, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(self, s: Samples) -> None:
+        n = s.value.shape[0]
+        if n == 0:
+            return
+        if n > self.capacity:
+            s = Samples(*(x[-self.capacity:] for x in s))
+            n = self.capacity
+        idx = (self.pos + torch.arange(n, device=self.value.device)) % self.capacity
+        self.obs[idx], self.policy[idx], self.value[idx] = s.obs, s.policy, s.value
+        self.pos = (self.pos + n) % self.capacity
+        self.size = min(self.size + n, self.capacity)
+
+    def sample(self, batch_size: int, game: Any = None, generator: Optional[torch.Generator] = None) -> Samples:
+        idx = torch.randint(0, self.size, (batch_size,), device=self.value.device, generator=generator)
+        obs, pi, z = self.obs[idx], self.policy[idx], self.value[idx]
+        if game is not None:
+            variants = game.symmetries(obs, pi)  # list of K (obs [n, ...], policy [n, A])
+            if len(variants) > 1:
+                k = torch.randint(0, len(variants), (batch_size,), device=obs.device, generator=generator)
+                all_obs = torch.stack([o for o, _ in variants])  # [K, n, C, H, W]
+                all_pi = torch.stack([p for _, p in variants])  # [K, n, A]
+                r = torch.arange(batch_size, device=obs.device)
+                obs, pi = all_obs[k, r], all_pi[k, r]
+        return Samples(obs, pi, z)
+
+    def state_dict(self) -> dict[str, Any]:
+        n = self.size
+        return {"obs": self.obs[:n].clone(), "policy": self.policy[:n].clone(), "value": self.value[:n].clone(),
+                "pos": self.pos}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        n = d["value"].shape[0]
+        self.obs[:n], self.policy[:n], self.value[:n] = d["obs"], d["policy"], d["value"]
+        self.size, self.pos = n, int(d["pos"])
+
+
+def alphazero_loss(net: torch.nn.Module, b: Samples, value_coef: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy to the search policy + value_coef * MSE to the outcome. -> (loss, metrics)"""
+    logits, v = net(b.obs)  # [n, A], [n]
+    logp = F.log_softmax(logits, -1)
+    policy_loss = -(b.policy * logp).sum(-1).mean()
+    value_loss = F.mse_loss(v, b.value)
+    loss = policy_loss + value_coef * value_loss
+    with torch.no_grad():
+        entropy = -(b.policy * b.policy.clamp(min=1e-12).log()).sum(-1).mean()  # lower bound of the CE
+    return loss, {"losses/policy_loss": policy_loss.item(), "losses/value_loss": value_loss.item(),
+                  "losses/target_entropy": entropy.item()}
+
+
+class SelfPlay:
+    """G games played in parallel by search; restarts finished games; optional subtree reuse.
+
+    Move choice: for the first `temperature_moves` plies of a game, PUCT samples from the visit
+    shares (temperature 1), then plays the most visited move; Gumbel always plays the action its
+    sequential halving selected (the Gumbel noise already makes it a sample)."""
+
+    def __init__(self, game: Any, cfg: SearchConfig, temperature_moves: int = 0, reuse_tree: bool = True,
+                 max_moves: Optional[int] = None):
+        self.game, self.cfg = game, cfg
+        self.temperature_moves = temperature_moves
+        self.reuse_tree = reuse_tree
+        self.state = game.reset()
+        G = self.state.player.shape[0]
+        dev = self.state.player.device
+        # upper bound on plies in a game (passes can add plies in Othello)
+        self.max_moves = max_moves or (2 * game.num_actions + 2 if game.pass_action is not None else game.num_actions + 1)
+        T = self.max_moves
+        self.hist_obs = torch.zeros(T, G, *game.obs_shape, device=dev)  # [T, G, C, H, W]
+        self.hist_pi = torch.zeros(T, G, game.num_actions, device=dev)  # [T, G, A]
+        self.hist_player = torch.zeros(T, G, dtype=torch.long, device=dev)  # [T, G]
+        self.tree: Optional[Tree] = None
+        self.games_finished = 0
+        self.finished_stats = {"length": 0.0, "p0_win": 0.0, "draw": 0.0, "n": 0}
+
+    @torch.no_grad()
+    def step(self, model: ModelFn) -> Samples:
+        game, s = self.game, self.state
+        G = s.player.shape[0]
+        r = torch.arange(G, device=s.player.device)
+        out = search(game, s, model, self.cfg, tree=self.tree if self.reuse_tree else None)
+        action = out.action
+        if self.cfg.algorithm == "puct" and self.temperature_moves > 0:
+            explore = s.moves < self.temperature_moves
+            sampled = torch.multinomial(out.policy.clamp(min=0) + 1e-12 * game.legal_mask(s), 1).squeeze(1)
+            action = torch.where(explore, sampled, action)
+        t = s.moves.clamp(max=self.max_moves - 1)
+        self.hist_obs[t, r] = game.observation(s)
+        self.hist_pi[t, r] = out.policy
+        self.hist_player[t, r] = s.player
+        nxt = game.step(s, action)
+        done = nxt.terminal
+        samples = self._finished(nxt, done)
+        if self.reuse_tree:
+            self.tree = reuse_subtree(out.tree, action, keep=~done)
+        self.state = where_state(done, game.reset(G), nxt)
+        return samples
+
+    def _finished(self, final: Any, done: torch.Tensor) -> Samples:
+        game = self.game
+        idx = done.nonzero().squeeze(1)
+        if idx.numel() == 0:
+            z = torch.zeros(0, device=done.device)
+            return Samples(self.hist_obs[:0, 0], self.hist_pi[:0, 0], z)
+        length = final.moves[idx].clamp(max=self.max_moves)  # [g]
+        mask = torch.arange(self.max_moves, device=done.device)[:, None] < length[None]  # [T, g]
+        obs = self.hist_obs[:, idx][mask]
+        pi = self.hist_pi[:, idx][mask]
+        player = self.hist_player[:, idx][mask]
+        rewards = game.rewards(game.index(final, idx)).float()  # [g, 2]
+        col = torch.arange(idx.numel(), device=done.device)[None].expand_as(mask)[mask]
+        z = rewards[col, player]
+        st = self.finished_stats
+        st["n"] += idx.numel()
+        st["length"] += float(length.float().sum())
+        st["p0_win"] += float((final.winner[idx] == 0).float().sum())
+        st["draw"] += float((final.winner[idx] < 0).float().sum())
+        self.games_finished += idx.numel()
+        return Samples(obs, pi, z)
+
+    def pop_stats(self) -> dict[str, float]:
+        st = self.finished_stats
+        n = st["n"]
+        self.finished_stats = {"length": 0.0, "p0_win": 0.0, "draw": 0.0, "n": 0}
+        if n == 0:
+            return {}
+        return {"charts/episodic_length": st["length"] / n, "charts/first_player_win_rate": st["p0_win"] / n,
+                "charts/draw_rate": st["draw"] / n, "charts/games_finished": float(self.games_finished)}

@@ -1,0 +1,129 @@
+"""Deep Deterministic Policy Gradient (Lillicrap et al. 2016), as in Spinning Up.
+
+Reads top to bottom: config -> losses -> agent. A deterministic actor mu(s) ascends one critic
+Q(s, mu(s)); the critic regresses on r + gamma (1 - done) Q_targ(s', mu_targ(s')); exploration adds
+Gaussian noise to mu(s). Replay, targets, polyak, the collection loop and test episodes are shared
+with TD3/SAC (rlmeta/offpolicy.py).
+
+Presets:
+- `spinningup` (default): Spinning Up's PyTorch DDPG: (256,256) relu, lr 1e-3, batch 100, 10k
+  uniform-random start steps, 50 updates every 50 steps, polyak 0.995, act_noise 0.1. Default: the
+  protocol of the reference curves in benchmarks/ (HalfCheetah 10.1k at 1M steps).
+- `fujimoto`: the re-tuned DDPG of the TD3 authors (sfujim/TD3, OurDDPG.py and main.py): lr 3e-4,
+  batch 256, 25k random start steps before any update, one update per env step, tau 0.005.
+
+Example:
+    rlmeta train ddpg --env HalfCheetah-v5 --total-steps 1000000 --run-dir runs/ddpg-hc
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from rlmeta.agent import Agent
+from rlmeta.errors import ConfigError
+from rlmeta.networks import DeterministicActor, QEnsemble
+from rlmeta.offpolicy import OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
+from rlmeta.optim import FlatAdam
+from rlmeta.replay import ReplayBatch
+from rlmeta.vec_env import VecEnv
+
+
+@dataclass
+class DDPGConfig(OffPolicyConfig):
+    """DDPG hyperparameters (defaults: the spinningup preset; shared fields in rlmeta/offpolicy.py)."""
+
+    act_noise: float = 0.1
+    """Std of the Gaussian exploration noise, in units of the half-width of the action Box."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.act_noise < 0:
+            raise ConfigError(f"--act-noise must be >= 0, got {self.act_noise}")
+
+    @classmethod
+    def presets(cls) -> dict[str, "DDPGConfig"]:
+        return {
+            "spinningup": cls(),
+            "fujimoto": cls(preset="fujimoto", pi_lr=3e-4, q_lr=3e-4, batch_size=256, start_steps=25_000,
+                            update_after=25_000, update_every=1),
+        }
+
+
+# ---------------------------------------------------------------------- losses
+def critic_loss(q: QEnsemble, q_targ: QEnsemble, actor_targ: DeterministicActor, b: ReplayBatch, gamma: float):
+    """MSE of Q(s, a) against y = r + gamma (1 - done) Q_targ(s', mu_targ(s')).  -> (loss, metrics)"""
+    with torch.no_grad():
+        q_next = q_targ(b.next_obs, actor_targ(b.next_obs))[0]  # [B]
+        backup = b.rewards + gamma * (1.0 - b.dones) * q_next
+    qs = q(b.obs, b.actions)[0]  # [B]
+    loss = (qs - backup).pow(2).mean()
+    return loss, {"losses/qf_loss": loss.detach(), "losses/qf1_values": qs.detach().mean()}
+
+
+def actor_loss(actor: DeterministicActor, q: QEnsemble, obs: torch.Tensor):
+    """-E[Q(s, mu(s))]; the critic's weights are detached (gradients reach the actor only).  -> (loss, metrics)"""
+    loss = -q(obs, actor(obs), detach_params=True)[0].mean()
+    return loss, {"losses/actor_loss": loss.detach()}
+
+
+# ---------------------------------------------------------------------- agent
+class DDPG(Agent):
+    algo = "ddpg"
+    Config = DDPGConfig
+
+    def __init__(self, cfg: DDPGConfig, envs: VecEnv, device: torch.device):
+        super().__init__(cfg, envs, device)
+        obs_dim = envs.single_observation_space.shape[0]
+        space = envs.single_action_space
+        act_dim = space.shape[0]
+        self.low = torch.as_tensor(space.low, dtype=torch.float32, device=device)
+        self.high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
+        self.actor = DeterministicActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation,
+                                        space.low, space.high).to(device)
+        # a one-member ensemble: the same batched critic code as TD3/SAC
+        self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, n=1, activation=cfg.activation).to(device)
+        self.actor_targ, self.actor_targ_flat = make_target(self.actor)
+        self.critic_targ, self.critic_targ_flat = make_target(self.critic)
+        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr)
+        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr)
+        self._critic_loss = maybe_compile(critic_loss, cfg.compile)
+        self._actor_loss = maybe_compile(actor_loss, cfg.compile)
+        self.loop = OffPolicyLoop(cfg, envs, device)
+
+    def iteration(self) -> dict[str, float]:
+        # collect -> store -> update phases -> test episodes: rlmeta/offpolicy.py
+        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
+        return metrics
+
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        a = self.actor(obs)
+        a = a + self.cfg.act_noise * self.actor.act_scale * torch.randn_like(a)
+        return torch.max(torch.min(a, self.high), self.low)
+
+    def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
+        """Critic step, actor step against the updated critic, then polyak of both targets."""
+        cfg = self.cfg
+        loss_q, metrics = self._critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma)
+        self.critic_opt.minimize(loss_q)
+        loss_pi, pm = self._actor_loss(self.actor, self.critic, b.obs)
+        self.actor_opt.minimize(loss_pi)
+        polyak_update(self.actor_targ_flat, self.actor_opt.flat, cfg.polyak)
+        polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
+        return {**metrics, **pm}
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        o = torch.as_tensor(obs, device=self.device)
+        return (self.actor(o) if deterministic else self.explore(o)).cpu().numpy()
+
+    # the replay buffer (cfg.save_buffer) and update counters travel with the checkpoint
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "loop": self.loop.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        super().load_state_dict(d)
+        self.loop.load_state_dict(d["loop"])

@@ -1,0 +1,293 @@
+"""Exact solvers used to evaluate agents on board games.
+
+- `TicTacToeSolver`: minimax over all 5478 positions reachable from the empty board.
+- `Connect4Solver`: Pascal Pons' strong solver (negamax + alpha-beta on bitboards, transposition
+  table, centre-first ordering refined by the number of threats a move creates, losing-move
+  pruning, null-window bisection on the score), returning scores in Pons' convention.
+
+Both are plain Python (no batching): they label evaluation positions, they are not in any loop
+an agent trains through.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+_TTT_LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
+
+
+class TicTacToeSolver:
+    """Exact tic-tac-toe values: `table[cells] = (value, optimal_moves)`.
+
+    `cells` is a 9-tuple in our board convention (+1 player 0 / X, -1 player 1 / O, 0 empty,
+    row-major); `value` is the game-theoretic outcome for the player to move (+1 win, 0 draw,
+    -1 loss); `optimal_moves` the frozenset of actions achieving it (empty when terminal).
+
+    Example:
+        >>> s = TicTacToeSolver()
+        >>> len(s.table), s.table[(0,) * 9]
+        (5478, (0, frozenset({0, 1, 2, 3, 4, 5, 6, 7, 8})))
+    """
+
+    def __init__(self) -> None:
+        self.table: dict[tuple[int, ...], tuple[int, frozenset[int]]] = {}
+        self._solve((0,) * 9)
+
+    @staticmethod
+    def winner(cells: tuple[int, ...]) -> int:
+        """+1 / -1 for the side with three in a row, else 0."""
+        for a, b, c in _TTT_LINES:
+            if cells[a] != 0 and cells[a] == cells[b] == cells[c]:
+                return cells[a]
+        return 0
+
+    def _solve(self, cells: tuple[int, ...]) -> int:
+        if cells in self.table:
+            return self.table[cells][0]
+        if self.winner(cells) != 0:                    # the previous mover won
+            self.table[cells] = (-1, frozenset())
+            return -1
+        empty = [i for i in range(9) if cells[i] == 0]
+        if not empty:
+            self.table[cells] = (0, frozenset())
+            return 0
+        sign = 1 if len(empty) % 2 == 1 else -1        # X moves when an odd number of cells is empty
+        vals = {}
+        for a in empty:
+            child = cells[:a] + (sign,) + cells[a + 1:]
+            vals[a] = -self._solve(child)
+        best = max(vals.values())
+        self.table[cells] = (best, frozenset(a for a, v in vals.items() if v == best))
+        return best
+
+    def value(self, board: Tensor) -> Tensor:
+        """[B, 3, 3] boards -> [B] int64 values for the player to move."""
+        return torch.tensor([self.table[tuple(b)][0] for b in board.flatten(1).tolist()], dtype=torch.long)
+
+    def optimal_mask(self, board: Tensor) -> Tensor:
+        """[B, 3, 3] boards -> [B, 9] bool: the value-optimal moves."""
+        out = torch.zeros(board.shape[0], 9, dtype=torch.bool)
+        for i, b in enumerate(board.flatten(1).tolist()):
+            for a in self.table[tuple(b)][1]:
+                out[i, a] = True
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Connect Four (7 x 6), after Pascal Pons, "Solving Connect 4: how to build a perfect AI"
+# (http://blog.gamesolver.org) and github.com/PascalPons/connect4 (solver.cpp, position.hpp).
+# Bitboard: column c occupies bits c*7 .. c*7+5 (bit c*7 = bottom), bit c*7+6 is a sentinel.
+WIDTH, HEIGHT = 7, 6
+H1 = HEIGHT + 1
+MIN_SCORE = -(WIDTH * HEIGHT) // 2 + 3      # -18
+MAX_SCORE = (WIDTH * HEIGHT + 1) // 2 - 3   # 18
+_BOTTOM = sum(1 << (c * H1) for c in range(WIDTH))
+_BOARD = _BOTTOM * ((1 << HEIGHT) - 1)
+_COL = [((1 << HEIGHT) - 1) << (c * H1) for c in range(WIDTH)]
+_TOP = [1 << (HEIGHT - 1 + c * H1) for c in range(WIDTH)]
+_BOT = [1 << (c * H1) for c in range(WIDTH)]
+_ORDER = [WIDTH // 2 + (1 - 2 * (i % 2)) * (i + 1) // 2 for i in range(WIDTH)]  # 3, 2, 4, 1, 5, 0, 6
+
+
+def _winning_cells(pos: int, mask: int) -> int:
+    """Empty cells (bitboard) that would complete four for the stones `pos`."""
+    r = (pos << 1) & (pos << 2) & (pos << 3)                     # vertical
+    for s in (H1, HEIGHT, H1 + 1):                                # horizontal, both diagonals
+        p = (pos << s) & (pos << 2 * s)
+        r |= p & (pos << 3 * s)
+        r |= p & (pos >> s)
+        p = (pos >> s) & (pos >> 2 * s)
+        r |= p & (pos << s)
+        r |= p & (pos >> 3 * s)
+    return r & (_BOARD ^ mask)
+
+
+def _tdiv2(x: int) -> int:
+    """x / 2 truncated toward zero, as C++ does (Python's // floors)."""
+    return -((-x) // 2) if x < 0 else x // 2
+
+
+def _popcount(x: int) -> int:
+    return bin(x).count("1")
+
+
+class C4Position:
+    """Pons' Position: `cur` = stones of the player to move, `mask` = all stones, `n` = plies."""
+
+    __slots__ = ("cur", "mask", "n")
+
+    def __init__(self, cur: int = 0, mask: int = 0, n: int = 0):
+        self.cur, self.mask, self.n = cur, mask, n
+
+    @classmethod
+    def from_moves(cls, moves: str) -> "C4Position":
+        """Pons move string (columns 1..7). Raises ValueError on a full column or a finished game."""
+        p = cls()
+        for ch in moves:
+            c = int(ch) - 1
+            if not 0 <= c < WIDTH or p.mask & _TOP[c]:
+                raise ValueError(f"invalid move {ch} in {moves}")
+            if p.is_winning_move(c):
+                raise ValueError(f"{moves} continues after a win")
+            p.play_col(c)
+        return p
+
+    @classmethod
+    def from_board(cls, board, player: int) -> "C4Position":
+        """Our board convention ([6, 7], row 0 top, +1 player 0) and the player to move."""
+        me = 1 - 2 * player
+        cur = mask = 0
+        for r in range(HEIGHT):
+            for c in range(WIDTH):
+                v = int(board[r][c])
+                if v:
+                    bit = 1 << (c * H1 + (HEIGHT - 1 - r))
+                    mask |= bit
+                    if v == me:
+                        cur |= bit
+        return cls(cur, mask, _popcount(mask))
+
+    def key(self) -> int:
+        return self.cur + self.mask
+
+    def can_play(self, c: int) -> bool:
+        return not self.mask & _TOP[c]
+
+    def play(self, move_bit: int) -> None:
+        self.cur ^= self.mask
+        self.mask |= move_bit
+        self.n += 1
+
+    def play_col(self, c: int) -> None:
+        self.play((self.mask + _BOT[c]) & _COL[c])
+
+    def is_winning_move(self, c: int) -> bool:
+        return bool(_winning_cells(self.cur, self.mask) & self.possible() & _COL[c])
+
+    def possible(self) -> int:
+        return (self.mask + _BOTTOM) & _BOARD
+
+    def can_win_next(self) -> bool:
+        return bool(_winning_cells(self.cur, self.mask) & self.possible())
+
+    def non_losing_moves(self) -> int:
+        """Moves that neither leave an immediate opponent win nor play under one."""
+        possible = self.possible()
+        opp_win = _winning_cells(self.cur ^ self.mask, self.mask)
+        forced = possible & opp_win
+        if forced:
+            if forced & (forced - 1):
+                return 0                       # two threats: every move loses
+            possible = forced
+        return possible & ~(opp_win >> 1)
+
+
+class Connect4Solver:
+    """Exact Connect Four scores in Pons' convention, for the player to move: positive = win
+    (22 minus the number of stones the winner has played at the end of the game, under best
+    play), 0 = draw, negative = loss.
+
+    The transposition table (a dict of upper bounds, as Pons' `TranspositionTable`) persists
+    across calls; `nodes` counts negamax calls.
+
+    Example:
+        >>> Connect4Solver().solve("2252576253462244111563365343671351441")
+        -1
+    """
+
+    def __init__(self, max_table: int = 4_000_000):
+        self.table: dict[int, int] = {}
+        self.max_table = max_table
+        self.nodes = 0
+
+    def _negamax(self, p: C4Position, alpha: int, beta: int) -> int:
+        self.nodes += 1
+        nxt = p.non_losing_moves()
+        if not nxt:
+            return -((WIDTH * HEIGHT - p.n) // 2)
+        if p.n >= WIDTH * HEIGHT - 2:
+            return 0
+        lo = -((WIDTH * HEIGHT - 2 - p.n) // 2)
+        if alpha < lo:
+            alpha = lo
+            if alpha >= beta:
+                return alpha
+        hi = (WIDTH * HEIGHT - 1 - p.n) // 2
+        key = p.cur + p.mask
+        val = self.table.get(key)
+        if val is not None:
+            hi = val
+        if beta > hi:
+            beta = hi
+            if alpha >= beta:
+                return beta
+        # order: most new threats first, ties broken centre-first (stable sort over _ORDER)
+        cands = []
+        for c in _ORDER:
+            mv = nxt & _COL[c]
+            if mv:
+                cands.append((_popcount(_winning_cells(p.cur | mv, p.mask)), mv))
+        cands.sort(key=lambda t: -t[0])
+        cur, mask, n = p.cur, p.mask, p.n
+        for _, mv in cands:
+            child = C4Position(cur ^ mask, mask | mv, n + 1)
+            score = -self._negamax(child, -beta, -alpha)
+            if score >= beta:
+                return score
+            if score > alpha:
+                alpha = score
+        if len(self.table) >= self.max_table:
+            self.table.clear()
+        self.table[key] = alpha
+        return alpha
+
+    def solve_position(self, p: C4Position, weak: bool = False) -> int:
+        """Exact score (weak=True: only its sign, -1 / 0 / +1)."""
+        if p.n >= WIDTH * HEIGHT:
+            return 0
+        if p.can_win_next():
+            return 1 if weak else (WIDTH * HEIGHT + 1 - p.n) // 2
+        lo, hi = -((WIDTH * HEIGHT - p.n) // 2), (WIDTH * HEIGHT + 1 - p.n) // 2
+        if weak:
+            lo, hi = -1, 1
+        while lo < hi:                              # null-window bisection on the score
+            med = lo + (hi - lo) // 2
+            if med <= 0 and _tdiv2(lo) < med:      # C++ integer division truncates toward 0
+                med = _tdiv2(lo)
+            elif med >= 0 and hi // 2 > med:
+                med = hi // 2
+            r = self._negamax(p, med, med + 1)
+            if r <= med:
+                hi = r
+            else:
+                lo = r
+        return lo
+
+    def solve(self, moves: str, weak: bool = False) -> int:
+        """Score of the position reached by a Pons move string."""
+        return self.solve_position(C4Position.from_moves(moves), weak)
+
+    def child_scores(self, moves: str, weak: bool = False) -> list[int | None]:
+        """Score of each of the 7 moves for the player to move (None = column full): a
+        winning move scores (WIDTH*HEIGHT + 1 - n) // 2, else -(opponent's score after it)."""
+        p = C4Position.from_moves(moves)
+        out: list[int | None] = []
+        for c in range(WIDTH):
+            if not p.can_play(c):
+                out.append(None)
+            elif p.is_winning_move(c):
+                out.append(1 if weak else (WIDTH * HEIGHT + 1 - p.n) // 2)
+            else:
+                child = C4Position(p.cur, p.mask, p.n)
+                child.play_col(c)
+                out.append(-self.solve_position(child, weak))
+        return out
+
+
+@lru_cache(maxsize=1)
+def tictactoe_solver() -> TicTacToeSolver:
+    """A shared, lazily built TicTacToeSolver (about 0.1 s)."""
+    return TicTacToeSolver()
