@@ -1,7 +1,8 @@
 """One logger for every agent: console progress, progress.csv and W&B share the same metric names.
 
 Names (CleanRL's, so runs line up in W&B): `global_step`, `charts/episodic_return`,
-`charts/episodic_length`, `charts/SPS`, `charts/test_return`, `losses/<name>`.
+`charts/episodic_length`, `charts/SPS`, `charts/test_return`, `losses/<name>`, and `time/elapsed`
+(wall seconds of training so far, carried across --resume; benchmark tables read it).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class CSVWriter:
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns)
+            w = csv.DictWriter(f, fieldnames=self.columns, lineterminator="\n")
             w.writeheader()
             w.writerows(self.rows)
         tmp.replace(self.path)
@@ -62,7 +63,7 @@ class CSVWriter:
             self._rewrite()
             return
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+            csv.DictWriter(f, fieldnames=self.columns, lineterminator="\n").writerow(row)
 
 
 class Logger:
@@ -87,6 +88,10 @@ class Logger:
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.csv = CSVWriter(self.run_dir / "progress.csv", resume_step)
+        # wall time of the work kept: a resumed run continues from the checkpoint row's clock
+        last = self.csv.rows[-1] if self.csv.rows else {}
+        self._elapsed0 = float(last.get("time/elapsed") or 0.0)
+        self._t0 = time.perf_counter()
         self.wandb = None
         self.wandb_dir: Path | None = None
         if wandb_mode != "disabled":
@@ -128,7 +133,8 @@ class Logger:
         self.wandb_dir = Path(self.wandb.dir).parent
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        row = {"global_step": step, **{k: v for k, v in metrics.items() if v is not None}}
+        row = {"global_step": step, **{k: v for k, v in metrics.items() if v is not None},
+               "time/elapsed": self._elapsed0 + time.perf_counter() - self._t0}
         self.csv.write(row)
         if self.wandb is not None:
             self.wandb.log(row)

@@ -1,0 +1,143 @@
+"""`rlmeta bench`, `rlmeta plot` and `rlmeta compare`.
+
+Examples:
+    rlmeta bench smoke                                   # a few minutes on 2 cores
+    rlmeta bench spinningup-mujoco --budget 1m --seeds 3 --out runs/su-1m
+    rlmeta bench spinningup-mujoco --budget 3m --executor ray --ray-address auto
+    rlmeta plot runs/su-1m --out plots/
+    rlmeta compare runs/su-1m runs/my-idea
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from benchmarks import report
+from benchmarks.suites import BUDGETS, builtin_suites, load_suite
+from rlmeta.errors import ConfigError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line through rlmeta's error path, not argparse's usage dump
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rlmeta bench", formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="Run a benchmark suite (resumable), then write DIR/summary.md and DIR/<env>.png.\n\n"
+                            f"Built-in suites: {', '.join(builtin_suites())} (benchmarks/suites/*.yaml);\n"
+                            "SUITE may also be a path to your own suite YAML file.\n\n"
+                            "Rerunning the same command resumes: complete runs are skipped, interrupted ones\n"
+                            "continue from their last checkpoint, finished ones extend to a larger --budget.")
+    p.add_argument("suite", help="suite name or YAML file")
+    p.add_argument("--budget", choices=BUDGETS, default=None,
+                   help="env steps per run: smoke, quick (300k), 1m or 3m (exact numbers in the suite file; "
+                        "default: the suite's default_budget)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per (algo, env), 0..K-1 (default: the suite's)")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/bench-SUITE-BUDGET)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: parallel processes on this machine; ray: tasks on a Ray cluster (extra `dist`)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="local executor: runs in parallel (default: the number of CPU cores)")
+    p.add_argument("--ray-address", default=None,
+                   help="ray executor: cluster address for ray.init (e.g. auto or ray://host:10001); "
+                        "default starts a local Ray")
+    p.add_argument("--wandb", choices=("disabled", "offline", "online"), default="disabled",
+                   help="W&B mode of every run (group={algo}-{env}, job_type=bench, tags suite:/budget:)")
+    p.add_argument("--only", nargs="*", default=None, metavar="ALGO_OR_ENV",
+                   help="run only the specs whose algo or env is listed (e.g. --only ppo Hopper-v5)")
+    p.add_argument("--report-only", action="store_true", help="skip training; rewrite summary.md and plots")
+    return p
+
+
+def cmd_bench(argv: list[str]) -> int:
+    args = bench_parser().parse_args(argv)
+    suite = load_suite(args.suite)
+    budget = args.budget or suite.default_budget
+    seeds = args.seeds if args.seeds is not None else suite.seeds
+    out = args.out or Path("runs") / f"bench-{suite.name}-{budget}"
+    specs = suite.specs(budget, seeds, out, args.wandb)
+    if args.only:
+        specs = [s for s in specs if s.algo in args.only or s.env in args.only]
+        if not specs:
+            raise ConfigError(f"--only {' '.join(args.only)} matches no run of suite {suite.name}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    out.mkdir(parents=True, exist_ok=True)
+    command = "rlmeta bench " + " ".join(shlex.quote(a) for a in argv)
+    print(f"rlmeta bench: {suite.name}, budget {budget} ({suite.total_steps(budget):,} steps), {seeds} seed(s), "
+          f"{len(specs)} runs -> {out}", file=sys.stderr)
+    failed: list[str] = []
+    if not args.report_only:
+        if args.executor == "ray":
+            from benchmarks.executors import run_ray
+
+            failed = run_ray(specs, args.ray_address, num_cpus=args.jobs)
+        else:
+            from benchmarks.executors import run_local
+
+            failed = run_local(specs, args.jobs, out / "logs")
+    write_report(out, [s.run_dir for s in specs if s.run_dir.exists()],
+                 title=f"{suite.name}, budget {budget}", command=command)
+    if failed:
+        print(f"rlmeta bench: {len(failed)} run(s) failed: {', '.join(failed)}; rerun the same command to retry",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def write_report(out: Path, run_dirs: list[Path], title: str, command: str | None) -> Path:
+    runs = report.load_runs(run_dirs)
+    curves = report.group_curves(runs)
+    plots = report.plot_all(curves, out)
+    path = out / "summary.md"
+    path.write_text(report.summary_markdown(curves, title=title, command=command, plots=[p.name for p in plots]))
+    print(f"rlmeta bench: wrote {path} and {', '.join(p.name for p in plots) or 'no plots'}", file=sys.stderr)
+    return path
+
+
+def cmd_plot(argv: list[str]) -> int:
+    p = _Parser(prog="rlmeta plot", description="Plot learning curves (seed mean +- std, Spinning Up smoothing) of "
+                "run directories, one PNG per environment, with Spinning Up's reference curves dashed.")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories, or directories that contain runs")
+    p.add_argument("--out", type=Path, default=Path("plots"), help="output directory for <env>.png (default: plots)")
+    p.add_argument("--metric", default=None,
+                   help="progress.csv column to plot (default: the protocol metric: charts/episodic_return "
+                        "for on-policy, charts/test_return for off-policy agents)")
+    p.add_argument("--smooth", type=int, default=report.SMOOTH, help="smoothing window in logged points (1: none)")
+    p.add_argument("--no-reference", action="store_true", help="do not overlay Spinning Up's curves")
+    args = p.parse_args(argv)
+    runs = report.load_runs(args.runs)
+    if not runs:
+        raise ConfigError(f"no run directories (with config.json and progress.csv) in {' '.join(map(str, args.runs))}")
+    curves = report.group_curves(runs, args.metric, args.smooth)
+    for path in report.plot_all(curves, args.out, with_reference=not args.no_reference):
+        print(path)
+    return 0
+
+
+def cmd_compare(argv: list[str]) -> int:
+    p = _Parser(prog="rlmeta compare", description="Print a markdown table of runs: steps, final and best return "
+                "(protocol metric, smoothed), wall time and SPS, one row per run.")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories, or directories that contain runs")
+    p.add_argument("--metric", default=None, help="progress.csv column (default: the protocol metric)")
+    args = p.parse_args(argv)
+    runs = report.load_runs(args.runs)
+    if not runs:
+        raise ConfigError(f"no run directories (with config.json and progress.csv) in {' '.join(map(str, args.runs))}")
+    print("| run | algo | env | seed | steps | final return | best return | wall time | SPS |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        _, y = r.series(args.metric)
+        ys = report.smooth(y)
+        final = f"{ys[-1]:.1f}" if len(ys) else "-"
+        best = f"{ys.max():.1f}" if len(ys) else "-"
+        sps = f"{r.sps:.0f}" if math.isfinite(r.sps) else "-"
+        print(f"| {r.path} | {r.algo} | {r.env} | {r.seed} | {r.steps:,} | {final} | {best} "
+              f"| {report.fmt_duration(r.wall_time)} | {sps} |")
+    return 0

@@ -1,0 +1,300 @@
+"""Learning curves, the summary table and plots, with Spinning Up's metric protocol.
+
+Protocol (benchmarks/reference/spinningup/README.md):
+- on-policy (vpg, trpo, ppo): `charts/episodic_return`, the mean return of the training episodes
+  finished in each iteration (a 4000-step epoch with the spinningup preset);
+- off-policy (ddpg, td3, sac): `charts/test_return`, 10 deterministic test episodes every 10k steps;
+- each seed's curve is smoothed over an 11-point window centred on the point (Spinning Up's
+  plot.py: convolve with ones(11), divided by the number of points under the window), then the
+  curves are averaged over seeds (mean, population std).
+
+Example:
+    >>> runs = load_runs([Path("runs/bench-smoke")])
+    >>> curves = group_curves(runs)                      # (algo, env) -> Curve
+    >>> (Path("runs/bench-smoke") / "summary.md").write_text(summary_markdown(curves))
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+REFERENCE_DIR = Path(__file__).parent / "reference" / "spinningup"
+ON_POLICY = ("vpg", "trpo", "ppo")
+MILESTONES = (500_000, 1_000_000, 3_000_000)
+SMOOTH = 11
+COLORS = {"vpg": "tab:blue", "trpo": "tab:orange", "ppo": "tab:green", "ddpg": "tab:red", "td3": "tab:purple",
+          "sac": "tab:brown"}
+
+
+def metric_for(algo: str) -> str:
+    return "charts/episodic_return" if algo in ON_POLICY else "charts/test_return"
+
+
+def smooth(y: np.ndarray, window: int = SMOOTH) -> np.ndarray:
+    """Centred moving average that shrinks at the ends (Spinning Up's plot.py smoothing: the sum over
+    the window divided by the number of points under it). y [T] -> [T]."""
+    y = np.asarray(y, dtype=float)
+    if window <= 1 or len(y) == 0:
+        return y
+    half = window // 2
+    idx = np.arange(len(y))
+    lo, hi = np.maximum(idx - half, 0), np.minimum(idx + half + 1, len(y))
+    csum = np.concatenate([[0.0], np.cumsum(y)])
+    return (csum[hi] - csum[lo]) / (hi - lo)
+
+
+# ---------------------------------------------------------------------- runs
+@dataclass
+class Run:
+    """One run directory: its config and progress.csv as columns."""
+
+    path: Path
+    algo: str
+    env: str
+    seed: int
+    columns: dict[str, np.ndarray]  # name -> [rows] (NaN where a row has no value)
+
+    def series(self, metric: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(steps [T], values [T]) of the protocol metric, rows without a value dropped."""
+        name = metric or metric_for(self.algo)
+        if name not in self.columns:
+            return np.zeros(0), np.zeros(0)
+        steps, y = self.columns["global_step"], self.columns[name]
+        keep = ~np.isnan(y)
+        return steps[keep], y[keep]
+
+    @property
+    def steps(self) -> int:
+        s = self.columns.get("global_step")
+        return int(s[-1]) if s is not None and len(s) else 0
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds of training (time/elapsed); for runs logged without it, the sum of iteration
+        times implied by charts/SPS (which leaves out evaluation and checkpoint time)."""
+        t = self.columns.get("time/elapsed")
+        if t is not None and np.isfinite(t).any():
+            return float(np.nanmax(t))
+        sps, steps = self.columns.get("charts/SPS"), self.columns.get("global_step")
+        if sps is None or len(steps) == 0:
+            return math.nan
+        dt = np.diff(steps, prepend=0.0) / sps
+        return float(np.nansum(dt)) if np.isfinite(dt).any() else math.nan
+
+    @property
+    def sps(self) -> float:
+        return self.steps / self.wall_time if self.wall_time > 0 else math.nan
+
+
+def read_progress(path: Path) -> dict[str, np.ndarray]:
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return {"global_step": np.zeros(0)}
+    out = {}
+    for name in rows[0]:
+        out[name] = np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan for r in rows])
+    return out
+
+
+def load_run(path: Path) -> Run:
+    cfg = json.loads((path / "config.json").read_text())
+    return Run(path, cfg.get("algo", "?"), cfg.get("env", "?"), int(cfg.get("seed", 0)), read_progress(path / "progress.csv"))
+
+
+def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
+    """Run directories among `paths`: a path with progress.csv, or its children that have one."""
+    found = []
+    for p in paths:
+        p = Path(p)
+        if (p / "progress.csv").exists() and (p / "config.json").exists():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(c for c in p.iterdir() if (c / "progress.csv").exists() and (c / "config.json").exists())
+    return found
+
+
+def load_runs(paths: Iterable[Path]) -> list[Run]:
+    return [load_run(p) for p in find_run_dirs(paths)]
+
+
+# ---------------------------------------------------------------------- curves over seeds
+@dataclass
+class Curve:
+    """Seed mean / std of smoothed curves of one (algo, env) on the steps all seeds reached."""
+
+    algo: str
+    env: str
+    steps: np.ndarray  # [T]
+    mean: np.ndarray  # [T]
+    std: np.ndarray  # [T]
+    n_seeds: int
+    wall_time: float  # mean over seeds, seconds
+    sps: float  # mean over seeds
+
+    def at(self, step: int) -> tuple[float, float] | None:
+        """(mean, std) at the last logged point <= step, if the runs got within 1% of step."""
+        if len(self.steps) == 0 or self.steps[-1] < 0.99 * step:
+            return None
+        i = int(np.searchsorted(self.steps, step, side="right")) - 1
+        return float(self.mean[i]), float(self.std[i])
+
+
+def seed_curve(runs: Sequence[Run], metric: str | None = None, window: int = SMOOTH) -> Curve:
+    """Smooth each seed, truncate to the shortest seed, then mean and population std over seeds."""
+    series = [r.series(metric) for r in runs]
+    n = min(len(s) for s, _ in series)
+    steps = series[0][0][:n] if n else np.zeros(0)
+    ys = np.stack([smooth(y[:n], window) for _, y in series]) if n else np.zeros((len(runs), 0))  # [S, T]
+    return Curve(runs[0].algo, runs[0].env, steps, ys.mean(0), ys.std(0), len(runs),
+                 _finite_mean([r.wall_time for r in runs]), _finite_mean([r.sps for r in runs]))
+
+
+def _finite_mean(xs: Sequence[float]) -> float:
+    xs = [x for x in xs if math.isfinite(x)]
+    return float(np.mean(xs)) if xs else math.nan
+
+
+def group_curves(runs: Sequence[Run], metric: str | None = None, window: int = SMOOTH) -> dict[tuple[str, str], Curve]:
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.algo, r.env), []).append(r)
+    return {k: seed_curve(v, metric, window) for k, v in sorted(groups.items())}
+
+
+# ---------------------------------------------------------------------- reference
+@dataclass
+class Reference:
+    steps: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    source: str  # "PyTorch" or "TF1"
+
+    def at(self, step: int) -> tuple[float, float]:
+        return float(np.interp(step, self.steps, self.mean)), float(np.interp(step, self.steps, self.std))
+
+
+def reference(algo: str, env: str) -> Reference | None:
+    """Spinning Up's curve for algo on env (TRPO: the TF1 curve; Spinning Up has no PyTorch TRPO)."""
+    source, fname = ("TF1", "tf1_v3_curves.csv") if algo == "trpo" else ("PyTorch", "pytorch_v3_curves.csv")
+    base_env = env.split("-")[0]
+    rows = []
+    with (REFERENCE_DIR / fname).open() as f:
+        for r in csv.DictReader(f):
+            if r["env"] == base_env and r["algo"].lower() == algo:
+                rows.append((float(r["step"]), float(r["mean"]), float(r["std"])))
+    if not rows:
+        return None
+    a = np.array(rows)
+    return Reference(a[:, 0], a[:, 1], a[:, 2], source)
+
+
+# ---------------------------------------------------------------------- summary table
+def fmt_duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "-"
+    m = int(round(seconds / 60))
+    return f"{m // 60}h{m % 60:02d}" if m >= 60 else f"{seconds / 60:.1f} min"
+
+
+def summary_rows(curves: dict[tuple[str, str], Curve], milestones: Sequence[int] = MILESTONES) -> list[dict]:
+    """One row per (algo, env, milestone reached); the last point too when no milestone is reached."""
+    rows = []
+    for (algo, env), c in curves.items():
+        ref = reference(algo, env)
+        points = [m for m in milestones if c.at(m) is not None]
+        if not points and len(c.steps):
+            points = [int(c.steps[-1])]
+        for m in points:
+            mean, std = c.at(m) or (math.nan, math.nan)
+            rmean, rstd = ref.at(m) if ref is not None else (math.nan, math.nan)
+            rows.append({"algo": algo, "env": env, "step": m, "mean": mean, "std": std, "seeds": c.n_seeds,
+                         "ref_mean": rmean, "ref_std": rstd, "ref_source": ref.source if ref else "",
+                         "ratio": mean / rmean if ref is not None and rmean > 0 else math.nan,
+                         "wall_time": c.wall_time, "sps": c.sps})
+    return rows
+
+
+def machine_line() -> str:
+    import os
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+def summary_markdown(curves: dict[tuple[str, str], Curve], title: str = "Benchmark summary",
+                     command: str | None = None, plots: Sequence[str] = ()) -> str:
+    lines = [f"# {title}", ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += [f"Machine: {machine_line()}", "",
+              "Metric: Spinning Up's protocol (on-policy: mean training-episode return per 4000-step epoch; "
+              "off-policy: 10 deterministic test episodes every 10k steps), each seed smoothed over 11 points, "
+              "then mean +- std over seeds. Reference: Spinning Up's published curves (10 seeds, v3 tasks; "
+              "TRPO: TF1), interpolated at the same step. Ratio = rlmeta mean / reference mean (blank when "
+              "the reference is not positive). Wall time and SPS: mean per run.", "",
+              "| algo | env | step | rlmeta (mean +- std) | seeds | Spinning Up | ratio | wall time | SPS |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in summary_rows(curves):
+        ref = f"{r['ref_mean']:.0f} +- {r['ref_std']:.0f} ({r['ref_source']})" if math.isfinite(r["ref_mean"]) else "-"
+        ratio = f"{r['ratio']:.2f}" if math.isfinite(r["ratio"]) else ""
+        sps = f"{r['sps']:.0f}" if math.isfinite(r["sps"]) else "-"
+        lines.append(f"| {r['algo']} | {r['env']} | {r['step']:,} | {r['mean']:.0f} +- {r['std']:.0f} | {r['seeds']} "
+                     f"| {ref} | {ratio} | {fmt_duration(r['wall_time'])} | {sps} |")
+    lines.append("")
+    for p in plots:
+        lines += [f"![{Path(p).stem}]({Path(p).name})", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- plots
+def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, title: str | None = None) -> Path:
+    """Spinning Up style: seed mean with a shaded +-std band per algorithm, the reference dashed in
+    the same colour (over the steps the runs cover)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
+    x_max = max((float(c.steps[-1]) for c in curves if len(c.steps)), default=1.0)
+    for c in curves:
+        color = COLORS.get(c.algo)
+        if len(c.steps):
+            line, = ax.plot(c.steps, c.mean, color=color, lw=1.8, label=f"{c.algo} (rlmeta, {c.n_seeds} seeds)")
+            color = line.get_color()
+            ax.fill_between(c.steps, c.mean - c.std, c.mean + c.std, color=color, alpha=0.2, lw=0)
+        ref = reference(c.algo, c.env) if with_reference else None
+        if ref is not None:
+            keep = ref.steps <= x_max * 1.02
+            ax.plot(ref.steps[keep], ref.mean[keep], color=color, lw=1.4, ls="--",
+                    label=f"{c.algo} (Spinning Up {ref.source})")
+    env = curves[0].env if curves else ""
+    ax.set_title(title or f"{env}: rlmeta (solid, mean +- std) vs Spinning Up (dashed)")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("average episode return")
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_all(curves: dict[tuple[str, str], Curve], out_dir: Path, with_reference: bool = True) -> list[Path]:
+    """One `<env>.png` per environment in out_dir."""
+    envs = sorted({env for _, env in curves})
+    return [plot_env([c for (a, e), c in curves.items() if e == env], out_dir / f"{env}.png", with_reference)
+            for env in envs]

@@ -1,0 +1,213 @@
+"""Benchmark suites: resume, summary numbers against a direct computation, plots, Ray executor."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import report
+from benchmarks.cli import cmd_bench
+from benchmarks.suites import load_suite
+from rlmeta.cli import main as rlmeta_main
+
+TINY_SUITE = """
+name: tiny
+algos:
+  ppo: {preset: spinningup}
+envs: [Hopper-v5]
+seeds: 2
+default_budget: smoke
+budgets: {smoke: 1000, quick: 2000, 1m: 1000000, 3m: 3000000}
+overrides: {num_envs: 1, num_steps: 500, update_epochs: 2}
+"""
+
+
+@pytest.fixture
+def tiny_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY_SUITE)
+    return path
+
+
+def test_suite_resume_skips_complete_runs_and_continues_interrupted_ones(tiny_suite: Path, tmp_path: Path):
+    out = tmp_path / "bench"
+    assert cmd_bench([str(tiny_suite), "--out", str(out), "--jobs", "1"]) == 0
+    s0, s1 = out / "ppo-Hopper-v5-s0", out / "ppo-Hopper-v5-s1"
+    for d in (s0, s1):
+        assert (d / "done").read_text().strip() == "1000"
+    cfg = json.loads((s0 / "config.json").read_text())
+    assert cfg["wandb_job_type"] == "bench" and "suite:tiny" in cfg["wandb_tags"] and cfg["num_steps"] == 500
+    s0_progress = (s0 / "progress.csv").read_bytes()
+    s0_mtime = (s0 / "progress.csv").stat().st_mtime_ns
+
+    # the suite is "killed" while s1 runs: s1 holds a checkpoint at 500 steps and no done marker
+    shutil.rmtree(s1)
+    assert rlmeta_main(["train", "ppo", "--preset", "spinningup", "--env", "Hopper-v5", "--seed", "1",
+                        "--total-steps", "500", "--num-envs", "1", "--num-steps", "500", "--update-epochs", "2",
+                        "--run-dir", str(s1), "--no-progress"]) == 0
+    (s1 / "done").unlink()
+    first_row = (s1 / "progress.csv").read_text().splitlines()[1]
+
+    assert cmd_bench([str(tiny_suite), "--out", str(out), "--jobs", "1"]) == 0
+    assert (s0 / "progress.csv").read_bytes() == s0_progress  # complete run untouched
+    assert (s0 / "progress.csv").stat().st_mtime_ns == s0_mtime
+    lines = (s1 / "progress.csv").read_text().splitlines()
+    assert lines[1] == first_row  # the interrupted run continued rather than restarting
+    assert [int(float(r.split(",")[0])) for r in lines[1:]] == [500, 1000]
+    assert "--resume" in (out / "logs" / "ppo-Hopper-v5-s1.log").read_text()
+    assert (out / "summary.md").exists() and (out / "Hopper-v5.png").exists()
+
+    # a larger budget extends finished runs from their checkpoints
+    assert cmd_bench([str(tiny_suite), "--out", str(out), "--jobs", "2", "--budget", "quick"]) == 0
+    assert (s0 / "progress.csv").read_text().startswith(s0_progress.decode())
+    assert (s0 / "done").read_text().strip() == "2000"
+
+
+def _write_run(d: Path, algo: str, seed: int, steps: np.ndarray, returns: np.ndarray, metric: str,
+               elapsed: np.ndarray) -> None:
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"algo": algo, "env": "Hopper-v5", "seed": seed}))
+    with (d / "progress.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["global_step", metric, "time/elapsed"])
+        for s, r, t in zip(steps, returns, elapsed):
+            w.writerow([int(s), "" if np.isnan(r) else r, t])
+
+
+def _smooth_by_hand(y: list[float], window: int = 11) -> list[float]:
+    half = window // 2
+    return [sum(y[max(0, i - half): i + half + 1]) / len(y[max(0, i - half): i + half + 1]) for i in range(len(y))]
+
+
+def _ref_by_hand(algo: str, step: float) -> float:
+    rows = [r for r in csv.DictReader(open(report.REFERENCE_DIR / "pytorch_v3_curves.csv"))
+            if r["env"] == "Hopper" and r["algo"] == algo]
+    xs, ys = [float(r["step"]) for r in rows], [float(r["mean"]) for r in rows]
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if x0 <= step <= x1:
+            return y0 + (y1 - y0) * (step - x0) / (x1 - x0)
+    raise AssertionError("step outside the reference")
+
+
+def _parse_summary(text: str) -> dict[tuple[str, int], list[str]]:
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 9 and cells[0] in ("ppo", "sac"):
+            rows[(cells[0], int(cells[2].replace(",", "")))] = cells
+    return rows
+
+
+def test_summary_numbers_equal_a_direct_computation(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    # on-policy fixture: 4000-step epochs to 600k; seed 1 stops earlier (still past 500k)
+    ppo_steps = np.arange(4000, 600_001, 4000)
+    ppo = {0: rng.normal(800, 100, len(ppo_steps)), 1: rng.normal(900, 100, len(ppo_steps) - 10)}
+    for seed, y in ppo.items():
+        _write_run(tmp_path / f"ppo-s{seed}", "ppo", seed, ppo_steps[: len(y)], y, "charts/episodic_return",
+                   np.linspace(1, 100 + seed * 20, len(y)))
+    # off-policy fixture: test_return only every 10k of 1k-step rows (the rows between are empty)
+    sac_steps = np.arange(1000, 1_000_001, 1000)
+    sac = {}
+    for seed in (0, 1, 2):
+        y = np.full(len(sac_steps), np.nan)
+        y[sac_steps % 10_000 == 0] = rng.normal(3000, 300, 100)
+        sac[seed] = y
+        _write_run(tmp_path / f"sac-s{seed}", "sac", seed, sac_steps, y, "charts/test_return",
+                   np.linspace(1, 3600, len(y)))
+
+    curves = report.group_curves(report.load_runs([tmp_path]))
+    rows = _parse_summary(report.summary_markdown(curves))
+    assert set(rows) == {("ppo", 500_000), ("sac", 500_000), ("sac", 1_000_000)}
+
+    # ppo at 500k: smooth each seed over 11 epochs, truncate to the shorter seed, mean/pop-std
+    n = len(ppo[1])
+    sm = [_smooth_by_hand(list(ppo[s][:n])) for s in (0, 1)]
+    i = list(ppo_steps).index(500_000)
+    vals = [sm[0][i], sm[1][i]]
+    mean, std = sum(vals) / 2, math.sqrt(sum((v - sum(vals) / 2) ** 2 for v in vals) / 2)
+    cells = rows[("ppo", 500_000)]
+    assert cells[3] == f"{mean:.0f} +- {std:.0f}" and cells[4] == "2"
+    ref = _ref_by_hand("PPO", 500_000)
+    assert cells[5].startswith(f"{ref:.0f} +- ") and cells[6] == f"{mean / ref:.2f}"
+    assert cells[7] == f"{(100 + 120) / 2 / 60:.1f} min"
+
+    for step in (500_000, 1_000_000):
+        evals = [_smooth_by_hand([v for v in sac[s] if not np.isnan(v)]) for s in (0, 1, 2)]
+        vals = [e[step // 10_000 - 1] for e in evals]
+        m = sum(vals) / 3
+        sd = math.sqrt(sum((v - m) ** 2 for v in vals) / 3)
+        cells = rows[("sac", step)]
+        assert cells[3] == f"{m:.0f} +- {sd:.0f}" and cells[4] == "3"
+        assert cells[6] == f"{m / _ref_by_hand('SAC', step):.2f}"
+
+
+def test_plot_files_are_produced(tmp_path: Path):
+    rng = np.random.default_rng(1)
+    steps = np.arange(4000, 400_001, 4000)
+    for seed in (0, 1):
+        y = np.linspace(0, 1000, len(steps)) + rng.normal(0, 50, len(steps))
+        _write_run(tmp_path / "runs" / f"ppo-s{seed}", "ppo", seed, steps, y, "charts/episodic_return",
+                   np.linspace(1, 60, len(steps)))
+    assert rlmeta_main(["plot", str(tmp_path / "runs"), "--out", str(tmp_path / "plots")]) == 0
+    import matplotlib.image
+
+    img = matplotlib.image.imread(tmp_path / "plots" / "Hopper-v5.png")  # [H, W, 4] floats
+    assert img.shape[0] > 300 and img.shape[1] > 500
+    # the seed-mean line is drawn in tab:green (#2ca02c) and covers a visible stretch of the figure
+    green = (np.abs(img[..., 0] - 0x2C / 255) < 0.02) & (np.abs(img[..., 1] - 0xA0 / 255) < 0.02) \
+        & (np.abs(img[..., 2] - 0x2C / 255) < 0.02)
+    assert green.sum() > 500
+
+
+def test_compare_prints_a_row_per_run(tmp_path: Path, capsys):
+    steps = np.arange(4000, 80_001, 4000)
+    _write_run(tmp_path / "a", "ppo", 0, steps, np.arange(len(steps), dtype=float), "charts/episodic_return",
+               np.linspace(1, 120, len(steps)))
+    assert rlmeta_main(["compare", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = [c.strip() for c in out[2].strip("|").split("|")]
+    # final smoothed value: mean of the last 6 points (window 11 shrinks at the end): 14..19
+    assert row[4] == "80,000" and row[5] == f"{np.mean(np.arange(14, 20)):.1f}" and row[7] == "2.0 min"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "smok"], "did you mean smoke"),
+    (["bench", "smoke", "--budget", "10m"], "invalid choice"),
+    (["bench", "smoke", "--seeds", "0"], "--seeds must be >= 1"),
+    (["bench", "smoke", "--only", "dqn"], "matches no run"),
+    (["plot", "/nonexistent-dir"], "no run directories"),
+])
+def test_bench_bad_input_is_one_clear_line(argv, message, capsys):
+    assert rlmeta_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlmeta: error:") and message in err[0]
+
+
+def test_builtin_suites_load():
+    suite = load_suite("spinningup-mujoco")
+    specs = suite.specs("1m", 3, Path("out"))
+    assert len(specs) == 6 * 2 * 3 and {s.total_steps for s in specs} == {1_000_000}
+    assert specs[0].argv()[:4] == ["train", "vpg", "--preset", "spinningup"]
+
+
+def test_ray_executor_runs_two_tiny_specs(tiny_suite: Path, tmp_path: Path):
+    ray = pytest.importorskip("ray")
+    from benchmarks.executors import run_ray
+
+    specs = load_suite(str(tiny_suite)).specs("smoke", 2, tmp_path / "ray-bench")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert run_ray(specs, address=None) == []
+    finally:
+        ray.shutdown()
+    for s in specs:
+        assert s.is_complete()
+        steps = [int(float(r.split(",")[0])) for r in (s.run_dir / "progress.csv").read_text().splitlines()[1:]]
+        assert steps == [500, 1000]
