@@ -141,7 +141,7 @@ def main() -> None:
     for i, v in enumerate(vals[::-1]):
         ax.text(v, i, f" {v:,.0f}", va="center", fontsize=8)
     ax.set_xlabel("env-steps per second (higher is better)")
-    ax.set_title("PPO on HalfCheetah-v5, training throughput on this machine's CPU")
+    ax.set_title("PPO on HalfCheetah-v5: training throughput (CPU)")
     ax.set_xlim(0, max(vals) * 1.18)
     fig.tight_layout()
     fig.savefig(args.out.with_suffix(".png"))
