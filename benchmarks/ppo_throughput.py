@@ -65,6 +65,22 @@ def sb3_ppo(num_envs: int, iterations: int) -> float:
     return sps
 
 
+def env_stepping(backend: str, num_envs: int, nstep: int = 500) -> float:
+    """env-steps/s of rlmeta's VecEnv alone (random actions, autoresets, episode stats; no policy)."""
+    from envs import make_vec_env
+
+    envs = make_vec_env(ENV, num_envs, seed=0, backend=backend, threads=2)
+    envs.reset()
+    actions = np.random.default_rng(0).uniform(-1, 1, (nstep, num_envs, envs.single_action_space.shape[0]))
+    envs.step(actions[0])  # warm-up
+    t0 = time.perf_counter()
+    for a in actions:
+        envs.step(a)
+    sps = nstep * num_envs / (time.perf_counter() - t0)
+    envs.close()
+    return sps
+
+
 def physics_limit(num_envs: int = 16, nstep: int = 1000, threads: int = 2) -> float:
     """env-steps/s of mujoco.rollout (frame_skip physics steps per env step), random controls."""
     import gymnasium as gym
@@ -107,6 +123,10 @@ def main() -> None:
             results[name].append(fn())
             print(f"round {r}: {name}: {results[name][-1]:.0f} steps/s", flush=True)
     physics = statistics.median(physics_limit() for _ in range(args.repeats))
+    stepping = {"env stepping only: rlmeta batched MuJoCo, 16 envs, 2 threads": statistics.median(
+                    env_stepping("mujoco", 16) for _ in range(args.repeats)),
+                "env stepping only: gymnasium, 1 env": statistics.median(
+                    env_stepping("sync", 1, 4000) for _ in range(args.repeats))}
     med = {k: statistics.median(v) for k, v in results.items()}
 
     cmd = "python benchmarks/ppo_throughput.py " + " ".join(sys.argv[1:])
@@ -123,6 +143,7 @@ def main() -> None:
         ratio = f"{v / med[peers[name]]:.2f}x" if name in peers else ""
         rounds = ", ".join(f"{x:.0f}" for x in results[name])
         lines.append(f"| {name} | {v:.0f} | {rounds} | {ratio} |")
+    lines += [f"| {k} | {v:.0f} | | |" for k, v in stepping.items()]
     lines += [f"| physics only: mujoco.rollout, 16 envs, 2 threads | {physics:.0f} | | |", "",
               f"![throughput]({args.out.name}.png)", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,8 +154,9 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [*med, "physics limit (mujoco.rollout)"]
-    vals = [*med.values(), physics]
+    names = [*med, "env stepping: rlmeta batched, 16 envs", "env stepping: gymnasium, 1 env",
+             "physics limit (mujoco.rollout)"]
+    vals = [*med.values(), *stepping.values(), physics]
     colors = ["tab:green" if n.startswith("rlmeta") else "tab:gray" if n.startswith("SB3") else "tab:blue" for n in names]
     fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
     ax.barh(names[::-1], vals[::-1], color=colors[::-1])

@@ -4,7 +4,7 @@ One MjData per sub-env, stepped by a thread pool (MuJoCo releases the GIL in mj_
 reward, termination and observation of gymnasium v5 re-written as numpy over the batch. The model,
 XML, frame skip, reward weights and reset noise are read from `gymnasium.make(env_id)` itself, and
 per-env RNGs are seeded the way gymnasium seeds them, so from the same seed and actions the
-trajectories equal gymnasium's to the bit (tests/test_mujoco_backend.py checks this).
+trajectories equal gymnasium's to the bit (tests/test_vec_env.py checks this).
 
 Throughput on this 2-core CPU: about 16k HalfCheetah env-steps/s for 16 envs on 2 threads,
 against about 6.7k for a single gymnasium env (benchmarks/ppo_throughput.py measures it).
