@@ -43,18 +43,26 @@ def last_step(run_dir: Path) -> int:
 
 
 class SuiteProgress:
-    """One bar over the env steps of every run of the suite (tqdm; a line per minute off-tty)."""
+    """One bar over the env steps of every run of the suite (tqdm on a terminal; off a terminal,
+    such as a log file or CI, one plain line per minute)."""
 
     def __init__(self, specs: Sequence[RunSpec]):
         self.specs = list(specs)
-        total = sum(s.total_steps for s in self.specs)
-        self.bar = tqdm(total=total, unit="step", unit_scale=True, dynamic_ncols=True, desc="suite",
-                        mininterval=1.0 if sys.stderr.isatty() else 60.0)
+        self.total = sum(s.total_steps for s in self.specs)
+        self.tty = sys.stderr.isatty()
+        self.bar = tqdm(total=self.total, unit="step", unit_scale=True, dynamic_ncols=True, desc="suite",
+                        disable=not self.tty)
+        self.last_line = time.time()
 
     def refresh(self, running: int, finished: int) -> None:
         done = sum(min(s.total_steps, last_step(s.run_dir)) for s in self.specs)
-        self.bar.update(done - self.bar.n)
-        self.bar.set_postfix(runs=f"{finished}/{len(self.specs)}", running=running)
+        if self.tty:
+            self.bar.update(done - self.bar.n)
+            self.bar.set_postfix(runs=f"{finished}/{len(self.specs)}", running=running)
+        elif time.time() - self.last_line >= 60 or finished == len(self.specs):
+            self.last_line = time.time()
+            print(f"suite: {done:,}/{self.total:,} steps, runs {finished}/{len(self.specs)} finished, "
+                  f"{running} running", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.bar.close()
