@@ -60,6 +60,14 @@ class RunConfig:
     """torch intra-op threads; 1 is fastest for small MLPs on CPU and leaves cores for physics."""
     progress: bool = True
     """Show a progress bar (SPS, recent return); off-tty it prints a line every 30 s instead."""
+    capture_video: bool = False
+    """Record one deterministic-policy episode every `video_every` checkpoints and at the end, as
+    RUN_DIR/videos/step-N.mp4 (and a W&B video when W&B is on); needs headless GL (MUJOCO_GL=egl or
+    osmesa) and the `video` extra."""
+    video_every: int = 1
+    """With --capture-video: record at every K-th checkpoint (checkpoint_every env steps apart)."""
+    video_size: int = 256
+    """With --capture-video: frame width and height in pixels."""
 
     # ------------------------------------------------------------------ helpers
     def validate(self) -> None:
@@ -70,6 +78,10 @@ class RunConfig:
             raise ConfigError(f"--num-envs must be positive, got {self.num_envs}")
         if self.checkpoint_every <= 0:
             raise ConfigError(f"--checkpoint-every must be positive, got {self.checkpoint_every}")
+        if self.video_every <= 0:
+            raise ConfigError(f"--video-every must be positive, got {self.video_every}")
+        if self.video_size < 16:
+            raise ConfigError(f"--video-size must be >= 16, got {self.video_size}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
         for f in dataclasses.fields(self):

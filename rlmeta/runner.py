@@ -4,12 +4,17 @@ Example:
     >>> from rlmeta.runner import train
     >>> from agents.pg.ppo import PPOConfig
     >>> run_dir = train("ppo", PPOConfig(env="Hopper-v5", total_steps=20_000, run_dir="runs/demo"))
+
+Hooks: `callback(global_step, metrics)` after every iteration (sweeps report intermediate returns
+through it and may raise to stop the run, e.g. optuna.TrialPruned); with `cfg.capture_video` one
+deterministic episode is recorded at every `video_every`-th checkpoint and at the end.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 
@@ -21,6 +26,8 @@ from rlmeta.registry import get_agent
 from rlmeta.seeding import resolve_device, rng_state, seed_everything, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
+VIDEO_SEED_OFFSET = 2_000_003  # every training video starts from the same state: progress is comparable
+IterationCallback = Callable[[int, dict], None]  # (global_step, metrics) -> None
 
 
 def default_run_dir(algo: str, cfg: RunConfig) -> Path:
@@ -49,8 +56,11 @@ def build_agent(algo: str, cfg: RunConfig):
     return agent
 
 
-def train(algo: str, cfg: RunConfig) -> Path:
-    """Train `algo` with `cfg`; resume from cfg.resume (a run dir) if given. Returns the run dir."""
+def train(algo: str, cfg: RunConfig, callback: Optional[IterationCallback] = None) -> Path:
+    """Train `algo` with `cfg`; resume from cfg.resume (a run dir) if given. Returns the run dir.
+
+    callback(global_step, metrics) runs after each logged iteration; an exception it raises ends
+    the run (logger and envs are closed; the last checkpoint stays, no `done` marker)."""
     run_dir = Path(cfg.resume or cfg.run_dir or default_run_dir(algo, cfg))
     ckpt_path = run_dir / CHECKPOINT
     resuming = cfg.resume is not None
@@ -63,7 +73,17 @@ def train(algo: str, cfg: RunConfig) -> Path:
     if ckpt is not None and ckpt.get("algo") != algo:
         raise ConfigError(f"{ckpt_path} is a {ckpt.get('algo')} checkpoint, not {algo}")
 
-    agent = build_agent(algo, cfg)
+    recorder = None
+    if cfg.capture_video:  # before any file is written: a machine that cannot render fails in one line
+        from rlmeta.video import EpisodeRecorder
+
+        recorder = EpisodeRecorder(cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size)
+    try:
+        agent = build_agent(algo, cfg)
+    except BaseException:
+        if recorder is not None:
+            recorder.close()
+        raise
     envs = agent.envs
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg.replace(resume=None, run_dir=str(run_dir)), run_dir / "config.json", algo)
@@ -79,19 +99,45 @@ def train(algo: str, cfg: RunConfig) -> Path:
         save_checkpoint(ckpt_path, {"algo": algo, "config": cfg.to_dict(), "global_step": agent.global_step,
                                     "agent": agent.state_dict(), "env": envs.state_dict(), "rng": rng_state()})
 
+    def record_video() -> None:
+        from rlmeta.video import write_mp4
+
+        step = agent.global_step
+        frames, ret, length = recorder.record(lambda obs: agent.act(obs, True), envs.normalize,
+                                              seed=cfg.seed + VIDEO_SEED_OFFSET)
+        path = write_mp4(frames, run_dir / "videos" / f"step-{step:09d}.mp4", recorder.fps)
+        if logger.wandb is not None:
+            import wandb
+
+            logger.wandb.log({"global_step": step, "videos/episode": wandb.Video(str(path), format="mp4"),
+                              "videos/return": ret, "videos/length": length})
+
     next_ckpt = (start // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+    last_video = -1
     try:
         while agent.global_step < cfg.total_steps:
             t0, s0 = time.perf_counter(), agent.global_step
             metrics = agent.iteration()
             metrics["charts/SPS"] = (agent.global_step - s0) / max(time.perf_counter() - t0, 1e-9)
             logger.log(agent.global_step, metrics)
+            if callback is not None:
+                callback(agent.global_step, metrics)
             if agent.global_step >= next_ckpt:
                 checkpoint()
-                next_ckpt = (agent.global_step // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+                # boundaries prev_k+1..k crossed (one iteration may cross several); k depends only on
+                # the step, so a resumed run keeps the cadence
+                prev_k, k = next_ckpt // cfg.checkpoint_every - 1, agent.global_step // cfg.checkpoint_every
+                if recorder is not None and k // cfg.video_every > prev_k // cfg.video_every:
+                    record_video()
+                    last_video = agent.global_step
+                next_ckpt = (k + 1) * cfg.checkpoint_every
         checkpoint()
+        if recorder is not None and last_video != agent.global_step:
+            record_video()
         (run_dir / "done").write_text(f"{agent.global_step}\n")
     finally:
         logger.close()
         envs.close()
+        if recorder is not None:
+            recorder.close()
     return run_dir
