@@ -19,3 +19,13 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   fi
 fi
 $PIP install -q -e ".[${EXTRAS}]"
+# Headless MuJoCo rendering (videos) uses EGL through mesa's software renderer; install it where it
+# is missing and we may (root with apt). Non-fatal: only --capture-video / rlmeta render need it.
+if ! ldconfig -p 2>/dev/null | grep -q "libEGL_mesa"; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null 2>&1 ||
+      echo "setup: could not install EGL (libegl1 libegl-mesa0 libgl1-mesa-dri); videos will be unavailable" >&2)
+  else
+    echo "setup: for videos install libegl1 libegl-mesa0 libgl1-mesa-dri (or libosmesa6 with MUJOCO_GL=osmesa)" >&2
+  fi
+fi
