@@ -271,7 +271,7 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
     for c in curves:
         color = COLORS.get(c.algo)
         if len(c.steps):
-            line, = ax.plot(c.steps, c.mean, color=color, lw=1.8, label=f"{c.algo} (rlmeta, {c.n_seeds} seeds)")
+            line, = ax.plot(c.steps, c.mean, color=color, lw=1.8, label=f"{c.algo} (rlmeta, {c.n_seeds} seed{'s' if c.n_seeds > 1 else ''})")
             color = line.get_color()
             ax.fill_between(c.steps, c.mean - c.std, c.mean + c.std, color=color, alpha=0.2, lw=0)
         ref = reference(c.algo, c.env) if with_reference else None
