@@ -82,6 +82,19 @@ class Critic(nn.Module):
 # ---------------------------------------------------------------------- off-policy (DDPG, TD3, SAC)
 from rlmeta.distributions import tanh_squash_log_prob  # noqa: E402  (appended section)
 
+# In-place activations for QEnsemble: baddbmm's backward needs its inputs, not its output, and these
+# activations' backward needs only their result, so overwriting saves one [E, B, H] tensor per layer.
+INPLACE_ACTIVATIONS = {"relu": torch.relu_, "tanh": torch.tanh_, "elu": lambda x: nn.functional.elu_(x)}
+
+
+def box_scale_bias(low: np.ndarray | float, high: np.ndarray | float,
+                   act_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, bias) [act_dim] of the affine map [-1, 1] -> [low, high]: a = scale * tanh(.) + bias.
+    np.array copies: np.broadcast_to returns a read-only view, which torch.as_tensor warns about."""
+    low_t = torch.as_tensor(np.array(np.broadcast_to(low, (act_dim,)), dtype=np.float32))
+    high_t = torch.as_tensor(np.array(np.broadcast_to(high, (act_dim,)), dtype=np.float32))
+    return (high_t - low_t) / 2, (high_t + low_t) / 2
+
 
 def _uniform_like_linear(shape: Sequence[int], fan_in: int) -> torch.Tensor:
     """nn.Linear's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases alike."""
@@ -108,7 +121,7 @@ class QEnsemble(nn.Module):
             [nn.Parameter(_uniform_like_linear((n, i, o), i)) for i, o in zip(sizes[:-1], sizes[1:])])
         self.biases = nn.ParameterList(
             [nn.Parameter(_uniform_like_linear((n, 1, o), i)) for i, o in zip(sizes[:-1], sizes[1:])])
-        self.act = ACTIVATIONS[activation]()
+        self.act = INPLACE_ACTIVATIONS[activation]
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor, members: int | None = None,
                 detach_params: bool = False) -> torch.Tensor:
@@ -119,7 +132,8 @@ class QEnsemble(nn.Module):
         x = x.unsqueeze(0).expand(e, *x.shape)  # [E, B, in]
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            w, b = w[:e], b[:e]
+            if e < self.n:  # slice only when needed: SliceBackward of a full slice costs a zeros + copy
+                w, b = w[:e], b[:e]
             if detach_params:
                 w, b = w.detach(), b.detach()
             x = torch.baddbmm(b, x, w)  # [E, B, out]
@@ -135,10 +149,9 @@ class DeterministicActor(nn.Module):
                  low: np.ndarray | float = -1.0, high: np.ndarray | float = 1.0):
         super().__init__()
         self.mu = mlp([obs_dim, *hidden, act_dim], activation)
-        low_t = torch.as_tensor(np.broadcast_to(low, (act_dim,)), dtype=torch.float32)
-        high_t = torch.as_tensor(np.broadcast_to(high, (act_dim,)), dtype=torch.float32)
-        self.register_buffer("act_scale", (high_t - low_t) / 2)
-        self.register_buffer("act_bias", (high_t + low_t) / 2)
+        scale, bias = box_scale_bias(low, high, act_dim)
+        self.register_buffer("act_scale", scale)  # [act_dim]
+        self.register_buffer("act_bias", bias)  # [act_dim]
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [B, obs_dim] -> action [B, act_dim] inside [low, high]."""
@@ -162,10 +175,9 @@ class SquashedGaussianActor(nn.Module):
         super().__init__()
         self.net = mlp([obs_dim, *hidden, 2 * act_dim], activation)
         self.act_dim, self.log_std_min, self.log_std_max = act_dim, log_std_min, log_std_max
-        low_t = torch.as_tensor(np.broadcast_to(low, (act_dim,)), dtype=torch.float32)
-        high_t = torch.as_tensor(np.broadcast_to(high, (act_dim,)), dtype=torch.float32)
-        self.register_buffer("act_scale", (high_t - low_t) / 2)
-        self.register_buffer("act_bias", (high_t + low_t) / 2)
+        scale, bias = box_scale_bias(low, high, act_dim)
+        self.register_buffer("act_scale", scale)  # [act_dim]
+        self.register_buffer("act_bias", bias)  # [act_dim]
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """obs [B, obs_dim] -> mean [B, act_dim], log_std [B, act_dim] of the pre-tanh Gaussian."""

@@ -13,6 +13,10 @@ the Box; after that `explore(obs)`. Every `update_every` env steps (summed over 
 sub-envs), once the buffer holds `update_after` transitions, it runs `utd_ratio` gradient updates
 per env step collected; every `eval_every` env steps it runs `eval_episodes` test episodes with the
 deterministic policy (rlmeta.evaluation) and logs charts/test_return at that step.
+
+Step numbering: global_step counts env steps taken, so the k-th evaluation is logged at
+global_step = k * eval_every. Spinning Up's progress.txt logs the 0-based loop index of the same
+moment (TotalEnvInteracts = 9999, 19999, ...): the same point of a curve, one apart in name only.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import copy
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -218,15 +222,18 @@ class OffPolicyLoop:
         """Phases of (collect update_every env steps -> updates) for log_every env steps, stopping
         early at an evaluation step or total_steps. -> (new global step, metrics)."""
         cfg = self.cfg
-        stop = min(step + cfg.log_every, cfg.total_steps)
-        if cfg.eval_every > 0:
-            stop = min(stop, self.next_eval)
+        n = self.envs.num_envs
+        # evaluations and the end of the run fall exactly on their step (whenever num_envs divides
+        # it): a phase that would run past one is cut short there; log rows do not cut phases
+        hard_stop = cfg.total_steps if cfg.eval_every <= 0 else min(cfg.total_steps, self.next_eval)
+        stop = min(step + cfg.log_every, hard_stop)
         last: dict[str, torch.Tensor] = {}
         while step < stop:
-            for _ in range(self.phase_steps):
+            vec_steps = min(self.phase_steps, -(-(hard_stop - step) // n))  # ceil
+            for _ in range(vec_steps):
                 step = self.collect(step, explore)
             if len(self.buffer) >= max(cfg.update_after, 1):
-                self.update_credit += self.phase_steps * self.envs.num_envs * cfg.utd_ratio
+                self.update_credit += vec_steps * n * cfg.utd_ratio
                 n_updates = int(self.update_credit)
                 self.update_credit -= n_updates
                 for _ in range(n_updates):

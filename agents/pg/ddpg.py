@@ -36,6 +36,8 @@ from rlmeta.vec_env import VecEnv
 class DDPGConfig(OffPolicyConfig):
     """DDPG hyperparameters (defaults: the spinningup preset; shared fields in rlmeta/offpolicy.py)."""
 
+    preset: str = "spinningup"
+    """Named preset setting the defaults: spinningup (default) or fujimoto (see above); or a .json/.yaml file."""
     act_noise: float = 0.1
     """Std of the Gaussian exploration noise, in units of the half-width of the action Box."""
 
@@ -110,6 +112,9 @@ class DDPG(Agent):
         loss_q, metrics = self._critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma)
         self.critic_opt.minimize(loss_q)
         loss_pi, pm = self._actor_loss(self.actor, self.critic, b.obs)
+        if self.extra_losses:  # research hook (rlmeta/agent.py): added to the actor loss
+            extra, em = self.extra_loss(b)
+            loss_pi, pm = loss_pi + extra, {**pm, **em}
         self.actor_opt.minimize(loss_pi)
         polyak_update(self.actor_targ_flat, self.actor_opt.flat, cfg.polyak)
         polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)

@@ -43,6 +43,8 @@ from rlmeta.vec_env import VecEnv
 class SACConfig(OffPolicyConfig):
     """SAC hyperparameters (defaults: the spinningup preset; shared fields in rlmeta/offpolicy.py)."""
 
+    preset: str = "spinningup"
+    """Named preset setting the defaults: spinningup (default) or sb3 (see above); or a .json/.yaml file."""
     alpha: float = 0.2
     """Entropy temperature (fixed), or its initial value with --autotune."""
     autotune: bool = False
@@ -140,6 +142,10 @@ class SAC(Agent):
         loss_q, metrics = self._critic_loss(self.critic, self.critic_targ, self.actor, b, cfg.gamma, alpha)
         self.critic_opt.minimize(loss_q)
         loss_pi, logp, pm = self._actor_loss(self.actor, self.critic, b.obs, alpha)
+        if self.extra_losses:  # research hook (rlmeta/agent.py): added to the actor loss
+            extra, em = self.extra_loss(b)
+            loss_pi = loss_pi + extra
+            metrics.update(em)
         self.actor_opt.minimize(loss_pi)
         metrics.update(pm)
         if self.alpha_opt is not None:

@@ -39,6 +39,8 @@ from rlmeta.vec_env import VecEnv
 class TD3Config(OffPolicyConfig):
     """TD3 hyperparameters (defaults: the spinningup preset; shared fields in rlmeta/offpolicy.py)."""
 
+    preset: str = "spinningup"
+    """Named preset setting the defaults: spinningup (default) or fujimoto (see above); or a .json/.yaml file."""
     act_noise: float = 0.1
     """Std of the Gaussian exploration noise, in units of the half-width of the action Box."""
     target_noise: float = 0.2
@@ -135,6 +137,9 @@ class TD3(Agent):
         # loop.num_updates counts finished updates; this is update number num_updates + 1
         if (self.loop.num_updates + 1) % cfg.policy_delay == 0:
             loss_pi, self._last_actor_metrics = self._actor_loss(self.actor, self.critic, b.obs)
+            if self.extra_losses:  # research hook (rlmeta/agent.py): added to the actor loss
+                extra, em = self.extra_loss(b)
+                loss_pi, self._last_actor_metrics = loss_pi + extra, {**self._last_actor_metrics, **em}
             self.actor_opt.minimize(loss_pi)
             polyak_update(self.actor_targ_flat, self.actor_opt.flat, cfg.polyak)
             polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
