@@ -1,5 +1,5 @@
-"""Environments: gymnasium MuJoCo tasks (gymnasium backends or the batched MuJoCo backend),
-later meta-RL task families and batched board games.
+"""Environments: gymnasium MuJoCo tasks (gymnasium backends, the batched MuJoCo backend, or
+mujoco-warp worlds on a GPU), later meta-RL task families and batched board games.
 
 `make_vec_env` is the single way agents build their environments.
 """
@@ -11,9 +11,10 @@ import os
 import warnings
 
 import gymnasium as gym
+import torch
 
 from rlmeta.errors import ConfigError
-from rlmeta.vec_env import VecEnv
+from rlmeta.vec_env import DeviceVecEnv, VecEnv
 
 # MuJoCo's XML compiler warns about a deprecated attribute in gymnasium's own hopper.xml.
 warnings.filterwarnings("ignore", message=".*settotalmass.*")
@@ -38,11 +39,17 @@ def make_vec_env(
     normalize_obs: bool = False,
     normalize_reward: bool = False,
     gamma: float = 0.99,
+    device: str | torch.device | None = None,
 ) -> VecEnv:
     """Build the agent-facing VecEnv for a gymnasium id.
 
     backend: "sync" / "async" (gymnasium.vector), "mujoco" (batched threads, HalfCheetah-v5 and
-    Hopper-v5), or "auto" (mujoco where supported, else sync).
+    Hopper-v5), "warp" (mujoco-warp worlds on `device`, HalfCheetah-v5 and Hopper-v5; extra `gpu`),
+    or "auto" (mujoco where supported, else sync). device: where the warp worlds live (default
+    cuda when available, else Warp's CPU device); other backends ignore it.
+
+    Example:
+        >>> envs = make_vec_env("Hopper-v5", num_envs=4096, backend="warp", device="cuda")
     """
     from envs.gym_backend import GymBackend
     from envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
@@ -50,6 +57,8 @@ def make_vec_env(
     check_env_id(env_id)
     if backend == "auto":
         backend = "mujoco" if env_id in SUPPORTED_TASKS else "sync"
+    if backend == "warp":
+        return _make_warp_env(env_id, num_envs, seed, normalize_obs, normalize_reward, gamma, device)
     if backend == "mujoco":
         if env_id not in SUPPORTED_TASKS:
             raise ConfigError(f"--env-backend mujoco supports {sorted(SUPPORTED_TASKS)}, not '{env_id}'")
@@ -60,6 +69,27 @@ def make_vec_env(
         except gym.error.DependencyNotInstalled as e:
             raise ConfigError(f"env '{env_id}' needs a missing dependency: {e}") from None
     else:
-        raise ConfigError(f"unknown env backend '{backend}' (choose auto, sync, async, mujoco)")
+        raise ConfigError(f"unknown env backend '{backend}' (choose auto, sync, async, mujoco, warp)")
     return VecEnv(raw, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
                   gamma=gamma, env_id=env_id)
+
+
+def _make_warp_env(env_id: str, num_envs: int, seed: int, normalize_obs: bool, normalize_reward: bool,
+                   gamma: float, device: str | torch.device | None) -> DeviceVecEnv:
+    from envs.mujoco import WARP_TASKS
+
+    if env_id not in WARP_TASKS:
+        raise ConfigError(f"--env-backend warp supports {list(WARP_TASKS)}, not '{env_id}'")
+    try:
+        from envs.mujoco.warp_backend import WarpBackend
+    except ImportError as e:
+        raise ConfigError(f"--env-backend warp needs mujoco-warp and warp-lang (pip install 'rlmeta[gpu]'): "
+                          f"{e}") from None
+    dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--env-backend warp runs on cpu or cuda, not '{dev}'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--env-backend warp on cuda requested but torch.cuda.is_available() is False")
+    raw = WarpBackend(env_id, num_envs, device=dev)
+    return DeviceVecEnv(raw, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
+                        gamma=gamma, env_id=env_id)

@@ -58,14 +58,20 @@ class OnPolicyConfig(RunConfig):
 
 
 def value_loss(critic: Critic, b: RolloutBatch, clip_coef: float = 0.0):
-    """0.5 * E[(V(s) - R)^2]; with clip_coef > 0 clipped around the old prediction (PPO2).  -> (loss, metrics)"""
+    """0.5 * E[(V(s) - R)^2]; with clip_coef > 0 clipped around the old prediction (PPO2).
+    -> (loss, metrics as 0-dim tensors: no host sync, and torch.compile keeps one graph)"""
     v = critic(b.obs)  # [B]
     err = (v - b.returns).pow(2)
     if clip_coef > 0:
         v_clipped = b.values + (v - b.values).clamp(-clip_coef, clip_coef)
         err = torch.max(err, (v_clipped - b.returns).pow(2))
     loss = 0.5 * err.mean()
-    return loss, {"losses/value_loss": loss.item()}
+    return loss, {"losses/value_loss": loss.detach()}
+
+
+def to_floats(metrics: dict) -> dict[str, float]:
+    """Tensor (or float) metrics -> floats for the logger: the one host sync, once per iteration."""
+    return {k: float(v) for k, v in metrics.items()}
 
 
 def normalized(adv: torch.Tensor) -> torch.Tensor:
@@ -95,11 +101,11 @@ class OnPolicyAgent(Agent):
 
     def fit_critic(self, batch: RolloutBatch, iters: int) -> dict[str, float]:
         """Spinning Up's value fit: `iters` full-batch Adam steps on the returns."""
-        metrics: dict[str, float] = {}
+        metrics: dict[str, torch.Tensor] = {}
         for _ in range(iters):
             loss, metrics = value_loss(self.critic, batch)
             self.critic_opt.minimize(loss)
-        return metrics
+        return to_floats(metrics)
 
     def batch_metrics(self, batch: RolloutBatch) -> dict[str, float]:
         """Explained variance of the old values and the episodes that ended in this batch."""

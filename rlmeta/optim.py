@@ -49,12 +49,14 @@ class FlatAdam:
         self.grad.zero_()
 
     @torch.no_grad()
-    def step(self, max_grad_norm: float = 0.0) -> float:
-        """One Adam step; clip the global grad norm to max_grad_norm when > 0. Returns the grad norm."""
+    def step(self, max_grad_norm: float = 0.0) -> torch.Tensor:
+        """One Adam step; clip the global grad norm to max_grad_norm when > 0 (as clip_grad_norm_:
+        scale by min(1, max_norm / (norm + 1e-6))). Returns the pre-clip grad norm as a 0-dim tensor:
+        no host sync, so a GPU update loop never waits on it."""
         g = self.grad
-        norm = float(g.norm())
-        if max_grad_norm > 0 and norm > max_grad_norm:
-            g.mul_(max_grad_norm / (norm + 1e-6))
+        norm = g.norm()
+        if max_grad_norm > 0:
+            g.mul_((max_grad_norm / (norm + 1e-6)).clamp(max=1.0))
         self.t += 1
         self.m.lerp_(g, 1 - self.b1)
         self.v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
@@ -63,7 +65,7 @@ class FlatAdam:
         self.flat.addcdiv_(self.m, denom, value=-self.lr / bc1)
         return norm
 
-    def minimize(self, loss: torch.Tensor, max_grad_norm: float = 0.0) -> float:
+    def minimize(self, loss: torch.Tensor, max_grad_norm: float = 0.0) -> torch.Tensor:
         """zero_grad -> backward -> clipped step. Returns the pre-clip grad norm."""
         self.zero_grad()
         loss.backward()

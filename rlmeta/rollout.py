@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from rlmeta.buffers import RolloutBatch, RolloutBuffer
-from rlmeta.vec_env import VecEnv
+from rlmeta.vec_env import DeviceVecEnv, VecEnv
 
 
 class EpisodeStats:
@@ -18,7 +18,7 @@ class EpisodeStats:
         self.returns: list[float] = []
         self.lengths: list[int] = []
 
-    def add(self, returns: np.ndarray, lengths: np.ndarray) -> None:
+    def add(self, returns: np.ndarray | torch.Tensor, lengths: np.ndarray | torch.Tensor) -> None:  # [k], [k]
         self.returns.extend(returns.tolist())
         self.lengths.extend(lengths.tolist())
 
@@ -39,6 +39,9 @@ class OnPolicyCollector:
     `policy(obs [N, obs_dim]) -> (action [N, act_dim], log_prob [N])`, `value(obs) -> [N]`.
     Truncated (time-limit) steps get r += gamma * V(final_obs); terminated ones do not
     (SB3 issue #633 / "Time Limits in RL", Pardo et al. 2018).
+
+    With a DeviceVecEnv (GPU physics) observations, actions and rewards stay tensors on the env's
+    device (`envs.torch_io = True`); only the episode statistics cross to the host.
     """
 
     def __init__(self, envs: VecEnv, steps_per_env: int, device: torch.device, gamma: float):
@@ -48,6 +51,9 @@ class OnPolicyCollector:
         self.buffer = RolloutBuffer(steps_per_env, envs.num_envs, obs_dim, act_dim, device)
         self.stats = EpisodeStats()
         self.obs: torch.Tensor | None = None  # [N, obs_dim] the observation the next step acts on
+        self.on_device = isinstance(envs, DeviceVecEnv)
+        if self.on_device:
+            envs.torch_io = True
 
     def _t(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(x, device=self.device)
@@ -68,15 +74,24 @@ class OnPolicyCollector:
         for t in range(self.T):
             action, logp = policy(obs)
             v = value(obs)
-            out = self.envs.step(action.cpu().numpy())
-            reward = self._t(out.reward)
-            bootstrap = out.truncated & ~out.terminated
-            if bootstrap.any():
-                idx = np.flatnonzero(bootstrap)
-                reward[idx] += self.gamma * value(self._t(out.final_obs[idx]))
+            if self.on_device:
+                out = self.envs.step(action)
+                # V(final_obs) of every env, kept where truncated: no host sync to find which ended
+                bootstrap = self._t(out.truncated & ~out.terminated)
+                v_final = torch.where(bootstrap, value(self._t(out.final_obs)), 0.0)
+                reward = self._t(out.reward) + self.gamma * v_final
+                done = self._t(out.terminated | out.truncated).float()
+            else:
+                out = self.envs.step(action.cpu().numpy())
+                reward = self._t(out.reward)
+                bootstrap = out.truncated & ~out.terminated
+                if bootstrap.any():
+                    idx = np.flatnonzero(bootstrap)
+                    reward[idx] += self.gamma * value(self._t(out.final_obs[idx]))
+                done = self._t((out.terminated | out.truncated).astype(np.float32))
             buf.obs[t], buf.actions[t], buf.logprobs[t], buf.values[t] = obs, action, logp, v
             buf.rewards[t] = reward
-            buf.dones[t] = self._t((out.terminated | out.truncated).astype(np.float32))
+            buf.dones[t] = done
             self.stats.add(out.episode_returns, out.episode_lengths)
             obs = self._t(out.obs)
         self.obs = obs

@@ -6,9 +6,12 @@ truncated episode with V(final_obs); a terminated one gets no bootstrap. (gymnas
 to NEXT_STEP, where the step after a done is a dummy reset step; mixing the two silently corrupts
 returns and bootstrapping.)
 
-Backends (gymnasium sync/async, batched MuJoCo, later GPU) only have to return raw arrays; this
-wrapper adds action clipping, float32 casting, episode statistics on the *raw* reward, and optional
-observation / reward normalisation, whose statistics travel with the checkpoint.
+Backends (gymnasium sync/async, batched MuJoCo) only have to return raw arrays; this wrapper adds
+action clipping, float32 casting, episode statistics on the *raw* reward, and optional observation /
+reward normalisation, whose statistics travel with the checkpoint. A backend that speaks torch on a
+device (the mujoco-warp backend, envs/mujoco/warp_backend.py) gets `DeviceVecEnv`, which does the
+same in torch without leaving the device; it hands out numpy like every VecEnv unless the caller
+sets `torch_io = True` (the on-policy collector does).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, NamedTuple, Protocol
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 
 class VecStep(NamedTuple):
@@ -120,10 +124,7 @@ class VecEnv:
             # resumed from a checkpoint that holds the backend's state: continue mid-episode
             self._restored = False
             return self._last_obs
-        if seed is None:
-            seed = self.seed + self._resets * 10_007 * max(self.num_envs, 1)
-        self._resets += 1
-        raw = self.backend.reset(seed)
+        raw = self.backend.reset(self._next_seed(seed))
         self._ep_return[:] = 0
         self._ep_length[:] = 0
         self._disc_return[:] = 0
@@ -185,6 +186,12 @@ class VecEnv:
             self._last_obs, self._restored = ep["last_obs"], True
 
     # ------------------------------------------------------------------ internals
+    def _next_seed(self, seed: int | None) -> int:
+        if seed is None:
+            seed = self.seed + self._resets * 10_007 * max(self.num_envs, 1)
+        self._resets += 1
+        return seed
+
     def _obs(self, obs: np.ndarray, update: bool) -> np.ndarray:
         obs = np.asarray(obs, np.float64)
         if not self.normalize_obs:
@@ -193,3 +200,135 @@ class VecEnv:
             self.obs_rms.update(obs)
         out = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + 1e-8)
         return np.clip(out, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+
+# ---------------------------------------------------------------------- device (torch) backends
+class TorchRunningMeanStd(RunningMeanStd):
+    """RunningMeanStd in float64 tensors on a device (no host sync per update). state_dict() is
+    numpy, in RunningMeanStd's format, so checkpoints do not depend on the device."""
+
+    def __init__(self, shape: tuple[int, ...], device: torch.device, epsilon: float = 1e-4):
+        self.device = device
+        self.mean = torch.zeros(shape, dtype=torch.float64, device=device)
+        self.var = torch.ones(shape, dtype=torch.float64, device=device)
+        self.count = epsilon  # a python float: batch sizes are known on the host
+
+    def update(self, x: torch.Tensor) -> None:  # x: [B, *shape]
+        x = x.double()
+        batch_mean, batch_var, n = x.mean(0), x.var(0, correction=0), x.shape[0]
+        delta = batch_mean - self.mean
+        tot = self.count + n
+        self.mean = self.mean + delta * n / tot
+        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / tot
+        self.var = m2 / tot
+        self.count = tot
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": self.mean.cpu().numpy().copy(), "var": self.var.cpu().numpy().copy(), "count": self.count}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        as_t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float64, device=self.device)  # noqa: E731
+        self.mean, self.var, self.count = as_t(d["mean"]), as_t(d["var"]), float(d["count"])
+
+
+class DeviceVecEnv(VecEnv):
+    """VecEnv over a backend whose reset/step take and return torch tensors on `backend.device`.
+
+    Clipping, episode statistics and normalisation are the same as VecEnv's, in torch on the device.
+    With `torch_io = False` (default) reset/step return numpy like any VecEnv, so numpy callers
+    (evaluation, video, off-policy loop) work unchanged; with `torch_io = True` they return tensors
+    on the device and accept action tensors, and nothing crosses to the host except the [k] episode
+    statistics (boolean indexing: one sync per step on CUDA).
+
+    Example:
+        >>> envs = envs_pkg.make_vec_env("HalfCheetah-v5", 4096, backend="warp", device="cuda")
+        >>> envs.torch_io = True
+        >>> obs = envs.reset()                                          # [4096, 17] cuda float32
+        >>> out = envs.step(torch.zeros(4096, 6, device="cuda"))        # VecStep of tensors
+    """
+
+    def __init__(self, backend: Any, **kwargs: Any):
+        super().__init__(backend, **kwargs)
+        self.device = torch.device(backend.device)
+        self.torch_io = False
+        dev, n = self.device, self.num_envs
+        self.obs_rms = TorchRunningMeanStd(self.single_observation_space.shape, dev)
+        self.ret_rms = TorchRunningMeanStd((), dev)
+        self._disc_return = torch.zeros(n, dtype=torch.float64, device=dev)
+        self._ep_return = torch.zeros(n, dtype=torch.float64, device=dev)
+        self._ep_length = torch.zeros(n, dtype=torch.int64, device=dev)
+        if self._act_low is not None:
+            self._act_low = torch.as_tensor(self._act_low, dtype=torch.float32, device=dev)
+            self._act_high = torch.as_tensor(self._act_high, dtype=torch.float32, device=dev)
+        self._last_obs: torch.Tensor | None = None
+
+    def _out(self, x: torch.Tensor) -> torch.Tensor | np.ndarray:
+        return x if self.torch_io else x.cpu().numpy()
+
+    def reset(self, seed: int | None = None) -> torch.Tensor | np.ndarray:
+        if not self._restored:
+            raw = self.backend.reset(self._next_seed(seed))
+            self._ep_return.zero_()
+            self._ep_length.zero_()
+            self._disc_return.zero_()
+            self._last_obs = self._obs(raw, update=True)
+        self._restored = False
+        return self._out(self._last_obs)
+
+    def step(self, actions: torch.Tensor | np.ndarray) -> VecStep:
+        """actions: [N, act_dim] tensor (any device) or array; clipped to the Box here."""
+        a = torch.as_tensor(actions, dtype=torch.float32, device=self.device)
+        if self._act_low is not None:
+            a = torch.max(torch.min(a, self._act_high), self._act_low)
+        obs, reward, term, trunc, final_obs = self.backend.step(a)
+        reward = reward.double()
+        done = term | trunc
+        self._ep_return += reward
+        self._ep_length += 1
+        ep_ret, ep_len = self._ep_return[done], self._ep_length[done]  # [k]: new tensors
+        self._ep_return.masked_fill_(done, 0)
+        self._ep_length.masked_fill_(done, 0)
+        if self.normalize_reward:
+            self._disc_return = self._disc_return * self.gamma + reward
+            if self.training:
+                self.ret_rms.update(self._disc_return)
+            reward = (reward / torch.sqrt(self.ret_rms.var + 1e-8)).clamp(-self.clip_reward, self.clip_reward)
+            self._disc_return.masked_fill_(done, 0)
+        norm_final = self._obs(final_obs, update=False)
+        norm_obs = self._obs(obs, update=True)
+        self._last_obs = norm_obs
+        return VecStep(*(self._out(x) for x in (norm_obs, reward.float(), term, trunc, norm_final, ep_ret, ep_len)))
+
+    def normalize(self, obs: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+        """Current observation normalisation (no update); numpy in -> numpy out, tensor in -> tensor out."""
+        out = self._obs(torch.as_tensor(obs, device=self.device), update=False)
+        return out if isinstance(obs, torch.Tensor) else out.cpu().numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"obs_rms": self.obs_rms.state_dict(), "ret_rms": self.ret_rms.state_dict(),
+                             "resets": self._resets}
+        if hasattr(self.backend, "state_dict") and self._last_obs is not None:
+            d["backend"] = self.backend.state_dict()
+            d["episode"] = {k: v.cpu().numpy().copy() for k, v in (("ret", self._ep_return), ("len", self._ep_length),
+                            ("disc", self._disc_return), ("last_obs", self._last_obs))}
+        return d
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        self.obs_rms.load_state_dict(d["obs_rms"])
+        self.ret_rms.load_state_dict(d["ret_rms"])
+        self._resets = int(d.get("resets", 0))
+        if "backend" in d and hasattr(self.backend, "load_state_dict"):
+            self.backend.load_state_dict(d["backend"])
+            ep = {k: torch.as_tensor(v, device=self.device) for k, v in d["episode"].items()}
+            self._ep_return.copy_(ep["ret"])
+            self._ep_length.copy_(ep["len"])
+            self._disc_return.copy_(ep["disc"])
+            self._last_obs, self._restored = ep["last_obs"], True
+
+    def _obs(self, obs: torch.Tensor, update: bool) -> torch.Tensor:
+        if not self.normalize_obs:
+            return obs.float()
+        if update and self.training:
+            self.obs_rms.update(obs)
+        out = (obs.double() - self.obs_rms.mean) / torch.sqrt(self.obs_rms.var + 1e-8)
+        return out.clamp(-self.clip_obs, self.clip_obs).float()

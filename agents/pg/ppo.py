@@ -8,6 +8,11 @@ updates of policy and value). Two presets:
   and for v, early stop at 1.5 x target_kl, (64,32) tanh, no normalisation), the protocol behind
   the reference curves in benchmarks/reference/.
 
+`--compile` runs both losses (forward and backward) through torch.compile, falling back to eager
+with a warning where compilation fails; tests/test_ppo_compile.py checks the numbers are the same.
+Loss metrics stay tensors until the end of an iteration: one host sync for them per iteration
+instead of several per minibatch (FlatAdam's gradient-norm clip still syncs once per step).
+
 Example:
     rlmeta train ppo --env Hopper-v5 --preset spinningup --total-steps 1000000 --run-dir runs/ppo-hop
 """
@@ -20,7 +25,8 @@ import torch
 
 from rlmeta.buffers import RolloutBatch
 from rlmeta.networks import GaussianActor
-from rlmeta.onpolicy import OnPolicyAgent, OnPolicyConfig, normalized, value_loss
+from rlmeta.offpolicy import maybe_compile
+from rlmeta.onpolicy import OnPolicyAgent, OnPolicyConfig, normalized, to_floats, value_loss
 from rlmeta.optim import FlatAdam
 from rlmeta.vec_env import VecEnv
 
@@ -70,6 +76,8 @@ class PPOConfig(OnPolicyConfig):
     target_kl: float = 0.0
     """Stop *policy* updates in an iteration once approx KL > 1.5 * target_kl (0 disables);
     value updates continue, as in Spinning Up."""
+    compile: bool = False
+    """torch.compile the policy and value losses (eager fallback, with a warning, if compilation fails)."""
 
     def validate(self) -> None:
         super().validate()
@@ -92,7 +100,8 @@ class PPOConfig(OnPolicyConfig):
 
 
 def policy_loss(actor: GaussianActor, b: RolloutBatch, clip_coef: float, ent_coef: float, norm_adv: bool):
-    """Clipped surrogate: -E[min(r A, clip(r, 1-eps, 1+eps) A)] - ent_coef * H.  -> (loss, metrics)"""
+    """Clipped surrogate: -E[min(r A, clip(r, 1-eps, 1+eps) A)] - ent_coef * H.
+    -> (loss, metrics as 0-dim tensors: no host sync, and torch.compile keeps one graph)"""
     logp, entropy = actor.log_prob_entropy(b.obs, b.actions)  # [B], [B]
     log_ratio = logp - b.logprobs
     ratio = log_ratio.exp()
@@ -101,9 +110,9 @@ def policy_loss(actor: GaussianActor, b: RolloutBatch, clip_coef: float, ent_coe
     loss = -surrogate.mean() - ent_coef * entropy.mean()
     with torch.no_grad():
         # k3 estimator of KL(old || new): unbiased, always >= 0 (Schulman, "Approximating KL")
-        approx_kl = ((ratio - 1) - log_ratio).mean().item()
-        clipfrac = ((ratio - 1).abs() > clip_coef).float().mean().item()
-    return loss, {"losses/policy_loss": loss.item(), "losses/entropy": entropy.mean().item(),
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+        clipfrac = ((ratio - 1).abs() > clip_coef).float().mean()
+    return loss, {"losses/policy_loss": loss.detach(), "losses/entropy": entropy.mean().detach(),
                   "losses/approx_kl": approx_kl, "losses/clipfrac": clipfrac}
 
 
@@ -115,23 +124,31 @@ class PPO(OnPolicyAgent):
         super().__init__(cfg, envs, device)
         # FlatAdam == torch Adam numerically, with one fused step per network (rlmeta/optim.py)
         self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.actor_lr, eps=1e-5)
+        self._policy_loss = maybe_compile(policy_loss, cfg.compile)
+        self._value_loss = maybe_compile(value_loss, cfg.compile)
 
     def iteration(self) -> dict[str, float]:
         cfg = self.cfg
         if cfg.anneal_lr:
             frac = max(1.0 - self.global_step / cfg.total_steps, 0.0)
             self.actor_opt.lr, self.critic_opt.lr = frac * cfg.actor_lr, frac * cfg.critic_lr
-
         batch = self.collect()  # B = T * N transitions
+        metrics = self.update(batch)
+        metrics.update(self.batch_metrics(batch))
+        return metrics
+
+    def update(self, batch: RolloutBatch) -> dict[str, float]:
+        """update_epochs passes of minibatch steps of policy and value over one batch -> metrics."""
+        cfg = self.cfg
         B = batch.obs.shape[0]
         mb_size = B // cfg.num_minibatches
         pi_active, pi_updates = True, 0
-        metrics: dict[str, float] = {}
+        metrics: dict[str, torch.Tensor | float] = {}
         for _ in range(cfg.update_epochs):
             for idx in torch.randperm(B, device=self.device).split(mb_size):
                 mb = RolloutBatch(*(x[idx] for x in batch))
                 if pi_active:
-                    loss, pm = policy_loss(self.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
+                    loss, pm = self._policy_loss(self.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
                     # Spinning Up: check the KL *before* stepping; the policy stops, the critic goes on
                     if cfg.target_kl > 0 and pm["losses/approx_kl"] > 1.5 * cfg.target_kl:
                         pi_active = False
@@ -141,11 +158,10 @@ class PPO(OnPolicyAgent):
                         pi_updates += 1
                         metrics.update(pm)
                         metrics.update(em)
-                vloss, vm = value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
+                vloss, vm = self._value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
                 self.critic_opt.minimize(cfg.vf_coef * vloss, cfg.max_grad_norm)
                 metrics.update(vm)
 
         metrics["losses/policy_updates"] = float(pi_updates)
         metrics["charts/learning_rate"] = self.actor_opt.lr
-        metrics.update(self.batch_metrics(batch))
-        return metrics
+        return to_floats(metrics)
