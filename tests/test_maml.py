@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -9,7 +10,17 @@ from agents.maml.core import MetaLearner, head_names
 from agents.maml.sine import SineConfig, SineTrainer, mse, sample_sine_tasks
 from rlmeta.networks import mlp
 
-torch.set_default_dtype(torch.float64)
+torch.set_num_threads(1)  # 2 threads on a shared 2-core CPU made the sine run 7x slower
+
+
+@pytest.fixture(autouse=True)
+def float64():
+    """float64 for the gradient comparisons, restored afterwards (a module-level switch would leak
+    into every test module collected after this one)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _model() -> nn.Sequential:
@@ -155,16 +166,13 @@ def test_sine_tasks_follow_the_spec():
 def test_short_sine_run_adapts():
     """300 meta-updates are enough for one inner step to beat no adaptation on held-out tasks
     (paired over the same 300 tasks: the mean per-task gain exceeds 3 standard errors)."""
-    torch.set_default_dtype(torch.float32)
-    try:
-        cfg = SineConfig(meta_iterations=300, k_shot=10, seed=0)
-        t = SineTrainer(cfg)
-        for _ in range(cfg.meta_iterations):
-            t.iteration()
-        b = sample_sine_tasks(300, 10, 50, torch.Generator().manual_seed(99))
-        per_task = t.learner.evaluate(mse, *b[:4], steps=(0, 1, 10))
-        gain1, gain10 = per_task[0] - per_task[1], per_task[1] - per_task[10]
-        assert gain1.mean() > 3 * gain1.std() / 300**0.5, per_task[0].mean() - per_task[1].mean()
-        assert gain10.mean() > 0
-    finally:
-        torch.set_default_dtype(torch.float64)
+    torch.set_default_dtype(torch.float32)  # the float64 fixture restores the caller's dtype afterwards
+    cfg = SineConfig(meta_iterations=300, k_shot=10, seed=0)
+    t = SineTrainer(cfg)
+    for _ in range(cfg.meta_iterations):
+        t.iteration()
+    b = sample_sine_tasks(300, 10, 50, torch.Generator().manual_seed(99))
+    per_task = t.learner.evaluate(mse, *b[:4], steps=(0, 1, 10))
+    gain1, gain10 = per_task[0] - per_task[1], per_task[1] - per_task[10]
+    assert gain1.mean() > 3 * gain1.std() / 300**0.5, per_task[0].mean() - per_task[1].mean()
+    assert gain10.mean() > 0

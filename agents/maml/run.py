@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Protocol
 
 import torch
+import tyro
 
 from rlmeta.checkpoint import load_checkpoint, save_checkpoint
 from rlmeta.config import save_config
@@ -29,8 +30,8 @@ CHECKPOINT = "checkpoint.pt"
 class MetaRunConfig:
     """Fields every meta-training run shares."""
 
-    env: str = "sine"
-    """Task family (set by the positional argument of `rlmeta meta-train FAMILY`)."""
+    env: tyro.conf.Suppress[str] = "sine"
+    """Task family: the positional argument of `rlmeta meta-train FAMILY` (hidden from the flags)."""
     meta_iterations: int = 1000
     """Outer (meta) updates to run."""
     seed: int = 0
@@ -106,7 +107,10 @@ def run_meta_training(algo: str, cfg: MetaRunConfig, make_trainer) -> Path:
     ckpt_path = run_dir / CHECKPOINT
     if cfg.resume is None and ckpt_path.exists():
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} or choose another --run-dir")
-    ckpt = load_checkpoint(ckpt_path) if cfg.resume is not None else None
+    ckpt = load_checkpoint(ckpt_path) if cfg.resume is not None else None  # fail on a corrupt file before any work
+    if ckpt is not None and (ckpt.get("algo"), ckpt.get("config", {}).get("env")) != (algo, cfg.env):
+        raise ConfigError(f"{ckpt_path} is a {ckpt.get('algo')} {ckpt.get('config', {}).get('env')} checkpoint, "
+                          f"not {algo} {cfg.env}")
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, cfg.torch_threads))
     trainer = make_trainer(cfg)
@@ -139,4 +143,6 @@ def run_meta_training(algo: str, cfg: MetaRunConfig, make_trainer) -> Path:
         (run_dir / "done").write_text(f"{trainer.iteration_count}\n")
     finally:
         logger.close()
+        if hasattr(trainer, "close"):
+            trainer.close()
     return run_dir
