@@ -16,8 +16,34 @@ from typing import Any, Literal, Optional
 from rlmeta.errors import ConfigError
 
 
+class ConfigBase:
+    """What every config dataclass shares (RunConfig for agents, the meta-training configs):
+    dict round trip through config.json, replace, and the finite-float check of validate()."""
+
+    def check_finite(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ConfigError(f"--{f.name.replace('_', '-')} must be finite, got {v}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **kw: Any):
+        return dataclasses.replace(self, **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
+        # JSON has no tuples; restore them for tuple-typed fields.
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
 @dataclass
-class RunConfig:
+class RunConfig(ConfigBase):
     """Fields every training run shares (env, budget, seed, devices, logging, checkpoints)."""
 
     env: str = "HalfCheetah-v5"
@@ -84,28 +110,7 @@ class RunConfig:
             raise ConfigError(f"--video-size must be >= 16, got {self.video_size}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be finite, got {v}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **kw: Any):
-        return dataclasses.replace(self, **kw)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = set(d) - set(names)
-        if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
-        kw = {}
-        for k, v in d.items():
-            # JSON has no tuples; restore them for tuple-typed fields.
-            kw[k] = tuple(v) if isinstance(v, list) else v
-        return cls(**kw)
+        self.check_finite()
 
     @classmethod
     def presets(cls) -> dict[str, "RunConfig"]:

@@ -2,11 +2,9 @@
 an optional torch.compile wrapper, and the collect -> store -> update -> evaluate loop.
 
 An algorithm file keeps only what differs: networks, losses, the update step and how it explores.
-Its `iteration()` is one call:
-
-    def iteration(self):
-        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
-        return metrics
+It subclasses `OffPolicyAgent`, builds `self.loop = OffPolicyLoop(cfg, envs, device)` and writes
+`explore(obs)`, `update(batch)` and `act(obs, deterministic)`; iteration() and checkpointing of the
+loop (replay buffer, update counters) come from here.
 
 The loop (Spinning Up's, vectorised): for the first `start_steps` env steps actions are uniform in
 the Box; after that `explore(obs)`. Every `update_every` env steps (summed over the num_envs
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlmeta.agent import Agent
 from rlmeta.config import RunConfig
 from rlmeta.errors import ConfigError
 from rlmeta.evaluation import evaluate
@@ -278,3 +277,30 @@ class OffPolicyLoop:
         elif self.cfg.save_buffer:
             print("rlmeta: this checkpoint holds no replay buffer; refilling it before updating again",
                   file=sys.stderr)
+
+
+class OffPolicyAgent(Agent):
+    """Base of DDPG, TD3 and SAC: one iteration is `self.loop.iteration(...)` with the agent's
+    explore / update / act; the loop's state travels with the checkpoint."""
+
+    loop: OffPolicyLoop
+
+    def iteration(self) -> dict[str, float]:
+        # collect -> store -> update phases -> test episodes
+        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
+        return metrics
+
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [N, obs_dim] -> exploratory actions [N, act_dim] inside the Box."""
+        raise NotImplementedError
+
+    def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
+        """One gradient update on a minibatch -> metrics as tensors (no host sync)."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "loop": self.loop.state_dict()}
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        super().load_state_dict(d)
+        self.loop.load_state_dict(d["loop"])

@@ -7,8 +7,6 @@ A trainer provides `iteration() -> metrics`, `global_step`, `state_dict()`, `loa
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +16,7 @@ import torch
 import tyro
 
 from rlmeta.checkpoint import load_checkpoint, save_checkpoint
-from rlmeta.config import save_config
+from rlmeta.config import ConfigBase, save_config
 from rlmeta.errors import ConfigError
 from rlmeta.logger import Logger
 from rlmeta.seeding import rng_state, seed_everything, set_rng_state
@@ -27,7 +25,7 @@ CHECKPOINT = "checkpoint.pt"
 
 
 @dataclass
-class MetaRunConfig:
+class MetaRunConfig(ConfigBase):
     """Fields every meta-training run shares."""
 
     env: tyro.conf.Suppress[str] = "sine"
@@ -67,24 +65,7 @@ class MetaRunConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be finite, got {v}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def replace(self, **kw: Any):
-        return dataclasses.replace(self, **kw)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        self.check_finite()
 
 
 class Trainer(Protocol):

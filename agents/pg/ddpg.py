@@ -23,10 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlmeta.agent import Agent
 from rlmeta.errors import ConfigError
 from rlmeta.networks import DeterministicActor, QEnsemble
-from rlmeta.offpolicy import OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
+from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
 from rlmeta.optim import FlatAdam
 from rlmeta.replay import ReplayBatch
 from rlmeta.vec_env import VecEnv
@@ -73,7 +72,7 @@ def actor_loss(actor: DeterministicActor, q: QEnsemble, obs: torch.Tensor):
 
 
 # ---------------------------------------------------------------------- agent
-class DDPG(Agent):
+class DDPG(OffPolicyAgent):
     algo = "ddpg"
     Config = DDPGConfig
 
@@ -95,11 +94,6 @@ class DDPG(Agent):
         self._critic_loss = maybe_compile(critic_loss, cfg.compile)
         self._actor_loss = maybe_compile(actor_loss, cfg.compile)
         self.loop = OffPolicyLoop(cfg, envs, device)
-
-    def iteration(self) -> dict[str, float]:
-        # collect -> store -> update phases -> test episodes: rlmeta/offpolicy.py
-        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
-        return metrics
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         a = self.actor(obs)
@@ -124,11 +118,3 @@ class DDPG(Agent):
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         o = torch.as_tensor(obs, device=self.device)
         return (self.actor(o) if deterministic else self.explore(o)).cpu().numpy()
-
-    # the replay buffer (cfg.save_buffer) and update counters travel with the checkpoint
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "loop": self.loop.state_dict()}
-
-    def load_state_dict(self, d: dict) -> None:
-        super().load_state_dict(d)
-        self.loop.load_state_dict(d["loop"])

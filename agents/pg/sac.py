@@ -30,10 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlmeta.agent import Agent
 from rlmeta.errors import ConfigError
 from rlmeta.networks import QEnsemble, SquashedGaussianActor
-from rlmeta.offpolicy import OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
+from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
 from rlmeta.optim import FlatAdam
 from rlmeta.replay import ReplayBatch
 from rlmeta.vec_env import VecEnv
@@ -104,7 +103,7 @@ def alpha_loss(log_alpha: torch.Tensor, logp: torch.Tensor, target_entropy: floa
 
 
 # ---------------------------------------------------------------------- agent
-class SAC(Agent):
+class SAC(OffPolicyAgent):
     algo = "sac"
     Config = SACConfig
 
@@ -126,11 +125,6 @@ class SAC(Agent):
         self._critic_loss = maybe_compile(critic_loss, cfg.compile)
         self._actor_loss = maybe_compile(actor_loss, cfg.compile)
         self.loop = OffPolicyLoop(cfg, envs, device)
-
-    def iteration(self) -> dict[str, float]:
-        # collect -> store -> update phases -> test episodes: rlmeta/offpolicy.py
-        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
-        return metrics
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor.sample(obs)[0]
@@ -163,12 +157,11 @@ class SAC(Agent):
         a = self.actor.deterministic(o) if deterministic else self.actor.sample(o)[0]
         return a.cpu().numpy()
 
-    # the replay buffer (cfg.save_buffer), update counters and log alpha travel with the checkpoint
+    # log alpha travels with the checkpoint too (the replay buffer and counters: OffPolicyAgent)
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "loop": self.loop.state_dict(), "log_alpha": self.log_alpha.detach().clone()}
+        return {**super().state_dict(), "log_alpha": self.log_alpha.detach().clone()}
 
     def load_state_dict(self, d: dict) -> None:
         super().load_state_dict(d)
-        self.loop.load_state_dict(d["loop"])
         with torch.no_grad():
             self.log_alpha.copy_(d["log_alpha"])

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlmeta.agent import Agent
 from rlmeta.errors import ConfigError
 from rlmeta.networks import DeterministicActor, QEnsemble
-from rlmeta.offpolicy import OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
+from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
 from rlmeta.optim import FlatAdam
 from rlmeta.replay import ReplayBatch
 from rlmeta.vec_env import VecEnv
@@ -95,7 +94,7 @@ def actor_loss(actor: DeterministicActor, q: QEnsemble, obs: torch.Tensor):
 
 
 # ---------------------------------------------------------------------- agent
-class TD3(Agent):
+class TD3(OffPolicyAgent):
     algo = "td3"
     Config = TD3Config
 
@@ -117,11 +116,6 @@ class TD3(Agent):
         self._actor_loss = maybe_compile(actor_loss, cfg.compile)
         self.loop = OffPolicyLoop(cfg, envs, device)
         self._last_actor_metrics: dict[str, torch.Tensor] = {}
-
-    def iteration(self) -> dict[str, float]:
-        # collect -> store -> update phases -> test episodes: rlmeta/offpolicy.py
-        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
-        return metrics
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         a = self.actor(obs)
@@ -149,11 +143,3 @@ class TD3(Agent):
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         o = torch.as_tensor(obs, device=self.device)
         return (self.actor(o) if deterministic else self.explore(o)).cpu().numpy()
-
-    # the replay buffer (cfg.save_buffer) and update counters travel with the checkpoint
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "loop": self.loop.state_dict()}
-
-    def load_state_dict(self, d: dict) -> None:
-        super().load_state_dict(d)
-        self.loop.load_state_dict(d["loop"])
