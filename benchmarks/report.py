@@ -242,7 +242,9 @@ def summary_markdown(curves: dict[tuple[str, str], Curve], title: str = "Benchma
               "off-policy: 10 deterministic test episodes every 10k steps), each seed smoothed over 11 points, "
               "then mean +- std over seeds. Reference: Spinning Up's published curves (10 seeds, v3 tasks; "
               "TRPO: TF1), interpolated at the same step. Ratio = rlmeta mean / reference mean (blank when "
-              "the reference is not positive). Wall time and SPS: mean per run.", "",
+              "the reference is not positive). At the last step of a run the window reaches back only (6 points), "
+              "so a still-rising curve reads lower there than the reference, whose window reaches both ways. "
+              "Wall time and SPS: mean per run.", "",
               "| algo | env | step | rlmeta (mean +- std) | seeds | Spinning Up | ratio | wall time | SPS |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in summary_rows(curves):
