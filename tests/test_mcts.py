@@ -175,3 +175,38 @@ def test_subtree_reuse_keeps_statistics(algorithm):
     assert dropped.num_nodes[1] == 0
     out3 = search(g, s1, uniform_model, cfg, tree=dropped)
     assert out3.tree.node_visits[1, ROOT_INDEX] == cfg.num_simulations + 1
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.25, 1.0])
+def test_leaf_value_mixes_network_and_rollout(lam):
+    """AlphaGo's leaf evaluation V = (1 - lambda) v_net + lambda z_rollout, on a position whose only
+    move wins for X (so the rollout outcome is z = +1 exactly) and a network that says -0.5."""
+    g = make("tictactoe", 1)
+    s = g.from_boards(torch.tensor([[[1, -1, 1], [-1, 1, -1], [-1, 1, 0]]]))  # X to move; 8 wins (0-4-8)
+    net = lambda obs, legal: (torch.zeros(legal.shape), torch.full((legal.shape[0],), -0.5))  # noqa: E731
+    out = search(g, s, net, SearchConfig(num_simulations=1, rollout_weight=lam))
+    t = out.tree
+    assert t.raw_values[0, ROOT_INDEX].item() == pytest.approx((1 - lam) * -0.5 + lam * 1.0)
+    # the child is terminal: valued by the exact outcome (+1 for X = -1 for O), never by the mix
+    assert t.raw_values[0, 1].item() == pytest.approx(-1.0)
+    assert t.value_sums[0, ROOT_INDEX].item() == pytest.approx((1 - lam) * -0.5 + lam + 1.0)
+
+
+def test_rollout_policy_steers_rollouts():
+    """rollout() with a policy that strongly prefers the lowest free cell plays it every time."""
+    from agents.alphazero.search import rollout
+
+    g = make("tictactoe", 64)
+    # O to move with cells 7 and 8 free: O at 7 leaves X the last cell 8 (0-4-8 wins for X); O at 8
+    # blocks and the game ends in a draw when X fills 7.
+    b = torch.tensor([[1, -1, 1], [-1, 1, 1], [-1, 0, 0]]).expand(64, 3, 3)
+    s = g.from_boards(b)
+    assert s.player.tolist() == [1] * 64
+    prefer = lambda target: (lambda obs, legal: torch.where(  # noqa: E731
+        torch.arange(9) == target, 20.0, 0.0).expand(legal.shape))
+    z7 = rollout(g, s, prefer(7))
+    z8 = rollout(g, s, prefer(8))
+    assert z7.tolist() == [-1.0] * 64  # from O's view: X wins
+    assert z8.tolist() == [0.0] * 64
+    z = rollout(g, s, None)  # uniform: half and half
+    assert -0.8 < z.mean().item() < -0.2

@@ -8,8 +8,9 @@ cross-entropy(search policy) + MSE(outcome) (selfplay.alphazero_loss).
 global_step counts self-play MOVES (positions searched), summed over the parallel games, like the
 env steps of the other agents; charts/games_finished counts games.
 
-Presets: `tictactoe` (default; learns perfect play in well under a minute on one CPU core) and
-`connect4` (a modest CPU budget; see benchmarks/results/alphazero_connect4.md).
+Presets: `tictactoe` (default: 15k self-play moves, about 25 s of one CPU core, after which a
+64-simulation search with the network plays an optimal move in all 4520 reachable positions; see
+tests/test_alphazero.py) and `connect4` (see benchmarks/results/alphazero_connect4.md).
 
 Example:
     rlmeta train alphazero --env tictactoe --total-steps 20000 --run-dir runs/az-ttt
@@ -41,7 +42,7 @@ class AlphaZeroConfig(RunConfig):
     """Named preset that sets the defaults below: tictactoe or connect4 (or a .json/.yaml file)."""
     env: str = "tictactoe"
     """Board game: tictactoe, connect4, othello or gomoku (envs/board)."""
-    total_steps: int = 30_000
+    total_steps: int = 15_000
     """Self-play moves to train for, summed over the parallel games."""
     num_envs: int = 128
     """Self-play games played in parallel (one batched search per move for all of them)."""
@@ -66,12 +67,17 @@ class AlphaZeroConfig(RunConfig):
     """gumbel: sigma(q) = (c_visit + max N) * c_scale * q."""
     c_scale: float = 0.1
     """gumbel: sigma(q) scale."""
+    random_opening_moves: int = 4
+    """Each self-play game starts with U{0..this} uniformly random plies (not recorded as samples):
+    positions good play never reaches still get searched and learned from."""
+    value_target_mix: float = 0.0
+    """Value target (1 - m) z + m v_root: m mixes the search's root value into the game outcome z."""
     reuse_tree: bool = True
     """Keep the chosen child's subtree as the next root (exact simulators make this free)."""
     # --- network
     channels: int = 32
     """Channels of the residual trunk."""
-    blocks: int = 2
+    blocks: int = 1
     """Residual blocks."""
     value_hidden: int = 32
     """Hidden units of the value head."""
@@ -88,7 +94,7 @@ class AlphaZeroConfig(RunConfig):
     """No updates until the buffer holds this many positions."""
     moves_per_iteration: int = 4
     """Self-play moves (in every game) per iteration."""
-    updates_per_iteration: int = 8
+    updates_per_iteration: int = 64
     """Learner minibatch steps per iteration."""
     value_coef: float = 1.0
     """Weight of the value MSE in the loss."""
@@ -106,7 +112,9 @@ class AlphaZeroConfig(RunConfig):
             "lr": self.lr > 0, "batch_size": self.batch_size > 0, "replay_size": self.replay_size >= self.batch_size,
             "moves_per_iteration": self.moves_per_iteration > 0, "updates_per_iteration": self.updates_per_iteration >= 0,
             "max_considered": self.max_considered >= 1, "min_replay": self.min_replay >= 1,
-            "dirichlet_fraction": 0 <= self.dirichlet_fraction <= 1, "dirichlet_alpha": self.dirichlet_alpha > 0,
+            "dirichlet_fraction": 0 <= self.dirichlet_fraction <= 1,
+            "random_opening_moves": self.random_opening_moves >= 0,
+            "value_target_mix": 0 <= self.value_target_mix <= 1, "dirichlet_alpha": self.dirichlet_alpha > 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -123,11 +131,12 @@ class AlphaZeroConfig(RunConfig):
     def presets(cls) -> dict[str, "AlphaZeroConfig"]:
         return {
             "tictactoe": cls(),
+            # sized for about 15 minutes of one CPU core (~800 self-play positions/s)
             "connect4": cls(
-                preset="connect4", env="connect4", total_steps=2_000_000, num_envs=256, num_simulations=32,
-                max_considered=7, channels=64, blocks=5, value_hidden=64, lr=2e-3, batch_size=512,
-                replay_size=300_000, min_replay=5_000, moves_per_iteration=8, updates_per_iteration=16,
-                checkpoint_every=100_000, eval_every=0),
+                preset="connect4", env="connect4", total_steps=600_000, num_envs=256, num_simulations=16,
+                max_considered=7, channels=32, blocks=2, value_hidden=32, lr=2e-3, batch_size=512,
+                replay_size=200_000, min_replay=5_000, moves_per_iteration=8, updates_per_iteration=16,
+                checkpoint_every=100_000, eval_every=0, random_opening_moves=8),
         }
 
 
@@ -177,7 +186,9 @@ class AlphaZero(Agent):
         self.game = envs.game
         self.net = build_net(cfg, self.game).to(device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.selfplay = SelfPlay(self.game, cfg.search_config(training=True), cfg.temperature_moves, cfg.reuse_tree)
+        self.selfplay = SelfPlay(self.game, cfg.search_config(training=True), cfg.temperature_moves, cfg.reuse_tree,
+                                 random_opening_moves=cfg.random_opening_moves,
+                                 value_target_mix=cfg.value_target_mix)
         self.replay = ReplayBuffer(cfg.replay_size, tuple(self.game.obs_shape), self.game.num_actions, device)
         self.iterations = 0
         self._evaluator = None
@@ -185,6 +196,7 @@ class AlphaZero(Agent):
     def iteration(self) -> dict[str, float]:
         cfg = self.cfg
         model = model_fn(self.net)
+        self.net.eval()  # self-play uses batch-norm running statistics, as evaluation does
         for _ in range(cfg.moves_per_iteration):
             self.replay.add(self.selfplay.step(model))
         self.global_step += cfg.moves_per_iteration * cfg.num_envs
@@ -207,6 +219,18 @@ class AlphaZero(Agent):
         if cfg.eval_every and self.iterations % cfg.eval_every == 0 and cfg.env == "tictactoe":
             metrics["charts/optimal_move_share"] = self.optimal_move_share()
         return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        d = super().state_dict()
+        d["replay"] = self.replay.state_dict()  # a resumed run trains on the same positions
+        d["iterations"] = self.iterations
+        return d
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        super().load_state_dict(d)
+        if "replay" in d:
+            self.replay.load_state_dict(d["replay"])
+        self.iterations = int(d.get("iterations", 0))
 
     def optimal_move_share(self, num_simulations: int = 0) -> float:
         """Share of reachable tic-tac-toe positions where the greedy move (raw network, or a search

@@ -3,18 +3,25 @@
 - tic-tac-toe: share of optimal moves over ALL reachable non-terminal positions (4520 of the 5478
   reachable positions; exact minimax from envs/board/solvers.py), and results against a perfect
   player from both seats.
-- Connect Four: mistake rate on Pascal Pons' test sets (envs/board/pons.py).
+- Connect Four: mistake rate on Pascal Pons' six test sets (benchmarks/reference/connect4): the
+  share of positions where the move leads to a strictly worse game-theoretic outcome (win > draw >
+  loss) than the best move. Which moves are optimal comes from a labels file written once by the
+  exact solver (benchmarks/alphazero_pons_labels.py), or from the solver itself when none exists.
 
 Example:
     >>> ev = TicTacToeEvaluator()
     >>> ev.optimal_share(RandomPlayer())["share"]          # about 0.6
+    >>> connect4_mistake_rates(RandomPlayer(), "benchmarks/reference/connect4", limit=100)
 """
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple, Optional
 
 import torch
+
+from rlmeta.errors import ConfigError
 
 from envs.board import make
 from envs.board.solvers import tictactoe_solver
@@ -66,31 +73,99 @@ class TicTacToeEvaluator:
         return out
 
 
-def connect4_mistake_rates(player: Any, test_dir: str, limit: int | None = None,
-                           device: str | torch.device = "cpu") -> dict[str, float]:
-    """Mistake rate (share of positions where the move is not optimal) on each Pons test set."""
-    from envs.board import pons
+# ---------------------------------------------------------------------- Connect Four (Pons)
+# file -> name, in the order AlphaZero.jl reports them
+PONS_SETS = {
+    "Test_L3_R1": "End-Easy", "Test_L2_R1": "Middle-Easy", "Test_L2_R2": "Middle-Medium",
+    "Test_L1_R1": "Begin-Easy", "Test_L1_R2": "Begin-Medium", "Test_L1_R3": "Begin-Hard",
+}
+LABELS_DIR = "labels"  # <test dir>/labels/<file>: `moves score labels` per line
 
-    return pons.evaluate_all(player, test_dir, limit=limit, device=device) if hasattr(pons, "evaluate_all") \
-        else _pons_fallback(player, test_dir, limit, device)
+
+class PonsSet(NamedTuple):
+    name: str            # e.g. Begin-Hard
+    moves: list[str]     # Pons move strings (1-indexed columns)
+    scores: list[int]    # exact score for the player to move
+    optimal: torch.Tensor  # [n, 7] bool: moves that keep the best outcome
 
 
-def _pons_fallback(player: Any, test_dir: str, limit: int | None, device) -> dict[str, float]:
-    from pathlib import Path
+def read_pons(path: str | Path, limit: Optional[int] = None) -> tuple[list[str], list[int]]:
+    """The first `limit` lines of a Pons test file -> (move strings, scores)."""
+    moves, scores = [], []
+    for ln in Path(path).read_text().splitlines():
+        if not ln.strip():
+            continue
+        m, sc = ln.split()[:2]
+        moves.append(m)
+        scores.append(int(sc))
+        if limit is not None and len(moves) >= limit:
+            break
+    return moves, scores
 
-    from envs.board import pons
 
+def solve_labels(moves: list[str], scores: list[int], progress: bool = False) -> list[str]:
+    """Optimal-move labels of each position with the exact solver: a string of 7 characters,
+    '1' optimal, '0' a mistake, '.' a full column."""
+    from envs.board.solvers import C4Position, connect4_solver
+
+    solver = connect4_solver()
+    out = []
+    it = zip(moves, scores)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, total=len(moves), desc="solving")
+    for m, sc in it:
+        cols = solver.optimal_columns(C4Position.from_moves(m), (sc > 0) - (sc < 0))
+        out.append("".join("." if v is None else "1" if v else "0" for v in cols))
+    return out
+
+
+def load_pons_set(path: str | Path, limit: Optional[int] = None) -> PonsSet:
+    """A Pons test set with optimal-move labels: from `<dir>/labels/<file>` for the lines it covers
+    (its positions are checked against the test file), from the solver for the rest."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"no Pons test set at {path}")
+    moves, scores = read_pons(path, limit)
+    labels: list[str] = []
+    lab = path.parent / LABELS_DIR / path.name
+    if lab.exists():
+        rows = [ln.split() for ln in lab.read_text().splitlines() if len(ln.split()) == 3][:len(moves)]
+        if any(r[0] != m or int(r[1]) != s for r, m, s in zip(rows, moves, scores)):
+            raise ConfigError(f"{lab} does not match {path} (regenerate it with benchmarks/alphazero_pons_labels.py)")
+        labels = [r[2] for r in rows]
+    if len(labels) < len(moves):  # lines the labels file does not cover: solve them now
+        import sys
+
+        print(f"rlmeta: solving {len(moves) - len(labels)} positions of {path.name} that {lab} does not cover "
+              "(Begin-Hard positions take seconds each)", file=sys.stderr)
+        labels += solve_labels(moves[len(labels):], scores[len(labels):])
+    optimal = torch.tensor([[ch == "1" for ch in lb] for lb in labels], dtype=torch.bool).view(-1, 7)
+    return PonsSet(PONS_SETS.get(path.name, path.name), moves, scores, optimal)
+
+
+@torch.no_grad()
+def mistake_rate(player: Any, data: PonsSet, device: str | torch.device = "cpu", batch: int = 1000) -> float:
+    """Share of positions of `data` where `player` (game, state -> actions) plays a non-optimal move."""
     game = make("connect4", 1, device)
-    out = {}
-    files = sorted(Path(test_dir).glob("Test_L*_R*"))
+    wrong = 0
+    for i in range(0, len(data.moves), batch):
+        s = game.from_moves(data.moves[i:i + batch])
+        a = player(game, s).long().cpu()
+        wrong += int((~data.optimal[i:i + batch].gather(1, a[:, None])).sum())
+    return wrong / max(len(data.moves), 1)
+
+
+def connect4_mistake_rates(player: Any, test_dir: str | Path, limit: Optional[int] = None,
+                           device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+    """{set name: {"mistake_rate", "positions"}} over the six Pons sets found in test_dir."""
+    test_dir = Path(test_dir)
+    files = [test_dir / f for f in PONS_SETS if (test_dir / f).exists()]
     if not files:
-        from rlmeta.errors import ConfigError
-
-        raise ConfigError(f"no Pons test sets (Test_L?_R?) in {test_dir}")
-
-    def policy_fn(states):
-        return player(game, states)
-
+        raise ConfigError(f"no Pons test sets ({', '.join(PONS_SETS)}) in {test_dir}")
+    out = {}
     for f in files:
-        out[f.name] = pons.mistake_rate(policy_fn, str(f), limit=limit)
+        data = load_pons_set(f, limit)
+        out[data.name] = {"mistake_rate": mistake_rate(player, data, device), "positions": float(len(data.moves))}
     return out

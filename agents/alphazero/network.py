@@ -78,18 +78,24 @@ def model_fn(net: nn.Module, value_net: Optional[nn.Module] = None) -> Callable:
 
     @torch.no_grad()
     def fn(obs: torch.Tensor, legal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        was = net.training
-        net.eval()
-        logits, value = net(obs, legal)
-        net.train(was)
+        logits, value = _eval_call(net, obs, legal)
         if value_net is not None:
-            was_v = value_net.training
-            value_net.eval()
-            _, value = value_net(obs, legal)
-            value_net.train(was_v)
+            _, value = _eval_call(value_net, obs, legal)
         return logits, value
 
     return fn
+
+
+def _eval_call(net: nn.Module, *args: torch.Tensor):
+    """net(*args) in eval mode (batch-norm running statistics). Switching modes walks every
+    submodule, which costs as much as the forward pass of a small net: only switch when needed."""
+    if not net.training:
+        return net(*args)
+    net.eval()
+    try:
+        return net(*args)
+    finally:
+        net.train()
 
 
 def policy_fn(net: nn.Module) -> Callable:
@@ -97,7 +103,7 @@ def policy_fn(net: nn.Module) -> Callable:
 
     @torch.no_grad()
     def fn(obs: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
-        out = net(obs, legal)
+        out = _eval_call(net, obs, legal)
         return out[0] if isinstance(out, tuple) else out
 
     return fn

@@ -3,9 +3,11 @@
 Player specs (the `rlmeta arena` arguments):
     random          uniform over legal moves
     mcts:N          pure MCTS: UCT with N random-rollout simulations per move
-    solver          exact play where a solver exists (tictactoe minimax, connect4 alpha-beta)
+    solver          exact play where a solver exists (tictactoe minimax, connect4 alpha-beta; on
+                    connect4 early positions take the C solver seconds to minutes each)
+    minimax:D       connect4 only: depth-D alpha-beta with a line-counting heuristic
     az:CKPT:SIMS    an AlphaZero checkpoint searching SIMS simulations (0 = raw network policy)
-    CKPT            same as az:CKPT:0 ... a path to a checkpoint.pt
+    CKPT            a path to a checkpoint.pt: az:CKPT:<default_sims>
 
 Example:
     >>> res = arena("tictactoe", parse_player("mcts:200", "tictactoe"), parse_player("random", "tictactoe"), 100)
@@ -104,6 +106,25 @@ class SolverPlayer(Player):
         return best.float().argmax(1)
 
 
+class MinimaxPlayer(Player):
+    """Connect Four depth-limited alpha-beta (envs/board/solvers.minimax_connect4); ties between
+    equally valued columns go to the most central one."""
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        self.name = f"minimax:{depth}"
+
+    def __call__(self, game: Any, state: Any) -> torch.Tensor:
+        from envs.board.solvers import connect4_positions, minimax_connect4
+
+        out = []
+        for p in connect4_positions(state):
+            vals = minimax_connect4(p, self.depth)
+            best = max(v for v in vals if v is not None)
+            out.append(min((c for c, v in enumerate(vals) if v == best), key=lambda c: abs(c - 3)))
+        return torch.tensor(out, dtype=torch.long, device=state.player.device)
+
+
 def _connect4_optimal_actions(game: Any, state: Any) -> torch.Tensor:
     """[B, A] bool: moves with the best exact score (envs/board/solvers.py alpha-beta)."""
     try:
@@ -131,8 +152,9 @@ def load_network(path: str | Path, device: str | torch.device = "cpu"):
     return net, cfg, cfg.env
 
 
-def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu") -> Player:
-    """Player from a spec string (see module docstring)."""
+def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu", default_sims: int = 0) -> Player:
+    """Player from a spec string (see module docstring); a bare checkpoint path searches
+    `default_sims` simulations per move (0 = greedy raw policy)."""
     if spec == "random":
         return RandomPlayer()
     if spec == "solver":
@@ -145,7 +167,14 @@ def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu") 
         if n < 1:
             raise ConfigError(f"bad player '{spec}': N must be >= 1")
         return MCTSPlayer(n)
-    sims = 0
+    if spec.startswith("minimax:"):
+        if game_name != "connect4":
+            raise ConfigError(f"minimax:D is a connect4 player, not {game_name}")
+        d = spec.split(":", 1)[1]
+        if not d.isdigit() or int(d) < 1:
+            raise ConfigError(f"bad player '{spec}': expected minimax:D with an integer D >= 1")
+        return MinimaxPlayer(int(d))
+    sims = default_sims
     path = spec
     if spec.startswith("az:"):
         parts = spec[3:].rsplit(":", 1)
@@ -154,7 +183,8 @@ def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu") 
         else:
             path = spec[3:]
     if not Path(path).exists():
-        raise ConfigError(f"unknown player '{spec}': not random, solver, mcts:N, az:CKPT:SIMS or a checkpoint path")
+        raise ConfigError(f"unknown player '{spec}': not random, solver, mcts:N, minimax:D, az:CKPT:SIMS "
+                          "or an existing checkpoint path")
     net, cfg, trained_on = load_network(path, device)
     if trained_on != game_name:
         raise ConfigError(f"{path} was trained on {trained_on}, not {game_name}")

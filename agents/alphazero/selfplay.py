@@ -66,13 +66,18 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict[str, Any]:
         n = self.size
-        return {"obs": self.obs[:n].clone(), "policy": self.policy[:n].clone(), "value": self.value[:n].clone(),
-                "pos": self.pos}
+        obs = self.obs[:n]
+        if bool(((obs == 0) | (obs == 1)).all()):  # stone planes: 4x smaller checkpoints as uint8
+            obs = obs.to(torch.uint8)
+        return {"obs": obs.cpu().clone(), "policy": self.policy[:n].cpu().clone(),
+                "value": self.value[:n].cpu().clone(), "pos": self.pos}
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
-        n = d["value"].shape[0]
-        self.obs[:n], self.policy[:n], self.value[:n] = d["obs"], d["policy"], d["value"]
-        self.size, self.pos = n, int(d["pos"])
+        n = min(d["value"].shape[0], self.capacity)
+        dev = self.value.device
+        self.obs[:n] = d["obs"][:n].to(dev, torch.float32)
+        self.policy[:n], self.value[:n] = d["policy"][:n].to(dev), d["value"][:n].to(dev)
+        self.size, self.pos = n, int(d["pos"]) % self.capacity
 
 
 def alphazero_loss(net: torch.nn.Module, b: Samples, value_coef: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
@@ -96,22 +101,32 @@ class SelfPlay:
     sequential halving selected (the Gumbel noise already makes it a sample)."""
 
     def __init__(self, game: Any, cfg: SearchConfig, temperature_moves: int = 0, reuse_tree: bool = True,
-                 max_moves: Optional[int] = None):
+                 max_moves: Optional[int] = None, random_opening_moves: int = 0, value_target_mix: float = 0.0):
         self.game, self.cfg = game, cfg
         self.temperature_moves = temperature_moves
         self.reuse_tree = reuse_tree
+        self.random_opening_moves = random_opening_moves
+        self.value_target_mix = value_target_mix
         self.state = game.reset()
         G = self.state.player.shape[0]
         dev = self.state.player.device
+        # plies of each game played uniformly at random (and not recorded: their outcome targets
+        # would be bent by later random plies): visits positions good play never reaches
+        self.opening = self._draw_openings(G, dev)
         # upper bound on plies in a game (passes can add plies in Othello)
         self.max_moves = max_moves or (2 * game.num_actions + 2 if game.pass_action is not None else game.num_actions + 1)
         T = self.max_moves
         self.hist_obs = torch.zeros(T, G, *game.obs_shape, device=dev)  # [T, G, C, H, W]
         self.hist_pi = torch.zeros(T, G, game.num_actions, device=dev)  # [T, G, A]
         self.hist_player = torch.zeros(T, G, dtype=torch.long, device=dev)  # [T, G]
+        self.hist_v = torch.zeros(T, G, device=dev)  # [T, G] search root value, player to move's view
+        self.hist_keep = torch.zeros(T, G, dtype=torch.bool, device=dev)  # [T, G] recorded (not a random ply)
         self.tree: Optional[Tree] = None
         self.games_finished = 0
         self.finished_stats = {"length": 0.0, "p0_win": 0.0, "draw": 0.0, "n": 0}
+
+    def _draw_openings(self, n: int, device: torch.device) -> torch.Tensor:
+        return torch.randint(0, self.random_opening_moves + 1, (n,), device=device)
 
     @torch.no_grad()
     def step(self, model: ModelFn) -> Samples:
@@ -124,16 +139,25 @@ class SelfPlay:
             explore = s.moves < self.temperature_moves
             sampled = torch.multinomial(out.policy.clamp(min=0) + 1e-12 * game.legal_mask(s), 1).squeeze(1)
             action = torch.where(explore, sampled, action)
+        in_opening = s.moves < self.opening
+        if self.random_opening_moves > 0:
+            legal = game.legal_mask(s)
+            random_move = (torch.rand(legal.shape, device=legal.device) * legal).argmax(1)
+            action = torch.where(in_opening, random_move, action)
         t = s.moves.clamp(max=self.max_moves - 1)
         self.hist_obs[t, r] = game.observation(s)
         self.hist_pi[t, r] = out.policy
         self.hist_player[t, r] = s.player
+        self.hist_v[t, r] = out.root_value
+        self.hist_keep[t, r] = ~in_opening
         nxt = game.step(s, action)
         done = nxt.terminal
         samples = self._finished(nxt, done)
         if self.reuse_tree:
             self.tree = reuse_subtree(out.tree, action, keep=~done)
         self.state = where_state(done, game.reset(G), nxt)
+        if self.random_opening_moves > 0:
+            self.opening = torch.where(done, self._draw_openings(G, done.device), self.opening)
         return samples
 
     def _finished(self, final: Any, done: torch.Tensor) -> Samples:
@@ -144,12 +168,15 @@ class SelfPlay:
             return Samples(self.hist_obs[:0, 0], self.hist_pi[:0, 0], z)
         length = final.moves[idx].clamp(max=self.max_moves)  # [g]
         mask = torch.arange(self.max_moves, device=done.device)[:, None] < length[None]  # [T, g]
+        mask = mask & self.hist_keep[:, idx]
         obs = self.hist_obs[:, idx][mask]
         pi = self.hist_pi[:, idx][mask]
         player = self.hist_player[:, idx][mask]
         rewards = game.rewards(game.index(final, idx)).float()  # [g, 2]
         col = torch.arange(idx.numel(), device=done.device)[None].expand_as(mask)[mask]
         z = rewards[col, player]
+        if self.value_target_mix > 0:  # (1 - m) z + m v_root: less noise from later exploratory moves
+            z = (1 - self.value_target_mix) * z + self.value_target_mix * self.hist_v[:, idx][mask]
         st = self.finished_stats
         st["n"] += idx.numel()
         st["length"] += float(length.float().sum())

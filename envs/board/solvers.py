@@ -3,15 +3,25 @@
 - `TicTacToeSolver`: minimax over all 5478 positions reachable from the empty board.
 - `Connect4Solver`: Pascal Pons' strong solver (negamax + alpha-beta on bitboards, transposition
   table, centre-first ordering refined by the number of threats a move creates, losing-move
-  pruning, null-window bisection on the score), returning scores in Pons' convention.
+  pruning, null-window bisection on the score), returning scores in Pons' convention. The same
+  algorithm exists in C (c4solver.c, compiled with the system C compiler on first use and loaded
+  with ctypes): the Begin-Medium/Hard Pons positions need 10^6-10^8 nodes, hours in Python.
+  `backend="python"` forces the pure-Python search (no compiler needed).
+- `minimax_connect4`: depth-limited negamax with a line-counting heuristic (the depth-5 baseline).
 
-Both are plain Python (no batching): they label evaluation positions, they are not in any loop
-an agent trains through.
+They label evaluation positions; they are not in any loop an agent trains through.
 """
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import math
+import os
+import subprocess
 from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
 
 import torch
 from torch import Tensor
@@ -185,26 +195,70 @@ class C4Position:
         return possible & ~(opp_win >> 1)
 
 
+@lru_cache(maxsize=1)
+def _c_library() -> Optional[ctypes.CDLL]:
+    """Compile c4solver.c once per source version into a cache directory and load it; None when no
+    C compiler is available (the Python search is then used)."""
+    src = Path(__file__).with_name("c4solver.c")
+    digest = hashlib.sha1(src.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rlmeta"
+    lib = cache / f"c4solver-{digest}.so"
+    if not lib.exists():
+        cc = os.environ.get("CC", "cc")
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", str(tmp), str(src)], check=True,
+                           capture_output=True, timeout=120)
+            os.replace(tmp, lib)  # atomic: parallel processes never load a half-written file
+        except (OSError, subprocess.SubprocessError):
+            tmp.unlink(missing_ok=True)
+            return None
+    dll = ctypes.CDLL(str(lib))
+    dll.c4_solve.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int, ctypes.c_int]
+    dll.c4_solve.restype = ctypes.c_int
+    dll.c4_nodes.restype = ctypes.c_uint64
+    dll.c4_negamax.argtypes = [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    dll.c4_negamax.restype = ctypes.c_int
+    if dll.c4_init() != 0:
+        return None
+    return dll
+
+
 class Connect4Solver:
     """Exact Connect Four scores in Pons' convention, for the player to move: positive = win
     (22 minus the number of stones the winner has played at the end of the game, under best
     play), 0 = draw, negative = loss.
 
-    The transposition table (a dict of upper bounds, as Pons' `TranspositionTable`) persists
-    across calls; `nodes` counts negamax calls.
+    The transposition table (upper bounds at fail-low, lower bounds at fail-high, as Pons' final
+    solver) persists across calls;
+    `nodes` counts negamax calls. backend: "auto" (C if a compiler is found, else Python), "c" or
+    "python" (the C library's table is shared by all C-backed solvers of the process).
 
     Example:
         >>> Connect4Solver().solve("2252576253462244111563365343671351441")
         -1
     """
 
-    def __init__(self, max_table: int = 4_000_000):
-        self.table: dict[int, int] = {}
+    def __init__(self, max_table: int = 4_000_000, backend: str = "auto"):
+        self.table: dict[int, tuple[int, bool]] = {}
         self.max_table = max_table
-        self.nodes = 0
+        self._nodes = 0
+        self._lib = None
+        if backend not in ("auto", "c", "python"):
+            raise ValueError(f"backend must be auto, c or python, got {backend!r}")
+        if backend != "python":
+            self._lib = _c_library()
+            if self._lib is None and backend == "c":
+                raise RuntimeError("could not compile envs/board/c4solver.c (is a C compiler installed?)")
+        self.backend = "c" if self._lib is not None else "python"
+
+    @property
+    def nodes(self) -> int:
+        return int(self._lib.c4_nodes()) if self._lib is not None else self._nodes
 
     def _negamax(self, p: C4Position, alpha: int, beta: int) -> int:
-        self.nodes += 1
+        self._nodes += 1
         nxt = p.non_losing_moves()
         if not nxt:
             return -((WIDTH * HEIGHT - p.n) // 2)
@@ -217,9 +271,16 @@ class Connect4Solver:
                 return alpha
         hi = (WIDTH * HEIGHT - 1 - p.n) // 2
         key = p.cur + p.mask
-        val = self.table.get(key)
+        val = self.table.get(key)  # (bound, is_lower)
         if val is not None:
-            hi = val
+            if val[1]:
+                lo = val[0]
+                if alpha < lo:
+                    alpha = lo
+                    if alpha >= beta:
+                        return alpha
+            else:
+                hi = val[0]
         if beta > hi:
             beta = hi
             if alpha >= beta:
@@ -236,16 +297,23 @@ class Connect4Solver:
             child = C4Position(cur ^ mask, mask | mv, n + 1)
             score = -self._negamax(child, -beta, -alpha)
             if score >= beta:
+                self._store(key, score, True)
                 return score
             if score > alpha:
                 alpha = score
+        self._store(key, alpha, False)
+        return alpha
+
+    def _store(self, key: int, bound: int, lower: bool) -> None:
         if len(self.table) >= self.max_table:
             self.table.clear()
-        self.table[key] = alpha
-        return alpha
+        self.table[key] = (bound, lower)
 
     def solve_position(self, p: C4Position, weak: bool = False) -> int:
         """Exact score (weak=True: only its sign, -1 / 0 / +1)."""
+        if self._lib is not None:
+            score = int(self._lib.c4_solve(p.cur, p.mask, p.n, int(weak)))
+            return (score > 0) - (score < 0) if weak else score
         if p.n >= WIDTH * HEIGHT:
             return 0
         if p.can_win_next():
@@ -264,7 +332,8 @@ class Connect4Solver:
                 hi = r
             else:
                 lo = r
-        return lo
+        # the search is fail-soft: a weak solve may end outside [-1, 1]; only its sign counts
+        return (lo > 0) - (lo < 0) if weak else lo
 
     def solve(self, moves: str, weak: bool = False) -> int:
         """Score of the position reached by a Pons move string."""
@@ -285,6 +354,143 @@ class Connect4Solver:
                 child.play_col(c)
                 out.append(-self.solve_position(child, weak))
         return out
+
+
+    def _null_window(self, p: C4Position, alpha: int) -> int:
+        """negamax(p) in the window [alpha, alpha + 1]: a result <= alpha means score <= alpha."""
+        if self._lib is not None:
+            return int(self._lib.c4_negamax(p.cur, p.mask, p.n, alpha, alpha + 1))
+        return self._negamax(p, alpha, alpha + 1)
+
+    def optimal_columns(self, p: C4Position, outcome: Optional[int] = None) -> list[Optional[bool]]:
+        """For each column of p: True if playing it keeps the position's game-theoretic outcome
+        (win > draw > loss), False if it is a mistake, None if the column is full. `outcome` (+1 /
+        0 / -1 for the player to move) may be given (e.g. from a Pons test line) to skip solving p.
+
+        One null-window search per column instead of a full solve: a column is optimal in a won
+        position iff the opponent's score after it is < 0, in a drawn one iff it is <= 0; in a
+        lost position every move is optimal."""
+        if outcome is None:
+            outcome = self.solve_position(p, weak=True)
+        out: list[Optional[bool]] = []
+        for c in range(WIDTH):
+            if not p.can_play(c):
+                out.append(None)
+            elif outcome < 0 or p.is_winning_move(c):
+                out.append(True)
+            else:
+                child = C4Position(p.cur, p.mask, p.n)
+                child.play_col(c)
+                if child.can_win_next():
+                    out.append(False)
+                elif child.n >= WIDTH * HEIGHT:
+                    out.append(outcome == 0)
+                elif outcome > 0:
+                    out.append(self._null_window(child, -1) <= -1)
+                else:
+                    out.append(self._null_window(child, 0) <= 0)
+        return out
+
+    def child_outcomes(self, p: C4Position) -> list[Optional[int]]:
+        """Game-theoretic outcome (+1 win / 0 draw / -1 loss for the player to move) of each of the
+        7 columns of position p; None where the column is full."""
+        out: list[Optional[int]] = []
+        for c in range(WIDTH):
+            if not p.can_play(c):
+                out.append(None)
+            elif p.is_winning_move(c):
+                out.append(1)
+            else:
+                child = C4Position(p.cur, p.mask, p.n)
+                child.play_col(c)
+                out.append(-self.solve_position(child, weak=True))
+        return out
+
+
+def connect4_positions(state: Any) -> list[C4Position]:
+    """Our batched connect4 State -> one C4Position per row."""
+    boards = state.board.cpu().tolist()
+    players = state.player.cpu().tolist()
+    return [C4Position.from_board(b, p) for b, p in zip(boards, players)]
+
+
+@lru_cache(maxsize=1)
+def connect4_solver() -> Connect4Solver:
+    """A shared Connect4Solver (its transposition table persists between calls)."""
+    return Connect4Solver()
+
+
+def connect4_optimal_moves(game: Any, state: Any) -> Tensor:
+    """[B, 7] bool: the columns whose outcome (win > draw > loss) is the best available, for each
+    non-terminal row of a connect4 State (all False on terminal rows)."""
+    solver = connect4_solver()
+    out = torch.zeros(state.player.shape[0], WIDTH, dtype=torch.bool)
+    term = state.terminal.cpu().tolist()
+    for i, p in enumerate(connect4_positions(state)):
+        if term[i]:
+            continue
+        out[i] = torch.tensor([bool(v) for v in solver.optimal_columns(p)])
+    return out.to(state.player.device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Depth-limited minimax (the baseline player of AlphaZero.jl's Pons benchmark, depth 5).
+_LINES_C4 = [[(r + i * dr, c + i * dc) for i in range(4)]
+             for r in range(HEIGHT) for c in range(WIDTH)
+             for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1))
+             if 0 <= r + 3 * dr < HEIGHT and 0 <= c + 3 * dc < WIDTH]
+_LINE_BITS = [sum(1 << (c * H1 + (HEIGHT - 1 - r)) for r, c in line) for line in _LINES_C4]  # 69 lines
+
+
+def _heuristic(cur: int, opp: int) -> float:
+    """Sum over the 69 lines open to one side: +k^2 for k of the mover's stones, -k^2 for the
+    opponent's (a line with stones of both sides counts nothing)."""
+    v = 0
+    for m in _LINE_BITS:
+        a, b = _popcount(cur & m), _popcount(opp & m)
+        if a and not b:
+            v += a * a
+        elif b and not a:
+            v -= b * b
+    return v / 100.0
+
+
+def _minimax(cur: int, mask: int, n: int, depth: int, alpha: float, beta: float) -> float:
+    """Negamax value for the player to move (wins = +/-1000 minus plies, heuristic at depth 0)."""
+    poss = (mask + _BOTTOM) & _BOARD
+    if _winning_cells(cur, mask) & poss:
+        return 1000.0 - n
+    if n >= WIDTH * HEIGHT:
+        return 0.0
+    if depth == 0:
+        return _heuristic(cur, cur ^ mask)
+    best = -math.inf
+    for c in _ORDER:
+        mv = poss & _COL[c]
+        if not mv:
+            continue
+        v = -_minimax(cur ^ mask, mask | mv, n + 1, depth - 1, -beta, -alpha)
+        if v > best:
+            best = v
+        alpha = max(alpha, v)
+        if alpha >= beta:
+            break
+    return best
+
+
+def minimax_connect4(p: C4Position, depth: int = 5) -> list[Optional[float]]:
+    """Depth-limited negamax value of each column of p (None = full): `depth` plies including the
+    move itself, then `_heuristic`. Exact wins within the horizon score 1000 minus plies."""
+    out: list[Optional[float]] = []
+    for c in range(WIDTH):
+        if not p.can_play(c):
+            out.append(None)
+        elif p.is_winning_move(c):
+            out.append(1000.0 - p.n)
+        else:
+            mv = (p.mask + _BOT[c]) & _COL[c]
+            out.append(-_minimax(p.cur ^ p.mask, p.mask | mv, p.n + 1, depth - 1, -math.inf, math.inf))
+    return out
 
 
 @lru_cache(maxsize=1)

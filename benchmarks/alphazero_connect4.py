@@ -1,0 +1,212 @@
+"""Connect Four: AlphaZero trained on this machine, scored by its mistake rate on Pascal Pons'
+test sets, next to a depth-5 minimax measured here and two published points (AlphaZero.jl).
+
+Training runs `rlmeta train alphazero --preset connect4` in chunks (each chunk resumes the run),
+and after every chunk the raw network policy is scored on every labelled position; at the end the
+network is also scored with a search of --sims simulations per move. Baselines (random, minimax:5)
+are scored once and cached in benchmarks/results/alphazero_connect4_baselines.json.
+
+    nice -n 10 .venv/bin/python benchmarks/alphazero_connect4.py --total-steps 600000 --chunks 6
+
+Writes benchmarks/results/alphazero_connect4.md and .png. A position counts as a mistake when the
+chosen move's game-theoretic outcome (win > draw > loss) is strictly worse than the best move's
+(labels: benchmarks/reference/connect4/labels, see benchmarks/alphazero_pons_labels.py); only the
+labelled prefix of each set is used (all 1000 positions except, possibly, Begin-Hard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from agents.alphazero.agent import AlphaZeroConfig  # noqa: E402
+from agents.alphazero.evaluate import LABELS_DIR, PONS_SETS, load_pons_set, mistake_rate  # noqa: E402
+from agents.alphazero.players import MinimaxPlayer, RandomPlayer, parse_player  # noqa: E402
+
+REF = ROOT / "benchmarks" / "reference" / "connect4"
+RESULTS = ROOT / "benchmarks" / "results"
+ORDER = ["Begin-Easy", "Middle-Easy", "End-Easy", "Begin-Medium", "Middle-Medium", "Begin-Hard"]  # AlphaZero.jl's
+PUBLISHED = {  # AlphaZero.jl's Connect Four benchmark (mistake rates, %), see benchmarks/reference/connect4/README.md
+    "AlphaZero.jl (600 sims, 15 iterations, GPU)": [0, 0, 0, 2, 2.5, 7],
+    "minimax depth 5 (AlphaZero.jl)": [1.7, 0.7, 1.4, 7, 9, 23],
+}
+
+
+def labelled_sets(limit: int | None = None) -> dict[str, object]:
+    out = {}
+    for f in PONS_SETS:
+        lab = REF / LABELS_DIR / f
+        n = len(lab.read_text().splitlines()) if lab.exists() else 0
+        n = min(n, limit or n)
+        if n:
+            data = load_pons_set(REF / f, limit=n)
+            out[data.name] = data
+    return out
+
+
+def score(player, sets) -> dict[str, float]:
+    return {name: 100.0 * mistake_rate(player, data) for name, data in sets.items()}
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--total-steps", type=int, default=600_000, help="self-play moves to train for")
+    p.add_argument("--chunks", type=int, default=6, help="evaluate the raw policy after each of this many chunks")
+    p.add_argument("--sims", type=int, nargs="*", default=[64, 256], help="search sizes for the final evaluation")
+    p.add_argument("--run-dir", default="runs/bench-alphazero-connect4")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(RESULTS / "alphazero_connect4"))
+    p.add_argument("--limit", type=int, default=None, help="positions per set (smoke runs)")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    from rlmeta.runner import train
+
+    sets = labelled_sets(a.limit)
+    print("positions per set:", {k: len(v.moves) for k, v in sets.items()}, flush=True)
+
+    # ---- baselines (cached: minimax:5 takes a few minutes of Python)
+    cache = Path(a.out).parent / "alphazero_connect4_baselines.json"
+    base = json.loads(cache.read_text()) if cache.exists() else {}
+    sizes = {k: len(v.moves) for k, v in sets.items()}
+    if base.get("sizes") != sizes:
+        torch.manual_seed(a.seed)
+        t = time.perf_counter()
+        base = {"sizes": sizes, "random": score(RandomPlayer(), sets), "minimax:5": score(MinimaxPlayer(5), sets)}
+        base["minimax_seconds"] = time.perf_counter() - t
+        cache.write_text(json.dumps(base, indent=1))
+    print("baselines:", base, flush=True)
+
+    # ---- training in chunks
+    run_dir = Path(a.run_dir)
+    curve = []
+    cfg0 = AlphaZeroConfig.presets()["connect4"].replace(seed=a.seed, run_dir=str(run_dir), progress=False,
+                                                        device="cpu", total_steps=a.total_steps)
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    train_wall = 0.0
+    for k in range(1, a.chunks + 1):
+        target = a.total_steps * k // a.chunks
+        done = (run_dir / "checkpoint.pt").exists()
+        if done:
+            from rlmeta.checkpoint import load_checkpoint
+
+            if int(load_checkpoint(run_dir / "checkpoint.pt")["global_step"]) >= target:
+                pass  # this chunk was trained by an earlier invocation
+            else:
+                t = time.perf_counter()
+                train("alphazero", cfg0.replace(total_steps=target, resume=str(run_dir)))
+                train_wall += time.perf_counter() - t
+        else:
+            t = time.perf_counter()
+            train("alphazero", cfg0.replace(total_steps=target))
+            train_wall += time.perf_counter() - t
+        from rlmeta.checkpoint import load_checkpoint
+
+        step = int(load_checkpoint(run_dir / "checkpoint.pt")["global_step"])
+        raw = score(parse_player(str(run_dir / "checkpoint.pt"), "connect4"), sets)
+        curve.append({"step": step, "train_wall_s": train_wall, **raw})
+        print(f"step {step}: raw policy mistakes {raw}", flush=True)
+    train_cpu = cpu_seconds() - cpu0
+
+    final = {}
+    for sims in a.sims:
+        torch.manual_seed(a.seed)
+        t = time.perf_counter()
+        final[sims] = score(parse_player(f"az:{run_dir / 'checkpoint.pt'}:{sims}", "connect4"), sets)
+        print(f"search {sims}: {final[sims]} ({time.perf_counter() - t:.0f} s)", flush=True)
+
+    write_report(a, sets, base, curve, final, train_wall, train_cpu, time.perf_counter() - wall0)
+    return 0
+
+
+def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in ORDER if n in sets]
+    rows = {f"rlmeta AlphaZero, raw policy (step {curve[-1]['step']})": [curve[-1][n] for n in names]}
+    for sims, r in final.items():
+        rows[f"rlmeta AlphaZero + {sims}-simulation search"] = [r[n] for n in names]
+    rows["minimax depth 5 (measured here)"] = [base["minimax:5"][n] for n in names]
+    rows["random (measured here)"] = [base["random"][n] for n in names]
+    published = {k: [v[ORDER.index(n)] for n in names] for k, v in PUBLISHED.items()}
+    cfg = AlphaZeroConfig.presets()["connect4"]
+    lines = [
+        "# AlphaZero on Connect Four: mistake rates on Pons' test sets",
+        "",
+        f"Command: `nice -n 10 .venv/bin/python benchmarks/alphazero_connect4.py --total-steps {a.total_steps} "
+        f"--chunks {a.chunks} --sims {' '.join(map(str, a.sims))}`",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other jobs, no GPU; "
+        "training on one core (torch_threads=1).",
+        f"Budget: {a.total_steps} self-play moves (preset `connect4`: {cfg.num_envs} parallel games, "
+        f"{cfg.search} search with {cfg.num_simulations} simulations, ResNet {cfg.channels} channels x {cfg.blocks} "
+        f"blocks, random opening plies U{{0..{cfg.random_opening_moves}}}); training took {train_wall / 60:.1f} min "
+        f"wall, {train_cpu / 60:.1f} min CPU (this process, evaluation of the chunks included); whole script "
+        f"{total_wall / 60:.1f} min.",
+        "",
+        "Mistake rate (%): share of positions where the chosen move has a strictly worse game-theoretic "
+        "outcome than the best move. Positions per set: "
+        + ", ".join(f"{n} {len(sets[n].moves)}" for n in names) + ".",
+        "",
+        "| player | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for k, v in rows.items():
+        lines.append(f"| {k} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
+    for k, v in published.items():
+        lines.append(f"| {k} (published) | " + " | ".join(f"{x:g}" for x in v) + " |")
+    lines += ["", "Raw-policy mistake rate (%) during training:", "",
+              "| self-play moves | train wall (min) | " + " | ".join(names) + " |",
+              "|---|---|" + "---|" * len(names)]
+    for c in curve:
+        lines.append(f"| {c['step']} | {c['train_wall_s'] / 60:.1f} | " + " | ".join(f"{c[n]:.1f}" for n in names) + " |")
+    mm = rows["minimax depth 5 (measured here)"]
+    best = rows[list(rows)[1 if final else 0]]
+    below = [n for n, x, y in zip(names, best, mm) if x < y]
+    lines += ["", f"Below the measured depth-5 minimax on {len(below)} of {len(names)} sets"
+              + (f" ({', '.join(below)})" if below else "") + " with the best search size listed first above.",
+              "", "Minimax here: depth-5 alpha-beta (`minimax:5`, envs/board/solvers.py) with a line-counting "
+              "heuristic, wins within the horizon exact, ties broken toward the centre; AlphaZero.jl's minimax "
+              "used its own heuristic, so the two minimax rows differ."]
+    out = Path(a.out)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5))
+    allrows = {**rows, **{k + " (published)": v for k, v in published.items()}}
+    w = 0.8 / len(allrows)
+    for i, (k, v) in enumerate(allrows.items()):
+        ax1.bar([j + i * w for j in range(len(names))], v, w, label=k)
+    ax1.set_xticks([j + 0.4 - w / 2 for j in range(len(names))], names, rotation=20)
+    ax1.set_ylabel("mistake rate (%)")
+    ax1.set_title("Pons test sets")
+    ax1.legend(fontsize=7)
+    for n in names:
+        ax2.plot([c["step"] for c in curve], [c[n] for c in curve], marker="o", label=n)
+    ax2.set_xlabel("self-play moves")
+    ax2.set_ylabel("raw-policy mistake rate (%)")
+    ax2.set_title("during training (no search)")
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out.with_suffix(".png"), dpi=90)
+    print(f"wrote {out.with_suffix('.md')} and .png")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
