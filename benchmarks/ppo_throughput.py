@@ -83,25 +83,9 @@ def env_stepping(backend: str, num_envs: int, nstep: int = 500) -> float:
 
 def physics_limit(num_envs: int = 16, nstep: int = 1000, threads: int = 2) -> float:
     """env-steps/s of mujoco.rollout (frame_skip physics steps per env step), random controls."""
-    import gymnasium as gym
-    import mujoco
-    from mujoco import rollout
+    from benchmarks.gpu_throughput import rollout_rate
 
-    env = gym.make(ENV)
-    u = env.unwrapped
-    model, skip = u.model, u.frame_skip
-    data = [mujoco.MjData(model) for _ in range(threads)]
-    spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
-    state0 = np.zeros(mujoco.mj_stateSize(model, spec))
-    env.reset(seed=0)
-    mujoco.mj_getState(model, u.data, state0, spec)
-    init = np.tile(state0, (num_envs, 1))
-    ctrl = np.random.default_rng(0).uniform(-1, 1, (num_envs, nstep * skip, model.nu))
-    rollout.rollout(model, data, init, ctrl[:, :10])  # warm-up (thread pool)
-    t0 = time.perf_counter()
-    rollout.rollout(model, data, init, ctrl)
-    env.close()
-    return num_envs * nstep / (time.perf_counter() - t0)
+    return rollout_rate(ENV, num_envs, nstep, threads)
 
 
 def main() -> None:
