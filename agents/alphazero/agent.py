@@ -245,8 +245,8 @@ class AlphaZero(Agent):
         """A deterministic player (State -> action [B]) for evaluation and the arena."""
         from agents.alphazero.players import NetworkPlayer
 
-        cfg = self.cfg.search_config(training=False).__class__(
-            **{**self.cfg.search_config(training=False).__dict__, "num_simulations": max(num_simulations, 1)})
+        cfg = self.cfg.search_config(training=False)
+        cfg.num_simulations = max(num_simulations, 1)
         return NetworkPlayer(self.game.__class__(1, self.device), self.net, num_simulations, cfg)
 
     @torch.no_grad()

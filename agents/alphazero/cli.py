@@ -24,7 +24,7 @@ from rlmeta.errors import ConfigError
 
 from agents.alphazero.players import parse_player
 
-DEFAULT_PONS = "benchmarks/reference/connect4"
+DEFAULT_PONS = str(Path(__file__).resolve().parents[2] / "benchmarks" / "reference" / "connect4")
 GAMES_HELP = "tictactoe, connect4, othello or gomoku"
 
 
@@ -80,7 +80,8 @@ def cmd_eval(args: list[str]) -> int:
     p.add_argument("--player", help="evaluate a built-in player instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS")
     p.add_argument("--simulations", type=int, default=0,
                    help="search simulations per move for the checkpoint (0 = greedy raw network policy)")
-    p.add_argument("--pons", default=DEFAULT_PONS, help="connect4: directory holding the Pons test sets Test_L?_R?")
+    p.add_argument("--pons", default=DEFAULT_PONS, help="connect4: directory holding the Pons test sets Test_L?_R? "
+                   "(default: the copy in benchmarks/reference/connect4, with precomputed labels)")
     p.add_argument("--limit", type=int, default=None, help="connect4: only the first N positions of each set")
     p.add_argument("--games", type=int, default=100, help="tictactoe: games per seat against the perfect player")
     p.add_argument("--seed", type=int, default=0, help="seed of the random tie-breaking and of the games")

@@ -261,7 +261,7 @@ def elo_from_score(s: float) -> float:
         return math.inf
     if s <= 0.0:
         return -math.inf
-    return -400.0 * math.log10(1.0 / s - 1.0)
+    return -400.0 * math.log10(1.0 / s - 1.0) + 0.0  # + 0.0: no "-0"
 
 
 def arena(game_name: str, a: Player, b: Player, num_games: int, device: str | torch.device = "cpu") -> ArenaResult:

@@ -113,8 +113,10 @@ class SelfPlay:
         # plies of each game played uniformly at random (and not recorded: their outcome targets
         # would be bent by later random plies): visits positions good play never reaches
         self.opening = self._draw_openings(G, dev)
-        # upper bound on plies in a game (passes can add plies in Othello)
-        self.max_moves = max_moves or (2 * game.num_actions + 2 if game.pass_action is not None else game.num_actions + 1)
+        # upper bound on plies in a game: one stone per cell (passes can double that in Othello).
+        # Not num_actions: Connect Four has 7 actions but 42 plies.
+        cells = game.board_shape[0] * game.board_shape[1]
+        self.max_moves = max_moves or (2 * cells + 2 if game.pass_action is not None else cells + 1)
         T = self.max_moves
         self.hist_obs = torch.zeros(T, G, *game.obs_shape, device=dev)  # [T, G, C, H, W]
         self.hist_pi = torch.zeros(T, G, game.num_actions, device=dev)  # [T, G, A]

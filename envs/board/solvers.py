@@ -205,9 +205,9 @@ def _c_library() -> Optional[ctypes.CDLL]:
     lib = cache / f"c4solver-{digest}.so"
     if not lib.exists():
         cc = os.environ.get("CC", "cc")
-        cache.mkdir(parents=True, exist_ok=True)
         tmp = lib.with_suffix(f".{os.getpid()}.tmp")
         try:
+            cache.mkdir(parents=True, exist_ok=True)
             subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", str(tmp), str(src)], check=True,
                            capture_output=True, timeout=120)
             os.replace(tmp, lib)  # atomic: parallel processes never load a half-written file
