@@ -78,6 +78,8 @@ class RunConfig(ConfigBase):
     """W&B project name."""
     wandb_group: Optional[str] = None
     """W&B group (default {algo}-{env}, so seeds of one setting are grouped)."""
+    wandb_name: Optional[str] = None
+    """W&B run name (default {algo}-{env}-s{seed}; sweeps name each trial {sweep}-trial-NNN)."""
     wandb_tags: tuple[str, ...] = ()
     """Extra W&B tags."""
     wandb_job_type: str = "train"

@@ -119,7 +119,7 @@ class Logger:
             project=config.get("wandb_project", "rlmeta"),
             group=config.get("wandb_group") or f"{algo}-{env}",
             job_type=config.get("wandb_job_type", "train"),
-            name=f"{algo}-{env}-s{seed}",
+            name=config.get("wandb_name") or f"{algo}-{env}-s{seed}",
             tags=[algo, env, *config.get("wandb_tags", ())],
             config={"algo": algo, **config},
             dir=str(self.run_dir),

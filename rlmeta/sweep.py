@@ -44,7 +44,7 @@ from typing import Any, Callable
 from rlmeta.errors import ConfigError
 
 # fields a sweep sets itself (from flags); a space may not tune or fix them
-RESERVED = {"env", "seed", "run_dir", "resume", "wandb", "wandb_group", "progress"}
+RESERVED = {"env", "seed", "run_dir", "resume", "wandb", "wandb_group", "wandb_name", "progress"}
 STATES_DONE = ("COMPLETE", "PRUNED", "FAIL")
 
 
@@ -197,7 +197,8 @@ def trial_config(spec: SweepSpec, space: Space, values: dict[str, Any], run_dir:
     if spec.total_steps is not None:
         over["total_steps"] = spec.total_steps
     cfg = base.replace(**over, env=spec.env, seed=spec.seed, run_dir=str(run_dir), resume=None,
-                       wandb=spec.wandb, wandb_group=spec.name, progress=False,
+                       wandb=spec.wandb, wandb_group=spec.name, wandb_name=f"{spec.name}-trial-{number:03d}",
+                       progress=False,
                        wandb_tags=(*base.wandb_tags, "sweep", f"trial-{number:03d}"))
     cfg.validate()
     return cfg

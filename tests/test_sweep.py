@@ -94,7 +94,8 @@ def test_sweep_survives_kill_without_repeating_and_writes_best(tmp_path):
     for t in trials:
         if t.state.name == "COMPLETE":
             _check_values(out, t)
-            assert json.loads((out / f"trial-{t.number:03d}" / "config.json").read_text())["wandb_group"] == "sw"
+            cfg = json.loads((out / f"trial-{t.number:03d}" / "config.json").read_text())
+            assert cfg["wandb_group"] == "sw" and cfg["wandb_name"] == f"sw-trial-{t.number:03d}"
 
     # rerunning a finished sweep runs nothing
     assert main(_args(space, out, 3, 4096)) == 0

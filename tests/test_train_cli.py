@@ -111,7 +111,7 @@ def test_wandb_offline_run_holds_metrics_and_config(tmp_path):
 
     rd = tmp_path / "run"
     assert main(["train", "ppo", "--env", "Hopper-v5", "--total-steps", "1024", "--run-dir", str(rd),
-                 "--wandb", "offline", "--seed", "7", *SMALL]) == 0
+                 "--wandb", "offline", "--seed", "7", "--wandb-name", "hop-custom", *SMALL]) == 0
     files = glob.glob(str(rd / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(files) == 1
     recs = read_records(files[0])
@@ -127,7 +127,7 @@ def test_wandb_offline_run_holds_metrics_and_config(tmp_path):
     cfg = config_values(recs)
     assert cfg["algo"] == "ppo" and cfg["env"] == "Hopper-v5" and cfg["seed"] == 7 and cfg["num_steps"] == 256
     info = run_info(recs)
-    assert info.run_group == "ppo-Hopper-v5" and info.display_name == "ppo-Hopper-v5-s7"
+    assert info.run_group == "ppo-Hopper-v5" and info.display_name == "hop-custom"
 
 
 def test_help_lists_every_hyperparameter(capsys):

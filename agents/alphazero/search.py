@@ -52,6 +52,8 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import torch
 
+from envs.board.core import where_state  # noqa: F401  (re-exported for players/selfplay)
+
 ROOT_INDEX = 0
 UNVISITED = -1  # children[b, n, a] of an action never expanded
 NO_PARENT = -1  # parents[b, ROOT_INDEX]
@@ -168,11 +170,6 @@ def map_state(fn: Callable[..., torch.Tensor], *states: Any) -> Any:
     return type(states[0])(*[fn(*xs) for xs in zip(*states)])
 
 
-def where_state(mask: torch.Tensor, a: Any, b: Any) -> Any:
-    """Per-row select: a where mask [B] else b."""
-    return map_state(lambda x, y: torch.where(mask.view(-1, *([1] * (x.dim() - 1))), x, y), a, b)
-
-
 def _gather_node_state(tree: Tree, node: torch.Tensor) -> Any:
     r = _rows(node)
     return map_state(lambda x: x[r, node], tree.states)
@@ -202,12 +199,23 @@ def random_policy(obs: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
 
 def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves: int = 512) -> torch.Tensor:
     """Play every game in `state` to the end with `policy` ((obs, legal) -> logits; None = uniform
-    random) and return the outcome z [B] from the view of the player to move in `state`."""
-    p0 = state.player.long()
+    random) and return the outcome z [B] from the view of the player to move in `state`.
+
+    Finished games drop out of the batch once a quarter of it has finished, so the last plies of
+    the longest games are not paid for by the whole batch."""
+    p0 = state.player.long()                                   # [B]
+    rewards = game.rewards(state).float()                      # [B, 2] final once a game is over
+    rows = torch.arange(p0.shape[0], device=p0.device)         # [n] original row of each live game
     s = state
     for _ in range(max_moves):
-        if bool(s.terminal.all()):
+        done = s.terminal
+        n_done = int(done.sum())
+        if n_done == done.shape[0]:
             break
+        if 4 * n_done >= done.shape[0]:  # compact: keep the live games only
+            live = ~done
+            rewards[rows[done]] = game.rewards(game.index(s, done)).float()
+            rows, s = rows[live], game.index(s, live)
         legal = game.legal_mask(s)
         if policy is None:  # uniform among legal moves: argmax of u * legal, u ~ U(0, 1)
             a = (torch.rand(legal.shape, device=legal.device) * legal).argmax(1)
@@ -216,7 +224,8 @@ def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves:
             g = -torch.log(-torch.log(torch.rand(legal.shape, device=legal.device).clamp(1e-20, 1.0)))
             a = torch.where(legal.any(1), (logits + g).argmax(1), 0)
         s = where_state(s.terminal, s, game.step(s, a))
-    return game.rewards(s).float().gather(1, p0[:, None]).squeeze(1)
+    rewards[rows] = game.rewards(s).float()
+    return rewards.gather(1, p0[:, None]).squeeze(1)
 
 
 # ---------------------------------------------------------------------- tree construction

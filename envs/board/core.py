@@ -166,8 +166,9 @@ class KInARow(BoardGame):
     """Place a stone (on an empty cell, or on top of a column with `gravity`); k or more in a
     row along a row, column or diagonal wins; a full board without a line is a draw.
 
-    Win detection looks only at the 4 lines through the stone just placed: one gather of
-    [B, 4, 2k-1] cells from a zero-padded board, then all-k windows (no loop over the batch).
+    Win detection looks only at the 4 lines through the stone just placed: one gather of their
+    [B, 4, 2k-1] cells (precomputed per cell, off-board cells masked), packed into bits and tested
+    against the k windows (no loop over the batch).
     """
 
     k: int
@@ -177,11 +178,18 @@ class KInARow(BoardGame):
         super().__init__(batch_size, device, check)
         h, w = self.board_shape
         k = self.k
-        self._wp = w + 2 * (k - 1)  # padded width
-        t = torch.arange(-(k - 1), k)
-        dirs = torch.tensor([[0, 1], [1, 0], [1, 1], [1, -1]])
-        # flat offset (in the padded board) of the t-th cell of each line through the centre
-        self._line_off = (t[None, :] * dirs[:, :1] * self._wp + t[None, :] * dirs[:, 1:]).to(self.device)  # [4, 2k-1]
+        t = torch.arange(-(k - 1), k)                          # [2k-1] offsets along a line
+        dirs = torch.tensor([[0, 1], [1, 0], [1, 1], [1, -1]])  # [4, 2] row, column steps
+        cell = torch.arange(h * w)
+        rr = (cell // w)[:, None, None] + (t * dirs[:, 0:1])[None]  # [HW, 4, 2k-1]
+        cc = (cell % w)[:, None, None] + (t * dirs[:, 1:2])[None]
+        inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
+        # the cells of the 4 lines through each cell, and which of them are on the board
+        self._line_cells = torch.where(inside, rr * w + cc, 0).flatten(1).to(self.device)  # [HW, 4(2k-1)]
+        self._line_inside = inside.flatten(1).to(self.device)                               # [HW, 4(2k-1)]
+        # k-in-a-row windows as bit masks over the 2k-1 cells of a line
+        self._windows = (((1 << k) - 1) << torch.arange(k)).to(self.device)                # [k]
+        self._bit = (1 << torch.arange(2 * k - 1)).to(self.device)                         # [2k-1]
 
     def legal_mask(self, state: State) -> Tensor:
         live = ~state.terminal[:, None]
@@ -200,15 +208,11 @@ class KInARow(BoardGame):
 
     def _wins_at(self, board: Tensor, cell: Tensor, sign: Tensor) -> Tensor:
         """[B] bool: the stone `sign` at flat `cell` completes k (or more) in a row."""
-        h, w = self.board_shape
         k = self.k
-        mine = (board == sign.view(-1, 1, 1))
-        padded = torch.nn.functional.pad(mine, (k - 1, k - 1, k - 1, k - 1)).flatten(1)  # [B, Hp*Wp]
-        r, c = cell // w, cell % w
-        centre = (r + k - 1) * self._wp + (c + k - 1)                                      # [B]
-        lines = padded.gather(1, (centre[:, None] + self._line_off.flatten()[None]).clamp(min=0))
-        lines = lines.view(-1, 4, 2 * k - 1)                                                 # [B, 4, 2k-1]
-        return lines.unfold(2, k, 1).all(-1).flatten(1).any(1)
+        mine = board.flatten(1) == sign[:, None]                                          # [B, HW]
+        lines = mine.gather(1, self._line_cells[cell]) & self._line_inside[cell]          # [B, 4(2k-1)]
+        bits = (lines.view(-1, 4, 2 * k - 1).int() * self._bit).sum(-1)                   # [B, 4] line as bits
+        return ((bits[:, :, None] & self._windows) == self._windows).flatten(1).any(1)
 
     def _step(self, state: State, action: Tensor) -> State:
         b = state.player.shape[0]
