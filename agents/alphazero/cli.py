@@ -25,7 +25,7 @@ from rlmeta.errors import ConfigError
 from agents.alphazero.players import parse_player
 
 DEFAULT_PONS = str(Path(__file__).resolve().parents[2] / "benchmarks" / "reference" / "connect4")
-GAMES_HELP = "tictactoe, connect4, othello or gomoku"
+GAMES_HELP = "tictactoe, connect4, othello, gomoku or go9"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -12,7 +12,8 @@ torch ops (no Python loop over the batch), on CPU or CUDA. Search/learning code 
     >>> game.legal_mask(s).shape, game.observation(s).shape
     (torch.Size([4, 7]), torch.Size([4, 2, 6, 7]))
 
-Games: tictactoe (A=9), connect4 (A=7), othello (A=65, 64 = pass), gomoku (A=225).
+Games: tictactoe (A=9), connect4 (A=7), othello (A=65, 64 = pass), gomoku (A=225),
+go9 (A=82, 81 = pass; vs OpenSpiel in tests/test_board_go.py).
 Rules are checked move by move against OpenSpiel in tests/test_board_openspiel.py.
 """
 
@@ -29,6 +30,7 @@ GAMES: dict[str, str] = {
     "connect4": "envs.board.connect4:ConnectFour",
     "othello": "envs.board.othello:Othello",
     "gomoku": "envs.board.gomoku:Gomoku",
+    "go9": "envs.board.go:Go9",
 }
 
 
