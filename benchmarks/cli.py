@@ -50,7 +50,8 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb", choices=("disabled", "offline", "online"), default="disabled",
                    help="W&B mode of every run (group={algo}-{env}, job_type=bench, tags suite:/budget:)")
     p.add_argument("--only", nargs="*", default=None, metavar="ALGO_OR_ENV",
-                   help="run only the specs whose algo or env is listed (e.g. --only ppo Hopper-v5)")
+                   help="run only these algos and/or envs (e.g. --only ddpg td3 Hopper-v5: DDPG and TD3 on "
+                        "Hopper); summary.md still covers every run of the suite found in --out")
     p.add_argument("--report-only", action="store_true", help="skip training; rewrite summary.md and plots")
     return p
 
@@ -61,11 +62,9 @@ def cmd_bench(argv: list[str]) -> int:
     budget = args.budget or suite.default_budget
     seeds = args.seeds if args.seeds is not None else suite.seeds
     out = args.out or Path("runs") / f"bench-{suite.name}-{budget}"
-    specs = suite.specs(budget, seeds, out, args.wandb)
+    all_specs = specs = suite.specs(budget, seeds, out, args.wandb)
     if args.only:
-        specs = [s for s in specs if s.algo in args.only or s.env in args.only]
-        if not specs:
-            raise ConfigError(f"--only {' '.join(args.only)} matches no run of suite {suite.name}")
+        specs = filter_specs(specs, args.only, suite.name)
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     out.mkdir(parents=True, exist_ok=True)
@@ -82,13 +81,27 @@ def cmd_bench(argv: list[str]) -> int:
             from benchmarks.executors import run_local
 
             failed = run_local(specs, args.jobs, out / "logs")
-    write_report(out, [s.run_dir for s in specs if s.run_dir.exists()],
+    # the summary covers every run of the suite found in `out`, not only the ones this call ran
+    write_report(out, [s.run_dir for s in all_specs if s.run_dir.exists()],
                  title=f"{suite.name}, budget {budget}", command=command)
     if failed:
         print(f"rlmeta bench: {len(failed)} run(s) failed: {', '.join(failed)}; rerun the same command to retry",
               file=sys.stderr)
         return 1
     return 0
+
+
+def filter_specs(specs: list, only: list[str], suite_name: str) -> list:
+    """Keep the specs whose algo is among the listed algos (if any is listed) and whose env is among
+    the listed envs (if any is listed): `--only ddpg td3 Hopper-v5` = DDPG and TD3 on Hopper."""
+    algos = {s.algo for s in specs} & set(only)
+    envs = {s.env for s in specs} & set(only)
+    unknown = set(only) - algos - envs
+    if unknown:
+        raise ConfigError(f"--only {' '.join(sorted(unknown))} matches no algo or env of suite {suite_name} "
+                          f"(algos: {', '.join(sorted({s.algo for s in specs}))}; "
+                          f"envs: {', '.join(sorted({s.env for s in specs}))})")
+    return [s for s in specs if (not algos or s.algo in algos) and (not envs or s.env in envs)]
 
 
 def write_report(out: Path, run_dirs: list[Path], title: str, command: str | None) -> Path:

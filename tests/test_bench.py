@@ -181,7 +181,7 @@ def test_compare_prints_a_row_per_run(tmp_path: Path, capsys):
     (["bench", "smok"], "did you mean smoke"),
     (["bench", "smoke", "--budget", "10m"], "invalid choice"),
     (["bench", "smoke", "--seeds", "0"], "--seeds must be >= 1"),
-    (["bench", "smoke", "--only", "dqn"], "matches no run"),
+    (["bench", "smoke", "--only", "dqn"], "--only dqn matches no algo or env"),
     (["plot", "/nonexistent-dir"], "no run directories"),
 ])
 def test_bench_bad_input_is_one_clear_line(argv, message, capsys):
@@ -195,6 +195,17 @@ def test_builtin_suites_load():
     specs = suite.specs("1m", 3, Path("out"))
     assert len(specs) == 6 * 2 * 3 and {s.total_steps for s in specs} == {1_000_000}
     assert specs[0].argv()[:4] == ["train", "vpg", "--preset", "spinningup"]
+
+
+def test_only_intersects_algos_and_envs():
+    from benchmarks.cli import filter_specs
+
+    specs = load_suite("spinningup-mujoco").specs("smoke", 2, Path("out"))
+    both = filter_specs(specs, ["ddpg", "td3", "Hopper-v5"], "s")
+    assert sorted((s.algo, s.env, s.seed) for s in both) == [
+        ("ddpg", "Hopper-v5", 0), ("ddpg", "Hopper-v5", 1), ("td3", "Hopper-v5", 0), ("td3", "Hopper-v5", 1)]
+    assert {s.env for s in filter_specs(specs, ["sac"], "s")} == {"HalfCheetah-v5", "Hopper-v5"}
+    assert {s.algo for s in filter_specs(specs, ["Hopper-v5"], "s")} == {"vpg", "trpo", "ppo", "ddpg", "td3", "sac"}
 
 
 def test_ray_executor_runs_two_tiny_specs(tiny_suite: Path, tmp_path: Path):
