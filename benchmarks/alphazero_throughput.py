@@ -92,16 +92,26 @@ def time_openspiel_python(openings, sims: int, seed: int) -> float:
     return len(states) * sims / (time.perf_counter() - t)
 
 
+DEVICE = torch.device("cpu")  # where rlmeta's rows run (--device); OpenSpiel's always run on the CPU
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def ours_state(openings):
-    game = make("connect4", len(openings))
+    game = make("connect4", len(openings), DEVICE)
     return game, game.from_moves(["".join(str(a + 1) for a in m) for m in openings])
 
 
 def time_ours(openings, cfg: SearchConfig, model) -> float:
     game, s = ours_state(openings)
-    search(game, game.index(s, torch.arange(min(2, len(openings)))), model, cfg)  # warm-up
+    search(game, game.index(s, torch.arange(min(2, len(openings)), device=DEVICE)), model, cfg)  # warm-up
+    _sync()
     t = time.perf_counter()
     search(game, s, model, cfg)
+    _sync()
     return len(openings) * cfg.num_simulations / (time.perf_counter() - t)
 
 
@@ -110,9 +120,11 @@ def time_network_share(openings, cfg: SearchConfig, model) -> float:
     game, s = ours_state(openings)
     obs, legal = game.observation(s), game.legal_mask(s)
     model(obs, legal)
+    _sync()
     t = time.perf_counter()
     for _ in range(cfg.num_simulations + 1):
         model(obs, legal)
+    _sync()
     net_time = time.perf_counter() - t
     return net_time / (len(openings) * cfg.num_simulations / time_ours(openings, cfg, model))
 
@@ -126,8 +138,11 @@ def main() -> int:
     p.add_argument("--net-batches", type=int, nargs="*", default=[16, 64, 256, 1024, 4096])
     p.add_argument("--net-sims", type=int, default=32, help="simulations per move with the network")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="device of rlmeta's batched rows (cpu or cuda)")
     p.add_argument("--out", default=str(RESULTS / "alphazero_throughput"))
     a = p.parse_args()
+    global DEVICE
+    DEVICE = torch.device(a.device)
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
     openings = random_openings(max(a.batches + a.net_batches + [a.positions]), a.seed)
@@ -147,7 +162,7 @@ def main() -> int:
         rows.append(("rlmeta batched search (UCT, random rollout)", b, cfg.num_simulations, ours_rollout[b]))
         print(rows[-1], flush=True)
     pcfg = AlphaZeroConfig.presets()["connect4"]
-    net = build_net(pcfg, make("connect4", 1)).eval()
+    net = build_net(pcfg, make("connect4", 1)).to(DEVICE).eval()
     gcfg = SearchConfig(num_simulations=a.net_sims, algorithm="gumbel", max_considered=7)
     ours_net, net_share = {}, {}
     for b in a.net_batches:
@@ -163,11 +178,14 @@ def main() -> int:
     import matplotlib.pyplot as plt
 
     lines = [
-        "# MCTS throughput on Connect Four (one CPU core)",
+        "# MCTS throughput on Connect Four (" + ("one CPU core" if DEVICE.type == "cpu" else
+                                                  f"rlmeta on {torch.cuda.get_device_name(DEVICE)}") + ")",
         "",
-        "Command: `nice -n 10 .venv/bin/python benchmarks/alphazero_throughput.py`",
+        "Command: `nice -n 10 .venv/bin/python benchmarks/alphazero_throughput.py"
+        + (f" --device {a.device}`" if DEVICE.type != "cpu" else "`"),
         "",
-        f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other jobs, no GPU; "
+        f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other jobs, "
+        + ("no GPU; " if DEVICE.type == "cpu" else f"rlmeta rows on {torch.cuda.get_device_name(DEVICE)}; ") +
         f"torch {torch.__version__} with one intra-op thread; all rows measured in the same process, one after "
         "another. Positions: 0-10 random plies from the empty board. Simulations per second = positions x "
         "simulations per move / wall time of the search.",
@@ -186,7 +204,9 @@ def main() -> int:
               "network calls timed alone): " + ", ".join(f"{100 * v:.0f}% at batch {b}" for b, v in net_share.items())
               + ". The rest is tree bookkeeping (selection, expansion, backup), whose cost per simulation "
               "shrinks with the batch; the `connect4` preset self-plays 256 games at once.",
-              "", "No GPU on this machine: batch size vs simulations/s on a GPU is not measured here."]
+              ""]
+    if DEVICE.type == "cpu":
+        lines.append("Run with `--device cuda` on a GPU machine for batch size vs simulations/s there (not measured here).")
     out = Path(a.out)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
