@@ -33,6 +33,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import time
 import warnings
@@ -390,7 +391,16 @@ def _record(t) -> TrialRecord:
 # --------------------------------------------------------------------------- Ray executor
 def _claim_trial_dir(out: Path, ray_trial_id: str) -> tuple[int, Path]:
     """The lowest free DIR/trial-NNN, claimed with an atomic mkdir (Ray trial ids carry no index;
-    trials start concurrently in several worker processes). -> (number, run dir)"""
+    trials start concurrently in several worker processes). A trial Ray starts again (its function
+    restarts from scratch, e.g. after its actor was lost) gets its own folder back, emptied, so the
+    numbering stays 0..N-1. -> (number, run dir)"""
+    for old in sorted(out.glob("trial-*/ray_trial_id.txt")):
+        if old.read_text().strip() == ray_trial_id:
+            run_dir = old.parent
+            shutil.rmtree(run_dir)
+            run_dir.mkdir()
+            (run_dir / "ray_trial_id.txt").write_text(ray_trial_id + "\n")
+            return int(run_dir.name.split("-")[1]), run_dir
     number = 0
     while True:
         run_dir = out / f"trial-{number:03d}"

@@ -187,3 +187,17 @@ def test_ray_executor_matches_local_trials(tmp_path):
         assert np.mean(_returns(rd)[1][-5:]) == pytest.approx(value)
     best = load_preset(PPOConfig, str(ray_out / "best.yaml"))
     assert best.actor_lr in [json.loads(k)["actor_lr"] for k in by_params]
+
+
+def test_ray_trial_restarted_by_ray_gets_its_folder_back(tmp_path):
+    """Ray may restart a trial's function from scratch under the same trial id; it must reuse (and
+    empty) its folder instead of claiming a new number."""
+    from rlmeta.sweep import _claim_trial_dir
+
+    assert _claim_trial_dir(tmp_path, "aaa")[0] == 0
+    assert _claim_trial_dir(tmp_path, "bbb")[0] == 1
+    (tmp_path / "trial-000" / "progress.csv").write_text("global_step\n512\n")  # the lost attempt
+    number, run_dir = _claim_trial_dir(tmp_path, "aaa")
+    assert number == 0 and run_dir == tmp_path / "trial-000"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["ray_trial_id.txt"]
+    assert _claim_trial_dir(tmp_path, "ccc")[0] == 2
