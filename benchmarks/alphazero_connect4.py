@@ -3,8 +3,10 @@ test sets, next to a depth-5 minimax measured here and two published points (Alp
 
 Training runs `rlmeta train alphazero --preset connect4` in chunks (each chunk resumes the run),
 and after every chunk the raw network policy is scored on every labelled position; at the end the
-network is also scored with a search of --sims simulations per move. Baselines (random, minimax:5)
-are scored once and cached in benchmarks/results/alphazero_connect4_baselines.json.
+network is also scored with each --search variant (ALGO[+solver]:SIMS, e.g. puct+solver:1024 = PUCT
+with MCTS-Solver, 1024 simulations per move; scores are cached in the run directory per checkpoint
+step). Baselines (random, minimax:5) are scored once and cached in
+benchmarks/results/alphazero_connect4_baselines.json.
 
     nice -n 10 .venv/bin/python benchmarks/alphazero_connect4.py --total-steps 600000 --chunks 6
 
@@ -58,6 +60,19 @@ def score(player, sets) -> dict[str, float]:
     return {name: 100.0 * mistake_rate(player, data) for name, data in sets.items()}
 
 
+def parse_variant(text: str) -> tuple[str, bool, int]:
+    """'puct+solver:1024' -> ('puct', True, 1024)."""
+    algo, _, sims = text.partition(":")
+    algo, _, extra = algo.partition("+")
+    if algo not in ("puct", "gumbel") or extra not in ("", "solver") or not sims.isdigit() or int(sims) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected ALGO[+solver]:SIMS, e.g. gumbel:256 or puct+solver:1024")
+    return algo, extra == "solver", int(sims)
+
+
+def variant_name(v: tuple[str, bool, int]) -> str:
+    return f"{v[0]}{'+solver' if v[1] else ''}:{v[2]}"
+
+
 def cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -67,7 +82,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--total-steps", type=int, default=600_000, help="self-play moves to train for")
     p.add_argument("--chunks", type=int, default=6, help="evaluate the raw policy after each of this many chunks")
-    p.add_argument("--sims", type=int, nargs="*", default=[64, 256], help="search sizes for the final evaluation")
+    p.add_argument("--search", nargs="*", default=["gumbel:64", "gumbel:256"], type=parse_variant,
+                   help="searches for the final evaluation, ALGO[+solver]:SIMS with ALGO puct or gumbel")
     p.add_argument("--run-dir", default="runs/bench-alphazero-connect4")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(RESULTS / "alphazero_connect4"))
@@ -118,12 +134,24 @@ def main() -> int:
     train_wall = curve[-1]["train_wall_s"]
     train_cpu = cpu_seconds() - cpu0
 
+    # ---- searches on the final checkpoint (cached per step and variant: each costs minutes)
+    final_file = run_dir / "pons_search.json"
+    cached = json.loads(final_file.read_text()) if final_file.exists() else {}
     final = {}
-    for sims in a.sims:
-        torch.manual_seed(a.seed)
-        t = time.perf_counter()
-        final[sims] = score(parse_player(f"az:{run_dir / 'checkpoint.pt'}:{sims}", "connect4"), sets)
-        print(f"search {sims}: {final[sims]} ({time.perf_counter() - t:.0f} s)", flush=True)
+    for v in a.search:
+        key = f"{curve[-1]['step']}/{variant_name(v)}/{a.limit}"
+        if key not in cached:
+            torch.manual_seed(a.seed)
+            t = time.perf_counter()
+            player = parse_player(f"az:{run_dir / 'checkpoint.pt'}:{v[2]}", "connect4", search=v[0], solver=v[1])
+            cached[key] = {**score(player, sets), "seconds": time.perf_counter() - t}
+            # merge with what other invocations (run side by side on other cores) wrote meanwhile
+            merged = {**(json.loads(final_file.read_text()) if final_file.exists() else {}), key: cached[key]}
+            tmp = final_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(merged, indent=1))
+            tmp.replace(final_file)
+        final[v] = cached[key]
+        print(f"search {variant_name(v)}: {final[v]}", flush=True)
 
     write_report(a, sets, base, curve, final, train_wall, train_cpu, time.perf_counter() - wall0)
     return 0
@@ -137,8 +165,9 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
 
     names = [n for n in ORDER if n in sets]
     rows = {f"rlmeta AlphaZero, raw policy (step {curve[-1]['step']})": [curve[-1][n] for n in names]}
-    for sims, r in final.items():
-        rows[f"rlmeta AlphaZero + {sims}-simulation search"] = [r[n] for n in names]
+    for (algo, solver, sims), r in final.items():
+        rows[f"rlmeta AlphaZero + {sims}-simulation {algo}{' + MCTS-Solver' if solver else ''} search"] = \
+            [r[n] for n in names]
     rows["minimax depth 5 (measured here)"] = [base["minimax:5"][n] for n in names]
     rows["random (measured here)"] = [base["random"][n] for n in names]
     published = {k: [v[ORDER.index(n)] for n in names] for k, v in PUBLISHED.items()}
@@ -147,7 +176,7 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
         "# AlphaZero on Connect Four: mistake rates on Pons' test sets",
         "",
         f"Command: `nice -n 10 .venv/bin/python benchmarks/alphazero_connect4.py --total-steps {a.total_steps} "
-        f"--chunks {a.chunks} --sims {' '.join(map(str, a.sims))}`"
+        f"--chunks {a.chunks} --search {' '.join(map(variant_name, a.search))}`"
         + (f" (continuing the run of an earlier invocation with a smaller --total-steps, trained to "
            f"{a.continued_from} moves; the raw-policy curve keeps its points)" if a.continued_from else ""),
         "",
@@ -176,10 +205,15 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
     for c in curve:
         lines.append(f"| {c['step']} | {c['train_wall_s'] / 60:.1f} | " + " | ".join(f"{c[n]:.1f}" for n in names) + " |")
     mm = rows["minimax depth 5 (measured here)"]
-    best_name = list(rows)[len(final)]  # the largest search (or the raw policy without one)
+    best_name = list(rows)[len(final)]  # the last search given (or the raw policy without one)
     below = [n for n, x, y in zip(names, rows[best_name], mm) if x < y]
     lines += ["", f"{best_name}: below the measured depth-5 minimax on {len(below)} of {len(names)} sets"
               + (f" ({', '.join(below)})" if below else "") + ".",
+              "", "Searches: gumbel is the search the agent trained with (Gumbel MuZero, no root noise, all 7 "
+              "columns considered); puct is AlphaZero's PUCT (most-visited move, no root noise); + MCTS-Solver checks every "
+              "new node for a move that wins now and backs up proven wins and losses (agents/alphazero/search.py). "
+              "Scoring time on all sets, one core: "
+              + ", ".join(f"{variant_name(v)} {r['seconds'] / 60:.1f} min" for v, r in final.items()) + ".",
               "", "Minimax here: depth-5 alpha-beta (`minimax:5`, envs/board/solvers.py) with a line-counting "
               "heuristic, wins within the horizon exact, ties broken toward the centre; AlphaZero.jl's minimax "
               "used its own heuristic, so the two minimax rows differ."]

@@ -145,9 +145,14 @@ def test_connect4_checkpoint_eval_and_arena(tmp_path):
     run = tmp_path / "c4"
     assert main(["train", "alphazero", "--preset", "connect4", "--total-steps", "64", "--num-envs", "16",
                  "--num-simulations", "2", "--min-replay", "16", "--batch-size", "16", "--updates-per-iteration", "1",
-                 "--run-dir", str(run), "--no-progress", "--device", "cpu"]) == 0
+                 "--run-dir", str(run), "--no-progress", "--device", "cpu", "--solver"]) == 0
     ckpt = str(run / "checkpoint.pt")
+    assert json.loads((run / "config.json").read_text())["solver"] is True  # self-play searched with the solver
     assert main(["eval", "connect4", "--checkpoint", ckpt, "--simulations", "4", "--limit", "3"]) == 0
+    out = tmp_path / "eval.json"
+    assert main(["eval", "connect4", "--checkpoint", ckpt, "--simulations", "8", "--limit", "3", "--search", "puct",
+                 "--solver", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["player"] == "az:checkpoint.pt:8(puct+solver)"
     assert main(["arena", "connect4", ckpt, "mcts:8", "--games", "2"]) == 0
     # a checkpoint of another game is refused with one line
     assert main(["arena", "tictactoe", ckpt, "random", "--games", "2"]) == 2

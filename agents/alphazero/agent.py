@@ -67,6 +67,10 @@ class AlphaZeroConfig(RunConfig):
     """gumbel: sigma(q) = (c_visit + max N) * c_scale * q."""
     c_scale: float = 0.1
     """gumbel: sigma(q) scale."""
+    solver: bool = False
+    """MCTS-Solver in every search of this run: check each new node for a move that wins now, back up
+    proven wins/losses, never play a proven loss when some move is not one (costs one extra batched
+    game step per simulation)."""
     random_opening_moves: int = 4
     """Each self-play game starts with U{0..this} uniformly random plies (not recorded as samples):
     positions good play never reaches still get searched and learned from."""
@@ -125,7 +129,7 @@ class AlphaZeroConfig(RunConfig):
             num_simulations=self.num_simulations, algorithm=self.search, c_init=self.c_init,
             dirichlet_alpha=self.dirichlet_alpha, dirichlet_fraction=self.dirichlet_fraction if training else 0.0,
             max_considered=self.max_considered, gumbel_scale=1.0 if training else 0.0,
-            c_visit=self.c_visit, c_scale=self.c_scale)
+            c_visit=self.c_visit, c_scale=self.c_scale, solver=self.solver)
 
     @classmethod
     def presets(cls) -> dict[str, "AlphaZeroConfig"]:

@@ -58,6 +58,14 @@ def _device(name: str) -> str:
     return name
 
 
+def _add_search_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--search", choices=["puct", "gumbel"], default=None,
+                   help="search of checkpoint players (default: the one the run was trained with)")
+    p.add_argument("--solver", action="store_true",
+                   help="checkpoint players search with MCTS-Solver: every new node is checked for a move that "
+                   "wins now, proven wins/losses are backed up, a proven loss is never played if a move is not one")
+
+
 def _player_spec(checkpoint: Optional[str], player: Optional[str]) -> str:
     if checkpoint and player:
         raise ConfigError("give either --checkpoint or --player, not both")
@@ -80,6 +88,7 @@ def cmd_eval(args: list[str]) -> int:
     p.add_argument("--player", help="evaluate a built-in player instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS")
     p.add_argument("--simulations", type=int, default=0,
                    help="search simulations per move for the checkpoint (0 = greedy raw network policy)")
+    _add_search_flags(p)
     p.add_argument("--pons", default=DEFAULT_PONS, help="connect4: directory holding the Pons test sets Test_L?_R? "
                    "(default: the copy in benchmarks/reference/connect4, with precomputed labels)")
     p.add_argument("--limit", type=int, default=None, help="connect4: only the first N positions of each set")
@@ -97,7 +106,7 @@ def cmd_eval(args: list[str]) -> int:
     torch.manual_seed(a.seed)
     dev = _device(a.device)
     spec = _player_spec(a.checkpoint, a.player)
-    player = parse_player(spec, game, dev, default_sims=a.simulations)
+    player = parse_player(spec, game, dev, default_sims=a.simulations, search=a.search, solver=a.solver or None)
     print(f"rlmeta eval {game}: player {player.name}")
     if game == "tictactoe":
         from agents.alphazero.evaluate import TicTacToeEvaluator
@@ -135,6 +144,7 @@ def cmd_arena(args: list[str]) -> int:
     p.add_argument("--games", type=int, default=100, help="number of games (seats alternate: ceil(N/2) with A first)")
     p.add_argument("--simulations", type=int, default=0,
                    help="search simulations per move for bare checkpoint paths (0 = greedy raw network policy)")
+    _add_search_flags(p)
     p.add_argument("--seed", type=int, default=0, help="torch seed (random players, rollouts)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="torch device")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -144,8 +154,8 @@ def cmd_arena(args: list[str]) -> int:
         raise ConfigError("--games must be >= 1 and --simulations >= 0")
     torch.manual_seed(a.seed)
     dev = _device(a.device)
-    pa = parse_player(a.a, game, dev, default_sims=a.simulations)
-    pb = parse_player(a.b, game, dev, default_sims=a.simulations)
+    pa, pb = (parse_player(x, game, dev, default_sims=a.simulations, search=a.search, solver=a.solver or None)
+              for x in (a.a, a.b))
     if pa.name == pb.name:
         pb.name = pb.name + "'"
     from agents.alphazero.players import arena
@@ -261,6 +271,7 @@ def cmd_play(args: list[str]) -> int:
     p.add_argument("--opponent", help="a built-in opponent instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS")
     p.add_argument("--simulations", type=int, default=64,
                    help="search simulations per agent move (0 = greedy raw network policy)")
+    _add_search_flags(p)
     p.add_argument("--seat", type=int, default=0, choices=[0, 1], help="0: you move first (X), 1: the agent does")
     p.add_argument("--seed", type=int, default=0, help="torch seed")
     a = p.parse_args(args)
@@ -268,7 +279,8 @@ def cmd_play(args: list[str]) -> int:
     if a.simulations < 0:
         raise ConfigError("--simulations must be >= 0")
     torch.manual_seed(a.seed)
-    opponent = parse_player(_player_spec(a.checkpoint, a.opponent), game, _device("cpu"), default_sims=a.simulations)
+    opponent = parse_player(_player_spec(a.checkpoint, a.opponent), game, _device("cpu"), default_sims=a.simulations,
+                            search=a.search, solver=a.solver or None)
     play_terminal(game, opponent, a.seat, sys.stdin, sys.stdout)
     return 0
 

@@ -9,6 +9,9 @@ Player specs (the `rlmeta arena` arguments):
     az:CKPT:SIMS    an AlphaZero checkpoint searching SIMS simulations (0 = raw network policy)
     CKPT            a path to a checkpoint.pt: az:CKPT:<default_sims>
 
+A checkpoint searches with the algorithm it was trained with (puct or gumbel) and without MCTS-Solver
+unless `parse_player(..., search=, solver=)` say otherwise (the CLI's --search and --solver).
+
 Example:
     >>> res = arena("tictactoe", parse_player("mcts:200", "tictactoe"), parse_player("random", "tictactoe"), 100)
     >>> res.score, res.elo, res.elo_ci
@@ -152,9 +155,13 @@ def load_network(path: str | Path, device: str | torch.device = "cpu"):
     return net, cfg, cfg.env
 
 
-def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu", default_sims: int = 0) -> Player:
+def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu", default_sims: int = 0,
+                 search: Optional[str] = None, solver: Optional[bool] = None) -> Player:
     """Player from a spec string (see module docstring); a bare checkpoint path searches
-    `default_sims` simulations per move (0 = greedy raw policy)."""
+    `default_sims` simulations per move (0 = greedy raw policy). `search` (puct / gumbel) and
+    `solver` override, for checkpoints, the search the run was trained with."""
+    if search not in (None, "puct", "gumbel"):
+        raise ConfigError(f"search must be puct or gumbel, got {search!r}")
     if spec == "random":
         return RandomPlayer()
     if spec == "solver":
@@ -188,11 +195,14 @@ def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu", 
     net, cfg, trained_on = load_network(path, device)
     if trained_on != game_name:
         raise ConfigError(f"{path} was trained on {trained_on}, not {game_name}")
-    scfg = SearchConfig(num_simulations=max(sims, 1), algorithm=cfg.search, c_init=cfg.c_init,
-                        max_considered=cfg.max_considered, gumbel_scale=0.0, c_visit=cfg.c_visit, c_scale=cfg.c_scale)
+    algo = search or cfg.search
+    prove = cfg.solver if solver is None else solver
+    scfg = SearchConfig(num_simulations=max(sims, 1), algorithm=algo, c_init=cfg.c_init, max_considered=cfg.max_considered,
+                        gumbel_scale=0.0, c_visit=cfg.c_visit, c_scale=cfg.c_scale, solver=prove)
     from envs.board import make
 
-    return NetworkPlayer(make(game_name, 1, device), net, sims, scfg, name=f"az:{Path(path).name}:{sims}")
+    name = f"az:{Path(path).name}:{sims}" + (f"({algo}{'+solver' if prove else ''})" if sims > 0 else "")
+    return NetworkPlayer(make(game_name, 1, device), net, sims, scfg, name=name)
 
 
 # ---------------------------------------------------------------------- playing games

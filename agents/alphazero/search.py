@@ -5,6 +5,8 @@ The whole batch of B games is searched at once. The tree is a set of preallocate
     node_visits   [B, N]      N(s): times a simulation passed through the node
     value_sums    [B, N]      sum of backed-up values, from the view of the node's player to move
     raw_values    [B, N]      evaluation at expansion (network / rollout mix / exact outcome)
+    proven        [B, N]      +1 / -1: the node is a proven win / loss for its player to move
+                              (terminal wins and losses; with `solver`, proofs backed up), else 0
     player        [B, N]      player to move at the node (0/1)
     terminal      [B, N]      the node is a finished game
     prior_logits  [B, N, A]   network logits, illegal actions at NEG
@@ -32,6 +34,14 @@ Two root algorithms:
   sequential halving over the simulation budget, completed-Q policy targets
   softmax(logits + sigma(completed_q)) with sigma(q) = (c_visit + max_b N(b)) * c_scale * q,
   and the deterministic interior rule argmax(pi' - N(a) / (1 + sum N)).
+
+Optional MCTS-Solver (Winands et al. 2008), `solver=True`: every expanded node is checked for a
+move that wins on the spot (one batched `game.step` over its legal moves), which proves it won
+and sets its value to +1 whatever its prior says; proofs are backed up (a node is won if some child
+is lost for its mover, lost if every legal child is won for its mover); Q of a proven child is its
+exact value, a simulation that reaches a proven node below the root stops there and backs up its
+exact value (like a terminal node), and the move played is a proven win when there is one and
+never a proven loss when some move is not. Draws are not proven.
 
 What mctx lacks: subtree reuse (`reuse_subtree`): after a move the chosen child's subtree becomes
 the next root, with its statistics, because our simulators are exact.
@@ -94,6 +104,9 @@ class SearchConfig:
     """lambda in V = (1 - lambda) v_net + lambda z_rollout (AlphaGo); 1 = pure rollouts."""
     max_rollout_moves: int = 512
     """Safety cap on moves in one rollout."""
+    solver: bool = False
+    """MCTS-Solver: back up proven wins/losses and never play a proven loss when a move is not
+    one (see the module docstring); off = plain AlphaZero / Gumbel MuZero search."""
 
     def validate(self) -> None:
         from rlmeta.errors import ConfigError
@@ -117,6 +130,7 @@ class Tree:
     node_visits: torch.Tensor
     value_sums: torch.Tensor
     raw_values: torch.Tensor
+    proven: torch.Tensor
     player: torch.Tensor
     terminal: torch.Tensor
     prior_logits: torch.Tensor
@@ -136,11 +150,14 @@ class Tree:
         return self.node_visits.shape[1] - 1
 
     def qvalues(self, node: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Q(s, a) from the view of the player to move at `node` [B] -> (q [B, A], child visits [B, A])."""
+        """Q(s, a) from the view of the player to move at `node` [B] -> (q [B, A], child visits [B, A]).
+        A proven child's Q is its exact value (for terminal children the mean already is)."""
         ch = self.children[_rows(node), node]  # [B, A]
         idx = ch.clamp(min=0)
         visits = torch.where(ch >= 0, self.node_visits.gather(1, idx), 0.0)
         mean = self.value_sums.gather(1, idx) / visits.clamp(min=1.0)
+        proven = self.proven.gather(1, idx)
+        mean = torch.where(proven != 0, proven, mean)
         same = self.player.gather(1, idx) == self.player[_rows(node), node][:, None]
         q = torch.where(same, mean, -mean)
         return torch.where(visits > 0, q, 0.0), visits
@@ -237,7 +254,7 @@ def empty_tree(game: Any, root_state: Any, capacity: int) -> Tree:
     f = lambda *s: torch.zeros(*s, device=dev)  # noqa: E731
     states = map_state(lambda x: x[:, None].repeat(1, N, *([1] * (x.dim() - 1))).clone(), root_state)
     return Tree(
-        node_visits=f(B, N), value_sums=f(B, N), raw_values=f(B, N),
+        node_visits=f(B, N), value_sums=f(B, N), raw_values=f(B, N), proven=f(B, N),
         player=torch.zeros(B, N, dtype=torch.long, device=dev),
         terminal=torch.zeros(B, N, dtype=torch.bool, device=dev),
         prior_logits=torch.full((B, N, A), NEG, device=dev),
@@ -284,10 +301,22 @@ def _evaluate(game: Any, state: Any, model: ModelFn, cfg: SearchConfig, rollout_
     return mask_logits(logits, legal), value, legal
 
 
+def immediate_wins(game: Any, state: Any, legal: torch.Tensor) -> torch.Tensor:
+    """[B, A] bool: legal moves that end the game with a win for the player to move in `state`."""
+    rows, actions = legal.nonzero(as_tuple=True)  # one game.step over every legal (row, move)
+    out = torch.zeros_like(legal)
+    if rows.numel():
+        nxt = game.step(game.index(state, rows), actions)
+        mover = state.player.long()[rows]
+        out[rows, actions] = nxt.terminal & (game.rewards(nxt).gather(1, mover[:, None]).squeeze(1) > 0)
+    return out
+
+
 def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal, parent, action) -> None:
     """Write a node's fields at index node [B] (the scratch slot for rows that expand nothing)."""
     r = _rows(node)
     tree.raw_values[r, node] = value
+    tree.proven[r, node] = torch.where(state.terminal, value.sign(), 0.0)  # exact outcome: win/loss proven
     tree.player[r, node] = state.player.long()
     tree.terminal[r, node] = state.terminal
     tree.prior_logits[r, node] = logits
@@ -305,9 +334,10 @@ def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal
     map_state(put, tree.states, state)
 
 
-def backup(tree: Tree, leaf: torch.Tensor, value: torch.Tensor) -> None:
+def backup(tree: Tree, leaf: torch.Tensor, value: torch.Tensor, prove: bool = False) -> None:
     """Add one visit and `value` [B] (from the view of the player to move at `leaf` [B]) to every
-    node on the path leaf -> root, negated at nodes whose player to move differs from the leaf's."""
+    node on the path leaf -> root, negated at nodes whose player to move differs from the leaf's.
+    prove: also update each ancestor's proof from its children (MCTS-Solver)."""
     r = _rows(leaf)
     leaf_player = tree.player[r, leaf]
     node = leaf.clone()
@@ -319,7 +349,49 @@ def backup(tree: Tree, leaf: torch.Tensor, value: torch.Tensor) -> None:
         sign = torch.where(tree.player[r, n] == leaf_player, 1.0, -1.0)
         tree.node_visits[r, n] += valid.float()
         tree.value_sums[r, n] += torch.where(valid, sign * value, 0.0)
+        if prove:
+            _update_proof(tree, n, valid)
         node = torch.where(valid, tree.parents[r, n], NO_PARENT)
+
+
+def _update_proof(tree: Tree, node: torch.Tensor, valid: torch.Tensor) -> None:
+    """Proof of non-terminal `node` [B] (rows where valid) from its children: won if a legal child
+    is lost for its mover, lost if every legal child is expanded and won for its mover."""
+    r = _rows(node)
+    ch = tree.children[r, node]  # [B, A]
+    idx = ch.clamp(min=0)
+    same = tree.player.gather(1, idx) == tree.player[r, node][:, None]
+    child = tree.proven.gather(1, idx)
+    v = torch.where(ch >= 0, torch.where(same, child, -child), 0.0)  # [B, A] from node's view
+    legal = tree.legal[r, node]
+    won = (legal & (v > 0)).any(-1)
+    lost = legal.any(-1) & (~legal | (v < 0)).all(-1)
+    update = valid & ~tree.terminal[r, node]
+    old = tree.proven[r, node]
+    tree.proven[r, node] = torch.where(update & won, 1.0, torch.where(update & lost, -1.0, old))
+
+
+def solver_action(tree: Tree, action: torch.Tensor, preference: torch.Tensor,
+                  wins_now: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The root move [B] with proofs respected: a move that wins now (wins_now [B, A]), else a
+    proven win (the one `preference` [B, A] ranks highest) when there is one; else `action` unless it
+    is a proven loss and some legal move is not, then the best-ranked such move."""
+    root = torch.zeros_like(action)
+    q, visits = tree.qvalues(root)
+    ch = tree.children[:, ROOT_INDEX]
+    legal = tree.legal[:, ROOT_INDEX]
+    proven_child = torch.where(ch >= 0, tree.proven.gather(1, ch.clamp(min=0)), 0.0) != 0
+    win = legal & proven_child & (q > 0)
+    loss = legal & proven_child & (q < 0)
+    pref = torch.where(legal, preference.float(), -math.inf)
+    best_win = torch.where(win, pref, -math.inf).argmax(-1)
+    best_safe = torch.where(legal & ~loss, pref, -math.inf).argmax(-1)
+    played_loses = loss.gather(1, action[:, None]).squeeze(1)
+    action = torch.where(played_loses & (legal & ~loss).any(-1), best_safe, action)
+    action = torch.where(win.any(-1), best_win, action)
+    if wins_now is not None:
+        action = torch.where(wins_now.any(-1), torch.where(wins_now, pref, -math.inf).argmax(-1), action)
+    return action
 
 
 # ---------------------------------------------------------------------- action selection
@@ -453,7 +525,12 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
     fresh = tree.num_nodes == 0
     logits, value, legal = _evaluate(game, root_state, model, cfg, rollout_policy)
     root = torch.where(fresh, ROOT_INDEX, tree.scratch)
+    root_wins = immediate_wins(game, root_state, legal) if cfg.solver else None  # [B, A]
+    if cfg.solver:
+        value = torch.where(root_wins.any(-1), 1.0, value)
     _write_node(tree, root, root_state, logits, value, legal, torch.full_like(root, NO_PARENT), torch.full_like(root, -1))
+    if cfg.solver:
+        tree.proven[r, root] = torch.where(root_wins.any(-1), 1.0, tree.proven[r, root])
     backup(tree, root, torch.where(fresh, value, 0.0))
     tree.node_visits[:, tree.scratch] = 0.0
     tree.num_nodes = torch.where(fresh, 1, tree.num_nodes)
@@ -493,6 +570,8 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
                 search_visits[r, action] += (~tree.terminal[:, ROOT_INDEX]).float()
             child = tree.children[r, node, action]
             term = tree.terminal[r, node]
+            if cfg.solver and depth > 0:  # a proven node below the root is a leaf with its exact value
+                term = term | (tree.proven[r, node] != 0)
             stop = active & (term | (child == UNVISITED))
             leaf_parent = torch.where(stop, node, leaf_parent)
             leaf_action = torch.where(stop, action, leaf_action)
@@ -507,16 +586,23 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
         parent_state = _gather_node_state(tree, leaf_parent)
         child_state = game.step(parent_state, leaf_action)
         logits, value, legal = _evaluate(game, child_state, model, cfg, rollout_policy)
+        if cfg.solver:  # a move that wins now: proven won, exact value
+            won = immediate_wins(game, child_state, legal).any(-1)
+            value = torch.where(won, 1.0, value)
         new = torch.where(expand, tree.num_nodes, tree.scratch)
         _write_node(tree, new, child_state, logits, value, legal, leaf_parent, leaf_action)
+        if cfg.solver:
+            tree.proven[r, new] = torch.where(won, 1.0, tree.proven[r, new])
         tree.children[r, leaf_parent, leaf_action] = torch.where(
             expand, new, tree.children[r, leaf_parent, leaf_action])
         tree.num_nodes = tree.num_nodes + expand.long()
 
         # --- backup: new leaf, or the terminal node that stopped the descent (exact value again)
         leaf = torch.where(expand, new, leaf_parent)
-        leaf_value = torch.where(expand, value, tree.raw_values[r, leaf_parent])
-        backup(tree, leaf, leaf_value)
+        proof = tree.proven[r, leaf_parent]
+        exact = torch.where(proof != 0, proof, tree.raw_values[r, leaf_parent])
+        leaf_value = torch.where(expand, value, exact)
+        backup(tree, leaf, leaf_value, prove=cfg.solver)
         tree.node_visits[:, tree.scratch] = 0.0  # scratch is never part of a path; keep it clean
 
     # --- outputs
@@ -526,12 +612,16 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
         policy = torch.where(root_legal, visits, 0.0)
         policy = policy / policy.sum(-1, keepdim=True).clamp(min=1.0)
         action = torch.where(root_legal, visits, -1.0).argmax(-1)
+        preference = visits
     else:
         policy = torch.softmax(tree.prior_logits[:, ROOT_INDEX] + completed_qvalues(tree, root, cfg), -1)
         policy = torch.where(root_legal, policy, 0.0)
         scores = gumbel_root_scores(tree, gumbel, search_visits, table, cfg,
                                     considered_visit=search_visits.max(-1).values)
         action = scores.argmax(-1)
+        preference = policy
+    if cfg.solver:
+        action = solver_action(tree, action, preference, root_wins)
     return SearchOutput(action, policy, visits, tree.node_value(root), q, tree)
 
 
@@ -566,7 +656,7 @@ def reuse_subtree(tree: Tree, action: torch.Tensor, keep: Optional[torch.Tensor]
     remap = lambda ix: torch.where(ix >= 0, new_index.gather(1, ix.clamp(min=0).view(B, -1)).view(ix.shape), UNVISITED)  # noqa: E731
     out = Tree(
         node_visits=take(tree.node_visits), value_sums=take(tree.value_sums), raw_values=take(tree.raw_values),
-        player=take(tree.player), terminal=take(tree.terminal), prior_logits=take(tree.prior_logits),
+        proven=take(tree.proven), player=take(tree.player), terminal=take(tree.terminal), prior_logits=take(tree.prior_logits),
         legal=take(tree.legal), children=remap(take(tree.children)), parents=remap(take(tree.parents)),
         action_from_parent=take(tree.action_from_parent), states=map_state(take, tree.states), num_nodes=count,
     )
@@ -575,6 +665,7 @@ def reuse_subtree(tree: Tree, action: torch.Tensor, keep: Optional[torch.Tensor]
     unused = torch.arange(N, device=dev)[None] >= count[:, None]  # clear the tail
     out.node_visits[unused] = 0.0
     out.value_sums[unused] = 0.0
+    out.proven[unused] = 0.0
     out.children[unused] = UNVISITED
     out.parents[unused] = NO_PARENT
     return out
