@@ -73,6 +73,11 @@ def variant_name(v: tuple[str, bool, int]) -> str:
     return f"{v[0]}{'+solver' if v[1] else ''}:{v[2]}"
 
 
+def _rel(path: str) -> str:
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else path
+
+
 def cpu_seconds() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -84,9 +89,11 @@ def main() -> int:
     p.add_argument("--chunks", type=int, default=6, help="evaluate the raw policy after each of this many chunks")
     p.add_argument("--search", nargs="*", default=["gumbel:64", "gumbel:256"], type=parse_variant,
                    help="searches for the final evaluation, ALGO[+solver]:SIMS with ALGO puct or gumbel")
-    p.add_argument("--run-dir", default="runs/bench-alphazero-connect4")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(RESULTS / "alphazero_connect4"))
+    p.add_argument("--solver", action="store_true", help="self-play searches with MCTS-Solver (preset connect4 + --solver)")
+    p.add_argument("--run-dir", default="runs/bench-alphazero-connect4",
+                   help="training run (resumed when it exists; scores are cached in it)")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--out", default=str(RESULTS / "alphazero_connect4"), help="report path without suffix (.md, .png)")
     p.add_argument("--limit", type=int, default=None, help="positions per set (smoke runs)")
     a = p.parse_args()
     torch.set_num_threads(1)
@@ -116,7 +123,7 @@ def main() -> int:
     curve = json.loads(curve_file.read_text()) if curve_file.exists() else []
     a.continued_from = curve[-1]["step"] if curve else 0
     cfg0 = AlphaZeroConfig.presets()["connect4"].replace(seed=a.seed, run_dir=str(run_dir), progress=False,
-                                                        device="cpu", total_steps=a.total_steps)
+                                                        device="cpu", total_steps=a.total_steps, solver=a.solver)
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
     for k in range(1, a.chunks + 1):
         target = a.total_steps * k // a.chunks
@@ -176,7 +183,8 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
         "# AlphaZero on Connect Four: mistake rates on Pons' test sets",
         "",
         f"Command: `nice -n 10 .venv/bin/python benchmarks/alphazero_connect4.py --total-steps {a.total_steps} "
-        f"--chunks {a.chunks} --search {' '.join(map(variant_name, a.search))}`"
+        f"--chunks {a.chunks}{' --solver' if a.solver else ''} --run-dir {a.run_dir} --out {_rel(a.out)} "
+        f"--search {' '.join(map(variant_name, a.search))}`"
         + ("" if not a.continued_from else
            f" (the run had been trained to {a.continued_from} moves by earlier invocations; this one trained nothing "
            "new and scored the searches, timed below)" if a.continued_from >= curve[-1]["step"] else
@@ -186,7 +194,7 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
         f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other jobs, no GPU; "
         "training on one core (torch_threads=1).",
         f"Budget: {a.total_steps} self-play moves (preset `connect4`: {cfg.num_envs} parallel games, "
-        f"{cfg.search} search with {cfg.num_simulations} simulations, ResNet {cfg.channels} channels x {cfg.blocks} "
+        f"{cfg.search} search{' + MCTS-Solver' if a.solver else ''} with {cfg.num_simulations} simulations, ResNet {cfg.channels} channels x {cfg.blocks} "
         f"blocks, random opening plies U{{0..{cfg.random_opening_moves}}}); training took {train_wall / 60:.1f} min "
         f"wall in all (evaluation of the chunks included)"
         + (f"; this invocation used {train_cpu / 60:.1f} min CPU for training and {total_wall / 60:.1f} min wall "
