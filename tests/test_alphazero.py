@@ -237,3 +237,19 @@ def test_alphago_pipeline_on_tictactoe(tmp_path):
     with torch.no_grad():
         v = value_net(obs)[1]
     assert v[ev.values == 1].mean() > v[ev.values == 0].mean() > v[ev.values == -1].mean()
+
+
+def test_go9_preset_trains_and_plays_the_arena(tmp_path):
+    """The go9 preset (shrunk) self-plays Go with the solver on, checkpoints, and its agent plays a
+    full arena match to the end (Go games end by two passes or the 162-ply cap)."""
+    run = tmp_path / "go"
+    assert main(["train", "alphazero", "--preset", "go9", "--total-steps", "96", "--num-envs", "8",
+                 "--num-simulations", "2", "--min-replay", "16", "--batch-size", "16", "--updates-per-iteration", "1",
+                 "--run-dir", str(run), "--no-progress", "--device", "cpu", "--solver"]) == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert (cfg["env"], cfg["preset"], cfg["solver"]) == ("go9", "go9", True)
+    out = tmp_path / "arena.json"
+    assert main(["arena", "go9", str(run / "checkpoint.pt"), "random", "--games", "2", "--simulations", "2",
+                 "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["wins"] + res["draws"] + res["losses"] == 2 and set(res["per_seat"]) == {"first", "second"}

@@ -39,7 +39,7 @@ class AlphaZeroConfig(RunConfig):
     """AlphaZero hyperparameters (defaults: the tictactoe preset)."""
 
     preset: str = "tictactoe"
-    """Named preset that sets the defaults below: tictactoe or connect4 (or a .json/.yaml file)."""
+    """Named preset that sets the defaults below: tictactoe, connect4 or go9 (or a .json/.yaml file)."""
     env: str = "tictactoe"
     """Board game: tictactoe, connect4, othello or gomoku (envs/board)."""
     total_steps: int = 15_000
@@ -141,6 +141,12 @@ class AlphaZeroConfig(RunConfig):
                 max_considered=7, channels=32, blocks=2, value_hidden=32, lr=2e-3, batch_size=512,
                 replay_size=200_000, min_replay=5_000, moves_per_iteration=8, updates_per_iteration=16,
                 checkpoint_every=100_000, eval_every=0, random_opening_moves=8),
+            # 9x9 Go (OpenSpiel's rules, 162-ply cap): ~480 self-play positions/s on one CPU core
+            "go9": cls(
+                preset="go9", env="go9", total_steps=600_000, num_envs=256, num_simulations=16,
+                max_considered=16, channels=32, blocks=2, value_hidden=32, lr=2e-3, batch_size=512,
+                replay_size=200_000, min_replay=5_000, moves_per_iteration=8, updates_per_iteration=16,
+                checkpoint_every=100_000, eval_every=0, random_opening_moves=4),
         }
 
 
