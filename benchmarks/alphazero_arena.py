@@ -52,12 +52,10 @@ def main() -> int:
     total = a.total_steps or cfg.total_steps
     ckpt = run_dir / "checkpoint.pt"
     step = int(load_checkpoint(ckpt)["global_step"]) if ckpt.exists() else 0
-    t = time.perf_counter()
     if step < total:
         train("alphazero", cfg.replace(seed=a.seed, run_dir=str(run_dir), progress=False, device="cpu",
                                        total_steps=total, resume=str(run_dir) if ckpt.exists() else None))
         step = int(load_checkpoint(ckpt)["global_step"])
-    train_wall = time.perf_counter() - t
     elapsed = _train_minutes(run_dir)
 
     rows = []
@@ -69,9 +67,9 @@ def main() -> int:
             res = arena(cfg.env, agent, parse_player(spec, cfg.env), a.games)
             rows.append({"agent": sims, "opponent": spec, "per_seat": res.per_seat, "wins": res.wins,
                          "draws": res.draws, "losses": res.losses, "score": res.score, "elo": res.elo,
-                         "elo_ci": res.elo_ci, "seconds": time.perf_counter() - t})
+                         "elo_ci": res.elo_ci, "score_ci": res.score_ci, "seconds": time.perf_counter() - t})
             print(res.table(), f"({rows[-1]['seconds']:.0f} s)", flush=True)
-    write_report(a, cfg, step, elapsed, train_wall, rows, out)
+    write_report(a, cfg, step, elapsed, rows, out)
     return 0
 
 
@@ -90,7 +88,7 @@ def _elo(x: float) -> str:
     return f"{x:+.0f}" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")
 
 
-def write_report(a, cfg, step, elapsed, train_wall, rows, out: Path) -> None:
+def write_report(a, cfg, step, elapsed, rows, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,9 +127,8 @@ def write_report(a, cfg, step, elapsed, train_wall, rows, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     labels = [f"{name(r['agent'])}\nvs {r['opponent']}" for r in rows]
     scores = [r["score"] for r in rows]
-    n = [max(r["wins"] + r["draws"] + r["losses"], 1) for r in rows]
-    err = [1.96 * math.sqrt(max(s * (1 - s), 1e-12) / k) for s, k in zip(scores, n)]  # binomial bound
-    ax.bar(range(len(rows)), scores, yerr=err, capsize=4, color="tab:blue")
+    err = [[s - r["score_ci"][0] for s, r in zip(scores, rows)], [r["score_ci"][1] - s for s, r in zip(scores, rows)]]
+    ax.bar(range(len(rows)), scores, yerr=err, capsize=4, color="tab:blue")  # the arena's 95% score interval
     ax.axhline(0.5, color="grey", ls="--", lw=1)
     ax.set_xticks(range(len(rows)), labels, fontsize=8)
     ax.set_ylim(0, 1.05)

@@ -243,12 +243,18 @@ class ArenaResult:
         return elo_from_score(self.score)
 
     @property
-    def elo_ci(self) -> tuple[float, float]:
-        """95% interval from the normal approximation of the mean game score (W=1, D=1/2, L=0)."""
+    def score_ci(self) -> tuple[float, float]:
+        """95% interval of the score from the normal approximation of the mean game score (W=1, D=1/2, L=0)."""
         n, s = self.games, self.score
         var = (self.wins * (1 - s) ** 2 + self.draws * (0.5 - s) ** 2 + self.losses * s ** 2) / max(n, 1)
         half = 1.96 * math.sqrt(var / max(n, 1))
-        return elo_from_score(s - half), elo_from_score(s + half)
+        return s - half, s + half
+
+    @property
+    def elo_ci(self) -> tuple[float, float]:
+        """95% interval of the Elo difference: score_ci mapped through elo_from_score."""
+        lo, hi = self.score_ci
+        return elo_from_score(lo), elo_from_score(hi)
 
     def table(self) -> str:
         lines = [f"{self.a} vs {self.b}: {self.games} games",

@@ -287,7 +287,8 @@ def _pad_tree(tree: Tree, capacity: int, game: Any, root_state: Any) -> Tree:
 
 
 def _evaluate(game: Any, state: Any, model: ModelFn, cfg: SearchConfig, rollout_policy: Optional[Callable]):
-    """-> (masked logits [B, A], value [B], legal [B, A]); exact outcome on terminal states."""
+    """-> (masked logits [B, A], value [B], legal [B, A], wins [B, A] or None); exact outcome on
+    terminal states; with cfg.solver, `wins` are the moves that win now and value is +1 where any does."""
     legal = game.legal_mask(state)
     if model is uniform_model:  # skip building observations nobody reads
         logits, value = uniform_model(None, legal)
@@ -298,7 +299,11 @@ def _evaluate(game: Any, state: Any, model: ModelFn, cfg: SearchConfig, rollout_
         z = rollout(game, state, rollout_policy, cfg.max_rollout_moves)
         value = (1.0 - cfg.rollout_weight) * value + cfg.rollout_weight * z
     value = torch.where(state.terminal, outcome_value(game, state), value)
-    return mask_logits(logits, legal), value, legal
+    wins = None
+    if cfg.solver:
+        wins = immediate_wins(game, state, legal)
+        value = torch.where(wins.any(-1), 1.0, value)
+    return mask_logits(logits, legal), value, legal, wins
 
 
 def immediate_wins(game: Any, state: Any, legal: torch.Tensor) -> torch.Tensor:
@@ -312,11 +317,14 @@ def immediate_wins(game: Any, state: Any, legal: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal, parent, action) -> None:
-    """Write a node's fields at index node [B] (the scratch slot for rows that expand nothing)."""
+def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal, parent, action,
+                wins: Optional[torch.Tensor] = None) -> None:
+    """Write a node's fields at index node [B] (the scratch slot for rows that expand nothing);
+    `wins` [B, A]: moves that win now (the solver's check), which prove the node won."""
     r = _rows(node)
     tree.raw_values[r, node] = value
-    tree.proven[r, node] = torch.where(state.terminal, value.sign(), 0.0)  # exact outcome: win/loss proven
+    exact = state.terminal if wins is None else state.terminal | wins.any(-1)
+    tree.proven[r, node] = torch.where(exact, value.sign(), 0.0)  # exact outcome / a win now: proven
     tree.player[r, node] = state.player.long()
     tree.terminal[r, node] = state.terminal
     tree.prior_logits[r, node] = logits
@@ -523,14 +531,10 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
 
     # root: one model call; written only for rows without a reused root
     fresh = tree.num_nodes == 0
-    logits, value, legal = _evaluate(game, root_state, model, cfg, rollout_policy)
+    logits, value, legal, root_wins = _evaluate(game, root_state, model, cfg, rollout_policy)
     root = torch.where(fresh, ROOT_INDEX, tree.scratch)
-    root_wins = immediate_wins(game, root_state, legal) if cfg.solver else None  # [B, A]
-    if cfg.solver:
-        value = torch.where(root_wins.any(-1), 1.0, value)
-    _write_node(tree, root, root_state, logits, value, legal, torch.full_like(root, NO_PARENT), torch.full_like(root, -1))
-    if cfg.solver:
-        tree.proven[r, root] = torch.where(root_wins.any(-1), 1.0, tree.proven[r, root])
+    _write_node(tree, root, root_state, logits, value, legal, torch.full_like(root, NO_PARENT), torch.full_like(root, -1),
+                root_wins)
     backup(tree, root, torch.where(fresh, value, 0.0))
     tree.node_visits[:, tree.scratch] = 0.0
     tree.num_nodes = torch.where(fresh, 1, tree.num_nodes)
@@ -585,14 +589,9 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
         # --- expansion: one game.step and one model call for the whole batch
         parent_state = _gather_node_state(tree, leaf_parent)
         child_state = game.step(parent_state, leaf_action)
-        logits, value, legal = _evaluate(game, child_state, model, cfg, rollout_policy)
-        if cfg.solver:  # a move that wins now: proven won, exact value
-            won = immediate_wins(game, child_state, legal).any(-1)
-            value = torch.where(won, 1.0, value)
+        logits, value, legal, wins = _evaluate(game, child_state, model, cfg, rollout_policy)
         new = torch.where(expand, tree.num_nodes, tree.scratch)
-        _write_node(tree, new, child_state, logits, value, legal, leaf_parent, leaf_action)
-        if cfg.solver:
-            tree.proven[r, new] = torch.where(won, 1.0, tree.proven[r, new])
+        _write_node(tree, new, child_state, logits, value, legal, leaf_parent, leaf_action, wins)
         tree.children[r, leaf_parent, leaf_action] = torch.where(
             expand, new, tree.children[r, leaf_parent, leaf_action])
         tree.num_nodes = tree.num_nodes + expand.long()
