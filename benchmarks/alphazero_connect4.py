@@ -171,6 +171,7 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
     import matplotlib.pyplot as plt
 
     names = [n for n in ORDER if n in sets]
+    trained_now = a.continued_from < curve[-1]["step"]  # this invocation trained at least one chunk
     rows = {f"rlmeta AlphaZero, raw policy (step {curve[-1]['step']})": [curve[-1][n] for n in names]}
     for (algo, solver, sims), r in final.items():
         rows[f"rlmeta AlphaZero + {sims}-simulation {algo}{' + MCTS-Solver' if solver else ''} search"] = \
@@ -187,7 +188,7 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
         f"--search {' '.join(map(variant_name, a.search))}`"
         + ("" if not a.continued_from else
            f" (the run had been trained to {a.continued_from} moves by earlier invocations; this one trained nothing "
-           "new and scored the searches, timed below)" if a.continued_from >= curve[-1]["step"] else
+           "new and scored the searches, timed below)" if not trained_now else
            f" (continuing the run of an earlier invocation with a smaller --total-steps, trained to "
            f"{a.continued_from} moves; the raw-policy curve keeps its points)"),
         "",
@@ -198,7 +199,7 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
         f"blocks, random opening plies U{{0..{cfg.random_opening_moves}}}); training took {train_wall / 60:.1f} min "
         f"wall in all (evaluation of the chunks included)"
         + (f"; this invocation used {train_cpu / 60:.1f} min CPU for training and {total_wall / 60:.1f} min wall "
-           "in all." if a.continued_from < curve[-1]["step"] else "."),
+           "in all." if trained_now else "."),
         "",
         "Mistake rate (%): share of positions where the chosen move has a strictly worse game-theoretic "
         "outcome than the best move. Positions per set: "
