@@ -40,13 +40,15 @@ def make_vec_env(
     normalize_reward: bool = False,
     gamma: float = 0.99,
     device: str | torch.device | None = None,
+    stagger_starts: bool = False,
 ) -> VecEnv:
     """Build the agent-facing VecEnv for a gymnasium id.
 
     backend: "sync" / "async" (gymnasium.vector), "mujoco" (batched threads, HalfCheetah-v5 and
     Hopper-v5), "warp" (mujoco-warp worlds on `device`, HalfCheetah-v5 and Hopper-v5; extra `gpu`),
     or "auto" (mujoco where supported, else sync). device: where the warp worlds live (default
-    cuda when available, else Warp's CPU device); other backends ignore it.
+    cuda when available, else Warp's CPU device); other backends ignore it. stagger_starts (warp
+    only): random initial episode clocks, see DeviceVecEnv._stagger.
 
     Example:
         >>> envs = make_vec_env("Hopper-v5", num_envs=4096, backend="warp", device="cuda")
@@ -58,7 +60,9 @@ def make_vec_env(
     if backend == "auto":
         backend = "mujoco" if env_id in SUPPORTED_TASKS else "sync"
     if backend == "warp":
-        return _make_warp_env(env_id, num_envs, seed, normalize_obs, normalize_reward, gamma, device)
+        return _make_warp_env(env_id, num_envs, seed, normalize_obs, normalize_reward, gamma, device, stagger_starts)
+    if stagger_starts:
+        raise ConfigError(f"--stagger-starts needs --env-backend warp, not '{backend}'")
     if backend == "mujoco":
         if env_id not in SUPPORTED_TASKS:
             raise ConfigError(f"--env-backend mujoco supports {sorted(SUPPORTED_TASKS)}, not '{env_id}'")
@@ -75,7 +79,7 @@ def make_vec_env(
 
 
 def _make_warp_env(env_id: str, num_envs: int, seed: int, normalize_obs: bool, normalize_reward: bool,
-                   gamma: float, device: str | torch.device | None) -> DeviceVecEnv:
+                   gamma: float, device: str | torch.device | None, stagger_starts: bool = False) -> DeviceVecEnv:
     from envs.mujoco import WARP_TASKS
 
     if env_id not in WARP_TASKS:
@@ -91,5 +95,5 @@ def _make_warp_env(env_id: str, num_envs: int, seed: int, normalize_obs: bool, n
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--env-backend warp on cuda requested but torch.cuda.is_available() is False")
     raw = WarpBackend(env_id, num_envs, device=dev)
-    return DeviceVecEnv(raw, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
-                        gamma=gamma, env_id=env_id)
+    return DeviceVecEnv(raw, stagger_starts=stagger_starts, seed=seed, normalize_obs=normalize_obs,
+                        normalize_reward=normalize_reward, gamma=gamma, env_id=env_id)

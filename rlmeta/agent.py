@@ -55,7 +55,8 @@ class Agent:
         from envs import make_vec_env
 
         return make_vec_env(cfg.env, cfg.num_envs, cfg.seed, cfg.env_backend, cfg.env_threads,
-                            cfg.normalize_obs, cfg.normalize_reward, getattr(cfg, "gamma", 0.99), device=device)
+                            cfg.normalize_obs, cfg.normalize_reward, getattr(cfg, "gamma", 0.99), device=device,
+                            stagger_starts=cfg.stagger_starts)
 
     @classmethod
     def check_env(cls, envs: VecEnv) -> None:

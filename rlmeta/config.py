@@ -66,6 +66,10 @@ class RunConfig(ConfigBase):
     where supported, else sync."""
     env_threads: int = 0
     """Physics threads for the mujoco backend (0 = one per CPU core)."""
+    stagger_starts: bool = False
+    """Warp backend: start each world at a random point of its episode clock, so episodes end every
+    step instead of all at once (a deliberate deviation from gymnasium's reset; the shortened first
+    episodes are bootstrapped and left out of the statistics)."""
     normalize_obs: bool = False
     """Normalise observations with running mean/std (clipped to +-10); the statistics are checkpointed."""
     normalize_reward: bool = False

@@ -90,7 +90,9 @@ class OnPolicyAgent(Agent):
         self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init,
                                    cfg.ortho_init).to(device)
         self.critic = Critic(obs_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init).to(device)
-        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5)
+        # capturable on CUDA: learning rate and step count live on the device (no host syncs, CUDA graphs)
+        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5,
+                                   capturable=device.type == "cuda")
         self.collector = OnPolicyCollector(envs, cfg.num_steps, device, cfg.gamma)
 
     def collect(self) -> RolloutBatch:

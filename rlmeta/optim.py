@@ -32,17 +32,50 @@ def flatten_params(params: Iterable[nn.Parameter]) -> tuple[torch.Tensor, torch.
 class FlatAdam:
     """Adam (Kingma & Ba) with optional global-norm gradient clipping on a flat buffer.
 
+    capturable=True keeps the step count and the learning rate as 0-dim tensors on the parameters'
+    device (as torch.optim.Adam(capturable=True)): a step then needs nothing from the host, so it can
+    be recorded in a CUDA graph and a learning rate can be changed on the device (adaptive KL).
+    Numbers equal the default mode to float32 rounding of the bias corrections (tests/test_optim.py).
+
     Example:
         >>> opt = FlatAdam(net.parameters(), lr=3e-4, eps=1e-5)
         >>> opt.zero_grad(); loss.backward(); opt.step(max_grad_norm=0.5)
     """
 
-    def __init__(self, params: Iterable[nn.Parameter], lr: float, betas=(0.9, 0.999), eps: float = 1e-8):
+    def __init__(self, params: Iterable[nn.Parameter], lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
+                 capturable: bool = False):
         self.flat, self.grad = flatten_params(params)
-        self.lr, (self.b1, self.b2), self.eps = lr, betas, eps
+        (self.b1, self.b2), self.eps, self.capturable = betas, eps, capturable
         self.m = torch.zeros_like(self.flat)
         self.v = torch.zeros_like(self.flat)
-        self.t = 0
+        if capturable:
+            self._t = torch.zeros((), device=self.flat.device)
+            self._lr = torch.tensor(float(lr), device=self.flat.device)
+        else:
+            self._t, self._lr = 0, float(lr)
+
+    @property
+    def lr(self) -> float | torch.Tensor:
+        """The learning rate: a float, or (capturable) the live 0-dim tensor the steps read."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        if self.capturable:
+            self._lr.fill_(value)  # in place: a captured graph keeps reading the same memory
+        else:
+            self._lr = float(value)
+
+    @property
+    def t(self) -> int:
+        return int(self._t)
+
+    def scale_lr(self, factor: torch.Tensor, low: float, high: float) -> None:
+        """lr <- clamp(lr * factor, low, high); on the device (no host sync) when capturable."""
+        if self.capturable:
+            self._lr.mul_(factor).clamp_(low, high)
+        else:
+            self._lr = min(max(self._lr * float(factor), low), high)
 
     def zero_grad(self) -> None:
         # keep the .grad views alive: backward accumulates into them in place
@@ -57,12 +90,15 @@ class FlatAdam:
         norm = g.norm()
         if max_grad_norm > 0:
             g.mul_((max_grad_norm / (norm + 1e-6)).clamp(max=1.0))
-        self.t += 1
+        self._t += 1
         self.m.lerp_(g, 1 - self.b1)
         self.v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
-        bc1, bc2 = 1 - self.b1**self.t, 1 - self.b2**self.t
+        bc1, bc2 = 1 - self.b1**self._t, 1 - self.b2**self._t
         denom = (self.v / bc2).sqrt_().add_(self.eps)
-        self.flat.addcdiv_(self.m, denom, value=-self.lr / bc1)
+        if self.capturable:  # step size as a tensor: no Python number taken from device memory
+            self.flat.addcdiv_(self.m * (-self._lr / bc1), denom)
+        else:
+            self.flat.addcdiv_(self.m, denom, value=-self._lr / bc1)
         return norm
 
     def minimize(self, loss: torch.Tensor, max_grad_norm: float = 0.0) -> torch.Tensor:
@@ -72,10 +108,14 @@ class FlatAdam:
         return self.step(max_grad_norm)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"m": self.m.clone(), "v": self.v.clone(), "t": self.t, "lr": self.lr}
+        return {"m": self.m.clone(), "v": self.v.clone(), "t": self.t, "lr": float(self._lr)}
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.m.copy_(d["m"])
         self.v.copy_(d["v"])
-        self.t, self.lr = int(d["t"]), float(d["lr"])
+        if self.capturable:
+            self._t.fill_(int(d["t"]))
+        else:
+            self._t = int(d["t"])
+        self.lr = float(d["lr"])
 

@@ -12,18 +12,36 @@ from rlmeta.vec_env import DeviceVecEnv, VecEnv
 
 
 class EpisodeStats:
-    """Returns/lengths of the episodes that ended since the last `pop()`."""
+    """Returns/lengths of the episodes that ended since the last `pop()`.
+
+    `add(returns [k], lengths [k])` keeps host lists; `add(returns [N], lengths [N], mask [N])` (a
+    DeviceVecEnv with torch_io) sums the masked entries into device tensors instead, so a GPU
+    collection loop never waits for the host: the one sync is in `pop()`, once per iteration.
+    """
 
     def __init__(self) -> None:
         self.returns: list[float] = []
         self.lengths: list[int] = []
+        self._sums: torch.Tensor | None = None  # [3] float64: episodes, return sum, length sum
 
-    def add(self, returns: np.ndarray | torch.Tensor, lengths: np.ndarray | torch.Tensor) -> None:  # [k], [k]
-        self.returns.extend(returns.tolist())
-        self.lengths.extend(lengths.tolist())
+    def add(self, returns: np.ndarray | torch.Tensor, lengths: np.ndarray | torch.Tensor,
+            mask: torch.Tensor | None = None) -> None:
+        if mask is None:
+            self.returns.extend(returns.tolist())
+            self.lengths.extend(lengths.tolist())
+            return
+        m = mask.double()
+        row = torch.stack([m.sum(), (returns.double() * m).sum(), (lengths.double() * m).sum()])
+        self._sums = row if self._sums is None else self._sums + row
 
     def pop(self) -> dict[str, float]:
         """-> {'charts/episodic_return': mean, 'charts/episodic_length': mean, 'charts/episodes': k} or {}."""
+        if self._sums is not None:
+            k, ret, length = self._sums.tolist()
+            self._sums = None
+            if k == 0:
+                return {}
+            return {"charts/episodic_return": ret / k, "charts/episodic_length": length / k, "charts/episodes": k}
         if not self.returns:
             return {}
         out = {"charts/episodic_return": float(np.mean(self.returns)),
@@ -92,7 +110,7 @@ class OnPolicyCollector:
             buf.obs[t], buf.actions[t], buf.logprobs[t], buf.values[t] = obs, action, logp, v
             buf.rewards[t] = reward
             buf.dones[t] = done
-            self.stats.add(out.episode_returns, out.episode_lengths)
+            self.stats.add(out.episode_returns, out.episode_lengths, out.episode_mask)
             obs = self._t(out.obs)
         self.obs = obs
         return buf.batch(value(obs), self.gamma, lam)

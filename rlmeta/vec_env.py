@@ -31,6 +31,9 @@ class VecStep(NamedTuple):
     final_obs: np.ndarray  # [N, obs_dim] float32, the last observation of the episode where done, else obs
     episode_returns: np.ndarray  # [k] raw returns of the k episodes that ended this step
     episode_lengths: np.ndarray  # [k]
+    # DeviceVecEnv with torch_io only: returns/lengths are [N] (every env) and this [N] bool mask says
+    # which ended a full episode this step, so statistics are summed on the device without a host sync
+    episode_mask: Any = None
 
 
 class VecBackend(Protocol):
@@ -247,16 +250,21 @@ class DeviceVecEnv(VecEnv):
         >>> out = envs.step(torch.zeros(4096, 6, device="cuda"))        # VecStep of tensors
     """
 
-    def __init__(self, backend: Any, **kwargs: Any):
+    def __init__(self, backend: Any, stagger_starts: bool = False, **kwargs: Any):
         super().__init__(backend, **kwargs)
         self.device = torch.device(backend.device)
         self.torch_io = False
+        if stagger_starts and not hasattr(backend, "elapsed"):
+            raise ValueError(f"{type(backend).__name__} has no episode clocks (elapsed) to stagger")
+        self.stagger_starts = stagger_starts
         dev, n = self.device, self.num_envs
         self.obs_rms = TorchRunningMeanStd(self.single_observation_space.shape, dev)
         self.ret_rms = TorchRunningMeanStd((), dev)
         self._disc_return = torch.zeros(n, dtype=torch.float64, device=dev)
         self._ep_return = torch.zeros(n, dtype=torch.float64, device=dev)
         self._ep_length = torch.zeros(n, dtype=torch.int64, device=dev)
+        # True while a world runs the first, shortened episode of a staggered start: not reported
+        self._partial = torch.zeros(n, dtype=torch.bool, device=dev)
         if self._act_low is not None:
             self._act_low = torch.as_tensor(self._act_low, dtype=torch.float32, device=dev)
             self._act_high = torch.as_tensor(self._act_high, dtype=torch.float32, device=dev)
@@ -271,6 +279,8 @@ class DeviceVecEnv(VecEnv):
             self._ep_return.zero_()
             self._ep_length.zero_()
             self._disc_return.zero_()
+            if self.stagger_starts:
+                self._stagger()
             self._last_obs = self._obs(raw, update=True)
         self._restored = False
         return self._out(self._last_obs)
@@ -285,7 +295,12 @@ class DeviceVecEnv(VecEnv):
         done = term | trunc
         self._ep_return += reward
         self._ep_length += 1
-        ep_ret, ep_len = self._ep_return[done], self._ep_length[done]  # [k]: new tensors
+        if self.torch_io:  # [N] copies + mask: no boolean indexing, so no host sync per step
+            ep_ret, ep_len, ep_mask = self._ep_return.clone(), self._ep_length.clone(), done & ~self._partial
+        else:
+            full = done & ~self._partial
+            ep_ret, ep_len, ep_mask = self._ep_return[full], self._ep_length[full], None  # [k]: new tensors
+        self._partial &= ~done
         self._ep_return.masked_fill_(done, 0)
         self._ep_length.masked_fill_(done, 0)
         if self.normalize_reward:
@@ -297,7 +312,19 @@ class DeviceVecEnv(VecEnv):
         norm_final = self._obs(final_obs, update=False)
         norm_obs = self._obs(obs, update=True)
         self._last_obs = norm_obs
-        return VecStep(*(self._out(x) for x in (norm_obs, reward.float(), term, trunc, norm_final, ep_ret, ep_len)))
+        return VecStep(*(self._out(x) for x in (norm_obs, reward.float(), term, trunc, norm_final, ep_ret, ep_len)),
+                       episode_mask=ep_mask)
+
+    def _stagger(self) -> None:
+        """Spread the episode clocks uniformly over [0, max_episode_steps): every world's first episode
+        is truncated early by a random amount, so from then on about N / max_episode_steps episodes end
+        per step instead of all N in the same step (a DELIBERATE deviation from gymnasium's reset,
+        as in Brax/Isaac Gym trainers; the shortened first episodes are bootstrapped like any
+        truncation and left out of the episode statistics). Draws from the backend's generator."""
+        b = self.backend
+        b.elapsed.copy_(torch.randint(0, b.max_episode_steps, (self.num_envs,), generator=b.gen,
+                                      device=self.device))
+        self._partial.fill_(True)
 
     def normalize(self, obs: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """Current observation normalisation (no update); numpy in -> numpy out, tensor in -> tensor out."""
@@ -310,7 +337,7 @@ class DeviceVecEnv(VecEnv):
         if hasattr(self.backend, "state_dict") and self._last_obs is not None:
             d["backend"] = self.backend.state_dict()
             d["episode"] = {k: v.cpu().numpy().copy() for k, v in (("ret", self._ep_return), ("len", self._ep_length),
-                            ("disc", self._disc_return), ("last_obs", self._last_obs))}
+                            ("disc", self._disc_return), ("last_obs", self._last_obs), ("partial", self._partial))}
         return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
@@ -323,6 +350,8 @@ class DeviceVecEnv(VecEnv):
             self._ep_return.copy_(ep["ret"])
             self._ep_length.copy_(ep["len"])
             self._disc_return.copy_(ep["disc"])
+            if "partial" in ep:
+                self._partial.copy_(ep["partial"])
             self._last_obs, self._restored = ep["last_obs"], True
 
     def _obs(self, obs: torch.Tensor, update: bool) -> torch.Tensor:

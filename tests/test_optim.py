@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from rlmeta.optim import FlatAdam
@@ -37,3 +38,34 @@ def test_flat_adam_state_roundtrip_and_module_load():
     opt.minimize(net(x).sum())
     opt2.minimize(net2(x).sum())
     assert torch.equal(opt.flat, opt2.flat)
+
+
+def test_capturable_flat_adam_equals_default_and_scales_lr():
+    """capturable=True (step count and lr as device tensors, for CUDA graphs) takes the same steps as
+    the default mode to float32 rounding of the bias corrections; scale_lr clamps by hand-computed values."""
+    a, b = _net(), _net()
+    ref = FlatAdam(a.parameters(), lr=1e-2, eps=1e-5)
+    cap = FlatAdam(b.parameters(), lr=1e-2, eps=1e-5, capturable=True)
+    assert isinstance(cap.lr, torch.Tensor) and cap.lr.dim() == 0
+    torch.manual_seed(1)
+    for i in range(30):
+        x, y = torch.randn(16, 5) * 3, torch.randn(16, 2)
+        ref.minimize(((a(x) - y) ** 2).mean(), max_grad_norm=0.5)
+        cap.minimize(((b(x) - y) ** 2).mean(), max_grad_norm=0.5)
+    torch.testing.assert_close(cap.flat, ref.flat, rtol=1e-5, atol=1e-6)
+    assert cap.t == ref.t == 30
+    # lr: set in place (a captured graph keeps reading the same tensor), scaled and clamped
+    lr_tensor = cap.lr
+    cap.lr = 4e-3
+    assert cap.lr is lr_tensor and float(cap.lr) == torch.tensor(4e-3).item()
+    cap.scale_lr(torch.tensor(1 / 1.5), 1e-5, 1e-2)
+    ref.lr = 4e-3
+    ref.scale_lr(torch.tensor(1 / 1.5), 1e-5, 1e-2)
+    assert float(cap.lr) == pytest.approx(4e-3 / 1.5, rel=1e-6) and ref.lr == pytest.approx(4e-3 / 1.5)
+    cap.scale_lr(torch.tensor(1e6), 1e-5, 1e-2)
+    assert float(cap.lr) == torch.tensor(1e-2).item()
+    # state dicts are interchangeable between the two modes
+    sd = cap.state_dict()
+    assert sd["t"] == 30 and isinstance(sd["lr"], float)
+    ref.load_state_dict(sd)
+    assert ref.t == 30 and ref.lr == sd["lr"]

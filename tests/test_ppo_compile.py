@@ -3,6 +3,7 @@ parameters after a full update phase), and a failing compile falls back to eager
 
 from __future__ import annotations
 
+import copy
 from unittest import mock
 
 import pytest
@@ -63,29 +64,98 @@ def test_compiled_losses_equal_eager():
     assert abs(loss.item()) < 1e-6 and m["losses/clipfrac"].item() == 0.0 and abs(m["losses/approx_kl"].item()) < 1e-6
 
 
-def test_ppo_update_phase_compiled_equals_eager(capsys):
-    """Two PPO agents from the same seed, one with compile=True: after update_epochs x minibatches of
-    policy and value steps on the same batch, parameters and metrics agree to float tolerance."""
-    compiled_or_skip(lambda x: x)
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+
+
+def update_once(cfg: PPOConfig, device: str, seed: int = 0, iters: int = 1):
+    """A PPO agent built from `seed`, `iters` update phases on one fixed batch -> (agent, last metrics)."""
+    envs = make_vec_env("Hopper-v5", 1, seed=0, backend="mujoco", threads=1)
+    torch.manual_seed(seed)
+    agent = PPO(cfg, envs, torch.device(device))
+    cpu_actor = copy.deepcopy(agent.actor).cpu()  # never .cpu() the agent's own: its params are FlatAdam views
+    batch = RolloutBatch(*(x.to(device) for x in fixed_batch(cpu_actor, B=cfg.num_steps)))
+    torch.manual_seed(1)  # the minibatch permutations
+    for _ in range(iters):
+        metrics = agent.update(batch)
+    envs.close()
+    return agent, metrics
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_ppo_update_phase_compiled_equals_eager(capsys, device):
+    """Two PPO agents from the same seed, one with compile=True (CPU: torch.compile'd losses; CUDA: the
+    whole update phase replayed as a CUDA graph): after update_epochs x minibatches of policy and value
+    steps on the same batch, with the adaptive-KL learning rate on, parameters, Adam state, learning
+    rates and metrics agree to float tolerance. On CUDA three phases run, so the graph is replayed."""
+    if device == "cpu":
+        compiled_or_skip(lambda x: x)
     out = []
     for compile_ in (False, True):
         cfg = PPOConfig(env="Hopper-v5", num_envs=1, num_steps=4 * B, num_minibatches=4, update_epochs=2,
-                        hidden_sizes=(32, 32), compile=compile_)
-        envs = make_vec_env("Hopper-v5", 1, seed=0, backend="mujoco", threads=1)
-        torch.manual_seed(0)
-        agent = PPO(cfg, envs, torch.device("cpu"))
-        batch = fixed_batch(agent.actor, B=4 * B)
-        torch.manual_seed(1)  # the minibatch permutation
-        metrics = agent.update(batch)
-        envs.close()
-        out.append((agent.actor_opt.flat.clone(), agent.critic_opt.flat.clone(), metrics))
-    assert "torch.compile" not in capsys.readouterr().err  # the compiled path ran, no eager fallback
-    (pa, va, ma), (pc, vc, mc) = out
-    torch.testing.assert_close(pc, pa, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(vc, va, rtol=1e-4, atol=1e-5)
+                        hidden_sizes=(32, 32), compile=compile_, desired_kl=0.002)
+        agent, metrics = update_once(cfg, device, iters=3 if device == "cuda" else 1)
+        if device == "cuda":
+            assert agent._update_phase.captured == compile_
+        out.append((agent.actor_opt, agent.critic_opt, metrics))
+    err = capsys.readouterr().err
+    assert "torch.compile" not in err and "CUDA graph" not in err  # the fast path ran, no eager fallback
+    (oa, va, ma), (oc, vc, mc) = out
+    for a, c in ((oa, oc), (va, vc)):
+        torch.testing.assert_close(c.flat, a.flat, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(c.v, a.v, rtol=1e-4, atol=1e-9)
+        assert c.t == a.t and float(c.lr) == pytest.approx(float(a.lr), rel=1e-5)
     assert ma.keys() == mc.keys() and ma["losses/policy_updates"] == mc["losses/policy_updates"] == 8.0
     for k in ma:
         assert mc[k] == pytest.approx(ma[k], rel=1e-4, abs=1e-5), k
+
+
+def test_adaptive_kl_learning_rate_by_hand():
+    """desired_kl: each policy step first scales both rates by 1/1.5 (KL > 2d), 1.5 (KL < d/2) or 1,
+    clamped to [1e-5, 1e-2]. Replaying the metrics' KL sequence by hand gives the final rates."""
+    cfg = PPOConfig(env="Hopper-v5", num_envs=1, num_steps=4 * B, num_minibatches=4, update_epochs=2,
+                    hidden_sizes=(32, 32), desired_kl=0.002, actor_lr=3e-4, critic_lr=6e-4)
+    envs = make_vec_env("Hopper-v5", 1, seed=0, backend="mujoco", threads=1)
+    torch.manual_seed(0)
+    agent = PPO(cfg, envs, torch.device("cpu"))
+    kls = []
+    agent.adapt_lr = (lambda orig: lambda kl: (kls.append(float(kl)), orig(kl)))(agent.adapt_lr)
+    agent.update(fixed_batch(agent.actor, B=4 * B))
+    envs.close()
+    assert len(kls) == 8
+    lr_pi, lr_v = 3e-4, 6e-4
+    for kl in kls:
+        f = 1 / 1.5 if kl > 0.004 else 1.5 if kl < 0.001 else 1.0
+        f = float(torch.tensor(f))  # the factor is a float32 tensor
+        lr_pi, lr_v = min(max(lr_pi * f, 1e-5), 1e-2), min(max(lr_v * f, 1e-5), 1e-2)
+    assert len(set(kls)) > 1 and agent.actor_opt.lr == pytest.approx(lr_pi) and agent.critic_opt.lr == pytest.approx(lr_v)
+    assert agent.actor_opt.lr != 3e-4  # the schedule moved
+
+
+def test_captured_fn_runs_eagerly_off_cuda_and_falls_back():
+    """CapturedFn: on CPU tensors the function simply runs (no graph); a capture that fails (here: a
+    .item() inside, faked by raising) warns once, restores the state and runs eagerly."""
+    from rlmeta.graphs import CapturedFn
+
+    w = torch.zeros(3)
+
+    def step(x):
+        w.add_(x)
+        return {"sum": w.sum()}
+
+    f = CapturedFn(step, [w])
+    assert f(torch.ones(3))["sum"].item() == 3.0 and not f.captured and not f.enabled
+    if torch.cuda.is_available():
+        wc = torch.zeros(3, device="cuda")
+
+        def bad(x):
+            wc.add_(x)
+            if wc.sum().item() > 1e9:  # a host read: capture fails
+                pass
+            return wc
+
+        g = CapturedFn(bad, [wc])
+        out = g(torch.ones(3, device="cuda"))
+        assert not g.captured and out.tolist() == [1.0, 1.0, 1.0]  # warm-up undone, one eager step
 
 
 def test_maybe_compile_falls_back_to_eager(capsys):

@@ -313,3 +313,61 @@ def test_ppo_cli_runs_on_warp_backend_and_resumes(warp_backend, tmp_path):
     assert main(["train", "ppo", "--resume", str(rd), "--total-steps", "192"]) == 0
     ck = load_checkpoint(rd / "checkpoint.pt")
     assert ck["global_step"] == 192 and ck["env"]["backend"]["elapsed"].tolist() == [48] * 4
+
+
+# ---------------------------------------------------------------------- GPU-scale training path (issue 14)
+def test_staggered_starts_spread_episode_ends_and_device_stats_match_host(warp_backend):
+    """stagger_starts: episode clocks start uniformly in [0, limit); world i's first (shortened) episode
+    ends after limit - clock_i steps and is not reported; every later one runs the full limit. The
+    device-side statistics (torch_io: masked sums, no host sync) equal the host path's list."""
+    from rlmeta.rollout import EpisodeStats
+
+    n, limit, steps = 16, 20, 65
+    runs = []
+    for torch_io in (True, False):
+        env = DeviceVecEnv(warp_backend("HalfCheetah-v5", n, max_episode_steps=limit), stagger_starts=True, seed=3)
+        env.torch_io = torch_io
+        env.reset()
+        clocks = env.backend.elapsed.clone()
+        stats, rets, lens, ends = EpisodeStats(), [], [], []
+        for t in range(steps):
+            out = env.step(torch.full((n, 6), 0.3) if torch_io else np.full((n, 6), 0.3, np.float32))
+            ends.append(int((torch.as_tensor(out.terminated) | torch.as_tensor(out.truncated)).sum()))
+            stats.add(out.episode_returns, out.episode_lengths, out.episode_mask)
+            r, l = ((out.episode_returns[out.episode_mask], out.episode_lengths[out.episode_mask]) if torch_io
+                    else (out.episode_returns, out.episode_lengths))
+            rets += torch.as_tensor(r).tolist()
+            lens += torch.as_tensor(l).tolist()
+        env.close()
+        runs.append((clocks, stats.pop(), rets, lens, ends))
+    (clocks, dev_stats, rets, lens, ends), (clocks2, host_stats, rets2, lens2, _) = runs
+    assert torch.equal(clocks, clocks2) and 0 <= clocks.min() and clocks.max() < limit and len(set(clocks.tolist())) >= 8
+    # full episodes of world i within `steps`: after its first ends at limit - c, one every `limit` steps
+    expected = sum((steps - (limit - c)) // limit for c in clocks.tolist())
+    assert len(rets) == expected and set(lens) == {limit}
+    assert max(ends) < n // 2  # never every world in the same step
+    assert dev_stats["charts/episodes"] == host_stats["charts/episodes"] == expected
+    assert rets == pytest.approx(rets2, rel=1e-6)
+    assert dev_stats["charts/episodic_return"] == pytest.approx(np.mean(rets), rel=1e-6)
+    assert dev_stats["charts/episodic_length"] == limit
+
+
+@pytest.mark.parametrize("algo", ["vpg", "trpo"])
+def test_vpg_trpo_train_on_the_gpu_path(warp_backend, tmp_path, algo):
+    """VPG and TRPO share the device collector: they train on warp worlds with staggered starts."""
+    from rlmeta.checkpoint import load_checkpoint
+    from rlmeta.cli import main
+
+    rd = tmp_path / algo
+    assert main(["train", algo, "--env", "Hopper-v5", "--env-backend", "warp", "--device", "cpu", "--stagger-starts",
+                 "--num-envs", "4", "--num-steps", "32", "--total-steps", "256", "--run-dir", str(rd),
+                 "--no-progress"]) == 0
+    ck = load_checkpoint(rd / "checkpoint.pt")
+    assert ck["global_step"] == 256 and ck["env"]["episode"]["partial"].shape == (4,)
+    rows = (rd / "progress.csv").read_text().splitlines()
+    assert len(rows) == 1 + 2  # header + two iterations
+
+
+def test_stagger_starts_needs_the_warp_backend():
+    with pytest.raises(ConfigError, match="stagger-starts needs --env-backend warp"):
+        make_vec_env("Hopper-v5", 2, backend="mujoco", stagger_starts=True)

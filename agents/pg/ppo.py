@@ -8,13 +8,20 @@ updates of policy and value). Two presets:
   and for v, early stop at 1.5 x target_kl, (64,32) tanh, no normalisation), the protocol behind
   the reference curves in benchmarks/reference/.
 
-`--compile` runs both losses (forward and backward) through torch.compile, falling back to eager
-with a warning where compilation fails; tests/test_ppo_compile.py checks the numbers are the same.
-Loss metrics stay tensors until the end of an iteration: one host sync for them per iteration
-instead of several per minibatch (FlatAdam's gradient-norm clip still syncs once per step).
+- `gpu`: thousands of mujoco-warp worlds on one GPU (Brax / rsl_rl style): 4096 worlds x 32 steps,
+  staggered episode starts, obs + reward normalisation on the device, 5 epochs x 8 minibatches of
+  16k, an adaptive-KL learning rate (rsl_rl), bigger ELU networks, and the whole update phase
+  replayed as one CUDA graph (`compile`).
+
+`--compile`: on CUDA the whole update phase (epochs x minibatches of policy and value steps) is
+recorded once as a CUDA graph and replayed (rlmeta/graphs.py; needs target_kl = 0, since the early
+stop is a host decision); on the CPU both losses go through torch.compile. Either falls back to
+eager with a warning; tests/test_ppo_compile.py checks the numbers are the same. Loss metrics stay
+tensors until the end of an iteration: one host sync for them per iteration.
 
 Example:
     rlmeta train ppo --env Hopper-v5 --preset spinningup --total-steps 1000000 --run-dir runs/ppo-hop
+    rlmeta train ppo --env HalfCheetah-v5 --preset gpu --total-steps 50000000      # one GPU, minutes
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from rlmeta.buffers import RolloutBatch
+from rlmeta.graphs import CapturedFn
 from rlmeta.networks import GaussianActor
 from rlmeta.offpolicy import maybe_compile
 from rlmeta.onpolicy import OnPolicyAgent, OnPolicyConfig, normalized, to_floats, value_loss
@@ -76,15 +84,19 @@ class PPOConfig(OnPolicyConfig):
     target_kl: float = 0.0
     """Stop *policy* updates in an iteration once approx KL > 1.5 * target_kl (0 disables);
     value updates continue, as in Spinning Up."""
+    desired_kl: float = 0.0
+    """Adaptive learning rate (rsl_rl) when > 0: before each minibatch step both rates are divided by
+    1.5 if its approx KL > 2 * desired_kl and multiplied by 1.5 if < desired_kl / 2, within [1e-5, 1e-2]."""
     compile: bool = False
-    """torch.compile the policy and value losses (eager fallback, with a warning, if compilation fails)."""
+    """Speed up the update: on CUDA replay the whole update phase as one CUDA graph (needs
+    target_kl = 0); on the CPU torch.compile the losses. Eager fallback, with a warning, on failure."""
 
     def validate(self) -> None:
         super().validate()
         self._check(update_epochs=self.update_epochs > 0,
                     num_minibatches=0 < self.num_minibatches <= self.num_steps * self.num_envs,
                     clip_coef=self.clip_coef > 0, actor_lr=self.actor_lr > 0, target_kl=self.target_kl >= 0,
-                    max_grad_norm=self.max_grad_norm >= 0)
+                    desired_kl=self.desired_kl >= 0, max_grad_norm=self.max_grad_norm >= 0)
 
     @classmethod
     def presets(cls) -> dict[str, "PPOConfig"]:
@@ -95,6 +107,15 @@ class PPOConfig(OnPolicyConfig):
                 hidden_sizes=(64, 32), ortho_init=False, log_std_init=-0.5, actor_lr=3e-4, critic_lr=1e-3,
                 anneal_lr=False, gae_lambda=0.97, update_epochs=80, num_minibatches=1, clip_vloss=False,
                 vf_coef=1.0, max_grad_norm=0.0, target_kl=0.01,
+            ),
+            # Massively parallel PPO (Brax PPO, rsl_rl, rl_games): many worlds and short unrolls, few
+            # epochs of big minibatches, an adaptive-KL step size instead of annealing (the run's
+            # length is set by wall time, not steps), networks sized for the data (rsl_rl's ELU MLPs).
+            "gpu": cls(
+                preset="gpu", env_backend="warp", stagger_starts=True, num_envs=4096, num_steps=32,
+                total_steps=100_000_000, checkpoint_every=10_000_000, hidden_sizes=(256, 256, 128),
+                activation="elu", actor_lr=3e-4, critic_lr=3e-4, anneal_lr=False, desired_kl=0.01,
+                update_epochs=5, num_minibatches=8, max_grad_norm=1.0, compile=True,
             ),
         }
 
@@ -123,9 +144,13 @@ class PPO(OnPolicyAgent):
     def __init__(self, cfg: PPOConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
         # FlatAdam == torch Adam numerically, with one fused step per network (rlmeta/optim.py)
-        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.actor_lr, eps=1e-5)
-        self._policy_loss = maybe_compile(policy_loss, cfg.compile)
-        self._value_loss = maybe_compile(value_loss, cfg.compile)
+        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.actor_lr, eps=1e-5,
+                                  capturable=self.critic_opt.capturable)
+        graphs = cfg.compile and device.type == "cuda" and cfg.target_kl == 0
+        self._policy_loss = maybe_compile(policy_loss, cfg.compile and not graphs)
+        self._value_loss = maybe_compile(value_loss, cfg.compile and not graphs)
+        opt_state = [x for o in (self.actor_opt, self.critic_opt) for x in (o.flat, o.m, o.v, o._t, o._lr)]
+        self._update_phase = CapturedFn(self.update_phase, opt_state, enabled=graphs, name="PPO update phase")
 
     def iteration(self) -> dict[str, float]:
         cfg = self.cfg
@@ -139,13 +164,20 @@ class PPO(OnPolicyAgent):
 
     def update(self, batch: RolloutBatch) -> dict[str, float]:
         """update_epochs passes of minibatch steps of policy and value over one batch -> metrics."""
-        cfg = self.cfg
         B = batch.obs.shape[0]
-        mb_size = B // cfg.num_minibatches
+        # every epoch's permutation first (the same draws as one randperm per epoch), so the phase
+        # itself is fixed-shape work that a CUDA graph can replay
+        perms = torch.stack([torch.randperm(B, device=self.device) for _ in range(self.cfg.update_epochs)])  # [E, B]
+        return to_floats(self._update_phase(batch, perms))
+
+    def update_phase(self, batch: RolloutBatch, perms: torch.Tensor) -> dict[str, torch.Tensor | float]:
+        """The minibatch steps over `batch` in the order `perms` [E, B] gives -> metrics (tensors)."""
+        cfg = self.cfg
+        mb_size = batch.obs.shape[0] // cfg.num_minibatches
         pi_active, pi_updates = True, 0
         metrics: dict[str, torch.Tensor | float] = {}
-        for _ in range(cfg.update_epochs):
-            for idx in torch.randperm(B, device=self.device).split(mb_size):
+        for perm in perms:
+            for idx in perm.split(mb_size):
                 mb = RolloutBatch(*(x[idx] for x in batch))
                 if pi_active:
                     loss, pm = self._policy_loss(self.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
@@ -153,6 +185,8 @@ class PPO(OnPolicyAgent):
                     if cfg.target_kl > 0 and pm["losses/approx_kl"] > 1.5 * cfg.target_kl:
                         pi_active = False
                     else:
+                        if cfg.desired_kl > 0:
+                            self.adapt_lr(pm["losses/approx_kl"])
                         extra, em = self.extra_loss(mb)
                         self.actor_opt.minimize(loss + extra, cfg.max_grad_norm)
                         pi_updates += 1
@@ -164,4 +198,12 @@ class PPO(OnPolicyAgent):
 
         metrics["losses/policy_updates"] = float(pi_updates)
         metrics["charts/learning_rate"] = self.actor_opt.lr
-        return to_floats(metrics)
+        return metrics
+
+    def adapt_lr(self, kl: torch.Tensor) -> None:
+        """rsl_rl's adaptive schedule from this minibatch's KL (before its step); both networks' rates
+        move by the same factor, on the device (no host sync)."""
+        d = self.cfg.desired_kl
+        factor = torch.where(kl > 2 * d, 1 / 1.5, torch.where(kl < d / 2, 1.5, 1.0))
+        for opt in (self.actor_opt, self.critic_opt):
+            opt.scale_lr(factor, 1e-5, 1e-2)

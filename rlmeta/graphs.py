@@ -1,0 +1,85 @@
+"""Replay a fixed-shape update as one CUDA graph, with an eager fallback.
+
+A training update of small networks on a GPU is launch-bound: each of the hundreds of kernels of a
+minibatch step costs more to launch from Python than to run. `CapturedFn` records a function once
+(`torch.cuda.graph`) and then replays the whole recording with one launch per call. The function
+must read and write only tensors at fixed addresses (parameters and optimiser state in place, a
+FlatAdam with capturable=True) and must not look at values on the host (no .item(), no
+data-dependent Python branches); its inputs are copied into static buffers before each replay and
+its outputs are the tensors the recording wrote (valid until the next call).
+
+Capture needs a warm-up call (autograd and cuBLAS allocate lazily), which would change the training
+state: the tensors in `state` are snapshotted before and restored after, so the first replay starts
+from exactly where an eager call would. Anything that fails during capture (an op that syncs, an
+extra loss that calls .item()) ends in a one-line warning and eager calls from then on.
+
+Example:
+    >>> step = CapturedFn(update_phase, state=[opt.flat, opt.m, opt.v, opt._t, opt._lr], enabled=True)
+    >>> metrics = step(batch, perms)     # tensors; first call captures, later calls replay
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Sequence
+
+import torch
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+
+class CapturedFn:
+    """fn(*inputs) -> outputs (a pytree of tensors), replayed as a CUDA graph when `enabled` and every
+    input tensor is on a CUDA device; otherwise (CPU, capture failed) `fn` runs eagerly."""
+
+    def __init__(self, fn: Callable[..., Any], state: Sequence[torch.Tensor], enabled: bool = True,
+                 name: str = "update"):
+        self.fn, self.state, self.enabled, self.name = fn, list(state), enabled, name
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self._static_in: list[torch.Tensor] = []
+        self._in_spec = None
+        self._out: Any = None
+
+    @property
+    def captured(self) -> bool:
+        return self.graph is not None
+
+    def __call__(self, *inputs: Any) -> Any:
+        leaves, spec = tree_flatten(inputs)
+        if self.enabled and self.graph is None:
+            if all(isinstance(x, torch.Tensor) and x.is_cuda for x in leaves):
+                self._capture(leaves, spec)
+            else:
+                self.enabled = False
+        if self.graph is None:
+            return self.fn(*inputs)
+        if spec != self._in_spec or any(s.shape != x.shape for s, x in zip(self._static_in, leaves)):
+            raise ValueError(f"{self.name}: a captured CUDA graph needs inputs of the captured shapes")
+        for s, x in zip(self._static_in, leaves):
+            s.copy_(x)
+        self.graph.replay()
+        return self._out
+
+    def _capture(self, leaves: list[torch.Tensor], spec) -> None:
+        snapshot = [t.detach().clone() for t in self.state]
+        static_in = [x.detach().clone() for x in leaves]
+        args = tree_unflatten(static_in, spec)
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.fn(*args)  # warm-up: lazy allocations happen outside the recording
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                out = self.fn(*args)
+        except Exception as e:  # noqa: BLE001 - any capture failure falls back to eager
+            msg = str(e).splitlines()[0][:200] if str(e) else ""
+            print(f"rlmeta: CUDA graph capture of the {self.name} failed ({type(e).__name__}: {msg}); "
+                  "running eagerly", file=sys.stderr)
+            self.enabled = False
+            out = graph = None
+        with torch.no_grad():
+            for t, c in zip(self.state, snapshot):
+                t.copy_(c)
+        if graph is not None:
+            self.graph, self._static_in, self._in_spec, self._out = graph, static_in, spec, out
