@@ -241,11 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     print("compiled == eager tests:", test_status, test_line, flush=True)
 
     results: dict[str, dict] = {}
+    errors: list[str] = []
     for env_id in args.envs:
         if time.perf_counter() > deadline:
             print(f"deadline reached: {env_id} not trained", flush=True)
             break
-        rows, agent = train(env_id, args, deadline)
+        try:
+            rows, agent = train(env_id, args, deadline)
+        except Exception as e:  # noqa: BLE001 - keep what the other task measures; the error goes in the report
+            errors.append(f"{env_id}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
+            print("ERROR", errors[-1], flush=True)
+            continue
         captured = agent._update_phase.captured
         ev = evaluate(agent, env_id, args)
         agent.envs.close()
@@ -290,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {env_id} | {len(rows)} | {rows[-1]['global_step']:,} | {rows[-1]['wall_s']:.0f} | "
                      f"{r['sps']:,.0f} | {'yes' if r['captured'] else 'no'} | {final:.0f} | {m:.0f} +- {s:.0f} ({n}) | "
                      f"{TARGETS[env_id]:.0f} | {hit} |")
+    lines += [f"\nERROR {e}" for e in errors]
     if tp:
         lines += ["", f"End-to-end throughput, {tp_env} (collect + update, median of {args.throughput_iters} "
                   "iterations after 2 warm-up iterations):", "", "| update phase | env-steps/s |", "|---|---:|"]
