@@ -157,6 +157,12 @@ def write_csv(path: Path, rows: list[dict]) -> None:
             w.writerow([r.get(c, "") for c in COLUMNS])
 
 
+def read_csv(path: Path) -> list[dict]:
+    """write_csv's rows back (empty cells dropped, as in the rows that were written)."""
+    with path.open() as f:
+        return [{k: float(v) for k, v in r.items() if v != ""} for r in csv.DictReader(f)]
+
+
 def curve(rows: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> wall_s, steps, return (iterations with finished episodes only)."""
     keep = [r for r in rows if "charts/episodic_return" in r]
@@ -196,14 +202,15 @@ def plot(path: Path, results: dict, cpu: dict, device_label: str) -> None:
             if env_id in cpu:
                 pts = sorted(cpu[env_id])
                 cx = [p[2] if ax is row[0] else p[0] for p in pts]
-                ax.plot([0, *cx], [0, *[p[1] for p in pts]], "s--", color="C3",
+                ax.plot(cx, [p[1] for p in pts], "s--", color="C3",
                         label="CPU path: PPO spinningup, 2 cores (onpolicy-1m)")
             ax.axhline(TARGETS[env_id], color="gray", ls=":", lw=1, label=f"target {TARGETS[env_id]:.0f}")
             ax.set_xlabel(label)
             ax.set_ylabel("training episode return")
             ax.set_title(env_id)
             ax.grid(alpha=0.3)
-        row[1].set_xscale("symlog", linthresh=1e6)
+        row[0].set_xlim(left=0)  # the time before the first point is kernel compilation and the first episodes
+        row[1].set_xscale("log")
         row[0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -224,13 +231,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-envs", type=int, default=0, help="worlds (default: the gpu preset's 4096)")
     p.add_argument("--num-steps", type=int, default=0, help="steps per world per iteration (default: the preset's 32)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device-label", default="NVIDIA H100 80GB HBM3", help="with --replot: the device named in the legend")
     p.add_argument("--eval-envs", type=int, default=512, help="worlds of the final deterministic evaluation")
     p.add_argument("--eval-steps", type=int, default=1000, help="steps of the final evaluation (1000 = one full episode)")
     p.add_argument("--throughput-iters", type=int, default=8,
                    help="timed iterations of the graph-vs-eager throughput rows (HalfCheetah; 0: skip)")
     p.add_argument("--no-test", action="store_true", help="skip running the compiled == eager tests")
     p.add_argument("--print-every", type=int, default=20, help="print a progress line every N iterations")
+    p.add_argument("--replot", action="store_true", help="only redraw gpu_ppo.png from the CSVs in --out")
     args = p.parse_args(argv)
+    if args.replot:
+        results = {e: {"rows": read_csv(args.out / f"gpu_ppo_{e}.csv")} for e in args.envs}
+        plot(args.out / "gpu_ppo.png", results, cpu_reference(), args.device_label)
+        return 0
     start = time.perf_counter()
     deadline = start + args.deadline_s
     device = torch.device(args.device)
