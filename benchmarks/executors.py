@@ -31,6 +31,25 @@ from benchmarks.suites import RunSpec
 SMALL_FILES = ("config.json", "progress.csv", "done")
 
 
+def die_with_parent():
+    """-> a preexec_fn after which the child gets SIGTERM when this process dies, however it dies
+    (Linux prctl PR_SET_PDEATHSIG; elsewhere None). Without it a killed `rlmeta bench` left its
+    training children running, and its rerun raced them on the same run directories."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died between fork and prctl
+            os._exit(1)
+
+    return preexec
+
+
 def last_step(run_dir: Path) -> int:
     """global_step of the last row of run_dir/progress.csv (0 when there is none yet)."""
     path = run_dir / "progress.csv"
@@ -93,7 +112,7 @@ def run_local(specs: Sequence[RunSpec], jobs: int, log_dir: Path) -> list[str]:
         with (log_dir / f"{spec.name}.log").open("a") as log:
             log.write(f"$ rlmeta {' '.join(cmd[3:])}\n")
             log.flush()
-            return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+            return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()).returncode
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(run, s): s for s in todo}

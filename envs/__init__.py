@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 import warnings
 
 import gymnasium as gym
+import mujoco
 import torch
 
 from rlmeta.errors import ConfigError
 from rlmeta.vec_env import DeviceVecEnv, VecEnv
 
-# MuJoCo's XML compiler warns about a deprecated attribute in gymnasium's own hopper.xml.
+# MuJoCo's XML compiler warns about a deprecated attribute in gymnasium's own XML files (nothing a
+# user can change); the C library prints it on every env construction, so filter that one message.
 warnings.filterwarnings("ignore", message=".*settotalmass.*")
+
+
+def _mujoco_warning(msg: str) -> None:
+    if "settotalmass" not in msg:
+        print(f"WARNING: {msg}", file=sys.stderr)
+
+
+if mujoco.get_mju_user_warning() is None:
+    mujoco.set_mju_user_warning(_mujoco_warning)
 
 
 def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:

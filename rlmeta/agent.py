@@ -30,6 +30,9 @@ class Agent:
     algo: ClassVar[str] = ""
     Config: ClassVar[type[RunConfig]] = RunConfig
     continuous_actions: ClassVar[bool] = True
+    # config field -> optimizer attribute: a learning rate overridden on --resume reaches the optimizer
+    # (a checkpoint restores the saved rates, which would otherwise silently win)
+    lr_fields: ClassVar[dict[str, str]] = {}
 
     def __init__(self, cfg: RunConfig, envs: VecEnv, device: torch.device):
         self.check_env(envs)
@@ -74,6 +77,22 @@ class Agent:
             total = total + loss
             metrics.update(m)
         return total, metrics
+
+    @property
+    def steps_per_iteration(self) -> int | None:
+        """Env steps one iteration() always takes (None: it varies, or iterations stop exactly at total_steps)."""
+        return None
+
+    def set_learning_rates(self, fields: list[str]) -> None:
+        """Copy these learning-rate fields of self.cfg into their optimizers (see lr_fields)."""
+        for field in fields:
+            opt = getattr(self, self.lr_fields[field], None)
+            lr = float(getattr(self.cfg, field))
+            if isinstance(opt, FlatAdam):
+                opt.lr = lr
+            elif isinstance(opt, torch.optim.Optimizer):
+                for group in opt.param_groups:
+                    group["lr"] = lr
 
     def _stateful(self) -> dict[str, Any]:
         """Every module / optimizer attribute: what a checkpoint must hold."""

@@ -8,6 +8,7 @@ Names (CleanRL's, so runs line up in W&B): `global_step`, `charts/episodic_retur
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import sys
@@ -29,6 +30,13 @@ def wandb_key_available() -> bool:
         return False
 
 
+def _step(row: dict[str, Any]) -> float | None:
+    try:
+        return float(row["global_step"])
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
 class CSVWriter:
     """progress.csv with a header that grows when a new metric appears (the file is rewritten)."""
 
@@ -37,11 +45,13 @@ class CSVWriter:
         self.rows: list[dict[str, Any]] = []
         self.columns: list[str] = ["global_step"]
         if path.exists() and resume_step is not None:
-            with path.open() as f:
-                reader = csv.DictReader(f)
-                self.columns = list(reader.fieldnames or self.columns)
-                # rows logged after the checkpoint we resume from will be produced again
-                self.rows = [r for r in reader if float(r["global_step"]) <= resume_step]
+            text = path.read_text()
+            if not text.endswith("\n"):  # a kill mid-write left a partial last row: every full row ends in \n
+                text = text[: text.rfind("\n") + 1]
+            reader = csv.DictReader(io.StringIO(text))
+            self.columns = list(reader.fieldnames or self.columns)
+            # rows logged after the checkpoint we resume from will be produced again
+            self.rows = [r for r in reader if _step(r) is not None and _step(r) <= resume_step]
             self._rewrite()
         elif path.exists():
             path.unlink()
@@ -105,6 +115,9 @@ class Logger:
         self._last: dict[str, float] = {}
 
     def _init_wandb(self, algo: str, config: dict[str, Any], mode: str, resuming: bool) -> None:
+        # W&B suggests its LLM tracer ("Detected [agents] in use ... Weave") whenever a module named
+        # `agents` is imported (OpenAI's Agents SDK); ours is an RL package: no tracer, no message
+        os.environ.setdefault("WANDB_DISABLE_WEAVE", "true")
         import wandb
         from wandb.sdk.lib.runid import generate_id
 
@@ -142,16 +155,18 @@ class Logger:
         self._console(step)
 
     def _console(self, step: int) -> None:
-        ret = self._last.get("charts/episodic_return", math.nan)
-        sps = self._last.get("charts/SPS", math.nan)
+        # only what this agent reports (AlphaZero and meta-training have no episodic return or SPS)
+        shown = {name: self._last[key] for name, key in (("return", "charts/episodic_return"),
+                 ("test_return", "charts/test_return"), ("SPS", "charts/SPS"))
+                 if isinstance(self._last.get(key), (int, float)) and math.isfinite(self._last[key])}
+        fmt = {k: (f"{v:.0f}" if k == "SPS" else f"{v:.1f}") for k, v in shown.items()}
         if self._tty:
             self._bar.update(step - self._bar.n)
-            self._bar.set_postfix(SPS=f"{sps:.0f}", ret=f"{ret:.1f}", refresh=False)
+            self._bar.set_postfix(fmt, refresh=False)
         elif self._progress and time.time() - self._last_print > 30:
             self._last_print = time.time()
-            test = self._last.get("charts/test_return")
-            extra = f" test_return={test:.1f}" if test is not None else ""
-            print(f"[{step}/{self._total}] return={ret:.1f}{extra} SPS={sps:.0f}", file=sys.stderr, flush=True)
+            extra = "".join(f" {k}={v}" for k, v in fmt.items())
+            print(f"[{step}/{self._total}]{extra}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self._bar.close()

@@ -284,6 +284,7 @@ class OffPolicyAgent(Agent):
     explore / update / act; the loop's state travels with the checkpoint."""
 
     loop: OffPolicyLoop
+    lr_fields = {"pi_lr": "actor_opt", "q_lr": "critic_opt"}
 
     def iteration(self) -> dict[str, float]:
         # collect -> store -> update phases -> test episodes

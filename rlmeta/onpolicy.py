@@ -82,6 +82,7 @@ class OnPolicyAgent(Agent):
     """Builds actor, critic (+ FlatAdam), and the collector; subclasses write `iteration()`."""
 
     Config = OnPolicyConfig
+    lr_fields = {"critic_lr": "critic_opt"}
 
     def __init__(self, cfg: OnPolicyConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
@@ -94,6 +95,10 @@ class OnPolicyAgent(Agent):
         self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5,
                                    capturable=device.type == "cuda")
         self.collector = OnPolicyCollector(envs, cfg.num_steps, device, cfg.gamma)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.cfg.num_steps * self.cfg.num_envs
 
     def collect(self) -> RolloutBatch:
         """One batch of T * N transitions with GAE advantages; advances global_step."""

@@ -12,11 +12,18 @@ deterministic episode is recorded at every `video_every`-th checkpoint and at th
 
 from __future__ import annotations
 
+import fcntl
+import math
+import os
+import shutil
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
+from torch import nn
 
 from rlmeta.checkpoint import load_checkpoint, save_checkpoint
 from rlmeta.config import RunConfig, save_config
@@ -56,12 +63,100 @@ def build_agent(algo: str, cfg: RunConfig):
     return agent
 
 
+class _NothingToDo(Exception):
+    """--resume of a run that already reached its total_steps: leave every file as it is."""
+
+
+class NonFiniteError(ConfigError):
+    """A loss, metric or parameter became NaN/inf: the run stops before it can checkpoint it."""
+
+
+# fields a --resume may change although the checkpoint was made with other values: they shape no tensor
+RESUME_FREE = {"total_steps", "checkpoint_every", "resume", "run_dir", "device", "progress", "torch_threads",
+               "env_threads", "compile", "capture_video", "video_every", "video_size", "wandb", "wandb_project",
+               "wandb_group", "wandb_name", "wandb_tags", "wandb_job_type"}
+
+
+@contextmanager
+def run_dir_lock(run_dir: Path) -> Iterator[None]:
+    """One writer per run directory: an exclusive OS lock (flock) on RUN_DIR/.lock for the whole run.
+    The OS drops it when the process dies, so a killed run never leaves a stale lock."""
+    created = not run_dir.exists()
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ConfigError(f"cannot use run dir {run_dir}: {e.strerror or e}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise ConfigError(f"{run_dir} is in use by another rlmeta process (pid {pid}); one run per run dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    except BaseException:
+        if created and set(p.name for p in run_dir.iterdir()) <= {".lock"}:  # failed before writing anything
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        os.close(fd)
+
+
+def nonfinite_modules(owner: object) -> list[str]:
+    """Names of the nn.Module attributes of `owner` holding a NaN/inf parameter (one host sync)."""
+    mods = {k: v for k, v in vars(owner).items() if isinstance(v, nn.Module) and any(True for _ in v.parameters())}
+    if not mods:
+        return []
+    ok = torch.stack([torch.stack([p.detach().isfinite().all() for p in m.parameters()]).all().cpu()
+                      for m in mods.values()]).tolist()
+    return [name for name, good in zip(mods, ok) if not good]
+
+
+def check_finite(owner: object, metrics: dict[str, float], step: int, last_good: int | None) -> None:
+    """Raise NonFiniteError when a metric or a parameter of `owner` (an agent, a meta-trainer) is
+    NaN/inf: the runners call it after every iteration, before anything can be checkpointed."""
+    bad = [k for k, v in metrics.items() if isinstance(v, (int, float)) and not math.isfinite(v)]
+    bad += [f"parameters of {m}" for m in nonfinite_modules(owner)]
+    if bad:
+        kept = f"the last good checkpoint (step {last_good:,}) is kept" if last_good is not None else "no checkpoint was written"
+        raise NonFiniteError(f"non-finite {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} at step "
+                             f"{step:,}; the run stopped and {kept} (try lower learning rates)")
+
+
+def resume_overrides(saved: dict, cfg: RunConfig, agent) -> list[str]:
+    """Fields of cfg that differ from the checkpoint's config. Learning rates are applied to the
+    optimizers; other shape-free fields just take effect; anything else is refused in one line."""
+    now = cfg.to_dict()
+    changed = [k for k in now if k in saved and _norm(saved[k]) != _norm(now[k])]
+    refused = [k for k in changed if k not in RESUME_FREE and k not in agent.lr_fields]
+    if refused:
+        desc = ", ".join(f"--{k.replace('_', '-')} {_norm(saved[k])} -> {_norm(now[k])}" for k in refused)
+        raise ConfigError(f"--resume cannot change {desc}: the checkpoint was trained with the old values "
+                          "(start a new run instead)")
+    return changed
+
+
+def _norm(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
 def train(algo: str, cfg: RunConfig, callback: Optional[IterationCallback] = None) -> Path:
     """Train `algo` with `cfg`; resume from cfg.resume (a run dir) if given. Returns the run dir.
 
+    Everything is validated (checkpoint digest, config overrides, the agent loading the checkpoint)
+    before anything in the run directory is written, so a failed --resume leaves the run as it was.
     callback(global_step, metrics) runs after each logged iteration; an exception it raises ends
     the run (logger and envs are closed; the last checkpoint stays, no `done` marker)."""
     run_dir = Path(cfg.resume or cfg.run_dir or default_run_dir(algo, cfg))
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"run dir {run_dir} is a file")
+    with run_dir_lock(run_dir):
+        return _train_locked(algo, cfg, run_dir, callback)
+
+
+def _train_locked(algo: str, cfg: RunConfig, run_dir: Path, callback: Optional[IterationCallback]) -> Path:
     ckpt_path = run_dir / CHECKPOINT
     resuming = cfg.resume is not None
     if resuming and not ckpt_path.exists():
@@ -85,19 +180,44 @@ def train(algo: str, cfg: RunConfig, callback: Optional[IterationCallback] = Non
             recorder.close()
         raise
     envs = agent.envs
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg.replace(resume=None, run_dir=str(run_dir)), run_dir / "config.json", algo)
-    if ckpt is not None:
-        agent.load_state_dict(ckpt["agent"])
-        envs.load_state_dict(ckpt["env"])
-        set_rng_state(ckpt["rng"])
+    try:
+        if ckpt is not None:
+            changed = resume_overrides(ckpt["config"], cfg, agent)
+            try:
+                agent.load_state_dict(ckpt["agent"])
+                envs.load_state_dict(ckpt["env"])
+            except (RuntimeError, ValueError, KeyError, IndexError) as e:
+                raise ConfigError(f"--resume {run_dir}: the checkpoint does not fit this agent "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+            agent.set_learning_rates([k for k in changed if k in agent.lr_fields])
+            set_rng_state(ckpt["rng"])
+            if agent.global_step >= cfg.total_steps:
+                print(f"rlmeta: {run_dir} is already trained to step {agent.global_step:,} (--total-steps "
+                      f"{cfg.total_steps:,}); nothing to do", file=sys.stderr)
+                raise _NothingToDo
+        k = agent.steps_per_iteration
+        if k and cfg.total_steps % k:
+            print(f"rlmeta: note: {algo} takes {k:,} env steps per iteration, so training stops at step "
+                  f"{-(-cfg.total_steps // k) * k:,} (--total-steps {cfg.total_steps:,} rounded up to whole iterations)",
+                  file=sys.stderr)
+        save_config(cfg.replace(resume=None, run_dir=str(run_dir)), run_dir / "config.json", algo)
+    except BaseException as e:
+        envs.close()
+        if recorder is not None:
+            recorder.close()
+        if isinstance(e, _NothingToDo):
+            return run_dir
+        raise
     start = agent.global_step
+    last_good = start if ckpt is not None else None
     logger = Logger(run_dir, algo, cfg.to_dict(), cfg.total_steps, resume_step=start if resuming else None,
                     wandb_mode=cfg.wandb, progress=cfg.progress)
 
     def checkpoint() -> None:
+        nonlocal last_good
         save_checkpoint(ckpt_path, {"algo": algo, "config": cfg.to_dict(), "global_step": agent.global_step,
                                     "agent": agent.state_dict(), "env": envs.state_dict(), "rng": rng_state()})
+        last_good = agent.global_step
 
     def record_video() -> None:
         from rlmeta.video import write_mp4
@@ -118,6 +238,7 @@ def train(algo: str, cfg: RunConfig, callback: Optional[IterationCallback] = Non
         while agent.global_step < cfg.total_steps:
             t0, s0 = time.perf_counter(), agent.global_step
             metrics = agent.iteration()
+            check_finite(agent, metrics, agent.global_step, last_good)
             metrics["charts/SPS"] = (agent.global_step - s0) / max(time.perf_counter() - t0, 1e-9)
             logger.log(agent.global_step, metrics)
             if callback is not None:

@@ -19,6 +19,7 @@ from rlmeta.checkpoint import load_checkpoint, save_checkpoint
 from rlmeta.config import ConfigBase, save_config
 from rlmeta.errors import ConfigError
 from rlmeta.logger import Logger
+from rlmeta.runner import check_finite, run_dir_lock
 from rlmeta.seeding import rng_state, seed_everything, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
@@ -82,9 +83,16 @@ class Trainer(Protocol):
 
 
 def run_meta_training(algo: str, cfg: MetaRunConfig, make_trainer) -> Path:
-    """Build `make_trainer(cfg)`, resume if asked, train for cfg.meta_iterations, evaluate. -> run dir."""
+    """Build `make_trainer(cfg)`, resume if asked, train for cfg.meta_iterations, evaluate. -> run dir.
+    Same guarantees as rlmeta.runner.train: one writer per run dir, nothing written before the
+    checkpoint loaded, a NaN/inf stops the run before it is checkpointed."""
     cfg.validate()
     run_dir = Path(cfg.resume or cfg.run_dir or Path("runs") / f"{algo}-{cfg.env}-s{cfg.seed}")
+    with run_dir_lock(run_dir):
+        return _run_locked(algo, cfg, make_trainer, run_dir)
+
+
+def _run_locked(algo: str, cfg: MetaRunConfig, make_trainer, run_dir: Path) -> Path:
     ckpt_path = run_dir / CHECKPOINT
     if cfg.resume is None and ckpt_path.exists():
         raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} or choose another --run-dir")
@@ -95,23 +103,30 @@ def run_meta_training(algo: str, cfg: MetaRunConfig, make_trainer) -> Path:
     seed_everything(cfg.seed)
     torch.set_num_threads(max(1, cfg.torch_threads))
     trainer = make_trainer(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg.replace(resume=None, run_dir=str(run_dir)), run_dir / "config.json", algo)
     if ckpt is not None:
-        trainer.load_state_dict(ckpt["trainer"])
+        try:
+            trainer.load_state_dict(ckpt["trainer"])
+        except (RuntimeError, ValueError, KeyError, IndexError) as e:
+            raise ConfigError(f"--resume {run_dir}: the checkpoint does not fit this configuration "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
         set_rng_state(ckpt["rng"])
+    save_config(cfg.replace(resume=None, run_dir=str(run_dir)), run_dir / "config.json", algo)
+    last_good = trainer.global_step if ckpt is not None else None
     logger = Logger(run_dir, algo, {**cfg.to_dict(), "wandb_group": cfg.wandb_group or f"{algo}-{cfg.env}"},
                     getattr(trainer, "total_steps", cfg.meta_iterations), resume_step=trainer.global_step if ckpt is not None else None,
                     wandb_mode=cfg.wandb, progress=cfg.progress)
 
     def checkpoint() -> None:
+        nonlocal last_good
         save_checkpoint(ckpt_path, {"algo": algo, "config": cfg.to_dict(), "trainer": trainer.state_dict(),
                                     "rng": rng_state()})
+        last_good = trainer.global_step
 
     try:
         while trainer.iteration_count < cfg.meta_iterations:
             t0 = time.perf_counter()
             metrics = trainer.iteration()
+            check_finite(trainer, metrics, trainer.global_step, last_good)
             metrics["charts/meta_iteration"] = trainer.iteration_count
             metrics["charts/iteration_time"] = time.perf_counter() - t0
             if trainer.iteration_count % cfg.log_every == 0 or trainer.iteration_count == cfg.meta_iterations:

@@ -1,7 +1,7 @@
 """Proximal Policy Optimization (Schulman et al. 2017), continuous actions.
 
 Reads top to bottom: config -> policy loss -> agent (collect with GAE, then epochs of minibatch
-updates of policy and value). Two presets:
+updates of policy and value). Three presets:
 - `cleanrl` (default): CleanRL's ppo_continuous_action.py settings (obs/reward normalisation,
   2048 steps, 10 epochs x 32 minibatches, lr annealing, 64x64 tanh, orthogonal init).
 - `spinningup`: Spinning Up's PyTorch PPO (4000 steps per epoch, 80 full-batch iterations for pi
@@ -140,6 +140,7 @@ def policy_loss(actor: GaussianActor, b: RolloutBatch, clip_coef: float, ent_coe
 class PPO(OnPolicyAgent):
     algo = "ppo"
     Config = PPOConfig
+    lr_fields = {"actor_lr": "actor_opt", "critic_lr": "critic_opt"}
 
     def __init__(self, cfg: PPOConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)

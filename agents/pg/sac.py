@@ -106,6 +106,7 @@ def alpha_loss(log_alpha: torch.Tensor, logp: torch.Tensor, target_entropy: floa
 class SAC(OffPolicyAgent):
     algo = "sac"
     Config = SACConfig
+    lr_fields = {"pi_lr": "actor_opt", "q_lr": "critic_opt", "alpha_lr": "alpha_opt"}
 
     def __init__(self, cfg: SACConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)

@@ -50,6 +50,7 @@ def policy_gradient_loss(actor: GaussianActor, b: RolloutBatch, norm_adv: bool):
 class VPG(OnPolicyAgent):
     algo = "vpg"
     Config = VPGConfig
+    lr_fields = {"actor_lr": "actor_opt", "critic_lr": "critic_opt"}
 
     def __init__(self, cfg: VPGConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
