@@ -7,18 +7,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 EXTRAS=${RLMETA_EXTRAS:-dev,compare}
+say() { echo "setup: $*" >&2; }
 if [ ! -x .venv/bin/python ]; then
+  say "creating .venv"
   "$PY" -m venv .venv
 fi
 PIP=".venv/bin/python -m pip"
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then
+    say "installing torch with CUDA (a few GB, several minutes)"
     $PIP install -q "torch>=2.1"
   else
+    say "installing torch 2.13.0 (CPU wheel)"
     $PIP install -q "torch==2.13.0" || $PIP install -q "torch>=2.1" --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
+say "installing rlmeta[${EXTRAS}] and its dependencies (about 4 minutes on a fresh machine, seconds when present)"
 $PIP install -q -e ".[${EXTRAS}]"
+say "done"
 # Headless MuJoCo rendering (videos) uses EGL through mesa's software renderer; install it where it
 # is missing and we may (root with apt). Non-fatal: only --capture-video / rlmeta render need it.
 if ! ldconfig -p 2>/dev/null | grep -q "libEGL_mesa"; then

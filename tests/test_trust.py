@@ -166,7 +166,7 @@ def test_nonfinite_ppo_stops_with_one_line_and_keeps_the_good_checkpoint(tmp_pat
         assert all(torch.isfinite(v).all() for v in agent["actor"].values())
 
 
-def test_nonfinite_sac_and_maml_stop_too(tmp_path, capsys):
+def test_nonfinite_sac_maml_and_alphazero_stop_too(tmp_path, capsys):
     assert main(["train", "sac", "--total-steps", "600", "--run-dir", str(tmp_path / "sac"), "--pi-lr", "1e12",
                  "--q-lr", "1e12", *SAC]) == 2
     one_error_line(capsys, "non-finite")
@@ -176,6 +176,10 @@ def test_nonfinite_sac_and_maml_stop_too(tmp_path, capsys):
                  "--no-progress", "--run-dir", str(tmp_path / "maml")]) == 2
     one_error_line(capsys, "non-finite")
     assert not (tmp_path / "maml" / "done").exists()
+    assert main(["train", "alphazero", "--env", "tictactoe", "--total-steps", "3000", "--lr", "1e12",
+                 "--run-dir", str(tmp_path / "az"), "--no-progress", "--device", "cpu"]) == 2
+    one_error_line(capsys, "non-finite", "parameters of net")
+    assert not (tmp_path / "az" / "done").exists()
 
 
 # ---------------------------------------------------------------------- one writer per run dir
