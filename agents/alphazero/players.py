@@ -30,6 +30,7 @@ from rlmeta.errors import ConfigError
 
 from agents.alphazero.network import model_fn
 from agents.alphazero.search import SearchConfig, search, uniform_model, where_state
+from envs.board.core import random_legal_action
 
 
 class Player:
@@ -46,7 +47,7 @@ class RandomPlayer(Player):
 
     def __call__(self, game: Any, state: Any) -> torch.Tensor:
         legal = game.legal_mask(state)
-        return (torch.rand(legal.shape, device=legal.device) * legal).argmax(1)
+        return random_legal_action(legal)
 
 
 class MCTSPlayer(Player):

@@ -37,6 +37,7 @@ from rlmeta.errors import ConfigError
 
 from agents.alphazero.network import LinearRolloutPolicy, PolicyValueNet, model_fn, policy_fn  # noqa: F401
 from agents.alphazero.search import SearchConfig, where_state
+from envs.board.core import random_legal_action
 
 HEADER = "# rlmeta game records v1 game="
 RESULTS = {"1-0": 0, "0-1": 1, "1/2-1/2": -1, "*": -2}  # -> winner id (-1 draw, -2 unfinished)
@@ -108,7 +109,9 @@ def _replay(rec: GameRecords, check: bool = False, device: str | torch.device = 
         act.append(acts[rows, t])
         player.append(s.player[rows])
         gidx.append(rows)
-        s = where_state(live, game.step(s, acts[:, t].clamp(min=0)), s)
+        # rows past the end of their record step a placeholder action that where_state drops (with
+        # `check` the moves were validated above; without, they were when the records were read)
+        s = where_state(live, game.step(s, acts[:, t].clamp(min=0), check=False), s)
     if check:
         w = torch.tensor(rec.winners, device=game.device)
         done = w != -2
@@ -133,7 +136,7 @@ def generate_games(game_name: str, player: Callable, num_games: int, random_plie
     history = []
     while not bool(s.terminal.all()):
         legal = game.legal_mask(s)
-        action = (torch.rand(legal.shape, device=legal.device) * legal).argmax(1)
+        action = random_legal_action(legal)
         rows = (~s.terminal & (s.moves >= opening)).nonzero().squeeze(1)
         if rows.numel():
             action[rows] = player(game, game.index(s, rows)).long()

@@ -17,6 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from agents.alphazero.search import ModelFn, SearchConfig, Tree, reuse_subtree, search, where_state
+from envs.board.core import random_legal_action
 
 
 class Samples(NamedTuple):
@@ -144,7 +145,7 @@ class SelfPlay:
         in_opening = s.moves < self.opening
         if self.random_opening_moves > 0:
             legal = game.legal_mask(s)
-            random_move = (torch.rand(legal.shape, device=legal.device) * legal).argmax(1)
+            random_move = random_legal_action(legal)
             action = torch.where(in_opening, random_move, action)
         t = s.moves.clamp(max=self.max_moves - 1)
         self.hist_obs[t, r] = game.observation(s)

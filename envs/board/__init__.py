@@ -23,7 +23,7 @@ import difflib
 
 import torch
 
-from envs.board.core import BoardGame, State, cat_states, where_state
+from envs.board.core import BoardGame, State, cat_states, random_legal_action, where_state
 
 GAMES: dict[str, str] = {
     "tictactoe": "envs.board.tictactoe:TicTacToe",
@@ -45,9 +45,10 @@ def game_class(name: str) -> type[BoardGame]:
     return getattr(importlib.import_module(mod), cls)
 
 
-def make(name: str, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = False) -> BoardGame:
-    """Build a game by name: `make("othello", 256, "cuda")`. check=True validates actions."""
+def make(name: str, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = True) -> BoardGame:
+    """Build a game by name: `make("othello", 256, "cuda")`. `step` raises on an illegal action
+    unless check=False (for callers that pass only legal actions; see envs/board/core.py)."""
     return game_class(name)(batch_size, device, check=check)
 
 
-__all__ = ["GAMES", "BoardGame", "State", "make", "game_class", "cat_states", "where_state"]
+__all__ = ["GAMES", "BoardGame", "State", "make", "game_class", "cat_states", "random_legal_action", "where_state"]

@@ -7,6 +7,15 @@ Conventions (all games):
 - after every ply `player` flips, also on the ply that ends the game; `rewards` and `winner`
   say who won, `observation` is always from the side of `state.player`.
 - terminal rows are frozen: `step` leaves them unchanged whatever action they are given.
+- an illegal action in a live row (off the board, an occupied cell, a full column, a Go suicide
+  or ko recapture, an Othello move that flips nothing) raises ValueError (`check=True`, the
+  default). Each game's `_step` reports the legality of the action it plays from the quantities
+  it computes anyway (a cell's occupant, the flips, the neighbours' liberties), so the check is a
+  few elementwise ops: on CPU plus one `.any()` read; on CUDA a `torch._assert_async`, which never
+  waits for the GPU (a failure surfaces at the next synchronisation as a device-side assert, and
+  the CUDA context is lost, as with any device assert). `check=False` (per game or per `step`
+  call) skips the test for callers that pass only legal actions, such as the search's own
+  expansions and rollouts; an illegal action is then applied unchecked (undefined position).
 """
 
 from __future__ import annotations
@@ -41,6 +50,13 @@ def where_state(mask: Tensor, a: NamedTuple, b: NamedTuple) -> NamedTuple:
     return type(a)(*out)
 
 
+def random_legal_action(legal: Tensor) -> Tensor:
+    """A uniformly random legal action [B] per row of legal [B, A] (0 in rows with none): argmax of
+    U(0, 1) noise over the legal actions. Illegal ones get -1, not 0, so that a draw of exactly 0
+    (torch.rand can return it) still picks a legal action."""
+    return torch.where(legal, torch.rand(legal.shape, device=legal.device), -1.0).argmax(-1)
+
+
 def dihedral(x: Tensor, k: int) -> Tensor:
     """The k-th of the 8 symmetries of a square on the last two dims (k=0 identity;
     k=1..3 rotations by 90k degrees; k=4..7 the same after a left-right flip)."""
@@ -67,10 +83,10 @@ class BoardGame:
     state_type: type = State
     pass_action: int | None = None  # action id of "pass" if the game has one (kept by symmetries)
 
-    def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = False):
+    def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = True):
         self.batch_size = batch_size
         self.device = torch.device(device)
-        self.check = check  # validate actions in step() (raises ValueError on an illegal one)
+        self.check = check  # step() rejects illegal actions (see the module docstring)
 
     # ---- construction -------------------------------------------------------------------
     def initial_board(self, batch_size: int) -> Tensor:
@@ -96,21 +112,32 @@ class BoardGame:
 
     # ---- dynamics -----------------------------------------------------------------------
     def step(self, state: State, action: Tensor, check: bool | None = None) -> State:
-        """Play action [B] int64 in every non-terminal row; returns a new State (input untouched)."""
+        """Play action [B] int64 in every non-terminal row; returns a new State (input untouched).
+        An illegal action in a live row raises ValueError unless check (default: self.check) is
+        False."""
         action = torch.as_tensor(action, device=self.device).long().reshape(-1)
         if action.shape[0] != state.player.shape[0]:
             raise ValueError(f"action has {action.shape[0]} rows, state has {state.player.shape[0]}")
+        nxt, legal = self._step(state, action)
         if self.check if check is None else check:
-            ok = (action >= 0) & (action < self.num_actions)
-            legal = self.legal_mask(state).gather(1, action.clamp(0, self.num_actions - 1)[:, None])[:, 0]
-            bad = ~state.terminal & ~(ok & legal)
+            in_range = (action >= 0) & (action < self.num_actions)
+            self._assert_legal(~state.terminal & ~(in_range & legal), action)
+        return nxt
+
+    def _assert_legal(self, bad: Tensor, action: Tensor) -> None:
+        """Raise if any row of bad [B] is set. On CPU reading the flag costs nothing; on a GPU it
+        would stall the stream every step, so the test runs on the device (torch._assert_async)."""
+        if bad.device.type == "cpu":
             if bool(bad.any()):
                 rows = bad.nonzero()[:, 0][:8].tolist()
-                raise ValueError(f"{self.name}: illegal action in rows {rows}: "
-                                 f"{action[bad][:8].tolist()}")
-        return self._step(state, action)
+                raise ValueError(f"{self.name}: illegal action in rows {rows}: {action[bad][:8].tolist()} "
+                                 f"(legal_mask(state) lists the legal ones)")
+        else:
+            torch._assert_async(~bad.any(), f"{self.name}: illegal action passed to step()")
 
-    def _step(self, state: State, action: Tensor) -> State:
+    def _step(self, state: State, action: Tensor) -> tuple[State, Tensor]:
+        """-> (next State, legal [B] bool: `action` was legal in its row). Out-of-range actions are
+        clamped onto the board here and flagged by `step`; terminal rows stay as they are."""
         raise NotImplementedError
 
     def legal_mask(self, state: State) -> Tensor:
@@ -174,7 +201,7 @@ class KInARow(BoardGame):
     k: int
     gravity: bool = False
 
-    def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = False):
+    def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = True):
         super().__init__(batch_size, device, check)
         h, w = self.board_shape
         k = self.k
@@ -198,7 +225,7 @@ class KInARow(BoardGame):
         return (state.board.flatten(1) == 0) & live    # [B, H*W]
 
     def _cell(self, board: Tensor, action: Tensor) -> Tensor:
-        """Flat cell index [B] the action fills (-1 for a full column)."""
+        """Flat cell index [B] the action fills (negative for a full column)."""
         if not self.gravity:
             return action
         h, w = self.board_shape
@@ -214,14 +241,16 @@ class KInARow(BoardGame):
         bits = (lines.view(-1, 4, 2 * k - 1).int() * self._bit).sum(-1)                   # [B, 4] line as bits
         return ((bits[:, :, None] & self._windows) == self._windows).flatten(1).any(1)
 
-    def _step(self, state: State, action: Tensor) -> State:
+    def _step(self, state: State, action: Tensor) -> tuple[State, Tensor]:
         b = state.player.shape[0]
         h, w = self.board_shape
         live = ~state.terminal
-        cell = self._cell(state.board, action).clamp(0, h * w - 1)
+        target = self._cell(state.board, action)
+        cell = target.clamp(0, h * w - 1)
         sign = (1 - 2 * state.player).to(torch.int8)
         flat = state.board.flatten(1).clone()
         old = flat.gather(1, cell[:, None])[:, 0]
+        legal = (target >= 0) & (old == 0)  # a cell on the board (not above a full column), empty
         flat.scatter_(1, cell[:, None], torch.where(live, sign, old)[:, None])
         board = flat.view(b, h, w)
         win = live & self._wins_at(board, cell, sign)
@@ -229,4 +258,4 @@ class KInARow(BoardGame):
         terminal = state.terminal | win | (live & (moves >= h * w))
         winner = torch.where(win, state.player, state.winner)
         player = torch.where(live, 1 - state.player, state.player)
-        return State(board, player, terminal, winner, moves)
+        return State(board, player, terminal, winner, moves), legal

@@ -72,7 +72,7 @@ class Go9(BoardGame):
     komi = KOMI
     max_game_length = MAX_GAME_LENGTH
 
-    def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = False):
+    def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = True):
         super().__init__(batch_size, device, check)
         r, c = torch.arange(CELLS) // N, torch.arange(CELLS) % N
         nb = []
@@ -187,7 +187,7 @@ class Go9(BoardGame):
         legal = torch.cat([ok, torch.ones_like(ok[:, :1])], 1)
         return legal & ~state.terminal[:, None]      # [B, 82]
 
-    def _step(self, state: GoState, action: Tensor) -> GoState:
+    def _step(self, state: GoState, action: Tensor) -> tuple[GoState, Tensor]:
         b = action.shape[0]
         live = ~state.terminal
         place = live & (action != PASS)
@@ -200,6 +200,10 @@ class Go9(BoardGame):
         nrel = torch.cat([rel, torch.full_like(rel[:, :1], 2)], 1).gather(1, nb)
         nlab = torch.cat([lab, torch.full_like(lab[:, :1], OFF)], 1).gather(1, nb)
         nlib = torch.cat([libs, torch.zeros_like(libs[:, :1])], 1).gather(1, nb)
+        # legal as in legal_mask: pass, or an empty non-ko point with a liberty after the move
+        # (an empty neighbour, an own chain keeping another liberty, or a capture)
+        legal = (action == PASS) | ((rel.gather(1, cell[:, None])[:, 0] == 0) & (cell != state.ko) & _any4(
+            (nrel == 0) | ((nrel == 1) & (nlib >= 2)) | ((nrel == -1) & (nlib == 1))))
         dying = torch.where(place[:, None] & (nrel == -1) & (nlib == 1), nlab, -1)  # [B, 4] labels
         captured = _any4(lab[:, :, None] == dying[:, None, :])          # [B, 81]
         stone = place[:, None] & (self._cells[None] == cell[:, None])   # [B, 81] the new stone
@@ -231,7 +235,7 @@ class Go9(BoardGame):
             winner = torch.where(scored, torch.where(black_wins, 0, 1), winner)
         return GoState(board, torch.where(live, 1 - state.player, state.player), state.terminal | over,
                        winner, moves, torch.where(live, ko, state.ko), torch.where(live, passes, state.passes),
-                       chain, history)
+                       chain, history), legal
 
     # ---- views --------------------------------------------------------------------------
     def observation(self, state: GoState) -> Tensor:

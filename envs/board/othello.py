@@ -27,7 +27,7 @@ class Othello(BoardGame):
     obs_shape = (2, 8, 8)
     pass_action = PASS
 
-    def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = False):
+    def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = True):
         super().__init__(batch_size, device, check)
         not_a = sum(1 << (r * 8 + c) for r in range(8) for c in range(8) if c != 0)  # no file-a squares
         not_h = sum(1 << (r * 8 + c) for r in range(8) for c in range(8) if c != 7)
@@ -88,7 +88,7 @@ class Othello(BoardGame):
         live = ~state.terminal[:, None]
         return torch.cat([discs, no_move], 1) & live        # [B, 65]
 
-    def _step(self, state: State, action: Tensor) -> State:
+    def _step(self, state: State, action: Tensor) -> tuple[State, Tensor]:
         b = state.player.shape[0]
         live = ~state.terminal
         own, opp = self._sides(state.board, state.player)
@@ -104,17 +104,21 @@ class Othello(BoardGame):
         closed = (self._shift(run) & own[:, None]) != 0                    # [B, 8]
         flips = _or_reduce(torch.where(closed, run, torch.zeros_like(run)))
         own2, opp2 = own | m | flips, opp & ~flips
+        moves2 = self._moves_bits(own2, opp2)  # [B] disc moves of the mover on the new board
+        # a disc goes on an empty square and flips something; a pass (own2, opp2 = own, opp) is
+        # legal only when the mover has no disc move
+        legal = torch.where(action == PASS, moves2 == 0, ((m & (own | opp)) == 0) & (flips != 0))
         sign = (1 - 2 * state.player).to(torch.int8).view(-1, 1)
         board = ((self._from_bits(own2).to(torch.int8) - self._from_bits(opp2).to(torch.int8)) * sign)
         board = torch.where(live.view(-1, 1, 1), board.view(b, 8, 8), state.board)
         # game over when neither side has a disc move
-        over = live & (self._moves_bits(own2, opp2) == 0) & (self._moves_bits(opp2, own2) == 0)
+        over = live & (moves2 == 0) & (self._moves_bits(opp2, own2) == 0)
         n0 = (board == 1).flatten(1).sum(1)
         n1 = (board == -1).flatten(1).sum(1)
         result = torch.where(n0 > n1, 0, torch.where(n1 > n0, 1, -1))
         winner = torch.where(over, result, state.winner)
         player = torch.where(live, 1 - state.player, state.player)
-        return State(board, player, state.terminal | over, winner, state.moves + live.long())
+        return State(board, player, state.terminal | over, winner, state.moves + live.long()), legal
 
     def to_string(self, state: State, i: int = 0) -> str:
         glyph = {0: ".", 1: "X", -1: "O"}
