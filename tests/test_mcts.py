@@ -276,3 +276,58 @@ def test_immediate_wins_marks_exactly_the_winning_moves():
     assert s.player.tolist() == [0, 1]
     wins = immediate_wins(g, s, g.legal_mask(s))
     assert wins.nonzero().tolist() == [[0, 2], [0, 7], [0, 8], [1, 2], [1, 8]]
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_solver_plays_the_latest_loss_when_every_move_loses(algorithm):
+    """Connect Four `4261646`: X has three in column 6, O to move is lost. Every column but 6 lets X
+    win at once (Pons: child scores -17, column 6 -16); the search plays 6, not the first column."""
+    from envs.board.solvers import connect4_solver
+
+    scores = connect4_solver().child_scores("4261646")
+    assert scores.index(max(scores)) == 5
+    g = make("connect4", 1)
+    s = g.from_moves(["4261646"])
+    cfg = SearchConfig(num_simulations=200, algorithm=algorithm, solver=True, gumbel_scale=0.0, max_considered=7)
+    out = search(g, s, uniform_model, cfg)
+    assert out.action.item() == 5
+    if algorithm == "puct":  # proven lost: O blocks, X plays, O replies, X wins = 4 plies
+        assert out.tree.proven[0, ROOT_INDEX].item() == -1.0 and out.tree.proof_depth[0, ROOT_INDEX].item() == 4.0
+
+
+def _tictactoe_plies_after_each_move(ev, solver):
+    """[P, 9] exact plies to the end after each legal move (winner hurrying, loser delaying), inf
+    where illegal."""
+    out = torch.full((ev.states.player.shape[0], 9), math.inf)
+    for i, (cells, p) in enumerate(zip(ev.states.board.flatten(1).tolist(), ev.states.player.tolist())):
+        for a in (a for a in range(9) if cells[a] == 0):
+            out[i, a] = 1 + solver.plies[tuple(cells[:a] + [1 - 2 * p] + cells[a + 1:])]
+    return out
+
+
+@pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
+def test_solver_proof_depths_match_exact_minimax_with_depth(algorithm):
+    """All 632 lost tic-tac-toe positions (of 4520): the move played is one that loses latest under
+    exact minimax with depth, and every proven-lost root's depth is exact; a proven win's depth is
+    never shorter than the exact quickest win (a proof is a real line of play), and equal under PUCT."""
+    from agents.alphazero.evaluate import TicTacToeEvaluator
+    from envs.board.solvers import tictactoe_solver
+
+    ev, solver = TicTacToeEvaluator(), tictactoe_solver()
+    cfg = SearchConfig(num_simulations=48, algorithm=algorithm, solver=True, gumbel_scale=0.0, max_considered=9)
+    out = search(ev.game, ev.states, uniform_model, cfg)
+    exact = torch.tensor([float(solver.plies[tuple(b)]) for b in ev.states.board.flatten(1).tolist()])
+    proof, depth = out.tree.proven[:, ROOT_INDEX], out.tree.proof_depth[:, ROOT_INDEX]
+    lost, won = ev.values < 0, ev.values > 0
+    assert int(lost.sum()) == 632
+    after = _tictactoe_plies_after_each_move(ev, solver)  # every move of a lost position loses
+    latest = after.masked_fill(after.isinf(), -1).max(1).values
+    assert torch.equal(after.gather(1, out.action[:, None])[lost, 0], latest[lost])
+    proven_lost = proof < 0
+    assert int(proven_lost.sum()) >= (632 if algorithm == "puct" else 600)  # measured 632 / 605
+    assert torch.equal(depth[proven_lost], exact[proven_lost])
+    proven_won = proof > 0
+    assert int(proven_won.sum()) > 2700  # measured 2788 / 2775 of 2836
+    assert bool((depth[proven_won] >= exact[proven_won]).all())
+    if algorithm == "puct":
+        assert torch.equal(depth[proven_won], exact[proven_won])

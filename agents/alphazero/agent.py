@@ -69,8 +69,8 @@ class AlphaZeroConfig(RunConfig):
     """gumbel: sigma(q) scale."""
     solver: bool = False
     """MCTS-Solver in every search of this run: check each new node for a move that wins now, back up
-    proven wins/losses, never play a proven loss when some move is not one (costs one extra batched
-    game step per simulation)."""
+    proven wins/losses, play the quickest proven win, never a proven loss when some move is not one,
+    and the latest loss when every move is one (costs one extra batched game step per simulation)."""
     random_opening_moves: int = 4
     """Each self-play game starts with U{0..this} uniformly random plies (not recorded as samples):
     positions good play never reaches still get searched and learned from."""

@@ -7,6 +7,8 @@ The whole batch of B games is searched at once. The tree is a set of preallocate
     raw_values    [B, N]      evaluation at expansion (network / rollout mix / exact outcome)
     proven        [B, N]      +1 / -1: the node is a proven win / loss for its player to move
                               (terminal wins and losses; with `solver`, proofs backed up), else 0
+    proof_depth   [B, N]      where proven: plies to the end of the game along the proof (0 at a
+                              terminal node, 1 for a move that wins now; shortest win, longest loss)
     player        [B, N]      player to move at the node (0/1)
     terminal      [B, N]      the node is a finished game
     prior_logits  [B, N, A]   network logits, illegal actions at NEG
@@ -41,7 +43,12 @@ and sets its value to +1 whatever its prior says; proofs are backed up (a node i
 is lost for its mover, lost if every legal child is won for its mover); Q of a proven child is its
 exact value, a simulation that reaches a proven node below the root stops there and backs up its
 exact value (like a terminal node), and the move played is a proven win when there is one and
-never a proven loss when some move is not. Draws are not proven.
+never a proven loss when some move is not. Draws are not proven. Each proof carries its depth in
+plies (a won node: 1 + the shortest of its proven-lost children; a lost node: 1 + the longest of
+its children), so among proven wins the quickest is played, and when every move is a proven loss
+the one that loses latest (as exact solvers do: the opponent must still find the win). The depth
+is the one of the proof found: a shorter win hidden in an unexplored part of a proven subtree is
+not seen (simulations stop at proven nodes), so it is exact where the subtree is fully proven.
 
 What mctx lacks: subtree reuse (`reuse_subtree`): after a move the chosen child's subtree becomes
 the next root, with its statistics, because our simulators are exact.
@@ -62,7 +69,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import torch
 
-from envs.board.core import where_state  # noqa: F401  (re-exported for players/selfplay)
+from envs.board.core import random_legal_action, where_state  # noqa: F401  (where_state: re-exported)
 
 ROOT_INDEX = 0
 UNVISITED = -1  # children[b, n, a] of an action never expanded
@@ -131,6 +138,7 @@ class Tree:
     value_sums: torch.Tensor
     raw_values: torch.Tensor
     proven: torch.Tensor
+    proof_depth: torch.Tensor
     player: torch.Tensor
     terminal: torch.Tensor
     prior_logits: torch.Tensor
@@ -234,13 +242,13 @@ def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves:
             rewards[rows[done]] = game.rewards(game.index(s, done)).float()
             rows, s = rows[live], game.index(s, live)
         legal = game.legal_mask(s)
-        if policy is None:  # uniform among legal moves: argmax of u * legal, u ~ U(0, 1)
-            a = (torch.rand(legal.shape, device=legal.device) * legal).argmax(1)
+        if policy is None:  # uniform among legal moves
+            a = random_legal_action(legal)
         else:
             logits = torch.where(legal, policy(game.observation(s), legal).float(), -math.inf)
             g = -torch.log(-torch.log(torch.rand(legal.shape, device=legal.device).clamp(1e-20, 1.0)))
             a = torch.where(legal.any(1), (logits + g).argmax(1), 0)
-        s = where_state(s.terminal, s, game.step(s, a))
+        s = where_state(s.terminal, s, game.step(s, a, check=False))  # legal by construction
     rewards[rows] = game.rewards(s).float()
     return rewards.gather(1, p0[:, None]).squeeze(1)
 
@@ -254,7 +262,7 @@ def empty_tree(game: Any, root_state: Any, capacity: int) -> Tree:
     f = lambda *s: torch.zeros(*s, device=dev)  # noqa: E731
     states = map_state(lambda x: x[:, None].repeat(1, N, *([1] * (x.dim() - 1))).clone(), root_state)
     return Tree(
-        node_visits=f(B, N), value_sums=f(B, N), raw_values=f(B, N), proven=f(B, N),
+        node_visits=f(B, N), value_sums=f(B, N), raw_values=f(B, N), proven=f(B, N), proof_depth=f(B, N),
         player=torch.zeros(B, N, dtype=torch.long, device=dev),
         terminal=torch.zeros(B, N, dtype=torch.bool, device=dev),
         prior_logits=torch.full((B, N, A), NEG, device=dev),
@@ -311,7 +319,7 @@ def immediate_wins(game: Any, state: Any, legal: torch.Tensor) -> torch.Tensor:
     rows, actions = legal.nonzero(as_tuple=True)  # one game.step over every legal (row, move)
     out = torch.zeros_like(legal)
     if rows.numel():
-        nxt = game.step(game.index(state, rows), actions)
+        nxt = game.step(game.index(state, rows), actions, check=False)  # legal by construction
         mover = state.player.long()[rows]
         out[rows, actions] = nxt.terminal & (game.rewards(nxt).gather(1, mover[:, None]).squeeze(1) > 0)
     return out
@@ -325,6 +333,7 @@ def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal
     tree.raw_values[r, node] = value
     exact = state.terminal if wins is None else state.terminal | wins.any(-1)
     tree.proven[r, node] = torch.where(exact, value.sign(), 0.0)  # exact outcome / a win now: proven
+    tree.proof_depth[r, node] = (~state.terminal).float()  # a finished game: 0 plies; a win now: 1
     tree.player[r, node] = state.player.long()
     tree.terminal[r, node] = state.terminal
     tree.prior_logits[r, node] = logits
@@ -364,41 +373,57 @@ def backup(tree: Tree, leaf: torch.Tensor, value: torch.Tensor, prove: bool = Fa
 
 def _update_proof(tree: Tree, node: torch.Tensor, valid: torch.Tensor) -> None:
     """Proof of non-terminal `node` [B] (rows where valid) from its children: won if a legal child
-    is lost for its mover, lost if every legal child is expanded and won for its mover."""
+    is lost for its mover, lost if every legal child is expanded and won for its mover. Depth: a
+    win takes the quickest lost child (or an earlier, quicker proof: a win now), a loss the child
+    whose win takes longest."""
     r = _rows(node)
     ch = tree.children[r, node]  # [B, A]
     idx = ch.clamp(min=0)
     same = tree.player.gather(1, idx) == tree.player[r, node][:, None]
     child = tree.proven.gather(1, idx)
     v = torch.where(ch >= 0, torch.where(same, child, -child), 0.0)  # [B, A] from node's view
+    depth = 1.0 + tree.proof_depth.gather(1, idx)                     # [B, A] plies through each child
     legal = tree.legal[r, node]
-    won = (legal & (v > 0)).any(-1)
+    winning = legal & (v > 0)
+    won = winning.any(-1)
     lost = legal.any(-1) & (~legal | (v < 0)).all(-1)
     update = valid & ~tree.terminal[r, node]
-    old = tree.proven[r, node]
+    old, old_depth = tree.proven[r, node], tree.proof_depth[r, node]
+    win_depth = torch.where(winning, depth, math.inf).min(-1).values
+    win_depth = torch.where(old > 0, torch.minimum(win_depth, old_depth), win_depth)
+    loss_depth = torch.where(legal, depth, 0.0).max(-1).values
     tree.proven[r, node] = torch.where(update & won, 1.0, torch.where(update & lost, -1.0, old))
+    tree.proof_depth[r, node] = torch.where(update & won, win_depth, torch.where(update & lost, loss_depth, old_depth))
 
 
 def solver_action(tree: Tree, action: torch.Tensor, preference: torch.Tensor,
                   wins_now: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """The root move [B] with proofs respected: a move that wins now (wins_now [B, A]), else a
-    proven win (the one `preference` [B, A] ranks highest) when there is one; else `action` unless it
-    is a proven loss and some legal move is not, then the best-ranked such move."""
+    """The root move [B] with proofs respected: a move that wins now (wins_now [B, A]), else the
+    quickest proven win when there is one; else `action` unless it is a proven loss: then the
+    best-ranked move that is not one, or, when every move is a proven loss, the one that loses
+    latest (the opponent still has to find the win). Ties go to what `preference` [B, A] ranks
+    highest."""
     root = torch.zeros_like(action)
-    q, visits = tree.qvalues(root)
+    q, _ = tree.qvalues(root)
     ch = tree.children[:, ROOT_INDEX]
     legal = tree.legal[:, ROOT_INDEX]
     proven_child = torch.where(ch >= 0, tree.proven.gather(1, ch.clamp(min=0)), 0.0) != 0
+    depth = tree.proof_depth.gather(1, ch.clamp(min=0))  # [B, A] plies after the move, along its proof
     win = legal & proven_child & (q > 0)
     loss = legal & proven_child & (q < 0)
+    safe = legal & ~loss
     pref = torch.where(legal, preference.float(), -math.inf)
-    best_win = torch.where(win, pref, -math.inf).argmax(-1)
-    best_safe = torch.where(legal & ~loss, pref, -math.inf).argmax(-1)
+
+    def best(mask: torch.Tensor) -> torch.Tensor:  # [B] the most preferred action of mask [B, A]
+        return torch.where(mask, pref, -math.inf).argmax(-1)
+
+    quickest_win = win & (depth == torch.where(win, depth, math.inf).min(-1, keepdim=True).values)
+    latest_loss = loss & (depth == torch.where(loss, depth, -math.inf).max(-1, keepdim=True).values)
     played_loses = loss.gather(1, action[:, None]).squeeze(1)
-    action = torch.where(played_loses & (legal & ~loss).any(-1), best_safe, action)
-    action = torch.where(win.any(-1), best_win, action)
+    action = torch.where(played_loses, torch.where(safe.any(-1), best(safe), best(latest_loss)), action)
+    action = torch.where(win.any(-1), best(quickest_win), action)
     if wins_now is not None:
-        action = torch.where(wins_now.any(-1), torch.where(wins_now, pref, -math.inf).argmax(-1), action)
+        action = torch.where(wins_now.any(-1), best(wins_now), action)
     return action
 
 
@@ -586,9 +611,11 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
             node = torch.where(active, child, node)
             depth += 1
 
-        # --- expansion: one game.step and one model call for the whole batch
+        # --- expansion: one game.step and one model call for the whole batch. check=False: every
+        # score is -inf at illegal actions, so an expanding row plays a legal one; rows that expand
+        # nothing are terminal (never checked) or a proven node (legal argmax), written to scratch
         parent_state = _gather_node_state(tree, leaf_parent)
-        child_state = game.step(parent_state, leaf_action)
+        child_state = game.step(parent_state, leaf_action, check=False)
         logits, value, legal, wins = _evaluate(game, child_state, model, cfg, rollout_policy)
         new = torch.where(expand, tree.num_nodes, tree.scratch)
         _write_node(tree, new, child_state, logits, value, legal, leaf_parent, leaf_action, wins)
@@ -655,7 +682,8 @@ def reuse_subtree(tree: Tree, action: torch.Tensor, keep: Optional[torch.Tensor]
     remap = lambda ix: torch.where(ix >= 0, new_index.gather(1, ix.clamp(min=0).view(B, -1)).view(ix.shape), UNVISITED)  # noqa: E731
     out = Tree(
         node_visits=take(tree.node_visits), value_sums=take(tree.value_sums), raw_values=take(tree.raw_values),
-        proven=take(tree.proven), player=take(tree.player), terminal=take(tree.terminal), prior_logits=take(tree.prior_logits),
+        proven=take(tree.proven), proof_depth=take(tree.proof_depth), player=take(tree.player),
+        terminal=take(tree.terminal), prior_logits=take(tree.prior_logits),
         legal=take(tree.legal), children=remap(take(tree.children)), parents=remap(take(tree.parents)),
         action_from_parent=take(tree.action_from_parent), states=map_state(take, tree.states), num_nodes=count,
     )
@@ -665,6 +693,7 @@ def reuse_subtree(tree: Tree, action: torch.Tensor, keep: Optional[torch.Tensor]
     out.node_visits[unused] = 0.0
     out.value_sums[unused] = 0.0
     out.proven[unused] = 0.0
+    out.proof_depth[unused] = 0.0
     out.children[unused] = UNVISITED
     out.parents[unused] = NO_PARENT
     return out

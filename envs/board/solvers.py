@@ -35,6 +35,8 @@ class TicTacToeSolver:
     `cells` is a 9-tuple in our board convention (+1 player 0 / X, -1 player 1 / O, 0 empty,
     row-major); `value` is the game-theoretic outcome for the player to move (+1 win, 0 draw,
     -1 loss); `optimal_moves` the frozenset of actions achieving it (empty when terminal).
+    `plies[cells]`: plies to the end of the game when the winner wins as fast as it can and the
+    loser delays as long as it can (a draw fills the board); 0 when terminal.
 
     Example:
         >>> s = TicTacToeSolver()
@@ -44,6 +46,7 @@ class TicTacToeSolver:
 
     def __init__(self) -> None:
         self.table: dict[tuple[int, ...], tuple[int, frozenset[int]]] = {}
+        self.plies: dict[tuple[int, ...], int] = {}
         self._solve((0,) * 9)
 
     @staticmethod
@@ -57,20 +60,25 @@ class TicTacToeSolver:
     def _solve(self, cells: tuple[int, ...]) -> int:
         if cells in self.table:
             return self.table[cells][0]
+        empty = [i for i in range(9) if cells[i] == 0]
+        self.plies[cells] = 0
         if self.winner(cells) != 0:                    # the previous mover won
             self.table[cells] = (-1, frozenset())
             return -1
-        empty = [i for i in range(9) if cells[i] == 0]
         if not empty:
             self.table[cells] = (0, frozenset())
             return 0
         sign = 1 if len(empty) % 2 == 1 else -1        # X moves when an odd number of cells is empty
-        vals = {}
+        vals, plies = {}, {}
         for a in empty:
             child = cells[:a] + (sign,) + cells[a + 1:]
             vals[a] = -self._solve(child)
+            plies[a] = 1 + self.plies[child]
         best = max(vals.values())
-        self.table[cells] = (best, frozenset(a for a, v in vals.items() if v == best))
+        optimal = [a for a, v in vals.items() if v == best]
+        # a win as fast, a loss as late as possible (a draw always fills the board)
+        self.plies[cells] = (min if best > 0 else max)(plies[a] for a in optimal)
+        self.table[cells] = (best, frozenset(optimal))
         return best
 
     def value(self, board: Tensor) -> Tensor:
