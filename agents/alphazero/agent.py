@@ -152,7 +152,8 @@ class AlphaZeroConfig(RunConfig):
 
 class BoardEnvs:
     """What the runner needs from `make_envs`: the batched game with close/state_dict/load_state_dict.
-    The games in progress are not checkpointed: a resumed run starts fresh games."""
+    The game itself is stateless; the games in progress belong to the agent's SelfPlay and are
+    checkpointed with it."""
 
     def __init__(self, name: str, num_games: int, device: torch.device):
         from envs.board import make
@@ -181,6 +182,11 @@ class AlphaZero(Agent):
     algo = "alphazero"
     Config = AlphaZeroConfig
     continuous_actions = False
+    lr_fields = {"lr": "opt"}  # --resume RUN --lr X reaches the optimizer
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.cfg.moves_per_iteration * self.cfg.num_envs
 
     @classmethod
     def make_envs(cls, cfg: AlphaZeroConfig, device: torch.device) -> BoardEnvs:
@@ -231,8 +237,11 @@ class AlphaZero(Agent):
         return metrics
 
     def state_dict(self) -> dict[str, Any]:
+        # with the runner's RNG states, everything a resumed run needs to continue bit for bit: it
+        # trains on the same positions and plays on the same games with the same search trees
         d = super().state_dict()
-        d["replay"] = self.replay.state_dict()  # a resumed run trains on the same positions
+        d["replay"] = self.replay.state_dict()
+        d["selfplay"] = self.selfplay.state_dict()
         d["iterations"] = self.iterations
         return d
 
@@ -240,6 +249,8 @@ class AlphaZero(Agent):
         super().load_state_dict(d)
         if "replay" in d:
             self.replay.load_state_dict(d["replay"])
+        if "selfplay" in d:  # checkpoints from before it was saved: fresh games
+            self.selfplay.load_state_dict(d["selfplay"])
         self.iterations = int(d.get("iterations", 0))
 
     def optimal_move_share(self, num_simulations: int = 0) -> float:

@@ -175,6 +175,18 @@ class Tree:
         r = _rows(node)
         return self.value_sums[r, node] / self.node_visits[r, node].clamp(min=1.0)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Every field as a tensor, the states as a dict by field name (plain containers, so a
+        checkpoint holding it loads with torch.load(weights_only=True))."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["states"] = self.states._asdict()
+        return d
+
+    @classmethod
+    def from_state_dict(cls, d: dict[str, Any], state_type: type, device: torch.device) -> "Tree":
+        states = state_type(**{k: v.to(device) for k, v in d["states"].items()})
+        return cls(**{k: v.to(device) for k, v in d.items() if k != "states"}, states=states)
+
 
 class SearchOutput(NamedTuple):
     action: torch.Tensor  # [B] greedy (puct: most visited) / Gumbel-selected action
@@ -273,6 +285,27 @@ def empty_tree(game: Any, root_state: Any, capacity: int) -> Tree:
         states=states,
         num_nodes=torch.zeros(B, dtype=torch.long, device=dev),
     )
+
+
+def compact_tree(tree: Tree, game: Any, root_state: Any) -> Tree:
+    """`tree` cut to max(num_nodes) nodes (+1 scratch), every slot a row does not use as in a fresh
+    tree: a canonical form that depends only on the nodes in use (their indices are kept, so the
+    search continues from it exactly as from `tree`). For checkpoints."""
+    B, n = tree.batch_size, int(tree.num_nodes.max())
+    out = empty_tree(game, root_state, n)
+    used = torch.arange(n + 1, device=tree.num_nodes.device)[None] < tree.num_nodes[:, None]  # [B, n + 1]
+
+    def keep_used(dst: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+        return dst.copy_(torch.where(used.view(B, n + 1, *([1] * (dst.dim() - 2))), src[:, :n + 1], dst))
+
+    for fld in fields(Tree):
+        if fld.name == "num_nodes":
+            out.num_nodes = tree.num_nodes.clone()
+        elif fld.name == "states":
+            map_state(keep_used, out.states, tree.states)
+        else:
+            keep_used(getattr(out, fld.name), getattr(tree, fld.name))
+    return out
 
 
 def _pad_tree(tree: Tree, capacity: int, game: Any, root_state: Any) -> Tree:

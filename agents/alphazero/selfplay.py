@@ -16,8 +16,21 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch.nn import functional as F
 
-from agents.alphazero.search import ModelFn, SearchConfig, Tree, reuse_subtree, search, where_state
+from agents.alphazero.search import ModelFn, SearchConfig, Tree, compact_tree, reuse_subtree, search, where_state
 from envs.board.core import random_legal_action
+
+
+def _planes(x: torch.Tensor) -> torch.Tensor:
+    """Observation planes for a checkpoint: uint8 when every value is 0 or 1 (stone planes, 4x
+    smaller, exact), else as they are."""
+    return x.to(torch.uint8) if bool(((x == 0) | (x == 1)).all()) else x
+
+
+def _cpu(obj: Any) -> Any:
+    """A copy on the CPU of a tensor, or of the tensors in a (nested) dict."""
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    return obj.cpu().clone() if torch.is_tensor(obj) else obj
 
 
 class Samples(NamedTuple):
@@ -67,11 +80,8 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict[str, Any]:
         n = self.size
-        obs = self.obs[:n]
-        if bool(((obs == 0) | (obs == 1)).all()):  # stone planes: 4x smaller checkpoints as uint8
-            obs = obs.to(torch.uint8)
-        return {"obs": obs.cpu().clone(), "policy": self.policy[:n].cpu().clone(),
-                "value": self.value[:n].cpu().clone(), "pos": self.pos}
+        return _cpu({"obs": _planes(self.obs[:n]), "policy": self.policy[:n], "value": self.value[:n],
+                     "pos": self.pos})
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         n = min(d["value"].shape[0], self.capacity)
@@ -187,6 +197,32 @@ class SelfPlay:
         st["draw"] += float((final.winner[idx] < 0).float().sum())
         self.games_finished += idx.numel()
         return Samples(obs, pi, z)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The games in progress, so that a resumed run plays on exactly as an uninterrupted one:
+        positions, the per-ply records of the finished part of each game, random-opening lengths,
+        the search tree kept for the next move (compacted to its used nodes) and the counters.
+        Plain tensors and numbers only (torch.load(weights_only=True))."""
+        tree = None if self.tree is None else compact_tree(self.tree, self.game, self.state).state_dict()
+        return _cpu({
+            "state": self.state._asdict(), "opening": self.opening, "hist_obs": _planes(self.hist_obs),
+            "hist_pi": self.hist_pi, "hist_player": self.hist_player, "hist_v": self.hist_v,
+            "hist_keep": self.hist_keep, "tree": tree, "games_finished": self.games_finished,
+            "finished_stats": dict(self.finished_stats),
+        })
+
+    def load_state_dict(self, d: dict[str, Any]) -> None:
+        dev = self.state.player.device
+        self.state = type(self.state)(**{k: v.to(dev) for k, v in d["state"].items()})
+        self.opening = d["opening"].to(dev)
+        for name in ("hist_obs", "hist_pi", "hist_player", "hist_v", "hist_keep"):
+            old = getattr(self, name)
+            if d[name].shape != old.shape:
+                raise ValueError(f"self-play {name} has shape {tuple(d[name].shape)}, this run {tuple(old.shape)}")
+            setattr(self, name, d[name].to(dev, old.dtype))
+        self.tree = None if d["tree"] is None else Tree.from_state_dict(d["tree"], type(self.state), dev)
+        self.games_finished = int(d["games_finished"])
+        self.finished_stats = dict(d["finished_stats"])
 
     def pop_stats(self) -> dict[str, float]:
         st = self.finished_stats
