@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from agents.alphazero.agent import AlphaZeroConfig  # noqa: E402
-from agents.alphazero.players import arena, parse_player  # noqa: E402
+from agents.alphazero.players import arena, format_elo, format_elo_ci, parse_player  # noqa: E402
+from benchmarks.report import machine_line  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -41,6 +40,7 @@ def main() -> int:
     p.add_argument("--run-dir", default=None, help="training run (default runs/bench-alphazero-<preset>)")
     p.add_argument("--seed", type=int, default=0, help="training and arena seed")
     p.add_argument("--out", default=None, help="report path without suffix (default results/alphazero_<preset>_arena)")
+    p.add_argument("--note", default="", help="free text for the report's machine line (e.g. other load)")
     a = p.parse_args()
     torch.set_num_threads(1)
     from rlmeta.checkpoint import load_checkpoint
@@ -84,10 +84,6 @@ def _train_minutes(run_dir: Path) -> float:
     return float(last.get("time/elapsed", "nan")) / 60
 
 
-def _elo(x: float) -> str:
-    return f"{x:+.0f}" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")
-
-
 def write_report(a, cfg, step, elapsed, rows, out: Path) -> None:
     import matplotlib
 
@@ -102,14 +98,14 @@ def write_report(a, cfg, step, elapsed, rows, out: Path) -> None:
         + (f" --total-steps {a.total_steps}" if a.total_steps else "")
         + f" --agents {' '.join(map(str, a.agents))} --opponents {' '.join(a.opponents)} --games {a.games}`",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other jobs, no GPU; one core.",
+        f"Machine: {machine_line()}{'; ' + a.note if a.note else ''}; training and games on one core.",
         f"Training: preset `{a.preset}` ({cfg.num_envs} parallel games, {cfg.search} search with "
         f"{cfg.num_simulations} simulations, ResNet {cfg.channels} channels x {cfg.blocks} blocks), "
         f"{step} self-play moves in {elapsed:.1f} min of training (progress.csv time/elapsed).",
         "",
         "Score = (W + D/2) / games for the agent; Elo difference with a 95% interval (normal approximation "
-        "of the mean score; +-inf when one side scored every point). Seats alternate: W/D/L as first and "
-        "second player.",
+        "of the mean score; when one side won every game, the exact binomial bound p^n = 0.025 on the other "
+        "side and none on this one). Seats alternate: W/D/L as first and second player.",
         "",
         "| agent | opponent | games | W / D / L (agent first) | W / D / L (agent second) | score | Elo(agent) - Elo(opp) [95% CI] | time (s) |",
         "|---|---|---|---|---|---|---|---|",
@@ -119,7 +115,7 @@ def write_report(a, cfg, step, elapsed, rows, out: Path) -> None:
         lo, hi = r["elo_ci"]
         lines.append(f"| {name(r['agent'])} | {r['opponent']} | {r['wins'] + r['draws'] + r['losses']} | "
                      f"{' / '.join(map(str, f_))} | {' / '.join(map(str, s_))} | {r['score']:.3f} | "
-                     f"{_elo(r['elo'])} [{_elo(lo)}, {_elo(hi)}] | {r['seconds']:.0f} |")
+                     f"{format_elo(r['elo'])} {format_elo_ci(lo, hi)} | {r['seconds']:.0f} |")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     (out.parent / (out.name + ".json")).write_text(json.dumps(rows, indent=1, default=str))

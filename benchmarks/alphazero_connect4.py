@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import sys
 import time
@@ -34,6 +33,7 @@ import torch  # noqa: E402
 from agents.alphazero.agent import AlphaZeroConfig  # noqa: E402
 from agents.alphazero.evaluate import LABELS_DIR, PONS_SETS, load_pons_set, mistake_rate  # noqa: E402
 from agents.alphazero.players import MinimaxPlayer, RandomPlayer, parse_player  # noqa: E402
+from benchmarks.report import machine_line  # noqa: E402
 
 REF = ROOT / "benchmarks" / "reference" / "connect4"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -95,6 +95,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--out", default=str(RESULTS / "alphazero_connect4"), help="report path without suffix (.md, .png)")
     p.add_argument("--limit", type=int, default=None, help="positions per set (smoke runs)")
+    p.add_argument("--note", default="", help="free text for the report's machine line (e.g. other load)")
     a = p.parse_args()
     torch.set_num_threads(1)
     from rlmeta.runner import train
@@ -192,8 +193,7 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
            f" (continuing the run of an earlier invocation with a smaller --total-steps, trained to "
            f"{a.continued_from} moves; the raw-policy curve keeps its points)"),
         "",
-        f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other jobs, no GPU; "
-        "training on one core (torch_threads=1).",
+        f"Machine: {machine_line()}{'; ' + a.note if a.note else ''}; training on one core (torch_threads=1).",
         f"Budget: {a.total_steps} self-play moves (preset `connect4`: {cfg.num_envs} parallel games, "
         f"{cfg.search} search{' + MCTS-Solver' if a.solver else ''} with {cfg.num_simulations} simulations, ResNet {cfg.channels} channels x {cfg.blocks} "
         f"blocks, random opening plies U{{0..{cfg.random_opening_moves}}}); training took {train_wall / 60:.1f} min "

@@ -19,7 +19,7 @@ Writes benchmarks/results/alphazero_throughput.md and .png.
 from __future__ import annotations
 
 import argparse
-import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -33,6 +33,7 @@ import torch  # noqa: E402
 from agents.alphazero.agent import AlphaZeroConfig, build_net  # noqa: E402
 from agents.alphazero.network import model_fn  # noqa: E402
 from agents.alphazero.search import SearchConfig, search, uniform_model  # noqa: E402
+from benchmarks.report import machine_line  # noqa: E402
 from envs.board import make  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -139,6 +140,7 @@ def main() -> int:
     p.add_argument("--net-sims", type=int, default=32, help="simulations per move with the network")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="device of rlmeta's batched rows (cpu or cuda)")
+    p.add_argument("--note", default="", help="free text for the report's machine line (e.g. other load)")
     p.add_argument("--out", default=str(RESULTS / "alphazero_throughput"))
     a = p.parse_args()
     global DEVICE
@@ -181,12 +183,11 @@ def main() -> int:
         "# MCTS throughput on Connect Four (" + ("one CPU core" if DEVICE.type == "cpu" else
                                                   f"rlmeta on {torch.cuda.get_device_name(DEVICE)}") + ")",
         "",
-        "Command: `nice -n 10 .venv/bin/python benchmarks/alphazero_throughput.py"
-        + (f" --device {a.device}`" if DEVICE.type != "cpu" else "`"),
+        f"Command: `nice -n 10 .venv/bin/python {shlex.join(['benchmarks/alphazero_throughput.py', *sys.argv[1:]])}`",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, 2-core CPU shared with other jobs, "
-        + ("no GPU; " if DEVICE.type == "cpu" else f"rlmeta rows on {torch.cuda.get_device_name(DEVICE)}; ") +
-        f"torch {torch.__version__} with one intra-op thread; all rows measured in the same process, one after "
+        f"Machine: {machine_line()}{'; ' + a.note if a.note else ''}; rlmeta rows on "
+        + ("the CPU" if DEVICE.type == "cpu" else torch.cuda.get_device_name(DEVICE)) +
+        "; torch with one intra-op thread; all rows measured in the same process, one after "
         "another. Positions: 0-10 random plies from the empty board. Simulations per second = positions x "
         "simulations per move / wall time of the search.",
         "",

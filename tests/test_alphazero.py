@@ -253,3 +253,48 @@ def test_go9_preset_trains_and_plays_the_arena(tmp_path):
                  "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["wins"] + res["draws"] + res["losses"] == 2 and set(res["per_seat"]) == {"first", "second"}
+
+
+def test_elo_interval_after_a_clean_sweep_is_one_sided(capsys):
+    """4-0 used to print `95% CI [+inf, +inf]`: the normal approximation has zero width when one side
+    wins every game. The far end is now the exact binomial bound p^4 = 0.025 (score 0.398, -72 Elo)."""
+    from agents.alphazero.players import ArenaResult, elo_from_score
+
+    sweep = ArenaResult("a", "b", wins=4, draws=0, losses=0)
+    lo, hi = sweep.score_ci
+    assert lo == pytest.approx(0.025 ** 0.25) and hi == 1.0
+    assert sweep.elo_ci[0] == pytest.approx(elo_from_score(0.025 ** 0.25)) == pytest.approx(-72, abs=0.5)
+    assert "95% CI >= -72 (unbounded above)" in sweep.table() and "+inf, +inf" not in sweep.table()
+    lost = ArenaResult("a", "b", wins=0, draws=0, losses=4)
+    assert "95% CI <= +72 (unbounded below)" in lost.table()
+    assert "95% CI [" in ArenaResult("a", "b", wins=6, draws=2, losses=2).table()  # two-sided otherwise
+    with pytest.raises(SystemExit):
+        main(["arena", "--help"])
+    out = capsys.readouterr().out
+    assert "95% confidence" in out and "%%" not in out
+
+
+def test_play_without_an_opponent_names_the_opponent_flag(capsys):
+    assert main(["play", "connect4"]) == 2
+    err = capsys.readouterr().err
+    assert "--opponent SPEC" in err and "--player" not in err
+
+
+def test_throughput_report_machine_line(tmp_path, monkeypatch):
+    """benchmarks/alphazero_throughput.py writes the machine it ran on (benchmarks.report.machine_line)
+    and --note, not a hard-coded "2-core CPU shared with other jobs" (timers stubbed: no measuring)."""
+    import sys
+
+    from benchmarks import alphazero_throughput as bench
+    from benchmarks.report import machine_line
+
+    for name in ("time_openspiel_cpp", "time_openspiel_python", "time_ours"):
+        monkeypatch.setattr(bench, name, lambda *a, **k: 1000.0)
+    monkeypatch.setattr(bench, "time_network_share", lambda *a, **k: 0.5)
+    out = tmp_path / "tp"
+    monkeypatch.setattr(sys, "argv", ["alphazero_throughput.py", "--batches", "1", "--net-batches", "2",
+                                      "--positions", "2", "--out", str(out), "--note", "busy machine"])
+    assert bench.main() == 0
+    text = out.with_suffix(".md").read_text()
+    assert f"Machine: {machine_line()}; busy machine;" in text and "2-core CPU shared" not in text
+    assert "--note 'busy machine'" in text  # the command line as run

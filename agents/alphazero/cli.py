@@ -66,11 +66,12 @@ def _add_search_flags(p: argparse.ArgumentParser) -> None:
                    "wins now, proven wins/losses are backed up, a proven loss is never played if a move is not one")
 
 
-def _player_spec(checkpoint: Optional[str], player: Optional[str]) -> str:
+def _player_spec(checkpoint: Optional[str], player: Optional[str], flag: str = "--player") -> str:
+    """The spec of the player given by --checkpoint or by `flag` (eval: --player, play: --opponent)."""
     if checkpoint and player:
-        raise ConfigError("give either --checkpoint or --player, not both")
+        raise ConfigError(f"give either --checkpoint or {flag}, not both")
     if not checkpoint and not player:
-        raise ConfigError("give --checkpoint CKPT (or --player SPEC)")
+        raise ConfigError(f"give --checkpoint CKPT (or {flag} SPEC)")
     if checkpoint and not Path(checkpoint).exists():
         raise ConfigError(f"no checkpoint at {checkpoint}")
     return checkpoint or player  # type: ignore[return-value]
@@ -137,7 +138,8 @@ def cmd_eval(args: list[str]) -> int:
 def cmd_arena(args: list[str]) -> int:
     p = _Parser(prog="rlmeta arena", description=(
         "Play A against B, half the games with A moving first. Prints win/draw/loss per seat and "
-        "Elo(A) - Elo(B) with a 95%% confidence interval (normal approximation of the mean score)."))
+        "Elo(A) - Elo(B) with a 95% confidence interval (normal approximation of the mean score; when one "
+        "side won every game, a one-sided exact binomial bound)."))
     p.add_argument("game", help=GAMES_HELP)
     p.add_argument("a", help="player A: a checkpoint path, az:CKPT:SIMS, random, mcts:N, solver or minimax:D")
     p.add_argument("b", help="player B (same choices)")
@@ -279,8 +281,8 @@ def cmd_play(args: list[str]) -> int:
     if a.simulations < 0:
         raise ConfigError("--simulations must be >= 0")
     torch.manual_seed(a.seed)
-    opponent = parse_player(_player_spec(a.checkpoint, a.opponent), game, _device("cpu"), default_sims=a.simulations,
-                            search=a.search, solver=a.solver or None)
+    opponent = parse_player(_player_spec(a.checkpoint, a.opponent, "--opponent"), game, _device("cpu"),
+                            default_sims=a.simulations, search=a.search, solver=a.solver or None)
     play_terminal(game, opponent, a.seat, sys.stdin, sys.stdout)
     return 0
 

@@ -245,8 +245,15 @@ class ArenaResult:
 
     @property
     def score_ci(self) -> tuple[float, float]:
-        """95% interval of the score from the normal approximation of the mean game score (W=1, D=1/2, L=0)."""
+        """95% interval of the score from the normal approximation of the mean game score (W=1, D=1/2,
+        L=0). When one side won every game that interval has zero width (4-0 would "prove" an
+        infinite Elo gap), so the other end is the exact binomial bound instead: the score p at
+        which n straight wins have probability 2.5% (p^n = 0.025; 0.40 after 4 games)."""
         n, s = self.games, self.score
+        if n and self.wins == n:
+            return 0.025 ** (1 / n), 1.0
+        if n and self.losses == n:
+            return 0.0, 1.0 - 0.025 ** (1 / n)
         var = (self.wins * (1 - s) ** 2 + self.draws * (0.5 - s) ** 2 + self.losses * s ** 2) / max(n, 1)
         half = 1.96 * math.sqrt(var / max(n, 1))
         return s - half, s + half
@@ -263,13 +270,23 @@ class ArenaResult:
         for seat, (w, d, l) in self.per_seat.items():
             lines.append(f"{seat:<12}{w:>6}{d:>6}{l:>6}")
         lines.append(f"{'total':<12}{self.wins:>6}{self.draws:>6}{self.losses:>6}")
-        lo, hi = self.elo_ci
-        lines.append(f"score {self.score:.3f}  Elo(A) - Elo(B) = {_fmt(self.elo)}  95% CI [{_fmt(lo)}, {_fmt(hi)}]")
+        lines.append(f"score {self.score:.3f}  Elo(A) - Elo(B) = {format_elo(self.elo)}  "
+                     f"95% CI {format_elo_ci(*self.elo_ci)}")
         return "\n".join(lines)
 
 
-def _fmt(x: float) -> str:
+def format_elo(x: float) -> str:
     return f"{x:+.0f}" if math.isfinite(x) else ("+inf" if x > 0 else "-inf")
+
+
+def format_elo_ci(lo: float, hi: float) -> str:
+    """'[-72, +35]', or a one-sided bound when the interval is unbounded on one side (one player
+    scored every point, or nearly)."""
+    if math.isinf(hi) and math.isfinite(lo):
+        return f">= {format_elo(lo)} (unbounded above)"
+    if math.isinf(lo) and math.isfinite(hi):
+        return f"<= {format_elo(hi)} (unbounded below)"
+    return f"[{format_elo(lo)}, {format_elo(hi)}]"
 
 
 def elo_from_score(s: float) -> float:
