@@ -2,13 +2,14 @@
 physics limit of this machine (mujoco.rollout with threads, no policy, no learning).
 
 Both libraries train PPO with the same settings (CleanRL / SB3 defaults: batch 2048, 10 epochs of
-minibatch 64, 64x64 tanh, obs + reward normalisation, torch on 1 thread), timed over whole
-iterations (collect + update) after one warm-up iteration; the configurations are interleaved over
-`--repeats` rounds so background load hits all of them alike, and the median is reported.
+minibatch 64, 64x64 tanh, obs + reward normalisation, torch on 1 thread). Each is built once in this
+process and timed over whole iterations (collect + update) in alternating blocks after one warm-up
+iteration, so background load hits both alike; the report gives the median per-round ratio and its
+range (issue 19's protocol).
 
 Run:
     .venv/bin/python benchmarks/ppo_throughput.py            # writes benchmarks/results/ppo_throughput.{md,png}
-    .venv/bin/python benchmarks/ppo_throughput.py --iterations 2 --repeats 1   # quick look
+    .venv/bin/python benchmarks/ppo_throughput.py --rounds 3 --envs 1   # quick look
 """
 
 from __future__ import annotations
@@ -30,39 +31,67 @@ RESULTS = Path(__file__).parent / "results"
 ENV = "HalfCheetah-v5"
 
 
-def rlmeta_ppo(num_envs: int, iterations: int) -> float:
-    """env-steps/s of rlmeta PPO (cleanrl preset; num_steps chosen so the batch stays 2048)."""
-    from agents.pg.ppo import PPOConfig
-    from rlmeta.runner import build_agent
+class RlmetaPPO:
+    """rlmeta PPO, cleanrl preset (num_steps chosen so the batch stays 2048), built once."""
 
-    cfg = PPOConfig.presets()["cleanrl"].replace(env=ENV, num_envs=num_envs, num_steps=2048 // num_envs,
-                                                 total_steps=10**9, progress=False, env_threads=2)
-    agent = build_agent("ppo", cfg)
-    try:
-        agent.iteration()  # warm-up
-        t0, s0 = time.perf_counter(), agent.global_step
+    def __init__(self, num_envs: int):
+        from agents.pg.ppo import PPOConfig
+        from rlmeta.runner import build_agent
+
+        cfg = PPOConfig.presets()["cleanrl"].replace(env=ENV, num_envs=num_envs, num_steps=2048 // num_envs,
+                                                     total_steps=10**12, progress=False, env_threads=2)
+        self.agent = build_agent("ppo", cfg)
+
+    def block(self, iterations: int) -> float:
+        """env-steps/s over `iterations` whole iterations (collect + update)."""
+        t0, s0 = time.perf_counter(), self.agent.global_step
         for _ in range(iterations):
-            agent.iteration()
-        return (agent.global_step - s0) / (time.perf_counter() - t0)
+            self.agent.iteration()
+        return (self.agent.global_step - s0) / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        self.agent.envs.close()
+
+
+class SB3PPO:
+    """stable-baselines3 PPO with its defaults (= the same settings) and VecNormalize, built once."""
+
+    def __init__(self, num_envs: int):
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        self.venv = VecNormalize(make_vec_env(ENV, n_envs=num_envs, seed=0))
+        self.model = PPO("MlpPolicy", self.venv, n_steps=2048 // num_envs, batch_size=64, n_epochs=10,
+                         device="cpu", seed=0)
+
+    def block(self, iterations: int) -> float:
+        t0 = time.perf_counter()
+        self.model.learn(total_timesteps=2048 * iterations, reset_num_timesteps=False)
+        return 2048 * iterations / (time.perf_counter() - t0)
+
+    def close(self) -> None:
+        self.venv.close()
+
+
+def side_by_side(num_envs: int, rounds: int, iterations: int) -> tuple[list[float], list[float]]:
+    """Both libraries built once in this process, one warm-up iteration each, then `rounds` alternating
+    blocks of `iterations` iterations (rlmeta, SB3, rlmeta, ...): load on the machine hits both alike.
+    -> (rlmeta env-steps/s per round, SB3 env-steps/s per round)"""
+    ours, theirs = RlmetaPPO(num_envs), SB3PPO(num_envs)
+    try:
+        ours.block(1)
+        theirs.block(1)
+        a, b = [], []
+        for r in range(rounds):
+            a.append(ours.block(iterations))
+            b.append(theirs.block(iterations))
+            print(f"{num_envs} env(s) round {r}: rlmeta {a[-1]:.0f}, SB3 {b[-1]:.0f} steps/s, ratio {a[-1] / b[-1]:.2f}",
+                  flush=True)
+        return a, b
     finally:
-        agent.envs.close()
-
-
-def sb3_ppo(num_envs: int, iterations: int) -> float:
-    """env-steps/s of stable-baselines3 PPO with its defaults (= the same settings) and VecNormalize."""
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.vec_env import VecNormalize
-
-    venv = VecNormalize(make_vec_env(ENV, n_envs=num_envs, seed=0))
-    model = PPO("MlpPolicy", venv, n_steps=2048 // num_envs, batch_size=64, n_epochs=10, device="cpu", seed=0)
-    batch = 2048
-    model.learn(total_timesteps=batch)  # warm-up
-    t0 = time.perf_counter()
-    model.learn(total_timesteps=batch * iterations, reset_num_timesteps=False)
-    sps = batch * iterations / (time.perf_counter() - t0)
-    venv.close()
-    return sps
+        ours.close()
+        theirs.close()
 
 
 def env_stepping(backend: str, num_envs: int, nstep: int = 500) -> float:
@@ -90,45 +119,43 @@ def physics_limit(num_envs: int = 16, nstep: int = 1000, threads: int = 2) -> fl
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--iterations", type=int, default=5, help="timed PPO iterations of 2048 steps per measurement")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the median is reported")
+    p.add_argument("--iterations", type=int, default=1, help="PPO iterations of 2048 steps per block")
+    p.add_argument("--rounds", type=int, default=10, help="alternating blocks per library; medians are reported")
+    p.add_argument("--envs", type=int, nargs="+", default=[1, 16], help="numbers of parallel envs to measure")
+    p.add_argument("--note", default="", help="free text for the report (e.g. other load on the machine)")
     p.add_argument("--out", type=Path, default=RESULTS / "ppo_throughput")
     args = p.parse_args()
     torch.set_num_threads(1)
-    configs = {
-        "rlmeta PPO, 1 env": lambda: rlmeta_ppo(1, args.iterations),
-        "SB3 PPO, 1 env": lambda: sb3_ppo(1, args.iterations),
-        "rlmeta PPO, 16 envs (batched MuJoCo)": lambda: rlmeta_ppo(16, args.iterations),
-        "SB3 PPO, 16 envs (DummyVecEnv)": lambda: sb3_ppo(16, args.iterations),
-    }
-    results: dict[str, list[float]] = {k: [] for k in configs}
-    for r in range(args.repeats):
-        for name, fn in configs.items():
-            results[name].append(fn())
-            print(f"round {r}: {name}: {results[name][-1]:.0f} steps/s", flush=True)
-    physics = statistics.median(physics_limit() for _ in range(args.repeats))
+    rows = {n: side_by_side(n, args.rounds, args.iterations) for n in args.envs}
+    physics = statistics.median(physics_limit() for _ in range(3))
     stepping = {"env stepping only: rlmeta batched MuJoCo, 16 envs, 2 threads": statistics.median(
-                    env_stepping("mujoco", 16) for _ in range(args.repeats)),
+                    env_stepping("mujoco", 16) for _ in range(3)),
                 "env stepping only: gymnasium, 1 env": statistics.median(
-                    env_stepping("sync", 1, 4000) for _ in range(args.repeats))}
-    med = {k: statistics.median(v) for k, v in results.items()}
+                    env_stepping("sync", 1, 4000) for _ in range(3))}
 
     cmd = "python benchmarks/ppo_throughput.py " + " ".join(sys.argv[1:])
     lines = ["# PPO training throughput: rlmeta vs Stable-Baselines3 (HalfCheetah-v5)", "",
              f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}, {args.repeats} interleaved rounds of {args.iterations} "
-             "iterations x 2048 steps after a warm-up iteration; median. Torch on 1 thread for both.", "",
-             "Same PPO settings on both sides (batch 2048, 10 epochs x minibatch 64, 64x64 tanh, obs and reward "
-             "normalisation). Env-steps/s include collection and updates.", "",
-             "| configuration | env-steps/s (median) | rounds | vs SB3 (same envs) |", "|---|---:|---|---:|"]
-    peers = {"rlmeta PPO, 1 env": "SB3 PPO, 1 env",
-             "rlmeta PPO, 16 envs (batched MuJoCo)": "SB3 PPO, 16 envs (DummyVecEnv)"}
-    for name, v in med.items():
-        ratio = f"{v / med[peers[name]]:.2f}x" if name in peers else ""
-        rounds = ", ".join(f"{x:.0f}" for x in results[name])
-        lines.append(f"| {name} | {v:.0f} | {rounds} | {ratio} |")
-    lines += [f"| {k} | {v:.0f} | | |" for k, v in stepping.items()]
-    lines += [f"| physics only: mujoco.rollout, 16 envs, 2 threads | {physics:.0f} | | |", "",
+             f"Measured: {time.strftime('%Y-%m-%d')}. Both libraries are built once in one process; after one "
+             f"warm-up iteration each they run {args.rounds} alternating blocks of {args.iterations} iteration(s) "
+             "x 2048 steps (rlmeta, SB3, rlmeta, ...), so background load hits both alike; the ratio is taken per "
+             "round (adjacent blocks) and its median reported with the range. Torch on 1 thread for both.", ""]
+    if args.note:
+        lines += [f"Note: {args.note}", ""]
+    lines += ["Same PPO settings on both sides (batch 2048, 10 epochs x minibatch 64, 64x64 tanh, orthogonal init, "
+              "GAE 0.95/0.99, obs and reward normalisation, clip 0.2, grad norm 0.5). Env-steps/s include collection "
+              "and updates.", "",
+              "| envs | rlmeta env-steps/s (median) | SB3 env-steps/s (median) | rlmeta / SB3 per round: median | min-max |",
+              "|---:|---:|---:|---:|---|"]
+    ratios = {}
+    for n, (a, b) in rows.items():
+        r = [x / y for x, y in zip(a, b)]
+        ratios[n] = r
+        lines.append(f"| {n} | {statistics.median(a):,.0f} | {statistics.median(b):,.0f} | **{statistics.median(r):.2f}x** | "
+                     f"{min(r):.2f}-{max(r):.2f} |")
+    lines += ["", "| reference | env-steps/s |", "|---|---:|"]
+    lines += [f"| {k} | {v:,.0f} |" for k, v in stepping.items()]
+    lines += [f"| physics only: mujoco.rollout, 16 envs, 2 threads | {physics:,.0f} |", "",
               f"![throughput]({args.out.name}.png)", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines))
@@ -138,17 +165,18 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [*med, "env stepping: rlmeta batched, 16 envs", "env stepping: gymnasium, 1 env",
-             "physics limit (mujoco.rollout)"]
-    vals = [*med.values(), *stepping.values(), physics]
-    colors = ["tab:green" if n.startswith("rlmeta") else "tab:gray" if n.startswith("SB3") else "tab:blue" for n in names]
-    fig, ax = plt.subplots(figsize=(8, 3.6), dpi=110)
-    ax.barh(names[::-1], vals[::-1], color=colors[::-1])
-    for i, v in enumerate(vals[::-1]):
-        ax.text(v, i, f" {v:,.0f}", va="center", fontsize=8)
-    ax.set_xlabel("env-steps per second (higher is better)")
-    ax.set_title("PPO on HalfCheetah-v5: training throughput (CPU)")
-    ax.set_xlim(0, max(vals) * 1.18)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
+    for n, (a, b) in rows.items():
+        axes[0].plot(a, "o-", label=f"rlmeta, {n} env(s)")
+        axes[0].plot(b, "s--", label=f"SB3, {n} env(s)")
+    axes[0].set_xlabel("round")
+    axes[0].set_ylabel("env-steps/s")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("alternating blocks")
+    axes[1].boxplot([ratios[n] for n in rows], tick_labels=[f"{n} env(s)" for n in rows])
+    axes[1].axhline(1.0, color="gray", lw=0.8)
+    axes[1].set_ylabel("rlmeta / SB3 (per round)")
+    axes[1].set_title("PPO on HalfCheetah-v5 (CPU)")
     fig.tight_layout()
     fig.savefig(args.out.with_suffix(".png"))
     print(args.out.with_suffix(".md").read_text())

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -33,16 +35,21 @@ def compute_gae(
     With SAME_STEP autoreset s_{t+1} after a done is the next episode's first state, so it is
     masked out; a truncated step carries its bootstrap gamma * V(final_obs) inside r_t.
     """
-    T = rewards.shape[0]
-    adv = torch.zeros_like(rewards)
-    next_adv = torch.zeros_like(last_value)
-    next_value = last_value
-    for t in reversed(range(T)):
-        not_done = 1.0 - dones[t]
-        delta = rewards[t] + gamma * next_value * not_done - values[t]
+    # On the CPU the recursion runs on numpy views of the same memory: the same float32 operations in
+    # the same order (numpy rounds a Python-float factor to float32 as torch does), so bitwise the
+    # tensor result, at about a microsecond per step instead of six torch dispatches (tests/test_gae.py).
+    cpu = rewards.device.type == "cpu"
+    r, v, d, next_value = (x.numpy() for x in (rewards, values, dones, last_value)) if cpu else \
+        (rewards, values, dones, last_value)
+    zeros_like = np.zeros_like if cpu else torch.zeros_like
+    adv, next_adv = zeros_like(r), zeros_like(next_value)
+    for t in reversed(range(r.shape[0])):
+        not_done = 1.0 - d[t]
+        delta = r[t] + gamma * next_value * not_done - v[t]
         next_adv = delta + gamma * lam * not_done * next_adv
         adv[t] = next_adv
-        next_value = values[t]
+        next_value = v[t]
+    adv = torch.from_numpy(adv) if cpu else adv
     return adv, adv + values
 
 
@@ -54,6 +61,11 @@ class RolloutBuffer:
         self.T, self.N = T, N
         self.obs, self.actions = z(T, N, obs_dim), z(T, N, act_dim)
         self.logprobs, self.values, self.rewards, self.dones = z(T, N), z(T, N), z(T, N), z(T, N)
+
+    def numpy(self) -> SimpleNamespace:
+        """numpy views of the CPU storage (writes land in the tensors)."""
+        return SimpleNamespace(**{k: getattr(self, k).numpy() for k in
+                                  ("obs", "actions", "logprobs", "values", "rewards", "dones")})
 
     def batch(self, last_value: torch.Tensor, gamma: float, lam: float) -> RolloutBatch:
         adv, ret = compute_gae(self.rewards, self.values, self.dones, last_value, gamma, lam)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from rlmeta.distributions import gaussian_entropy, gaussian_log_prob
+from rlmeta.distributions import LOG_2PI, gaussian_entropy, gaussian_log_prob
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
@@ -36,6 +36,35 @@ def mlp(
         elif output_activation is not None:
             layers.append(output_activation())
     return nn.Sequential(*layers)
+
+
+def frozen_forward(seq: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """`seq`'s forward as direct torch calls on its live weights, for no-grad inference in a hot loop.
+
+    nn.Module's __call__ machinery costs more than a 64x64 layer's arithmetic; this runs the same
+    kernels (nn.Linear on a 2-D input is addmm(bias, x, weight.t())), so outputs are bitwise the
+    module's (tests/test_onpolicy.py). The weights are detached views: optimiser steps that update
+    the parameters in place are seen; rebuild after anything that reassigns `param.data`.
+    None when `seq` holds a layer this does not know (the caller then uses the module)."""
+    fns: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for m in seq:
+        if type(m) is nn.Linear and m.bias is not None:
+            fns.append(lambda x, w=m.weight.detach().t(), b=m.bias.detach(): torch.addmm(b, x, w))
+        elif type(m) is nn.Tanh:
+            fns.append(torch.tanh)
+        elif type(m) is nn.ReLU and not m.inplace:
+            fns.append(torch.relu)
+        elif type(m) is nn.ELU and m.alpha == 1.0 and not m.inplace:
+            fns.append(nn.functional.elu)
+        else:
+            return None
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        for f in fns:
+            x = f(x)
+        return x
+
+    return forward
 
 
 class GaussianActor(nn.Module):
@@ -67,6 +96,26 @@ class GaussianActor(nn.Module):
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         return self(obs)[0] if deterministic else self.sample(obs)[0]
 
+    def fast_sampler(self) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """A no-grad `sample` for collection loops: bitwise the same actions and log-probs from the
+        same RNG draws, without module dispatch (frozen_forward) and with exp(+-log_std) computed
+        once per call of this method instead of per step. Subclasses that change forward/sample get
+        their own `sample` back."""
+        mu = frozen_forward(self.mu)
+        if mu is None or type(self).forward is not GaussianActor.forward or type(self).sample is not GaussianActor.sample:
+            return self.sample
+        log_std = self.log_std.detach()
+        # exp of the [act_dim] vector broadcast == exp of its [B, act_dim] expansion, element for element
+        std, inv_std, shift = log_std.exp(), torch.exp(-log_std), 0.5 * LOG_2PI
+
+        def sample(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            mean = mu(obs)  # [B, act_dim]
+            a = mean + torch.randn_like(mean) * std
+            z = (a - mean) * inv_std  # gaussian_log_prob's operations, in its order
+            return a, (-0.5 * z.pow(2) - log_std - shift).sum(-1)
+
+        return sample
+
 
 class Critic(nn.Module):
     """V(s): obs [B, obs_dim] -> [B]."""
@@ -77,6 +126,13 @@ class Critic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.v(obs).squeeze(-1)
+
+    def fast_value(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A no-grad forward for collection loops, bitwise equal to self(obs) (see frozen_forward)."""
+        v = frozen_forward(self.v)
+        if v is None or type(self).forward is not Critic.forward:
+            return self
+        return lambda obs: v(obs).squeeze(-1)
 
 
 # ---------------------------------------------------------------------- off-policy (DDPG, TD3, SAC)

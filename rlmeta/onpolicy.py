@@ -102,7 +102,8 @@ class OnPolicyAgent(Agent):
 
     def collect(self) -> RolloutBatch:
         """One batch of T * N transitions with GAE advantages; advances global_step."""
-        batch = self.collector.collect(self.actor.sample, self.critic, self.cfg.gae_lambda)
+        # no-grad forwards without module dispatch, bitwise the modules' (rlmeta/networks.py)
+        batch = self.collector.collect(self.actor.fast_sampler(), self.critic.fast_value(), self.cfg.gae_lambda)
         self.global_step += self.cfg.num_steps * self.cfg.num_envs
         return batch
 

@@ -119,3 +119,19 @@ class FlatAdam:
             self._t = int(d["t"])
         self.lr = float(d["lr"])
 
+
+def minimize_together(steps: list[tuple[FlatAdam, torch.Tensor]], max_grad_norm: float = 0.0) -> None:
+    """[(optimizer, loss), ...] of networks with disjoint parameters (PPO's actor and critic): one
+    backward of the summed losses, then each optimizer's own clipped step (its learning rate, its
+    gradient-norm clip). Each parameter's gradient comes from its own network's loss only and
+    autograd passes the sum's gradient of 1 on exactly, so the steps are bitwise those of separate
+    `minimize` calls, with one autograd pass instead of one per network. (A loss that reaches
+    another network's parameters adds its gradient there too.)"""
+    for opt, _ in steps:
+        opt.zero_grad()
+    total = steps[0][1]
+    for _, loss in steps[1:]:
+        total = total + loss
+    total.backward()
+    for opt, _ in steps:
+        opt.step(max_grad_norm)

@@ -88,6 +88,8 @@ class OnPolicyCollector:
     ) -> RolloutBatch:
         if self.obs is None:
             self.reset()
+        if not self.on_device and self.device.type == "cpu":
+            return self._collect_host(policy, value, lam)
         buf, obs = self.buffer, self.obs
         for t in range(self.T):
             action, logp = policy(obs)
@@ -114,3 +116,27 @@ class OnPolicyCollector:
             obs = self._t(out.obs)
         self.obs = obs
         return buf.batch(value(obs), self.gamma, lam)
+
+    @torch.no_grad()
+    def _collect_host(self, policy, value, lam: float) -> RolloutBatch:
+        """The all-CPU path: the loop above with numpy in and out of the env and each row written into
+        numpy views of the buffer (a numpy row copy costs a fraction of torch's index_put). The same
+        operations on the same values: the batch is bitwise the tensor loop's (tests/test_onpolicy.py)."""
+        b, obs, gamma = self.buffer.numpy(), self.obs.numpy(), self.gamma
+        for t in range(self.T):
+            obs_t = torch.from_numpy(obs)
+            action, logp = policy(obs_t)
+            v = value(obs_t)
+            out = self.envs.step(action.numpy())
+            b.obs[t], b.actions[t], b.logprobs[t], b.values[t] = obs, action.numpy(), logp.numpy(), v.numpy()
+            reward = b.rewards[t]
+            reward[:] = out.reward
+            bootstrap = out.truncated & ~out.terminated
+            if bootstrap.any():
+                idx = np.flatnonzero(bootstrap)
+                reward[idx] += gamma * value(torch.from_numpy(out.final_obs[idx])).numpy()
+            b.dones[t] = out.terminated | out.truncated
+            self.stats.add(out.episode_returns, out.episode_lengths)
+            obs = out.obs
+        self.obs = torch.from_numpy(obs)
+        return self.buffer.batch(value(self.obs), gamma, lam)

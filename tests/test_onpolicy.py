@@ -11,6 +11,7 @@ from agents.pg.trpo import TRPOConfig, mean_kl, trpo_step
 from rlmeta.buffers import RolloutBatch
 from rlmeta.checkpoint import load_checkpoint
 from rlmeta.cli import main
+from envs import make_vec_env
 from rlmeta.natural_gradient import conjugate_gradient, fisher_vector_product, flat_grad
 from rlmeta.networks import GaussianActor
 
@@ -110,3 +111,156 @@ def test_short_cli_run_and_resume(algo, tmp_path):
         steps = [int(r["global_step"]) for r in csv.DictReader(f)]
     assert steps == [400, 800, 1200]
     assert np.isfinite(float(ck2["agent"]["global_step"]))
+
+
+# ---------------------------------------------------------------------- CPU fast paths (issue 19): bitwise equal
+@pytest.mark.parametrize("activation", ["tanh", "relu", "elu"])
+def test_fast_sampler_and_value_are_bitwise_the_modules(activation):
+    from rlmeta.networks import Critic, GaussianActor
+
+    torch.manual_seed(0)
+    actor, critic = GaussianActor(11, 3, (32, 16), activation, -0.4, True), Critic(11, (32, 16), activation, True)
+    obs = torch.randn(7, 11)
+    with torch.no_grad():
+        torch.manual_seed(5)
+        a, logp = actor.sample(obs)
+        torch.manual_seed(5)
+        a2, logp2 = actor.fast_sampler()(obs)
+        assert torch.equal(a, a2) and torch.equal(logp, logp2)
+        assert torch.equal(critic.fast_value()(obs), critic(obs))
+        # the weights are live views: an in-place update is seen without rebuilding
+        value = critic.fast_value()
+        critic.v[0].weight.add_(0.1)
+        assert torch.equal(value(obs), critic(obs))
+
+    class Custom(GaussianActor):  # a research subclass keeps its own sample()
+        def sample(self, obs):
+            return super().sample(obs * 0)
+
+    c = Custom(11, 3, (8,))
+    assert c.fast_sampler() == c.sample
+
+
+def test_running_mean_std_single_row_update_is_bitwise_the_general_one():
+    from rlmeta.vec_env import RunningMeanStd
+
+    rng = np.random.default_rng(0)
+    fast, ref = RunningMeanStd((5,)), RunningMeanStd((5,))
+    for _ in range(200):
+        x = rng.normal(2.0, 3.0, (1, 5))
+        fast.update(x)  # the one-row branch
+        # the general formula (Chan et al.), as before the one-row branch existed
+        batch_mean, batch_var, n = x.mean(0), x.var(0), 1
+        delta = batch_mean - ref.mean
+        tot = ref.count + n
+        ref.mean = ref.mean + delta * n / tot
+        ref.var = (ref.var * ref.count + batch_var * n + delta**2 * ref.count * n / tot) / tot
+        ref.count = tot
+    assert np.array_equal(fast.mean, ref.mean) and np.array_equal(fast.var, ref.var) and fast.count == ref.count
+
+
+def reference_collect(col, policy, value, lam):
+    """OnPolicyCollector's tensor loop before the numpy host path (the specification it must equal)."""
+    from rlmeta.rollout import OnPolicyCollector  # noqa: F401
+
+    buf, obs = col.buffer, col.obs
+    with torch.no_grad():
+        for t in range(col.T):
+            action, logp = policy(obs)
+            v = value(obs)
+            out = col.envs.step(action.cpu().numpy())
+            reward = torch.as_tensor(out.reward)
+            bootstrap = out.truncated & ~out.terminated
+            if bootstrap.any():
+                idx = np.flatnonzero(bootstrap)
+                reward[idx] += col.gamma * value(torch.as_tensor(out.final_obs[idx]))
+            buf.obs[t], buf.actions[t], buf.logprobs[t], buf.values[t] = obs, action, logp, v
+            buf.rewards[t] = reward
+            buf.dones[t] = torch.as_tensor((out.terminated | out.truncated).astype(np.float32))
+            col.stats.add(out.episode_returns, out.episode_lengths)
+            obs = torch.as_tensor(out.obs)
+        col.obs = obs
+        return buf.batch(value(obs), col.gamma, lam)
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_host_collection_is_bitwise_the_tensor_loop(num_envs):
+    """numpy rows into the buffer + fast sampler/value + numpy GAE == the old tensor loop with the
+    modules, bit for bit, across truncations (a 30-step limit) and Hopper terminations."""
+    from rlmeta.networks import Critic, GaussianActor
+    from rlmeta.rollout import OnPolicyCollector
+
+    out = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        actor, critic = GaussianActor(11, 3, (16, 16)), Critic(11, (16, 16))
+        envs = make_vec_env("Hopper-v5", num_envs, seed=2, backend="mujoco", threads=1, normalize_obs=True,
+                            normalize_reward=True)
+        envs.backend.max_episode_steps = 30
+        col = OnPolicyCollector(envs, 90, torch.device("cpu"), gamma=0.99)
+        col.reset()
+        batches = []
+        for _ in range(2):
+            if fast:
+                batches.append(col.collect(actor.fast_sampler(), critic.fast_value(), 0.95))
+            else:
+                batches.append(reference_collect(col, actor.sample, critic, 0.95))
+            batches[-1] = tuple(x.clone() for x in batches[-1])
+        out.append((batches, col.stats.pop()))
+        envs.close()
+    (fast_b, fast_s), (ref_b, ref_s) = out
+    for b1, b2 in zip(fast_b, ref_b):
+        for x, y in zip(b1, b2):
+            assert torch.equal(x, y)
+    assert fast_s == ref_s and fast_s["charts/episodes"] >= 5
+
+
+@pytest.mark.parametrize("preset", ["cleanrl", "spinningup"])
+def test_ppo_update_is_bitwise_the_per_network_loop(preset):
+    """PPO's update (one gather per epoch, one backward for actor + critic) against the loop it replaced:
+    a gather per minibatch, the policy stepped, then the critic, each with its own backward. Same
+    permutations -> bitwise the same parameters, Adam moments and metrics; spinningup exercises the KL
+    early stop (the policy stops, the critic goes on) and full-batch minibatches."""
+    from agents.pg.ppo import PPO, PPOConfig, policy_loss
+    from rlmeta.onpolicy import to_floats, value_loss
+
+    results = []
+    for new in (True, False):
+        cfg = PPOConfig.presets()[preset].replace(env="Hopper-v5", num_envs=2, num_steps=256, num_minibatches=4 if
+                                                  preset == "cleanrl" else 1, update_epochs=6, target_kl=0.002 if
+                                                  preset == "spinningup" else 0.0)
+        envs = make_vec_env("Hopper-v5", 2, seed=0, backend="mujoco", threads=1)
+        torch.manual_seed(0)
+        agent = PPO(cfg, envs, torch.device("cpu"))
+        batch = agent.collect()
+        torch.manual_seed(7)
+        if new:
+            metrics = agent.update(batch)
+        else:
+            B = batch.obs.shape[0]
+            perms = [torch.randperm(B) for _ in range(cfg.update_epochs)]
+            pi_active, pi_updates, m = True, 0, {}
+            for perm in perms:
+                for idx in perm.split(B // cfg.num_minibatches):
+                    mb = RolloutBatch(*(x[idx] for x in batch))
+                    if pi_active:
+                        loss, pm = policy_loss(agent.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
+                        if cfg.target_kl > 0 and pm["losses/approx_kl"] > 1.5 * cfg.target_kl:
+                            pi_active = False
+                        else:
+                            agent.actor_opt.minimize(loss, cfg.max_grad_norm)
+                            pi_updates += 1
+                            m.update(pm)
+                    vloss, vm = value_loss(agent.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
+                    agent.critic_opt.minimize(cfg.vf_coef * vloss, cfg.max_grad_norm)
+                    m.update(vm)
+            m["losses/policy_updates"], m["charts/learning_rate"] = float(pi_updates), agent.actor_opt.lr
+            metrics = to_floats(m)
+        envs.close()
+        results.append((agent.actor_opt, agent.critic_opt, metrics))
+    (na, nc, nm), (oa, oc, om) = results
+    for x, y in ((na, oa), (nc, oc)):
+        assert torch.equal(x.flat, y.flat) and torch.equal(x.m, y.m) and torch.equal(x.v, y.v) and x.t == y.t
+    assert nm == om
+    if preset == "spinningup":
+        assert 0 < nm["losses/policy_updates"] < cfg.update_epochs  # the early stop happened

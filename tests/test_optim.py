@@ -69,3 +69,31 @@ def test_capturable_flat_adam_equals_default_and_scales_lr():
     assert sd["t"] == 30 and isinstance(sd["lr"], float)
     ref.load_state_dict(sd)
     assert ref.t == 30 and ref.lr == sd["lr"]
+
+
+def test_minimize_together_is_bitwise_separate_minimize_calls():
+    """One backward of the summed losses of two disjoint networks, then each optimizer's own clipped
+    step (different learning rates and clip norms' effects) == two separate minimize calls, bitwise."""
+    from rlmeta.optim import minimize_together
+
+    def build():
+        torch.manual_seed(0)
+        a = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+        c = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        return a, c, FlatAdam(a.parameters(), lr=1e-2, eps=1e-5), FlatAdam(c.parameters(), lr=3e-3, eps=1e-5)
+
+    a1, c1, oa1, oc1 = build()
+    a2, c2, oa2, oc2 = build()
+    torch.manual_seed(1)
+    for i in range(25):
+        x, y = torch.randn(16, 5) * 3, torch.randn(16, 2)
+        both = i % 3 != 0  # sometimes only the critic steps (PPO's KL early stop)
+        if both:
+            oa1.minimize(((a1(x) - y) ** 2).mean(), 0.5)
+        oc1.minimize(0.5 * c1(x).pow(2).mean(), 0.5)
+        steps = [(oc2, 0.5 * c2(x).pow(2).mean())]
+        if both:
+            steps.append((oa2, ((a2(x) - y) ** 2).mean()))
+        minimize_together(steps, 0.5)
+    assert torch.equal(oa1.flat, oa2.flat) and torch.equal(oc1.flat, oc2.flat)
+    assert torch.equal(oc1.m, oc2.m) and torch.equal(oc1.v, oc2.v)

@@ -35,7 +35,7 @@ from rlmeta.graphs import CapturedFn
 from rlmeta.networks import GaussianActor
 from rlmeta.offpolicy import maybe_compile
 from rlmeta.onpolicy import OnPolicyAgent, OnPolicyConfig, normalized, to_floats, value_loss
-from rlmeta.optim import FlatAdam
+from rlmeta.optim import FlatAdam, minimize_together
 from rlmeta.vec_env import VecEnv
 
 
@@ -178,8 +178,12 @@ class PPO(OnPolicyAgent):
         pi_active, pi_updates = True, 0
         metrics: dict[str, torch.Tensor | float] = {}
         for perm in perms:
-            for idx in perm.split(mb_size):
-                mb = RolloutBatch(*(x[idx] for x in batch))
+            shuffled = RolloutBatch(*(x[perm] for x in batch))  # one gather per epoch; minibatches are slices
+            for start in range(0, len(perm), mb_size):
+                mb = RolloutBatch(*(x[start:start + mb_size] for x in shuffled))
+                vloss, vm = self._value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
+                steps = [(self.critic_opt, cfg.vf_coef * vloss)]
+                metrics.update(vm)
                 if pi_active:
                     loss, pm = self._policy_loss(self.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
                     # Spinning Up: check the KL *before* stepping; the policy stops, the critic goes on
@@ -189,13 +193,12 @@ class PPO(OnPolicyAgent):
                         if cfg.desired_kl > 0:
                             self.adapt_lr(pm["losses/approx_kl"])
                         extra, em = self.extra_loss(mb)
-                        self.actor_opt.minimize(loss + extra, cfg.max_grad_norm)
+                        steps.append((self.actor_opt, loss + extra))
                         pi_updates += 1
                         metrics.update(pm)
                         metrics.update(em)
-                vloss, vm = self._value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
-                self.critic_opt.minimize(cfg.vf_coef * vloss, cfg.max_grad_norm)
-                metrics.update(vm)
+                # one backward through both networks, then each its own clipped Adam step (rlmeta/optim.py)
+                minimize_together(steps, cfg.max_grad_norm)
 
         metrics["losses/policy_updates"] = float(pi_updates)
         metrics["charts/learning_rate"] = self.actor_opt.lr
