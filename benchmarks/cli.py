@@ -11,6 +11,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import os
 import shlex
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.suites import BUDGETS, builtin_suites, load_suite
-from rlmeta.errors import ConfigError
+from rlmeta.errors import ConfigError, require_extra
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +59,10 @@ def bench_parser() -> argparse.ArgumentParser:
 
 def cmd_bench(argv: list[str]) -> int:
     args = bench_parser().parse_args(argv)
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.executor == "ray":
+        require_extra("ray", "dist", "--executor ray")
     suite = load_suite(args.suite)
     budget = args.budget or suite.default_budget
     seeds = args.seeds if args.seeds is not None else suite.seeds
@@ -65,8 +70,6 @@ def cmd_bench(argv: list[str]) -> int:
     all_specs = specs = suite.specs(budget, seeds, out, args.wandb)
     if args.only:
         specs = filter_specs(specs, args.only, suite.name)
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     out.mkdir(parents=True, exist_ok=True)
     command = "rlmeta bench " + " ".join(shlex.quote(a) for a in argv)
     print(f"rlmeta bench: {suite.name}, budget {budget} ({suite.total_steps(budget):,} steps), {seeds} seed(s), "
@@ -114,20 +117,36 @@ def write_report(out: Path, run_dirs: list[Path], title: str, command: str | Non
     return path
 
 
+def _load(paths: list[Path], metric: str | None) -> list[report.Run]:
+    """The runs under paths; a ConfigError when there are none or none has the --metric column."""
+    runs = report.load_runs(paths)
+    if not runs:
+        raise ConfigError(f"no run directories (with config.json and progress.csv) in {' '.join(map(str, paths))}")
+    if metric is not None and not any(metric in r.columns for r in runs):
+        columns = sorted({c for r in runs for c in r.columns} - {"global_step"})
+        close = difflib.get_close_matches(metric, columns, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise ConfigError(f"--metric {metric}: no run has this progress.csv column{hint}; columns: {', '.join(columns)}")
+    return runs
+
+
 def cmd_plot(argv: list[str]) -> int:
     p = _Parser(prog="rlmeta plot", description="Plot learning curves (seed mean +- std, Spinning Up smoothing) of "
-                "run directories, one PNG per environment, with Spinning Up's reference curves dashed.")
-    p.add_argument("runs", nargs="+", type=Path, help="run directories, or directories that contain runs")
+                "run directories, one PNG per environment, with Spinning Up's reference curves dashed. Runs are "
+                "seeds of one curve when algo, env and config agree (seed, run dir, logging and device aside); "
+                "runs that repeat a seed get curves of their own.")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories, or directories that contain runs (at any depth)")
     p.add_argument("--out", type=Path, default=Path("plots"), help="output directory for <env>.png (default: plots)")
     p.add_argument("--metric", default=None,
                    help="progress.csv column to plot (default: the protocol metric: charts/episodic_return "
                         "for on-policy, charts/test_return for off-policy agents)")
-    p.add_argument("--smooth", type=int, default=report.SMOOTH, help="smoothing window in logged points (1: none)")
+    p.add_argument("--smooth", type=int, default=report.SMOOTH,
+                   help="smoothing window in logged points (1: none; default: %(default)s)")
     p.add_argument("--no-reference", action="store_true", help="do not overlay Spinning Up's curves")
     args = p.parse_args(argv)
-    runs = report.load_runs(args.runs)
-    if not runs:
-        raise ConfigError(f"no run directories (with config.json and progress.csv) in {' '.join(map(str, args.runs))}")
+    if args.smooth < 1:
+        raise ConfigError(f"--smooth must be >= 1 (1: no smoothing), got {args.smooth}")
+    runs = _load(args.runs, args.metric)
     curves = report.group_curves(runs, args.metric, args.smooth)
     for path in report.plot_all(curves, args.out, with_reference=not args.no_reference):
         print(path)
@@ -137,20 +156,33 @@ def cmd_plot(argv: list[str]) -> int:
 def cmd_compare(argv: list[str]) -> int:
     p = _Parser(prog="rlmeta compare", description="Print a markdown table of runs: steps, final and best return "
                 "(protocol metric, smoothed), wall time and SPS, one row per run.")
-    p.add_argument("runs", nargs="+", type=Path, help="run directories, or directories that contain runs")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories, or directories that contain runs (at any depth)")
     p.add_argument("--metric", default=None, help="progress.csv column (default: the protocol metric)")
     args = p.parse_args(argv)
-    runs = report.load_runs(args.runs)
-    if not runs:
-        raise ConfigError(f"no run directories (with config.json and progress.csv) in {' '.join(map(str, args.runs))}")
+    runs = _load(args.runs, args.metric)
     print("| run | algo | env | seed | steps | final return | best return | wall time | SPS |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    missing: dict[str, list[str]] = {}  # why a cell reads "-" -> the runs concerned
     for r in runs:
+        metric = args.metric or report.metric_for(r.algo)
         _, y = r.series(args.metric)
         ys = report.smooth(y)
         final = f"{ys[-1]:.1f}" if len(ys) else "-"
         best = f"{ys.max():.1f}" if len(ys) else "-"
         sps = f"{r.sps:.0f}" if math.isfinite(r.sps) else "-"
+        if not len(ys):
+            why = (f"no {metric} value logged yet" + (" (off-policy runs log it at each evaluation)"
+                                                    if metric == "charts/test_return" else "")
+                   if metric in r.columns else f"no {metric} column in progress.csv")
+            missing.setdefault(f"final/best return \"-\": {why}", []).append(r.path.name)
+        if not math.isfinite(r.sps):
+            missing.setdefault("wall time/SPS \"-\": progress.csv has no time/elapsed or charts/SPS", []).append(
+                r.path.name)
         print(f"| {r.path} | {r.algo} | {r.env} | {r.seed} | {r.steps:,} | {final} | {best} "
               f"| {report.fmt_duration(r.wall_time)} | {sps} |")
+    metrics = sorted({args.metric or report.metric_for(r.algo) for r in runs})
+    print(f"\nfinal/best return: {', '.join(metrics)}, each run smoothed over {report.SMOOTH} logged points "
+          f"(Spinning Up's centred window; at the last point it reaches back only, over {report.SMOOTH // 2 + 1}).")
+    for why, names in missing.items():
+        print(f"{why} ({', '.join(names)}).")
     return 0

@@ -10,15 +10,17 @@ Protocol (benchmarks/reference/spinningup/README.md):
 
 Example:
     >>> runs = load_runs([Path("runs/bench-smoke")])
-    >>> curves = group_curves(runs)                      # (algo, env) -> Curve
+    >>> curves = group_curves(runs)                      # (algo, env, label) -> Curve
     >>> (Path("runs/bench-smoke") / "summary.md").write_text(summary_markdown(curves))
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
+import os
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,13 @@ MILESTONES = (500_000, 1_000_000, 3_000_000)
 SMOOTH = 11
 COLORS = {"vpg": "tab:blue", "trpo": "tab:orange", "ppo": "tab:green", "ddpg": "tab:red", "td3": "tab:purple",
           "sac": "tab:brown"}
+# Config fields that say where a run went, how it ran or how it was logged, not what was trained:
+# runs that differ only in these (and the seed) are seeds of one setting. Every other field, the
+# budget included (PPO anneals its learning rate over total_steps), separates settings.
+RUN_ONLY_FIELDS = frozenset({
+    "seed", "run_dir", "resume", "device", "env_threads", "torch_threads", "progress", "checkpoint_every",
+    "capture_video", "video_every", "video_size", "wandb", "wandb_project", "wandb_group", "wandb_name",
+    "wandb_tags", "wandb_job_type"})
 
 
 def metric_for(algo: str) -> str:
@@ -61,6 +70,11 @@ class Run:
     env: str
     seed: int
     columns: dict[str, np.ndarray]  # name -> [rows] (NaN where a row has no value)
+    config: dict = dataclasses.field(default_factory=dict)  # config.json without algo
+
+    def setting(self) -> dict:
+        """The config fields that define what was trained (RUN_ONLY_FIELDS left out)."""
+        return {k: v for k, v in self.config.items() if k not in RUN_ONLY_FIELDS}
 
     def series(self, metric: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(steps [T], values [T]) of the protocol metric, rows without a value dropped."""
@@ -107,19 +121,35 @@ def read_progress(path: Path) -> dict[str, np.ndarray]:
 
 def load_run(path: Path) -> Run:
     cfg = json.loads((path / "config.json").read_text())
-    return Run(path, cfg.get("algo", "?"), cfg.get("env", "?"), int(cfg.get("seed", 0)), read_progress(path / "progress.csv"))
+    algo = cfg.pop("algo", "?")
+    return Run(path, algo, cfg.get("env", "?"), int(cfg.get("seed", 0)), read_progress(path / "progress.csv"), cfg)
+
+
+def _is_run_dir(p: Path) -> bool:
+    return (p / "progress.csv").is_file() and (p / "config.json").is_file()
 
 
 def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
-    """Run directories among `paths`: a path with progress.csv, or its children that have one."""
-    found = []
-    for p in paths:
-        p = Path(p)
-        if (p / "progress.csv").exists() and (p / "config.json").exists():
+    """Run directories among `paths` and below them, at any depth (runs/hopper/lr-3e-4/s0): a
+    directory with config.json and progress.csv. The walk does not enter a run directory (its wandb/
+    and videos/ hold no runs) nor hidden directories."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if _is_run_dir(p):
             found.append(p)
-        elif p.is_dir():
-            found += sorted(c for c in p.iterdir() if (c / "progress.csv").exists() and (c / "config.json").exists())
-    return found
+            continue
+        for root, dirs, _ in os.walk(p):
+            dirs.sort()
+            keep = []
+            for d in dirs:
+                if d.startswith("."):
+                    continue
+                if _is_run_dir(Path(root) / d):
+                    found.append(Path(root) / d)
+                else:
+                    keep.append(d)
+            dirs[:] = keep
+    return list(dict.fromkeys(found))  # a run named twice (runs/ and runs/a) once
 
 
 def load_runs(paths: Iterable[Path]) -> list[Run]:
@@ -139,6 +169,11 @@ class Curve:
     n_seeds: int
     wall_time: float  # mean over seeds, seconds
     sps: float  # mean over seeds
+    label: str = ""  # what tells it apart from other curves of its (algo, env); default the algo
+    paths: tuple[Path, ...] = ()  # its run directories
+
+    def __post_init__(self):
+        self.label = self.label or self.algo
 
     def at(self, step: int) -> tuple[float, float] | None:
         """(mean, std) at the last logged point <= step, if the runs got within 1% of step."""
@@ -155,7 +190,8 @@ def seed_curve(runs: Sequence[Run], metric: str | None = None, window: int = SMO
     steps = series[0][0][:n] if n else np.zeros(0)
     ys = np.stack([smooth(y[:n], window) for _, y in series]) if n else np.zeros((len(runs), 0))  # [S, T]
     return Curve(runs[0].algo, runs[0].env, steps, ys.mean(0), ys.std(0), len(runs),
-                 _finite_mean([r.wall_time for r in runs]), _finite_mean([r.sps for r in runs]))
+                 _finite_mean([r.wall_time for r in runs]), _finite_mean([r.sps for r in runs]),
+                 paths=tuple(r.path for r in runs))
 
 
 def _finite_mean(xs: Sequence[float]) -> float:
@@ -163,11 +199,73 @@ def _finite_mean(xs: Sequence[float]) -> float:
     return float(np.mean(xs)) if xs else math.nan
 
 
-def group_curves(runs: Sequence[Run], metric: str | None = None, window: int = SMOOTH) -> dict[tuple[str, str], Curve]:
-    groups: dict[tuple[str, str], list[Run]] = {}
-    for r in runs:
-        groups.setdefault((r.algo, r.env), []).append(r)
-    return {k: seed_curve(v, metric, window) for k, v in sorted(groups.items())}
+def group_runs(runs: Sequence[Run]) -> list[list[Run]]:
+    """Runs that are seeds of one setting: same algo, env and config apart from RUN_ONLY_FIELDS. Runs
+    of one setting with the same seed are not independent seeds (a rerun, a copy): each one past the
+    first goes to another group, so no group holds a seed twice."""
+    by_setting: dict[tuple[str, str, str], list[Run]] = {}
+    # in path order (by components, so runs/lr/s0 comes before runs/lr-rerun): of two runs that
+    # repeat a seed, the one beside the other seeds joins them
+    for r in sorted(runs, key=lambda r: r.path.parts):
+        key = (r.algo, r.env, json.dumps(r.setting(), sort_keys=True, default=str))
+        by_setting.setdefault(key, []).append(r)
+    groups = []
+    for _, members in sorted(by_setting.items(), key=lambda kv: kv[0]):
+        split: list[list[Run]] = []
+        for r in members:
+            home = next((g for g in split if r.seed not in {x.seed for x in g}), None)
+            if home is None:
+                split.append([r])
+            else:
+                home.append(r)
+        groups += split
+    return groups
+
+
+def _labels(groups: list[list[Run]]) -> list[str]:
+    """A legend/table label per group, unique within its (algo, env): the algo alone when it has one
+    group there; else the algo with the config values that differ between its groups (`ppo
+    actor_lr=0.001`), and the run directories where those do not tell the groups apart."""
+    labels = [g[0].algo for g in groups]
+    by_task: dict[tuple[str, str], list[int]] = {}
+    for i, g in enumerate(groups):
+        by_task.setdefault((g[0].algo, g[0].env), []).append(i)
+    for idx in by_task.values():
+        if len(idx) < 2:
+            continue
+        settings = [groups[i][0].setting() for i in idx]
+        keys = sorted({k for st in settings for k in st if any(st.get(k) != o.get(k) for o in settings)})
+        for i, st in zip(idx, settings):
+            diff = " ".join(f"{k}={_short(st.get(k))}" for k in keys)
+            labels[i] = f"{groups[i][0].algo} {diff}".strip()
+        seen: dict[str, int] = {}
+        for i in idx:
+            seen[labels[i]] = seen.get(labels[i], 0) + 1
+        for i in idx:
+            if seen[labels[i]] > 1:  # same setting, kept apart for a repeated seed: name the runs
+                names = [r.path.name for r in groups[i]]
+                labels[i] += f" [{names[0]}{f' +{len(names) - 1}' if len(names) > 1 else ''}]"
+    return labels
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(map(_short, v))
+    return str(v)
+
+
+def group_curves(runs: Sequence[Run], metric: str | None = None,
+                 window: int = SMOOTH) -> dict[tuple[str, str, str], Curve]:
+    """(algo, env, label) -> the seed curve of each setting (see group_runs)."""
+    groups = group_runs(runs)
+    curves = {}
+    for g, label in zip(groups, _labels(groups)):
+        c = seed_curve(g, metric, window)
+        c.label = label
+        curves[(c.algo, c.env, label)] = c
+    return dict(sorted(curves.items()))
 
 
 # ---------------------------------------------------------------------- reference
@@ -205,11 +303,13 @@ def fmt_duration(seconds: float) -> str:
     return f"{m // 60}h{m % 60:02d}" if m >= 60 else f"{seconds / 60:.1f} min"
 
 
-def summary_rows(curves: dict[tuple[str, str], Curve], milestones: Sequence[int] = MILESTONES) -> list[dict]:
-    """One row per (algo, env, milestone reached); the last point too when no milestone is reached."""
+def summary_rows(curves: dict[tuple[str, str, str], Curve], milestones: Sequence[int] = MILESTONES) -> list[dict]:
+    """One row per (curve, milestone reached); the last point too when no milestone is reached. The
+    row's algo is the curve's label (the algo, plus what tells settings of one algo apart)."""
     rows = []
-    for (algo, env), c in curves.items():
-        ref = reference(algo, env)
+    for c in curves.values():
+        algo, env = c.label, c.env
+        ref = reference(c.algo, env)
         points = [m for m in milestones if c.at(m) is not None]
         if not points and len(c.steps):
             points = [int(c.steps[-1])]
@@ -232,7 +332,7 @@ def machine_line() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
 
 
-def summary_markdown(curves: dict[tuple[str, str], Curve], title: str = "Benchmark summary",
+def summary_markdown(curves: dict[tuple[str, str, str], Curve], title: str = "Benchmark summary",
                      command: str | None = None, plots: Sequence[str] = ()) -> str:
     lines = [f"# {title}", ""]
     if command:
@@ -261,33 +361,41 @@ def summary_markdown(curves: dict[tuple[str, str], Curve], title: str = "Benchma
 
 # ---------------------------------------------------------------------- plots
 def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, title: str | None = None) -> Path:
-    """Spinning Up style: seed mean with a shaded +-std band per algorithm, the reference dashed in
-    the same colour (over the steps the runs cover)."""
+    """Spinning Up style: seed mean with a shaded +-std band per setting, the reference dashed in the
+    colour of the algorithm's first curve (over the steps the runs cover). A reference is drawn and
+    listed only for an algorithm that has a curve with data here."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
-    x_max = max((float(c.steps[-1]) for c in curves if len(c.steps)), default=1.0)
-    for c in curves:
-        color = COLORS.get(c.algo)
-        if len(c.steps):
-            line, = ax.plot(c.steps, c.mean, color=color, lw=1.8, label=f"{c.algo} (rlmeta, {c.n_seeds} seed{'s' if c.n_seeds > 1 else ''})")
-            color = line.get_color()
-            ax.fill_between(c.steps, c.mean - c.std, c.mean + c.std, color=color, alpha=0.2, lw=0)
-        ref = reference(c.algo, c.env) if with_reference else None
+    drawn = [c for c in curves if len(c.steps)]
+    x_max = max((float(c.steps[-1]) for c in drawn), default=1.0)
+    algo_color: dict[str, str] = {}
+    for c in drawn:
+        # the algorithm's colour for its first setting; matplotlib's cycle for further ones
+        color = COLORS.get(c.algo) if c.algo not in algo_color else None
+        line, = ax.plot(c.steps, c.mean, color=color, lw=1.8,
+                        label=f"{c.label} (rlmeta, {c.n_seeds} seed{'s' if c.n_seeds > 1 else ''})")
+        algo_color.setdefault(c.algo, line.get_color())
+        ax.fill_between(c.steps, c.mean - c.std, c.mean + c.std, color=line.get_color(), alpha=0.2, lw=0)
+    for algo, color in algo_color.items():
+        ref = reference(algo, drawn[0].env) if with_reference else None
         if ref is not None:
             keep = ref.steps <= x_max * 1.02
             ax.plot(ref.steps[keep], ref.mean[keep], color=color, lw=1.4, ls="--",
-                    label=f"{c.algo} (Spinning Up {ref.source})")
+                    label=f"{algo} (Spinning Up {ref.source})")
     env = curves[0].env if curves else ""
     ax.set_title(title or f"{env}: rlmeta (solid, mean +- std) vs Spinning Up (dashed)")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("average episode return")
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", frameon=False)
+    if drawn:
+        ax.legend(fontsize=8, loc="upper left", frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no run logged the plotted metric yet", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -295,8 +403,8 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
     return path
 
 
-def plot_all(curves: dict[tuple[str, str], Curve], out_dir: Path, with_reference: bool = True) -> list[Path]:
+def plot_all(curves: dict[tuple[str, str, str], Curve], out_dir: Path, with_reference: bool = True) -> list[Path]:
     """One `<env>.png` per environment in out_dir."""
-    envs = sorted({env for _, env in curves})
-    return [plot_env([c for (a, e), c in curves.items() if e == env], out_dir / f"{env}.png", with_reference)
+    envs = sorted({c.env for c in curves.values()})
+    return [plot_env([c for c in curves.values() if c.env == env], out_dir / f"{env}.png", with_reference)
             for env in envs]

@@ -6,7 +6,7 @@ Bad input exits with status 2 and one line: `rlmeta: error: <reason>`.
 
 from __future__ import annotations
 
-import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -57,31 +57,119 @@ def _pop_flag(args: list[str], flag: str) -> str | None:
     return None
 
 
-def load_preset(Config, name: str):
-    """A named preset of Config, or a .json/.yaml file of field values (e.g. written by a sweep)."""
+def load_preset(Config, name: str, algo: str | None = None):
+    """A named preset of Config, or a .json/.yaml file of field values (e.g. written by a sweep),
+    checked like the command line: unknown fields and wrong-typed values are one ConfigError line."""
     presets = Config.presets()
     if name in presets:
         return presets[name]
     path = Path(name)
-    if path.suffix in (".json", ".yaml", ".yml"):
-        if not path.exists():
-            raise ConfigError(f"preset file {path} does not exist")
-        import yaml  # yaml is a superset of json
+    if path.suffix not in (".json", ".yaml", ".yml"):
+        raise ConfigError(f"unknown preset '{name}'; choose from {', '.join(presets)} or pass a .json/.yaml file")
+    if not path.is_file():
+        raise ConfigError(f"preset file {path} " + ("is a directory" if path.is_dir() else "does not exist"))
+    import yaml  # yaml is a superset of json
 
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"preset file {path} is not valid YAML/JSON: {str(e).splitlines()[0]}") from None
-        data.pop("algo", None)
-        base = presets[data.get("preset", next(iter(presets)))] if data.get("preset") in presets else next(iter(presets.values()))
-        return base.replace(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-    raise ConfigError(f"unknown preset '{name}'; choose from {', '.join(presets)} or pass a .json/.yaml file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"preset file {path} is not valid YAML/JSON: {str(e).splitlines()[0]}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read preset file {path}: {e}") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"preset file {path} must be a mapping of field: value, got a {type(data).__name__}")
+    file_algo = data.pop("algo", None)
+    if algo is not None and file_algo is not None and file_algo != algo:
+        raise ConfigError(f"preset file {path} is for {file_algo}, not {algo}")
+    base = data.get("preset")
+    if base is not None and base not in presets:
+        raise ConfigError(f"preset file {path}: unknown base preset {base!r}; choose from {', '.join(presets)}")
+    default = presets[base] if base is not None else next(iter(presets.values()))
+    return default.replace(**Config.coerce_dict(data, f"preset file {path}"))
+
+
+def _int_registry():
+    """A tyro constructor rule for every int field: 1e6 and 5e4 are accepted (exact), 1.5 is not."""
+    from tyro.constructors import ConstructorRegistry, PrimitiveConstructorSpec
+
+    from rlmeta.config import parse_int
+
+    registry = ConstructorRegistry()
+
+    @registry.primitive_rule
+    def ints(info):
+        if info.type is not int:
+            return None
+        return PrimitiveConstructorSpec(
+            nargs=1, metavar="INT", instance_from_str=lambda a: parse_int(a[0]),
+            is_instance=lambda x: isinstance(x, int) and not isinstance(x, bool),
+            str_from_instance=lambda x: [str(x)])
+
+    return registry
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_FLAG = re.compile(r"--[A-Za-z0-9][\w-]*")
+
+
+def _box_message(box: str) -> str:
+    """The first section of a tyro error box (its reason), as one line; tyro draws the reason, then
+    rules and the argument's help text, over ten lines."""
+    parts: list[str] = []
+    for raw in _ANSI.sub("", box).splitlines():
+        line = raw.strip()
+        if not line or line[0] in "╭╰":
+            continue
+        line = line.strip("│").strip()
+        if line and set(line) <= set("─━"):
+            if parts:
+                break
+            continue
+        if line:
+            parts.append(line)
+    # rows were wrapped to the box's width: rejoin them, without the space a wrap left before a "."
+    return re.sub(r" (?=[.,;:](\s|$))", "", " ".join(" ".join(parts).split()))
+
+
+def parse_config(Config, args: list[str], default, prog: str, description: str = ""):
+    """tyro.cli(Config) under rlmeta's error contract: a parse error (tyro prints a box of several
+    lines and exits) becomes one ConfigError line, with a close flag suggested for a misspelt one;
+    ints may be written as 1e6. --help still prints tyro's full help and exits 0."""
+    import contextlib
+    import dataclasses
+    import difflib
+    import io
+
+    import tyro
+
+    from rlmeta.config import flag
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), _int_registry():
+            cfg = tyro.cli(Config, args=args, default=default, prog=prog, description=description)
+    except SystemExit as e:
+        if e.code in (0, None):
+            sys.stderr.write(captured.getvalue())
+            raise
+        message = _box_message(captured.getvalue()) or "invalid arguments"
+        known = ["--help"]
+        for f in dataclasses.fields(Config):
+            known.append(flag(f.name))
+            if f.type in (bool, "bool"):
+                known.append(flag("no_" + f.name))
+        unknown = [t for t in _FLAG.findall(message) if t not in known]
+        if unknown or message.startswith("Unrecognized"):
+            close = sorted({c for t in unknown for c in difflib.get_close_matches(t, known, n=1, cutoff=0.75)})
+            message += f" (did you mean {', '.join(close)}?)" if close else f"; `{prog} --help` lists every flag"
+        raise ConfigError(f"{prog}: {message}") from None
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any
+    return cfg
 
 
 def parse_train_args(algo: str, args: list[str]):
     """-> (agent class, config) for `rlmeta train ALGO args...`."""
-    import tyro
-
     from rlmeta.config import load_config_dict
     from rlmeta.registry import get_agent
 
@@ -93,18 +181,18 @@ def parse_train_args(algo: str, args: list[str]):
         saved_algo = saved.pop("algo", algo)
         if saved_algo != algo:
             raise ConfigError(f"{resume} is a {saved_algo} run, not {algo}")
-        default = Config.from_dict(saved).replace(resume=resume)
+        default = Config.from_dict(saved, f"{resume}/config.json").replace(resume=resume)
     else:
         preset = _pop_flag(args, "--preset")
-        default = load_preset(Config, preset) if preset else next(iter(Config.presets().values()))
+        default = load_preset(Config, preset, algo) if preset else next(iter(Config.presets().values()))
     doc = (sys.modules[agent_cls.__module__].__doc__ or "").strip()
-    cfg = tyro.cli(Config, args=args, default=default, prog=f"rlmeta train {algo}", description=doc)
+    cfg = parse_config(Config, args, default, prog=f"rlmeta train {algo}", description=doc)
     cfg.validate()
     return agent_cls, cfg
 
 
 def cmd_train(args: list[str]) -> int:
-    from rlmeta.registry import available
+    from rlmeta.registry import available, check_name
 
     if not args or args[0] in ("-h", "--help"):
         print("usage: rlmeta train ALGO [--preset NAME] [--env ENV_ID] [--total-steps N] [--seed S] "
@@ -112,10 +200,11 @@ def cmd_train(args: list[str]) -> int:
         print("algorithms: " + ", ".join(available()))
         print("`rlmeta train ALGO --help` lists every hyperparameter with its default.")
         return 0
+    algo, rest = args[0], list(args[1:])
+    check_name(algo)  # before torch and the agents are imported
+    _, cfg = parse_train_args(algo, rest)
     from rlmeta.runner import train
 
-    algo, rest = args[0], list(args[1:])
-    _, cfg = parse_train_args(algo, rest)
     run_dir = train(algo, cfg)
     print(f"rlmeta: run finished: {run_dir}")
     return 0

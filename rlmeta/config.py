@@ -7,24 +7,117 @@ Presets are plain instances of the agent's dataclass, e.g. `PPOConfig.presets()[
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 from rlmeta.errors import ConfigError
 
+# numpy's global seeding (np.random.seed) and Optuna's samplers take seeds below 2**32
+SEED_LIMIT = 2**32
+# step counters, sizes and seeds end up in torch int64 tensors and numpy int64 arrays
+INT64_MAX = 2**63 - 1
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of a config field: total_steps -> --total-steps."""
+    return "--" + name.replace("_", "-")
+
+
+def parse_int(text: str) -> int:
+    """An integer written as 1000000, 1_000_000 or 1e6 (exactly, via Decimal: no float rounding);
+    ValueError for 1.5, nan or words. Step counts are habitually written in scientific notation."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        d = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise ValueError(f"expected an integer such as 1000000 or 1e6, got {text!r}") from None
+    # the exponent check keeps Decimal from expanding e.g. 1e999999999 into a billion digits
+    if not d.is_finite() or d.adjusted() > 30 or d != d.to_integral_value():
+        raise ValueError(f"expected an integer such as 1000000 or 1e6, got {text!r}")
+    return int(d)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """value (from YAML/JSON) as an instance of the field type tp, or ConfigError naming `where`.
+    Handles the types config fields use: int, float, bool, str, Literal, Optional/unions, tuple[X, ...]."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value in args:
+            return value
+        raise ConfigError(f"{where}: expected one of {', '.join(map(str, args))}, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        elem = args[:1] * len(value) if args[-1:] == (Ellipsis,) else args
+        if len(elem) != len(value):
+            raise ConfigError(f"{where}: expected {len(elem)} values, got {value!r}")
+        return tuple(_coerce(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(value, elem)))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, (float, str)) and not isinstance(value, bool):
+            try:
+                return parse_int(str(value))
+            except ValueError:
+                pass
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 1e-5, without a dot, as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:  # a type no config uses yet: leave the value to the dataclass
+        return value
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
 
 class ConfigBase:
     """What every config dataclass shares (RunConfig for agents, the meta-training configs):
-    dict round trip through config.json, replace, and the finite-float check of validate()."""
+    dict round trip through config.json, replace, and the value checks of validate()."""
 
     def check_finite(self) -> None:
+        """Values a run can hold: floats finite, ints within int64, the seed below SEED_LIMIT."""
+        seed = getattr(self, "seed", None)
+        if isinstance(seed, int) and not 0 <= seed < SEED_LIMIT:
+            raise ConfigError(f"{flag('seed')} must be in [0, 2**32 - 1], got {seed}")
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if isinstance(v, float) and not math.isfinite(v):
-                raise ConfigError(f"--{f.name.replace('_', '-')} must be finite, got {v}")
+                raise ConfigError(f"{flag(f.name)} must be finite, got {v}")
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > INT64_MAX:
+                raise ConfigError(f"{flag(f.name)} is too large, got {v}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -33,13 +126,24 @@ class ConfigBase:
         return dataclasses.replace(self, **kw)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]):
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"{cls.__name__}: unknown config keys {sorted(unknown)}")
-        # JSON has no tuples; restore them for tuple-typed fields.
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    def from_dict(cls, d: dict[str, Any], source: str | None = None):
+        """An instance from field values read from JSON/YAML (config.json, a preset file): unknown
+        keys and values of the wrong type are a ConfigError naming `source`, not a TypeError later."""
+        return cls(**cls.coerce_dict(d, source or cls.__name__))
+
+    @classmethod
+    def coerce_dict(cls, d: dict[str, Any], source: str) -> dict[str, Any]:
+        """d's values as the field types (JSON lists -> tuples, 1e6 -> int); checks the keys."""
+        import difflib
+
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        for k in d:
+            if k not in hints or k not in names:
+                close = difflib.get_close_matches(str(k), names, n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ConfigError(f"{source}: unknown key '{k}'{hint}; {cls.__name__} has no such field")
+        return {k: _coerce(v, hints[k], f"{source}: {k}") for k, v in d.items()}
 
 
 @dataclass
@@ -114,6 +218,10 @@ class RunConfig(ConfigBase):
             raise ConfigError(f"--video-every must be positive, got {self.video_every}")
         if self.video_size < 16:
             raise ConfigError(f"--video-size must be >= 16, got {self.video_size}")
+        if self.env_threads < 0:
+            raise ConfigError(f"--env-threads must be >= 0 (0 = one per CPU core), got {self.env_threads}")
+        if self.torch_threads < 1:
+            raise ConfigError(f"--torch-threads must be >= 1, got {self.torch_threads}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
         self.check_finite()
@@ -132,9 +240,17 @@ def save_config(cfg: RunConfig, path: Path, algo: str) -> None:
 
 
 def load_config_dict(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ConfigError(f"{path.parent} is a file, not a run directory")
     try:
-        return json.loads(Path(path).read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"no config.json in {Path(path).parent}") from None
-    except json.JSONDecodeError as e:
+        raise ConfigError(f"no config.json in {path.parent}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"corrupt {path}: {e}") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"corrupt {path}: not a mapping of config fields")
+    return data

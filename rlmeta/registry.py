@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 
 from rlmeta.errors import ConfigError
 
@@ -43,18 +44,29 @@ def available() -> list[str]:
     return out
 
 
+def check_name(name: str) -> None:
+    """ConfigError for a name that is neither registered nor `module:Class`, before any agent (and
+    torch, seconds to import) is imported: a typo should come back at once."""
+    if ":" in name and name not in ALGOS:
+        return
+    if name not in ALGOS or name not in available():
+        close = difflib.get_close_matches(name, available(), n=2)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ConfigError(f"unknown algo '{name}'{hint}; available: {', '.join(available())}")
+
+
 def get_agent(name: str):
-    if name not in ALGOS and ":" in name:  # module:Class of a user's own agent
+    check_name(name)
+    if name not in ALGOS:  # module:Class of a user's own agent
         import sys
 
         if "" not in sys.path:
             sys.path.insert(0, "")  # the working directory, as `python -m` would
         try:
-            return _import(name)
+            agent_cls = _import(name)
         except (ImportError, AttributeError, ValueError) as e:
             raise ConfigError(f"cannot import agent '{name}': {e}") from None
-    if name not in ALGOS or name not in available():
-        close = difflib.get_close_matches(name, available(), n=2)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"unknown algo '{name}'{hint}; available: {', '.join(available())}")
+        if not isinstance(agent_cls, type) or not hasattr(agent_cls, "Config"):
+            raise ConfigError(f"'{name}' is not an agent class (an agent has a Config dataclass)")
+        return agent_cls
     return _import(ALGOS[name])

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from rlmeta.errors import ConfigError
+from rlmeta.errors import ConfigError, require_extra
 
 # fields a sweep sets itself (from flags); a space may not tune or fix them
 RESERVED = {"env", "seed", "run_dir", "resume", "wandb", "wandb_group", "wandb_name", "progress"}
@@ -134,7 +134,7 @@ def load_space(path: str | Path, Config: type) -> Space:
         if name in RESERVED:
             raise ConfigError(f"{path}: '{name}' is set by `rlmeta sweep` flags, not by the space")
         if not isinstance(spec, dict):
-            fixed[name] = tuple(spec) if isinstance(spec, list) else spec
+            fixed[name] = spec if name == "preset" else Config.coerce_dict({name: spec}, str(path))[name]
             continue
         kind = spec.get("type")
         unknown = set(spec) - {"type", "low", "high", "log", "step", "choices"}
@@ -159,6 +159,7 @@ def load_space(path: str | Path, Config: type) -> Space:
             choices = spec.get("choices")
             if not isinstance(choices, list) or not choices:
                 raise ConfigError(f"{path}: '{name}' (categorical) needs a non-empty list of choices")
+            choices = [Config.coerce_dict({name: c}, f"{path}: choice {i}")[name] for i, c in enumerate(choices)]
             params[name] = Param(name, kind, choices=tuple(choices))
         else:
             raise ConfigError(f"{path}: '{name}' type must be float, int or categorical, got {kind!r}")
@@ -193,7 +194,7 @@ def trial_config(spec: SweepSpec, space: Space, values: dict[str, Any], run_dir:
     Config = get_agent(spec.algo).Config
     fixed = dict(space.fixed)
     preset = fixed.pop("preset", None)
-    base = load_preset(Config, preset) if preset else next(iter(Config.presets().values()))
+    base = load_preset(Config, preset, spec.algo) if preset else next(iter(Config.presets().values()))
     over = {**fixed, **values}
     if spec.total_steps is not None:
         over["total_steps"] = spec.total_steps
@@ -333,7 +334,8 @@ def run_local(spec: SweepSpec, space: Space, trials: int, out: Path, pruner: str
             print(f"rlmeta: resuming sweep {spec.name}: {done} trials finished, {queued} interrupted re-queued",
                   file=sys.stderr)
         # a fresh seed per invocation: a resumed TPE/random sampler must not redraw the first points
-        study.sampler = optuna.samplers.TPESampler(seed=spec.seed + len(study.trials), n_startup_trials=5)
+        study.sampler = optuna.samplers.TPESampler(seed=(spec.seed + len(study.trials)) % 2**32,
+                                                   n_startup_trials=5)
         steps = spec.total_steps or 1
         study.pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=steps // 4)
                         if pruner == "median" else optuna.pruners.NopPruner())
@@ -550,8 +552,31 @@ def write_best_yaml(path: Path, spec: SweepSpec, space: Space, best: TrialRecord
     path.write_text(head + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
 
-def write_importance_png(path: Path, space: Space, records: list[TrialRecord], metric: str) -> None:
-    """Left: parameter importances (Optuna's PED-ANOVA); right: parallel coordinates of complete trials."""
+AXIS_INCHES = 1.35  # parallel coordinates: width per axis, room for a tick label of LABEL_CHARS
+LABEL_CHARS = 16  # at fontsize 7, 16 characters take about 0.85 inch
+
+
+def _wrap(text: str, width: int = LABEL_CHARS) -> str:
+    """Break a label into lines of <= width characters after '_', '/' or ' ' (field and metric
+    names have no spaces for textwrap to break at); a longer unbroken piece keeps its own line."""
+    lines = [""]
+    for piece in re.split(r"(?<=[_/ ])", text):
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines.append("")
+        lines[-1] += piece
+    return "\n".join(line.strip() for line in lines)
+
+
+def _range_text(p: Param) -> str:
+    if p.kind == "categorical":
+        return " | ".join(_fmt(list(c) if isinstance(c, tuple) else c).replace(" ", "") for c in p.choices)
+    return f"[{p.low:.3g}, {p.high:.3g}]" + (" log" if p.log else "")
+
+
+def importance_figure(space: Space, records: list[TrialRecord], metric: str):
+    """Left: parameter importances (Optuna's PED-ANOVA); right: parallel coordinates of complete
+    trials, one axis per parameter and one for the metric. The figure widens with the number of axes
+    and tick labels are wrapped, so neighbouring labels do not overlap. -> matplotlib Figure"""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -561,7 +586,9 @@ def write_importance_png(path: Path, space: Space, records: list[TrialRecord], m
 
     done = [r for r in records if r.state == "COMPLETE" and r.value is not None]
     names = list(space.params)
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 2]})
+    coords_width = max(7.5, AXIS_INCHES * (len(names) + 1))
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(4.5 + coords_width, 4.8),
+                                   gridspec_kw={"width_ratios": [4.5, coords_width]})
     importances: dict[str, float] = {}
     if len(done) >= 2:
         study = optuna.create_study(direction="maximize")
@@ -600,18 +627,21 @@ def write_importance_png(path: Path, space: Space, records: list[TrialRecord], m
                 (r.value - vmin) / (vmax - vmin) if vmax > vmin else 0.5]
             c = cmap((r.value - vmin) / (vmax - vmin) if vmax > vmin else 0.5)
             ax1.plot(range(len(ys)), ys, "-o", color=c, alpha=0.8, ms=3)
-        labels = []
-        for n in names:
-            p = space.params[n]
-            rng = f"{p.choices}" if p.kind == "categorical" else f"[{p.low:.3g}, {p.high:.3g}]" + (" log" if p.log else "")
-            labels.append(f"{n}\n{rng}")
-        labels.append(f"{metric}\n[{vmin:.4g}, {vmax:.4g}]")
+        labels = [f"{_wrap(n)}\n{_wrap(_range_text(space.params[n]))}" for n in names]
+        labels.append(f"{_wrap(metric)}\n{_wrap(f'[{vmin:.4g}, {vmax:.4g}]')}")
         ax1.set_xticks(range(len(labels)), labels, fontsize=7)
         ax1.set_yticks([0, 1], ["low", "high"])
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(vmin, vmax))
         fig.colorbar(sm, ax=ax1, label=metric)
     ax1.set_title(f"parallel coordinates ({len(done)} complete trials)")
     fig.tight_layout()
+    return fig
+
+
+def write_importance_png(path: Path, space: Space, records: list[TrialRecord], metric: str) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = importance_figure(space, records, metric)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -640,7 +670,8 @@ def sweep_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", required=True, help="search-space YAML (see above)")
     p.add_argument("--trials", type=int, required=True, help="finished trials the sweep should reach")
     p.add_argument("--out", required=True, help="sweep directory (study.db, trial-NNN/, trials.md, best.yaml)")
-    p.add_argument("--total-steps", type=int, default=None, help="env steps per trial (default: the preset's)")
+    p.add_argument("--total-steps", type=_int_arg, default=None,
+                   help="env steps per trial, e.g. 200000 or 2e5 (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="seed of every trial's run and of the sampler")
     p.add_argument("--metric", default="charts/episodic_return", help="metric to maximise (off-policy agents: "
                    "charts/test_return)")
@@ -653,24 +684,43 @@ def sweep_parser() -> argparse.ArgumentParser:
     p.add_argument("--wandb", choices=["disabled", "offline", "online"], default="disabled")
     p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local Ray)")
     p.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray: CPUs reserved per trial (default: 1)")
     return p
+
+
+def _int_arg(text: str) -> int:
+    from rlmeta.config import parse_int
+
+    try:
+        return parse_int(text)
+    except ValueError as e:  # argparse words its own message from ArgumentTypeError
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def cmd_sweep(args: list[str]) -> int:
     """`rlmeta sweep ALGO --env ENV --space SPACE.yaml --trials N --out DIR [...]`."""
     a = sweep_parser().parse_args(args)
-    from rlmeta.registry import get_agent
-    from envs import check_env_id
+    from rlmeta.config import SEED_LIMIT
+    from rlmeta.registry import check_name, get_agent
 
-    Config = get_agent(a.algo).Config
-    check_env_id(a.env)
+    check_name(a.algo)
+    require_extra("optuna", "sweep", "rlmeta sweep")
     if a.trials <= 0:
         raise ConfigError(f"--trials must be positive, got {a.trials}")
     if a.total_steps is not None and a.total_steps <= 0:
         raise ConfigError(f"--total-steps must be positive, got {a.total_steps}")
     if a.window <= 0:
         raise ConfigError(f"--window must be positive, got {a.window}")
+    if not 0 <= a.seed < SEED_LIMIT:
+        raise ConfigError(f"--seed must be in [0, 2**32 - 1], got {a.seed}")
+    if a.ray_cpus is not None and a.ray_cpus < 1:
+        raise ConfigError(f"--ray-cpus must be >= 1, got {a.ray_cpus}")
+    if not (a.cpus_per_trial > 0 and math.isfinite(a.cpus_per_trial)):
+        raise ConfigError(f"--cpus-per-trial must be positive, got {a.cpus_per_trial}")
+    from envs import check_env_id
+
+    Config = get_agent(a.algo).Config
+    check_env_id(a.env)
     space = load_space(a.space, Config)
     out = Path(a.out)
     spec = SweepSpec(a.algo, a.env, a.total_steps, a.seed, a.metric, a.window, a.name or out.resolve().name, a.wandb)

@@ -28,11 +28,18 @@ from typing import Callable
 
 import numpy as np
 
-from rlmeta.errors import ConfigError
+from rlmeta.errors import ConfigError, require_extra
 
 PolicyFn = Callable[[np.ndarray], np.ndarray]  # obs [N, obs_dim] (normalised as in training) -> actions [N, act_dim]
 GIF_MAX_FPS = 25  # GIF players cap frame delays at 10-20 ms; Hopper's 125 fps would play in slow motion
 GIF_MAX_SIZE = 256
+
+
+def require_video() -> None:
+    """ConfigError naming the `video` extra unless imageio and its ffmpeg plugin import: checked
+    before rendering or training, not when the first mp4 is written."""
+    require_extra("imageio", "video", "video recording")
+    require_extra("imageio_ffmpeg", "video", "mp4 writing")
 
 
 def default_gl_backend() -> str:
@@ -55,6 +62,7 @@ class EpisodeRecorder:
         if env_id not in gym.registry:
             raise ConfigError(f"videos record gymnasium envs and '{env_id}' is not one "
                               "(board-game runs: `rlmeta render RUN_DIR` prints their games)")
+        require_video()
         gl = default_gl_backend()
         self.env_id, self.seed, self.shadows = env_id, seed, shadows
         self.env = None
@@ -217,18 +225,24 @@ def cmd_render(args: list[str]) -> int:
     p = _Parser(prog="rlmeta render", description="Render a checkpointed policy to mp4 (and GIF); "
                                 "board-game runs print their games as text.")
     p.add_argument("run_dir", help="a run directory holding config.json and checkpoint.pt")
-    p.add_argument("--episodes", type=int, default=1, help="episodes (or games) to render, one after another")
+    p.add_argument("--episodes", type=int, default=1,
+                   help="episodes (or games) to render, one after another (default: %(default)s)")
     p.add_argument("--out", default=None, help="output file (default RUN_DIR/videos/render-stepN.mp4; "
                    "for board games a .txt, default: print only)")
     p.add_argument("--gif", action="store_true", help="also write a small GIF next to the mp4")
-    p.add_argument("--size", type=int, default=480, help="frame width and height in pixels")
+    p.add_argument("--size", type=int, default=480, help="frame width and height in pixels (default: %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="seed of the first episode (default: run seed + 3000017)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="torch device of the policy (default: %(default)s)")
     a = p.parse_args(args)
     if a.episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {a.episodes}")
     if a.size < 16:
         raise ConfigError(f"--size must be >= 16, got {a.size}")
+    from rlmeta.config import SEED_LIMIT
+
+    if a.seed is not None and not 0 <= a.seed < SEED_LIMIT:
+        raise ConfigError(f"--seed must be in [0, 2**32 - 1], got {a.seed}")
     from rlmeta.config import load_config_dict
 
     algo = load_config_dict(Path(a.run_dir) / "config.json").get("algo")
@@ -242,6 +256,7 @@ def cmd_render(args: list[str]) -> int:
         if a.out:
             Path(a.out).write_text(text)
         return 0
+    require_video()
     for path in render_run(a.run_dir, a.episodes, a.out, a.gif, a.size, a.seed, a.device):
         print(f"rlmeta: wrote {path}")
     return 0

@@ -70,9 +70,9 @@ def test_suite_resume_skips_complete_runs_and_continues_interrupted_ones(tiny_su
 
 
 def _write_run(d: Path, algo: str, seed: int, steps: np.ndarray, returns: np.ndarray, metric: str,
-               elapsed: np.ndarray) -> None:
+               elapsed: np.ndarray, **config) -> None:
     d.mkdir(parents=True)
-    (d / "config.json").write_text(json.dumps({"algo": algo, "env": "Hopper-v5", "seed": seed}))
+    (d / "config.json").write_text(json.dumps({"algo": algo, "env": "Hopper-v5", "seed": seed, **config}))
     with (d / "progress.csv").open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["global_step", metric, "time/elapsed"])
@@ -175,6 +175,73 @@ def test_compare_prints_a_row_per_run(tmp_path: Path, capsys):
     row = [c.strip() for c in out[2].strip("|").split("|")]
     # final smoothed value: mean of the last 6 points (window 11 shrinks at the end): 14..19
     assert row[4] == "80,000" and row[5] == f"{np.mean(np.arange(14, 20)):.1f}" and row[7] == "2.0 min"
+
+
+def _figures(monkeypatch) -> list:
+    """Collects the figures report.plot_env closes, for their legends."""
+    import matplotlib.pyplot as plt
+
+    figs, close = [], plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig) or close(fig))
+    return figs
+
+
+def test_plot_groups_runs_by_setting_and_keeps_repeated_seeds_apart(tmp_path: Path, monkeypatch):
+    """Three Hopper runs of seed 0 with different budgets are three curves of one seed each (not "3
+    seeds" cut to the shortest), nested run dirs are found, two seeds of one setting that differ in
+    run dir and W&B name are one curve, a rerun of a seed is a curve of its own, and an algorithm
+    with nothing drawn gets no reference curve."""
+    runs = tmp_path / "runs"
+    rise = lambda n: np.linspace(0, 1000, n)  # noqa: E731
+    for name, total in (("hop-100k", 100_000), ("a/b/hop-200k", 200_000), ("a/hop-300k", 300_000)):
+        steps = np.arange(4000, total + 1, 4000)
+        _write_run(runs / name, "ppo", 0, steps, rise(len(steps)), "charts/episodic_return",
+                   np.linspace(1, 60, len(steps)), total_steps=total)
+    steps = np.arange(4000, 100_001, 4000)
+    for seed in (0, 1):  # one setting: only the seed, run dir and W&B name differ
+        _write_run(runs / "lr" / f"s{seed}", "ppo", seed, steps, rise(len(steps)) + seed, "charts/episodic_return",
+                   np.linspace(1, 60, len(steps)), total_steps=100_000, actor_lr=1e-3,
+                   run_dir=f"runs/lr/s{seed}", wandb_name=f"lr-s{seed}")
+    _write_run(runs / "lr-rerun", "ppo", 0, steps, rise(len(steps)), "charts/episodic_return",
+               np.linspace(1, 60, len(steps)), total_steps=100_000, actor_lr=1e-3)
+    # an off-policy run before its first evaluation: no test_return value yet
+    _write_run(runs / "sac", "sac", 0, steps, np.full(len(steps), np.nan), "charts/test_return",
+               np.linspace(1, 60, len(steps)), total_steps=100_000)
+
+    found = report.find_run_dirs([runs])
+    assert len(found) == 7 and runs / "a" / "b" / "hop-200k" in found
+    curves = report.group_curves(report.load_runs([runs]))
+    by_label = {c.label: c for c in curves.values()}
+    assert len(by_label) == len(curves) == 6
+    budgets = sorted((int(c.steps[-1]), c.n_seeds) for c in curves.values() if c.algo == "ppo" and c.n_seeds == 1
+                     and "actor_lr=None" in c.label)
+    assert budgets == [(100_000, 1), (200_000, 1), (300_000, 1)]
+    lr = [c for c in curves.values() if "actor_lr=0.001" in c.label]
+    assert sorted(c.n_seeds for c in lr) == [1, 2]  # the two seeds together, the rerun of seed 0 apart
+    pair = next(c for c in lr if c.n_seeds == 2)
+    assert {p.name for p in pair.paths} == {"s0", "s1"}
+    # seeds 0 and 1 are the same ramp, 1 apart: their mean is the smoothed ramp + 0.5
+    assert pair.mean[-1] == pytest.approx(_smooth_by_hand(list(rise(len(steps))))[-1] + 0.5)
+
+    figs = _figures(monkeypatch)
+    assert rlmeta_main(["plot", str(runs), "--out", str(tmp_path / "plots")]) == 0
+    legend = [t.get_text() for t in figs[0].axes[0].get_legend().get_texts()]
+    assert sum("(rlmeta, " in t for t in legend) == 5  # the sac curve has no point to draw
+    assert sum("Spinning Up" in t for t in legend) == 1 and not any(t.startswith("sac") for t in legend)
+    assert len(set(legend)) == len(legend)
+
+
+def test_compare_explains_dashes_and_smoothing(tmp_path: Path, capsys):
+    steps = np.arange(1000, 20_001, 1000)
+    _write_run(tmp_path / "sac", "sac", 0, steps, np.full(len(steps), np.nan), "charts/test_return",
+               np.linspace(1, 60, len(steps)))
+    assert rlmeta_main(["compare", str(tmp_path / "sac")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    row = [c.strip() for c in out[2].strip("|").split("|")]
+    assert row[5] == row[6] == "-"
+    notes = out[3:]
+    assert any("smoothed over 11 logged points" in n and "charts/test_return" in n for n in notes)
+    assert any('"-"' in n and "no charts/test_return value logged yet" in n and "sac" in n for n in notes)
 
 
 @pytest.mark.parametrize("argv, message", [

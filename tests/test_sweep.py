@@ -201,3 +201,37 @@ def test_ray_trial_restarted_by_ray_gets_its_folder_back(tmp_path):
     assert number == 0 and run_dir == tmp_path / "trial-000"
     assert sorted(p.name for p in run_dir.iterdir()) == ["ray_trial_id.txt"]
     assert _claim_trial_dir(tmp_path, "ccc")[0] == 2
+
+
+def test_importance_png_tick_labels_do_not_overlap(tmp_path, monkeypatch):
+    """Seven tuned fields (long names, a categorical of tuples) and the metric: the parallel
+    coordinates' tick labels sit side by side inside the figure, none over its neighbour."""
+    import random
+
+    import matplotlib.pyplot as plt
+
+    from rlmeta.sweep import Param, Space, TrialRecord, write_importance_png
+
+    params = [Param("actor_lr", "float", 1e-5, 1e-2, log=True), Param("critic_lr", "float", 1e-5, 1e-2, log=True),
+              Param("update_epochs", "int", 1, 20), Param("gae_lambda", "float", 0.8, 0.99),
+              Param("hidden_sizes", "categorical", choices=((64, 64), (256, 256), (400, 300))),
+              Param("ent_coef", "float", 0.0, 0.01), Param("num_minibatches", "categorical", choices=(4, 8, 16, 32))]
+    space = Space({p.name: p for p in params}, {})
+    rng = random.Random(0)
+    records = []
+    for i in range(12):
+        values = {p.name: rng.choice(p.encoded) if p.kind == "categorical" else
+                  (rng.randint(int(p.low), int(p.high)) if p.kind == "int" else rng.uniform(p.low, p.high))
+                  for p in params}
+        records.append(TrialRecord(i, "COMPLETE", values, rng.uniform(0, 3000), 10.0, f"trial-{i:03d}"))
+    figs, close = [], plt.close
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig) or close(fig))
+    write_importance_png(tmp_path / "importance.png", space, records, METRIC)
+    assert (tmp_path / "importance.png").stat().st_size > 0
+    fig = figs[0]
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in fig.axes[1].get_xticklabels() if t.get_text()]
+    assert len(boxes) == len(params) + 1
+    for left, right in zip(boxes, boxes[1:]):
+        assert left.x1 < right.x0, (left, right)
+    assert boxes[0].x0 >= 0 and boxes[-1].x1 <= fig.bbox.width

@@ -129,6 +129,14 @@ def test_render_board_game_calls_render_game(tmp_path, capsys, monkeypatch):
     assert "X|O|X" in capsys.readouterr().out and out.read_text().startswith("X|O|X")
 
 
+def test_render_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["render", "--help"])
+    assert e.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "in pixels (default: 480)" in out and "after another (default: 1)" in out
+
+
 @pytest.mark.parametrize("args,msg", [
     (["render", "/nonexistent/run"], "no config.json"),
     (["render", "RUN", "--episodes", "0"], "--episodes must be positive"),

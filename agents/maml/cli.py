@@ -65,9 +65,7 @@ def make_trainer(cfg):
 
 def parse_meta_train_args(args: list[str]):
     """-> config for `rlmeta meta-train args...` (validated)."""
-    import tyro
-
-    from rlmeta.cli import _pop_flag
+    from rlmeta.cli import _pop_flag, parse_config
     from rlmeta.config import load_config_dict
 
     args = list(args)
@@ -81,7 +79,7 @@ def parse_meta_train_args(args: list[str]):
         if family is not None and family != saved.get("env"):
             raise ConfigError(f"{resume} is a {saved.get('env')} run, not {family}")
         family = saved.get("env", "")
-        default = config_class(family).from_dict(saved).replace(resume=resume)
+        default = config_class(family).from_dict(saved, f"{resume}/config.json").replace(resume=resume)
     elif family is None:
         raise ConfigError("meta-train needs a task family first: rlmeta meta-train FAMILY [FLAGS] "
                           f"(families: {', '.join(FAMILIES_HELP)})")
@@ -89,7 +87,7 @@ def parse_meta_train_args(args: list[str]):
         default = config_class(family)(env=family)
     Config = type(default)
     doc = (sys.modules[Config.__module__].__doc__ or "").strip()
-    cfg = tyro.cli(Config, args=args, default=default, prog=f"rlmeta meta-train {family}", description=doc)
+    cfg = parse_config(Config, args, default, prog=f"rlmeta meta-train {family}", description=doc)
     cfg.validate()
     return cfg
 
@@ -99,9 +97,9 @@ def cmd_meta_train(args: list[str]) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(_usage())
         return 0
-    from agents.maml.run import run_meta_training
-
     cfg = parse_meta_train_args(args)
+    from agents.maml.run import run_meta_training  # torch: imported once the arguments are known good
+
     run_dir = run_meta_training(ALGO, cfg, make_trainer)
     print(f"rlmeta: run finished: {run_dir}")
     return 0
