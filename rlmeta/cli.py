@@ -194,7 +194,10 @@ def parse_train_args(algo: str, args: list[str]):
 def cmd_train(args: list[str]) -> int:
     from rlmeta.registry import available, check_name
 
-    if not args or args[0] in ("-h", "--help"):
+    if not args:  # like a missing positional of the argparse commands (bench, plot, ...)
+        raise ConfigError(f"rlmeta train needs an algorithm: rlmeta train ALGO [FLAGS] (ALGO: {', '.join(available())} "
+                          "or module:Class); `rlmeta train --help` explains")
+    if args[0] in ("-h", "--help"):
         print("usage: rlmeta train ALGO [--preset NAME] [--env ENV_ID] [--total-steps N] [--seed S] "
               "[--run-dir DIR] [--resume DIR] [--device cpu|cuda] [--wandb MODE] ...\n")
         print("algorithms: " + ", ".join(available()))
@@ -208,6 +211,16 @@ def cmd_train(args: list[str]) -> int:
     run_dir = train(algo, cfg)
     print(f"rlmeta: run finished: {run_dir}")
     return 0
+
+
+def _os_error(e: OSError) -> str:
+    """One line for an OSError: the path(s) and the reason."""
+    if e.filename is None:
+        return str(e)
+    where = str(e.filename) if e.filename2 is None else f"{e.filename} -> {e.filename2}"
+    # mkdir(exist_ok=True) raises FileExistsError only where a file stands in for the folder
+    why = "exists and is not a directory" if isinstance(e, FileExistsError) else (e.strerror or type(e).__name__)
+    return f"{where}: {why}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,6 +245,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ConfigError as e:
         print(f"rlmeta: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path the user named cannot be made, read or written: bad input, not a bug
+        print(f"rlmeta: error: {_os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rlmeta: interrupted; resume with --resume RUN_DIR (the last checkpoint is intact)", file=sys.stderr)

@@ -218,6 +218,8 @@ class RunConfig(ConfigBase):
             raise ConfigError(f"--video-every must be positive, got {self.video_every}")
         if self.video_size < 16:
             raise ConfigError(f"--video-size must be >= 16, got {self.video_size}")
+        if self.run_dir == "" or self.resume == "":
+            raise ConfigError(f"{'--run-dir' if self.run_dir == '' else '--resume'} must name a directory, got ''")
         if self.env_threads < 0:
             raise ConfigError(f"--env-threads must be >= 0 (0 = one per CPU core), got {self.env_threads}")
         if self.torch_threads < 1:

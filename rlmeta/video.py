@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -257,6 +258,11 @@ def cmd_render(args: list[str]) -> int:
             Path(a.out).write_text(text)
         return 0
     require_video()
+    # an unwritable output folder fails now (one line from the CLI's OSError handler), not after rendering
+    folder = Path(a.out).parent if a.out else Path(a.run_dir) / "videos"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
     for path in render_run(a.run_dir, a.episodes, a.out, a.gif, a.size, a.seed, a.device):
         print(f"rlmeta: wrote {path}")
     return 0

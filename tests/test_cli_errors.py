@@ -5,6 +5,7 @@ need no agent come back before torch is imported; integer flags take 1e6."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from rlmeta.cli import main
 # {d}: a folder of fixture files (see `files`); {run}: a run directory (config.json + progress.csv)
 MALFORMED = [
     # train: unknown names, flags, types and choices (tyro's parse errors)
+    ("train", "rlmeta train needs an algorithm"),
     ("train foo", "unknown algo 'foo'"),
     ("train ppoo", "did you mean ppo"),
     ("train os:path", "is not an agent class"),
@@ -35,6 +37,7 @@ MALFORMED = [
     ("train ppo --env-backend foo", "invalid choice 'foo'"),
     ("train ppo --wandb maybe", "invalid choice 'maybe'"),
     ("train ppo --hidden-sizes a b", "--hidden-sizes"),
+    ("train alphazero --simulations 8", "did you mean --num-simulations"),
     ("train ppo --actor-lr abc", "--actor-lr"),
     # train: values out of range
     ("train ppo --seed -1", "--seed must be >= 0"),
@@ -45,6 +48,7 @@ MALFORMED = [
     ("train ppo --torch-threads 0", "--torch-threads must be >= 1"),
     ("train ppo --num-envs 0", "--num-envs must be positive"),
     ("train ppo --total-steps 0", "--total-steps must be positive"),
+    ("train ppo --total-steps -1e6", "--total-steps must be positive, got -1000000"),
     ("train ppo --checkpoint-every 0", "--checkpoint-every must be positive"),
     ("train ppo --actor-lr nan", "--actor-lr"),
     ("train ppo --gamma 2", "--gamma: invalid value"),
@@ -62,7 +66,14 @@ MALFORMED = [
     ("train ppo --preset {d}/bad_choice.yaml", "device: expected one of auto, cpu, cuda"),
     ("train ppo --preset {d}/sac_best.yaml", "is for sac, not ppo"),
     ("train ppo --preset {d}/bad_base.yaml", "unknown base preset 'nope'"),
-    # bad run directories
+    ("train ppo --preset {d}/env_int.yaml", "env: expected str, got 5"),
+    # bad run directories and output paths
+    ("train ppo --run-dir ''", "--run-dir must name a directory"),
+    ("bench smoke --report-only --out {d}/afile.txt", "afile.txt: exists and is not a directory"),
+    ("plot {run} --out {d}/afile.txt", "afile.txt: exists and is not a directory"),
+    ("render {run} --out {d}/afile.txt/clip.mp4", "afile.txt: exists and is not a directory"),
+    ("sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/afile.txt",
+     "afile.txt: exists and is not a directory"),
     ("train ppo --resume {d}/nosuchdir", "no config.json"),
     ("train ppo --resume {d}/afile.txt", "is a file, not a run directory"),
     ("train ppo --resume {d}/bad_config", "not a mapping of config fields"),
@@ -93,6 +104,7 @@ MALFORMED = [
     ("arena chess random random", "unknown board game 'chess'"),
     ("play tictactoe --seat 2", "invalid choice"),
     # meta-train
+    ("meta-train", "rlmeta meta-train needs a task family"),
     ("meta-train nosuch", "unknown task family 'nosuch'"),
     ("meta-train sine --nosuch", "Unrecognized options: --nosuch"),
     ("meta-train sine --k-shot abc", "expected an integer"),
@@ -139,6 +151,7 @@ def files(tmp_path_factory) -> Path:
         "bad_choice.yaml": "device: gpu\n",
         "sac_best.yaml": "algo: sac\npi_lr: 0.001\n",
         "bad_base.yaml": "preset: nope\n",
+        "env_int.yaml": "env: 5\n",
         "afile.txt": "not a run\n",
         "space.yaml": "actor_lr: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}\n",
         "space_bad_fixed.yaml": "actor_lr: {type: float, low: 1.0e-5, high: 1.0e-3}\nent_coef: lots\n",
@@ -175,7 +188,7 @@ def no_runs(monkeypatch):
 
 @pytest.mark.parametrize("call,message", MALFORMED, ids=[c for c, _ in MALFORMED])
 def test_malformed_call_is_one_line_and_exit_2(call, message, files, capsys, no_runs):
-    argv = [a.format(d=files, run=files / "run") for a in call.split()]
+    argv = [a.format(d=files, run=files / "run") for a in shlex.split(call)]
     assert main(argv) == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()

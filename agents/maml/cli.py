@@ -94,7 +94,10 @@ def parse_meta_train_args(args: list[str]):
 
 def cmd_meta_train(args: list[str]) -> int:
     """Entry point of `rlmeta meta-train` (routed by rlmeta/cli.py). -> exit status"""
-    if not args or args[0] in ("-h", "--help"):
+    if not args:  # like a missing positional of the argparse commands (bench, plot, ...)
+        raise ConfigError(f"rlmeta meta-train needs a task family: rlmeta meta-train FAMILY [FLAGS] (FAMILY: "
+                          f"{', '.join(FAMILIES_HELP)}); `rlmeta meta-train --help` explains")
+    if args[0] in ("-h", "--help"):
         print(_usage())
         return 0
     cfg = parse_meta_train_args(args)
