@@ -50,7 +50,7 @@ def bench_parser() -> argparse.ArgumentParser:
                         "default starts a local Ray")
     p.add_argument("--wandb", choices=("disabled", "offline", "online"), default="disabled",
                    help="W&B mode of every run (group={algo}-{env}, job_type=bench, tags suite:/budget:)")
-    p.add_argument("--only", nargs="*", default=None, metavar="ALGO_OR_ENV",
+    p.add_argument("--only", nargs="+", default=None, metavar="ALGO_OR_ENV",
                    help="run only these algos and/or envs (e.g. --only ddpg td3 Hopper-v5: DDPG and TD3 on "
                         "Hopper); summary.md still covers every run of the suite found in --out")
     p.add_argument("--report-only", action="store_true", help="skip training; rewrite summary.md and plots")

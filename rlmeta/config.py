@@ -108,7 +108,11 @@ class ConfigBase:
     dict round trip through config.json, replace, and the value checks of validate()."""
 
     def check_finite(self) -> None:
-        """Values a run can hold: floats finite, ints within int64, the seed below SEED_LIMIT."""
+        """Values a run can hold: floats finite, ints within int64, the seed below SEED_LIMIT, and
+        no empty directory name (--run-dir '' would silently mean the default run dir)."""
+        for name in ("run_dir", "resume"):
+            if getattr(self, name, None) == "":
+                raise ConfigError(f"{flag(name)} must name a directory, got ''")
         seed = getattr(self, "seed", None)
         if isinstance(seed, int) and not 0 <= seed < SEED_LIMIT:
             raise ConfigError(f"{flag('seed')} must be in [0, 2**32 - 1], got {seed}")
@@ -153,9 +157,10 @@ class RunConfig(ConfigBase):
     env: str = "HalfCheetah-v5"
     """Gymnasium environment id, e.g. HalfCheetah-v5, Hopper-v5 (continuous agents need a Box action space)."""
     total_steps: int = 1_000_000
-    """Environment steps to train for, summed over all parallel envs."""
+    """Environment steps to train for, summed over all parallel envs (1000000 or 1e6)."""
     seed: int = 0
-    """Seed for python, numpy, torch and the environments; a run is reproducible on the same machine."""
+    """Seed for python, numpy, torch and the environments (0 to 2**32 - 1); a run is reproducible on
+    the same machine."""
     run_dir: Optional[str] = None
     """Where config.json, progress.csv and checkpoint.pt go (default: runs/{algo}-{env}-s{seed})."""
     resume: Optional[str] = None
@@ -179,7 +184,7 @@ class RunConfig(ConfigBase):
     normalize_reward: bool = False
     """Scale rewards by the running std of the discounted return (as gymnasium's NormalizeReward)."""
     checkpoint_every: int = 100_000
-    """Write checkpoint.pt (atomically) every this many env steps; always at the end."""
+    """Write checkpoint.pt (atomically) every this many env steps (e.g. 5e4); always at the end."""
     wandb: Literal["disabled", "offline", "online"] = "disabled"
     """Weights & Biases mode; online falls back to offline when no API key is configured."""
     wandb_project: str = "rlmeta"
@@ -218,8 +223,6 @@ class RunConfig(ConfigBase):
             raise ConfigError(f"--video-every must be positive, got {self.video_every}")
         if self.video_size < 16:
             raise ConfigError(f"--video-size must be >= 16, got {self.video_size}")
-        if self.run_dir == "" or self.resume == "":
-            raise ConfigError(f"{'--run-dir' if self.run_dir == '' else '--resume'} must name a directory, got ''")
         if self.env_threads < 0:
             raise ConfigError(f"--env-threads must be >= 0 (0 = one per CPU core), got {self.env_threads}")
         if self.torch_threads < 1:

@@ -86,6 +86,7 @@ MALFORMED = [
     ("bench smoke --budget 10m", "invalid choice"),
     ("bench smoke --executor k8s", "invalid choice"),
     ("bench smoke --nosuch", "unrecognized arguments"),
+    ("bench smoke --only", "--only: expected at least one argument"),
     # plot / compare
     ("plot", "the following arguments are required"),
     ("plot {d}/nosuch", "no run directories"),
@@ -112,6 +113,7 @@ MALFORMED = [
     ("meta-train sine --seed 1180591620717411303424", "--seed must be in [0, 2**32 - 1]"),
     ("meta-train point --adapt foo", "invalid choice 'foo'"),
     ("meta-train --resume {d}/nosuchdir", "no config.json"),
+    ("meta-train sine --run-dir ''", "--run-dir must name a directory"),
     # render
     ("render {d}/nosuch", "no config.json"),
     ("render {run} --size 1", "--size must be >= 16"),
