@@ -117,6 +117,9 @@ def write_report(out: Path, run_dirs: list[Path], title: str, command: str | Non
     return path
 
 
+RUNS_HELP = "run directories, or directories that contain runs (at any depth)"
+
+
 def _load(paths: list[Path], metric: str | None) -> list[report.Run]:
     """The runs under paths; a ConfigError when there are none or none has the --metric column."""
     runs = report.load_runs(paths)
@@ -126,7 +129,8 @@ def _load(paths: list[Path], metric: str | None) -> list[report.Run]:
         columns = sorted({c for r in runs for c in r.columns} - {"global_step"})
         close = difflib.get_close_matches(metric, columns, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError(f"--metric {metric}: no run has this progress.csv column{hint}; columns: {', '.join(columns)}")
+        raise ConfigError(f"--metric {metric}: no run has this progress.csv column{hint}; "
+                          f"columns: {', '.join(columns)}")
     return runs
 
 
@@ -135,7 +139,7 @@ def cmd_plot(argv: list[str]) -> int:
                 "run directories, one PNG per environment, with Spinning Up's reference curves dashed. Runs are "
                 "seeds of one curve when algo, env and config agree (seed, run dir, logging and device aside); "
                 "runs that repeat a seed get curves of their own.")
-    p.add_argument("runs", nargs="+", type=Path, help="run directories, or directories that contain runs (at any depth)")
+    p.add_argument("runs", nargs="+", type=Path, help=RUNS_HELP)
     p.add_argument("--out", type=Path, default=Path("plots"), help="output directory for <env>.png (default: plots)")
     p.add_argument("--metric", default=None,
                    help="progress.csv column to plot (default: the protocol metric: charts/episodic_return "
@@ -156,7 +160,7 @@ def cmd_plot(argv: list[str]) -> int:
 def cmd_compare(argv: list[str]) -> int:
     p = _Parser(prog="rlmeta compare", description="Print a markdown table of runs: steps, final and best return "
                 "(protocol metric, smoothed), wall time and SPS, one row per run.")
-    p.add_argument("runs", nargs="+", type=Path, help="run directories, or directories that contain runs (at any depth)")
+    p.add_argument("runs", nargs="+", type=Path, help=RUNS_HELP)
     p.add_argument("--metric", default=None, help="progress.csv column (default: the protocol metric)")
     args = p.parse_args(argv)
     runs = _load(args.runs, args.metric)
@@ -171,13 +175,16 @@ def cmd_compare(argv: list[str]) -> int:
         best = f"{ys.max():.1f}" if len(ys) else "-"
         sps = f"{r.sps:.0f}" if math.isfinite(r.sps) else "-"
         if not len(ys):
-            why = (f"no {metric} value logged yet" + (" (off-policy runs log it at each evaluation)"
-                                                    if metric == "charts/test_return" else "")
-                   if metric in r.columns else f"no {metric} column in progress.csv")
-            missing.setdefault(f"final/best return \"-\": {why}", []).append(r.path.name)
+            if metric not in r.columns:
+                why = f"no {metric} column in progress.csv"
+            else:
+                why = f"no {metric} value logged yet"
+                if metric == "charts/test_return":
+                    why += " (off-policy agents log it at each evaluation, every eval_every steps)"
+            missing.setdefault(f'final/best return "-": {why}', []).append(str(r.path))
         if not math.isfinite(r.sps):
-            missing.setdefault("wall time/SPS \"-\": progress.csv has no time/elapsed or charts/SPS", []).append(
-                r.path.name)
+            missing.setdefault('wall time/SPS "-": progress.csv logs no time (time/elapsed, charts/SPS)',
+                               []).append(str(r.path))
         print(f"| {r.path} | {r.algo} | {r.env} | {r.seed} | {r.steps:,} | {final} | {best} "
               f"| {report.fmt_duration(r.wall_time)} | {sps} |")
     metrics = sorted({args.metric or report.metric_for(r.algo) for r in runs})

@@ -159,8 +159,7 @@ class RunConfig(ConfigBase):
     total_steps: int = 1_000_000
     """Environment steps to train for, summed over all parallel envs (1000000 or 1e6)."""
     seed: int = 0
-    """Seed for python, numpy, torch and the environments (0 to 2**32 - 1); a run is reproducible on
-    the same machine."""
+    """Seed of python, numpy, torch and the envs (0 to 2**32 - 1); a run is reproducible on the same machine."""
     run_dir: Optional[str] = None
     """Where config.json, progress.csv and checkpoint.pt go (default: runs/{algo}-{env}-s{seed})."""
     resume: Optional[str] = None
