@@ -35,6 +35,15 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message}")
 
 
+
+def _seed(seed: int) -> int:
+    """--seed in the range every RNG here accepts (a one-line error instead of a traceback)."""
+    from rlmeta.config import SEED_LIMIT
+
+    if not 0 <= seed < SEED_LIMIT:
+        raise ConfigError(f"--seed must be in [0, {SEED_LIMIT - 1}], got {seed}")
+    return seed
+
 def _check_game(name: str) -> str:
     from envs.board import GAMES
 
@@ -104,7 +113,7 @@ def cmd_eval(args: list[str]) -> int:
                           f"use `rlmeta arena {game} A B` to compare players")
     if a.simulations < 0 or a.games < 0 or (a.limit is not None and a.limit < 1):
         raise ConfigError("--simulations and --games must be >= 0, --limit >= 1")
-    torch.manual_seed(a.seed)
+    torch.manual_seed(_seed(a.seed))
     dev = _device(a.device)
     spec = _player_spec(a.checkpoint, a.player)
     player = parse_player(spec, game, dev, default_sims=a.simulations, search=a.search, solver=a.solver or None)
@@ -154,7 +163,7 @@ def cmd_arena(args: list[str]) -> int:
     game = _check_game(a.game)
     if a.games < 1 or a.simulations < 0:
         raise ConfigError("--games must be >= 1 and --simulations >= 0")
-    torch.manual_seed(a.seed)
+    torch.manual_seed(_seed(a.seed))
     dev = _device(a.device)
     pa, pb = (parse_player(x, game, dev, default_sims=a.simulations, search=a.search, solver=a.solver or None)
               for x in (a.a, a.b))
@@ -280,7 +289,7 @@ def cmd_play(args: list[str]) -> int:
     game = _check_game(a.game)
     if a.simulations < 0:
         raise ConfigError("--simulations must be >= 0")
-    torch.manual_seed(a.seed)
+    torch.manual_seed(_seed(a.seed))
     opponent = parse_player(_player_spec(a.checkpoint, a.opponent, "--opponent"), game, _device("cpu"),
                             default_sims=a.simulations, search=a.search, solver=a.solver or None)
     play_terminal(game, opponent, a.seat, sys.stdin, sys.stdout)
