@@ -176,7 +176,7 @@ def test_nonfinite_sac_maml_and_alphazero_stop_too(tmp_path, capsys):
                  "--no-progress", "--run-dir", str(tmp_path / "maml")]) == 2
     one_error_line(capsys, "non-finite")
     assert not (tmp_path / "maml" / "done").exists()
-    assert main(["train", "alphazero", "--env", "tictactoe", "--total-steps", "3000", "--lr", "1e12",
+    assert main(["train", "alphazero", "--env", "tictactoe", "--total-steps", "3072", "--lr", "1e12",
                  "--run-dir", str(tmp_path / "az"), "--no-progress", "--device", "cpu"]) == 2
     one_error_line(capsys, "non-finite", "parameters of net")
     assert not (tmp_path / "az" / "done").exists()
