@@ -7,7 +7,6 @@ updates of policy and value). Three presets:
 - `spinningup`: Spinning Up's PyTorch PPO (4000 steps per epoch, 80 full-batch iterations for pi
   and for v, early stop at 1.5 x target_kl, (64,32) tanh, no normalisation), the protocol behind
   the reference curves in benchmarks/reference/.
-
 - `gpu`: thousands of mujoco-warp worlds on one GPU (Brax / rsl_rl style): 4096 worlds x 32 steps,
   staggered episode starts, obs + reward normalisation on the device, 5 epochs x 8 minibatches of
   16k, an adaptive-KL learning rate (rsl_rl), bigger ELU networks, and the whole update phase
