@@ -234,16 +234,19 @@ def random_policy(obs: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
     return torch.zeros(legal.shape, device=legal.device)
 
 
-def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves: int = 512) -> torch.Tensor:
+def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves: int = 512,
+            fast: bool = True) -> torch.Tensor:
     """Play every game in `state` to the end with `policy` ((obs, legal) -> logits; None = uniform
     random) and return the outcome z [B] from the view of the player to move in `state`.
 
     Finished games drop out of the batch once a quarter of it has finished, so the last plies of
-    the longest games are not paid for by the whole batch."""
+    the longest games are not paid for by the whole batch. Uniform playouts run on the game's
+    `playout_view` (Connect Four: bitboards, same rules, its own random draws); fast=False plays
+    them on the game itself."""
     p0 = state.player.long()                                   # [B]
     rewards = game.rewards(state).float()                      # [B, 2] final once a game is over
     rows = torch.arange(p0.shape[0], device=p0.device)         # [n] original row of each live game
-    s = state
+    s, sim = game.playout_view(state) if policy is None and fast else (state, game)
     for _ in range(max_moves):
         done = s.terminal
         n_done = int(done.sum())
@@ -251,17 +254,17 @@ def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves:
             break
         if 4 * n_done >= done.shape[0]:  # compact: keep the live games only
             live = ~done
-            rewards[rows[done]] = game.rewards(game.index(s, done)).float()
-            rows, s = rows[live], game.index(s, live)
-        legal = game.legal_mask(s)
+            rewards[rows[done]] = sim.rewards(sim.index(s, done)).float()
+            rows, s = rows[live], sim.index(s, live)
         if policy is None:  # uniform among legal moves
-            a = random_legal_action(legal)
+            a = sim.random_action(s)
         else:
+            legal = game.legal_mask(s)
             logits = torch.where(legal, policy(game.observation(s), legal).float(), -math.inf)
             g = -torch.log(-torch.log(torch.rand(legal.shape, device=legal.device).clamp(1e-20, 1.0)))
             a = torch.where(legal.any(1), (logits + g).argmax(1), 0)
-        s = where_state(s.terminal, s, game.step(s, a, check=False))  # legal by construction
-    rewards[rows] = game.rewards(s).float()
+        s = sim.step(s, a, check=False)  # legal by construction; finished games keep their result
+    rewards[rows] = sim.rewards(s).float()
     return rewards.gather(1, p0[:, None]).squeeze(1)
 
 

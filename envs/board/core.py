@@ -143,6 +143,16 @@ class BoardGame:
     def legal_mask(self, state: State) -> Tensor:
         raise NotImplementedError
 
+    def random_action(self, state: State) -> Tensor:
+        """A uniformly random legal action [B] (0 in finished rows)."""
+        return random_legal_action(self.legal_mask(state))
+
+    def playout_view(self, state: State) -> tuple[NamedTuple, "BoardGame"]:
+        """(positions, simulator) for random playouts (search.rollout): the simulator's
+        random_action / step / rewards / index act on the positions. Here the game itself; a game
+        overrides it with a cheaper encoding (Connect Four: bitboards)."""
+        return state, self
+
     # ---- views --------------------------------------------------------------------------
     def observation(self, state: State) -> Tensor:
         """[B, 2, H, W] float32: plane 0 the stones of the player to move, plane 1 the opponent's."""
