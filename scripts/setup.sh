@@ -22,6 +22,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     $PIP install -q "torch==2.13.0" || $PIP install -q "torch>=2.1" --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
+# learn2learn has no release that builds on Python >= 3.11: build it from its sdist first, so the
+# `meta` extra's requirement is already met (see scripts/install_learn2learn.sh).
+case ",${EXTRAS}," in *,meta,*) bash scripts/install_learn2learn.sh ;; esac
 say "installing rlmeta[${EXTRAS}] and its dependencies (about 4 minutes on a fresh machine, seconds when present)"
 $PIP install -q -e ".[${EXTRAS}]"
 say "done"

@@ -3,6 +3,6 @@
 # the test suite. This is the README's test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RLMETA_EXTRAS=${RLMETA_EXTRAS:-dev,compare,dist,sweep,video,gpu} bash scripts/setup.sh
+RLMETA_EXTRAS=${RLMETA_EXTRAS:-dev,compare,dist,sweep,video,gpu,meta} bash scripts/setup.sh
 export WANDB_MODE=offline WANDB_SILENT=true MUJOCO_GL=${MUJOCO_GL:-egl}
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,10 +1,13 @@
 """Optional learn2learn adapter: feed learn2learn task datasets (mini-ImageNet, Omniglot, ...) to
 rlmeta's MetaLearner. learn2learn is imported lazily, only by `get_tasksets`.
 
-Install situation (extra `meta`): learn2learn 0.2.0 (the last release, 2023) ships Cython-generated
-C files that do not compile against Python >= 3.11, and it imports torchvision and the old `gym` at
-import time. `pip install 'rlmeta[meta]'` therefore only works on Python <= 3.10 (or with a
-learn2learn built from source); everything else in rlmeta's MAML works without it.
+Install situation (extra `meta`): learn2learn 0.2.0 (the last release, 2023, sdist only) ships
+Cython-generated C files that do not compile against Python >= 3.11, and it imports torchvision and
+the old `gym` at import time. scripts/install_learn2learn.sh builds it with a current Cython and
+imports `learn2learn.vision` / `learn2learn.gym` lazily (scripts/setup.sh runs it when `meta` is
+requested); `import learn2learn`, its algorithms and its data pipeline then work with any torch.
+`get_tasksets` needs learn2learn.vision, hence a torchvision built for the installed torch (PyPI has
+none for a CPU torch). tests/test_maml_l2l.py checks rlmeta's meta-gradients against learn2learn's.
 
 learn2learn's convention (its examples' `fast_adapt`): one `taskset.sample()` returns
 `(data [2 * ways * shots, ...], labels [2 * ways * shots])` with samples interleaved, the even
@@ -26,8 +29,9 @@ import torch
 
 from rlmeta.errors import ConfigError
 
-MISSING = ("learn2learn is not installed: pip install 'rlmeta[meta]' (learn2learn 0.2.0 does not build on "
-           "Python >= 3.11; see the README). rlmeta's own MAML needs no learn2learn.")
+MISSING = ("learn2learn is not installed: bash scripts/install_learn2learn.sh, then pip install -e '.[meta]' "
+           "(the extra rlmeta[meta]; learn2learn 0.2.0 from PyPI does not build on Python >= 3.11, the script "
+           "builds it). rlmeta's own MAML needs no learn2learn.")
 
 
 class TaskSet(Protocol):
@@ -52,7 +56,15 @@ def require_learn2learn() -> Any:
 
 def get_tasksets(name: str, **kwargs: Any) -> Any:
     """learn2learn.vision.benchmarks.get_tasksets(name, **kwargs): (train, validation, test) tasksets."""
-    return require_learn2learn().vision.benchmarks.get_tasksets(name, **kwargs)
+    l2l = require_learn2learn()
+    try:
+        vision = l2l.vision
+    # RuntimeError: a torchvision built for another torch (PyPI's CUDA wheel with a CPU torch) fails
+    # while registering its operators, not with an ImportError.
+    except (ImportError, RuntimeError) as e:
+        raise ConfigError(f"learn2learn's vision datasets need a torchvision built for torch {torch.__version__} "
+                          f"({type(e).__name__}: {e})") from None
+    return vision.benchmarks.get_tasksets(name, **kwargs)
 
 
 def split_support_query(data: torch.Tensor, labels: torch.Tensor) -> TaskBatch:
