@@ -3,8 +3,8 @@ physics limit of this machine (mujoco.rollout with threads, no policy, no learni
 
 Both libraries train PPO with the same settings (CleanRL / SB3 defaults: batch 2048, 10 epochs of
 minibatch 64, 64x64 tanh, obs + reward normalisation, torch on 1 thread). Each is built once in this
-process and timed over whole iterations (collect + update) in alternating blocks after one warm-up
-iteration, so background load hits both alike; the report gives the median per-round ratio and its
+process (rlmeta twice: default and --compile) and timed over whole iterations (collect + update) in
+alternating blocks after one warm-up iteration, so background load hits both alike; the report gives the median per-round ratio and its
 range (issue 19's protocol).
 
 Run:
@@ -34,12 +34,13 @@ ENV = "HalfCheetah-v5"
 class RlmetaPPO:
     """rlmeta PPO, cleanrl preset (num_steps chosen so the batch stays 2048), built once."""
 
-    def __init__(self, num_envs: int):
+    def __init__(self, num_envs: int, compile: bool = False):
         from agents.pg.ppo import PPOConfig
         from rlmeta.runner import build_agent
 
         cfg = PPOConfig.presets()["cleanrl"].replace(env=ENV, num_envs=num_envs, num_steps=2048 // num_envs,
-                                                     total_steps=10**12, progress=False, env_threads=2)
+                                                     total_steps=10**12, progress=False, env_threads=2,
+                                                     compile=compile)
         self.agent = build_agent("ppo", cfg)
 
     def block(self, iterations: int) -> float:
@@ -74,24 +75,32 @@ class SB3PPO:
         self.venv.close()
 
 
-def side_by_side(num_envs: int, rounds: int, iterations: int) -> tuple[list[float], list[float]]:
-    """Both libraries built once in this process, one warm-up iteration each, then `rounds` alternating
-    blocks of `iterations` iterations (rlmeta, SB3, rlmeta, ...): load on the machine hits both alike.
-    -> (rlmeta env-steps/s per round, SB3 env-steps/s per round)"""
-    ours, theirs = RlmetaPPO(num_envs), SB3PPO(num_envs)
+VARIANTS = ("rlmeta", "rlmeta --compile", "SB3")
+
+
+def side_by_side(num_envs: int, rounds: int, iterations: int) -> tuple[dict[str, list[float]], float]:
+    """rlmeta (default, eager), rlmeta with --compile and SB3, each built once in this process and
+    warmed up with one iteration (the compile variant compiles there), then `rounds` rounds of one
+    block of `iterations` iterations each, in turn: load on the machine hits all alike.
+    -> ({variant: env-steps/s per round}, seconds of the compile variant's warm-up iteration)"""
+    runners = {"rlmeta": RlmetaPPO(num_envs), "rlmeta --compile": RlmetaPPO(num_envs, compile=True),
+               "SB3": SB3PPO(num_envs)}
     try:
-        ours.block(1)
-        theirs.block(1)
-        a, b = [], []
+        warmup = {}
+        for name, runner in runners.items():
+            t0 = time.perf_counter()
+            runner.block(1)
+            warmup[name] = time.perf_counter() - t0
+        sps: dict[str, list[float]] = {name: [] for name in runners}
         for r in range(rounds):
-            a.append(ours.block(iterations))
-            b.append(theirs.block(iterations))
-            print(f"{num_envs} env(s) round {r}: rlmeta {a[-1]:.0f}, SB3 {b[-1]:.0f} steps/s, ratio {a[-1] / b[-1]:.2f}",
+            for name, runner in runners.items():
+                sps[name].append(runner.block(iterations))
+            print(f"{num_envs} env(s) round {r}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in sps.items()) + " steps/s",
                   flush=True)
-        return a, b
+        return sps, warmup["rlmeta --compile"]
     finally:
-        ours.close()
-        theirs.close()
+        for runner in runners.values():
+            runner.close()
 
 
 def env_stepping(backend: str, num_envs: int, nstep: int = 500) -> float:
@@ -136,23 +145,33 @@ def main() -> None:
     cmd = "python benchmarks/ppo_throughput.py " + " ".join(sys.argv[1:])
     lines = ["# PPO training throughput: rlmeta vs Stable-Baselines3 (HalfCheetah-v5)", "",
              f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}. Both libraries are built once in one process; after one "
-             f"warm-up iteration each they run {args.rounds} alternating blocks of {args.iterations} iteration(s) "
-             "x 2048 steps (rlmeta, SB3, rlmeta, ...), so background load hits both alike; the ratio is taken per "
-             "round (adjacent blocks) and its median reported with the range. Torch on 1 thread for both.", ""]
+             f"Measured: {time.strftime('%Y-%m-%d')}. rlmeta (default), rlmeta with `--compile` and SB3 are each "
+             f"built once in one process; after one warm-up iteration each they run {args.rounds} rounds of one "
+             f"block of {args.iterations} iteration(s) x 2048 steps each, in turn, so background load hits all "
+             "alike; the ratio to SB3 is taken per round and its median reported with the range. Torch on 1 thread "
+             "for all.", ""]
     if args.note:
         lines += [f"Note: {args.note}", ""]
     lines += ["Same PPO settings on both sides (batch 2048, 10 epochs x minibatch 64, 64x64 tanh, orthogonal init, "
               "GAE 0.95/0.99, obs and reward normalisation, clip 0.2, grad norm 0.5). Env-steps/s include collection "
               "and updates.", "",
-              "| envs | rlmeta env-steps/s (median) | SB3 env-steps/s (median) | rlmeta / SB3 per round: median | min-max |",
-              "|---:|---:|---:|---:|---|"]
+              "| envs | library | env-steps/s (median) | vs SB3 per round: median | min-max |",
+              "|---:|---|---:|---:|---|"]
     ratios = {}
-    for n, (a, b) in rows.items():
-        r = [x / y for x, y in zip(a, b)]
-        ratios[n] = r
-        lines.append(f"| {n} | {statistics.median(a):,.0f} | {statistics.median(b):,.0f} | **{statistics.median(r):.2f}x** | "
-                     f"{min(r):.2f}-{max(r):.2f} |")
+    for n, (sps, _) in rows.items():
+        for name in VARIANTS:
+            if name == "SB3":
+                lines.append(f"| {n} | SB3 | {statistics.median(sps[name]):,.0f} | | |")
+                continue
+            r = [x / y for x, y in zip(sps[name], sps["SB3"])]
+            ratios[(n, name)] = r
+            lines.append(f"| {n} | {name} | {statistics.median(sps[name]):,.0f} | **{statistics.median(r):.2f}x** | "
+                         f"{min(r):.2f}-{max(r):.2f} |")
+    lines += ["", "`--compile` (rlmeta/optim.py `Gradients`): each minibatch's forward and backward of both networks as "
+              "one torch.compile'd graph of torch.func.grad, and the two Adam steps as another. Its one-off compile "
+              "cost, in the warm-up iteration (collection and update included): " + ", ".join(
+                  f"{w:.1f} s ({n} env(s))" for n, (_, w) in rows.items()) + "; Inductor caches it on disk for the next "
+              "process. The default path is eager, bitwise the earlier code's updates."]
     lines += ["", "| reference | env-steps/s |", "|---|---:|"]
     lines += [f"| {k} | {v:,.0f} |" for k, v in stepping.items()]
     lines += [f"| physics only: mujoco.rollout, 16 envs, 2 threads | {physics:,.0f} |", "",
@@ -166,14 +185,15 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
-    for n, (a, b) in rows.items():
-        axes[0].plot(a, "o-", label=f"rlmeta, {n} env(s)")
-        axes[0].plot(b, "s--", label=f"SB3, {n} env(s)")
+    for n, (sps, _) in rows.items():
+        for name, style in zip(VARIANTS, ("o-", "^-", "s--")):
+            axes[0].plot(sps[name], style, label=f"{name}, {n} env(s)")
     axes[0].set_xlabel("round")
     axes[0].set_ylabel("env-steps/s")
     axes[0].legend(fontsize=7)
     axes[0].set_title("alternating blocks")
-    axes[1].boxplot([ratios[n] for n in rows], tick_labels=[f"{n} env(s)" for n in rows])
+    axes[1].boxplot(list(ratios.values()), tick_labels=[f"{name.replace('rlmeta ', '')}\n{n} env(s)"
+                                                         for n, name in ratios])
     axes[1].axhline(1.0, color="gray", lw=0.8)
     axes[1].set_ylabel("rlmeta / SB3 (per round)")
     axes[1].set_title("PPO on HalfCheetah-v5 (CPU)")

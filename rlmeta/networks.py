@@ -67,6 +67,37 @@ def frozen_forward(seq: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor]
     return forward
 
 
+# in-place numpy activations of numpy_forward (the matmul's output is a fresh array)
+NUMPY_ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
+    nn.Tanh: lambda x: np.tanh(x, out=x),
+    nn.ReLU: lambda x: np.maximum(x, 0, out=x),
+    nn.ELU: lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+}
+
+
+def numpy_forward(seq: nn.Sequential) -> Callable[[np.ndarray], np.ndarray] | None:
+    """`seq`'s forward in numpy on views of its live CPU weights, for no-grad inference one env-step at
+    a time: for a [1, 17] x [17, 64] layer a torch op's dispatch costs several times the matmul, numpy's
+    call a fraction of it. float32 in, float32 out; equal to the module within float tolerance (BLAS
+    sums in its own order), not bitwise (tests/test_onpolicy.py). The weights are views: in-place
+    optimiser steps are seen. None when `seq` holds a layer this does not know."""
+    fns: list[Callable[[np.ndarray], np.ndarray]] = []
+    for m in seq:
+        if type(m) is nn.Linear and m.bias is not None and m.weight.device.type == "cpu":
+            fns.append(lambda x, w=m.weight.detach().numpy().T, b=m.bias.detach().numpy(): x @ w + b)
+        elif type(m) in NUMPY_ACTIVATIONS and getattr(m, "alpha", 1.0) == 1.0 and not getattr(m, "inplace", False):
+            fns.append(NUMPY_ACTIVATIONS[type(m)])
+        else:
+            return None
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        for f in fns:
+            x = f(x)
+        return x
+
+    return forward
+
+
 class GaussianActor(nn.Module):
     """pi(a|s) = N(mu(s), diag(exp(log_std))^2) with a state-independent, learned log_std."""
 
@@ -116,6 +147,26 @@ class GaussianActor(nn.Module):
 
         return sample
 
+    def numpy_sampler(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """`fast_sampler` with numpy in and out (obs [N, obs_dim] float32 -> action [N, act_dim],
+        log_prob [N]) for the all-CPU collection loop: the MLP in numpy (numpy_forward), the noise
+        still from torch's generator (the same draws as `sample`), so actions equal `sample`'s within
+        float tolerance. Falls back to the torch sampler wrapped in conversions."""
+        mu = numpy_forward(self.mu)
+        fast = self.fast_sampler()
+        if mu is None or fast == self.sample:  # (bound methods compare equal, are never identical)
+            return lambda obs: tuple(x.detach().numpy() for x in fast(torch.from_numpy(obs)))
+        log_std = self.log_std.detach().numpy().copy()  # this collection's values, as fast_sampler
+        std, inv_std, shift = np.exp(log_std), np.exp(-log_std), np.float32(0.5 * LOG_2PI)
+
+        def sample(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            mean = mu(obs)  # [N, act_dim]
+            a = mean + torch.randn(mean.shape).numpy() * std  # randn_like(mean)'s draws
+            z = (a - mean) * inv_std
+            return a, (-0.5 * z * z - log_std - shift).sum(-1)
+
+        return sample
+
 
 class Critic(nn.Module):
     """V(s): obs [B, obs_dim] -> [B]."""
@@ -133,6 +184,14 @@ class Critic(nn.Module):
         if v is None or type(self).forward is not Critic.forward:
             return self
         return lambda obs: v(obs).squeeze(-1)
+
+    def numpy_value(self) -> Callable[[np.ndarray], np.ndarray]:
+        """`fast_value` with numpy in and out (see GaussianActor.numpy_sampler): obs [N, obs_dim] -> [N]."""
+        v = numpy_forward(self.v)
+        fast = self.fast_value()
+        if v is None or fast is self:
+            return lambda obs: fast(torch.from_numpy(obs)).detach().numpy()
+        return lambda obs: v(obs)[:, 0]
 
 
 # ---------------------------------------------------------------------- off-policy (DDPG, TD3, SAC)

@@ -91,9 +91,10 @@ class OnPolicyAgent(Agent):
         self.actor = GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init,
                                    cfg.ortho_init).to(device)
         self.critic = Critic(obs_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init).to(device)
-        # capturable on CUDA: learning rate and step count live on the device (no host syncs, CUDA graphs)
+        # capturable on CUDA and when compiling: learning rate and step count live on the device as
+        # tensors (no host syncs, CUDA graphs, no recompiles as the rate anneals)
         self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5,
-                                   capturable=device.type == "cuda")
+                                   capturable=device.type == "cuda" or getattr(cfg, "compile", False))
         self.collector = OnPolicyCollector(envs, cfg.num_steps, device, cfg.gamma)
 
     @property
@@ -102,8 +103,13 @@ class OnPolicyAgent(Agent):
 
     def collect(self) -> RolloutBatch:
         """One batch of T * N transitions with GAE advantages; advances global_step."""
-        # no-grad forwards without module dispatch, bitwise the modules' (rlmeta/networks.py)
-        batch = self.collector.collect(self.actor.fast_sampler(), self.critic.fast_value(), self.cfg.gae_lambda)
+        # no-grad forwards without module dispatch (rlmeta/networks.py): numpy ones on the all-CPU path
+        # (float-tolerance equal to the modules), torch ones elsewhere (bitwise the modules')
+        if self.collector.host:
+            policy, value = self.actor.numpy_sampler(), self.critic.numpy_value()
+        else:
+            policy, value = self.actor.fast_sampler(), self.critic.fast_value()
+        batch = self.collector.collect(policy, value, self.cfg.gae_lambda)
         self.global_step += self.cfg.num_steps * self.cfg.num_envs
         return batch
 

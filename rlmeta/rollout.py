@@ -70,6 +70,8 @@ class OnPolicyCollector:
         self.stats = EpisodeStats()
         self.obs: torch.Tensor | None = None  # [N, obs_dim] the observation the next step acts on
         self.on_device = isinstance(envs, DeviceVecEnv)
+        # all on the CPU: policy and value take and return numpy arrays (see collect)
+        self.host = not self.on_device and device.type == "cpu"
         if self.on_device:
             envs.torch_io = True
 
@@ -86,9 +88,12 @@ class OnPolicyCollector:
         value: Callable[[torch.Tensor], torch.Tensor],
         lam: float,
     ) -> RolloutBatch:
+        """T steps of every env -> the batch with GAE(`lam`) advantages. `policy(obs) -> (action,
+        log_prob)` and `value(obs)` take and return tensors, or numpy arrays when `self.host` (all on
+        the CPU: GaussianActor.numpy_sampler / Critic.numpy_value)."""
         if self.obs is None:
             self.reset()
-        if not self.on_device and self.device.type == "cpu":
+        if self.host:
             return self._collect_host(policy, value, lam)
         buf, obs = self.buffer, self.obs
         for t in range(self.T):
@@ -119,24 +124,24 @@ class OnPolicyCollector:
 
     @torch.no_grad()
     def _collect_host(self, policy, value, lam: float) -> RolloutBatch:
-        """The all-CPU path: the loop above with numpy in and out of the env and each row written into
-        numpy views of the buffer (a numpy row copy costs a fraction of torch's index_put). The same
-        operations on the same values: the batch is bitwise the tensor loop's (tests/test_onpolicy.py)."""
+        """The all-CPU path: the loop above with numpy in and out of policy, value and env, and each row
+        written into numpy views of the buffer (a numpy row copy costs a fraction of torch's index_put).
+        Given policy/value that are the torch ones behind numpy conversions, the batch is bitwise the
+        tensor loop's (tests/test_onpolicy.py)."""
         b, obs, gamma = self.buffer.numpy(), self.obs.numpy(), self.gamma
         for t in range(self.T):
-            obs_t = torch.from_numpy(obs)
-            action, logp = policy(obs_t)
-            v = value(obs_t)
-            out = self.envs.step(action.numpy())
-            b.obs[t], b.actions[t], b.logprobs[t], b.values[t] = obs, action.numpy(), logp.numpy(), v.numpy()
+            action, logp = policy(obs)
+            v = value(obs)
+            out = self.envs.step(action)
+            b.obs[t], b.actions[t], b.logprobs[t], b.values[t] = obs, action, logp, v
             reward = b.rewards[t]
             reward[:] = out.reward
             bootstrap = out.truncated & ~out.terminated
             if bootstrap.any():
                 idx = np.flatnonzero(bootstrap)
-                reward[idx] += gamma * value(torch.from_numpy(out.final_obs[idx])).numpy()
+                reward[idx] += gamma * value(out.final_obs[idx])
             b.dones[t] = out.terminated | out.truncated
             self.stats.add(out.episode_returns, out.episode_lengths)
             obs = out.obs
         self.obs = torch.from_numpy(obs)
-        return self.buffer.batch(value(self.obs), gamma, lam)
+        return self.buffer.batch(torch.from_numpy(value(obs)), gamma, lam)

@@ -141,6 +141,41 @@ def test_fast_sampler_and_value_are_bitwise_the_modules(activation):
     assert c.fast_sampler() == c.sample
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "elu"])
+def test_numpy_sampler_and_value_match_the_modules(activation):
+    """The all-CPU collection's numpy forwards: the same torch noise draws as `sample`, so actions,
+    log-probs and values equal the modules' within float tolerance (BLAS order); live weight views;
+    a subclass with its own sample() gets it back behind numpy conversions (bitwise)."""
+    from rlmeta.networks import Critic, GaussianActor
+
+    torch.manual_seed(0)
+    actor, critic = GaussianActor(11, 3, (32, 16), activation, -0.4, True), Critic(11, (32, 16), activation, True)
+    obs = torch.randn(7, 11) * 2
+    with torch.no_grad():
+        torch.manual_seed(5)
+        a, logp = actor.sample(obs)
+        torch.manual_seed(5)
+        a2, logp2 = actor.numpy_sampler()(obs.numpy())
+        assert a2.dtype == logp2.dtype == np.float32 and a2.shape == (7, 3) and logp2.shape == (7,)
+        np.testing.assert_allclose(a2, a.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(logp2, logp.numpy(), rtol=1e-5, atol=1e-5)
+        value = critic.numpy_value()
+        np.testing.assert_allclose(value(obs.numpy()), critic(obs).numpy(), rtol=1e-5, atol=1e-6)
+        critic.v[0].weight.add_(0.1)  # an in-place optimiser step is seen without rebuilding
+        np.testing.assert_allclose(value(obs.numpy()), critic(obs).numpy(), rtol=1e-5, atol=1e-6)
+
+    class Custom(GaussianActor):
+        def sample(self, obs):
+            return super().sample(obs * 0)
+
+    c = Custom(11, 3, (8,))
+    torch.manual_seed(1)
+    ref = c.sample(obs)
+    torch.manual_seed(1)
+    got = c.numpy_sampler()(obs.numpy())
+    assert all(np.array_equal(g, r.detach().numpy()) for g, r in zip(got, ref))
+
+
 def test_running_mean_std_single_row_update_is_bitwise_the_general_one():
     from rlmeta.vec_env import RunningMeanStd
 
@@ -202,7 +237,9 @@ def test_host_collection_is_bitwise_the_tensor_loop(num_envs):
         batches = []
         for _ in range(2):
             if fast:
-                batches.append(col.collect(actor.fast_sampler(), critic.fast_value(), 0.95))
+                sampler, value = actor.fast_sampler(), critic.fast_value()  # numpy in and out on this path
+                batches.append(col.collect(lambda o: tuple(x.numpy() for x in sampler(torch.from_numpy(o))),
+                                           lambda o: value(torch.from_numpy(o)).numpy(), 0.95))
             else:
                 batches.append(reference_collect(col, actor.sample, critic, 0.95))
             batches[-1] = tuple(x.clone() for x in batches[-1])

@@ -268,7 +268,8 @@ def test_collector_device_path_equals_numpy_path():
                 DeviceVecEnv(TorchOnCPU("Hopper-v5", 3, max_episode_steps=20), seed=1)):
         col = OnPolicyCollector(env, 60, torch.device("cpu"), gamma=0.99)
         torch.manual_seed(1)
-        batches.append((col.collect(actor.sample, critic, lam=0.95), col.stats.pop(), col.on_device))
+        policy, value = (actor.sample, critic) if col.on_device else (actor.numpy_sampler(), critic.numpy_value())
+        batches.append((col.collect(policy, value, lam=0.95), col.stats.pop(), col.on_device))
         env.close()
     (a, sa, dev_a), (b, sb, dev_b) = batches
     assert (dev_a, dev_b) == (False, True)

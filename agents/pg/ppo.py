@@ -28,13 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from rlmeta.buffers import RolloutBatch
 from rlmeta.graphs import CapturedFn
 from rlmeta.networks import GaussianActor
-from rlmeta.offpolicy import maybe_compile
 from rlmeta.onpolicy import OnPolicyAgent, OnPolicyConfig, normalized, to_floats, value_loss
-from rlmeta.optim import FlatAdam, minimize_together
+from rlmeta.optim import FlatAdam, Gradients
 from rlmeta.vec_env import VecEnv
 
 
@@ -147,8 +147,9 @@ class PPO(OnPolicyAgent):
         self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.actor_lr, eps=1e-5,
                                   capturable=self.critic_opt.capturable)
         graphs = cfg.compile and device.type == "cuda" and cfg.target_kl == 0
-        self._policy_loss = maybe_compile(policy_loss, cfg.compile and not graphs)
-        self._value_loss = maybe_compile(value_loss, cfg.compile and not graphs)
+        # both networks' gradients in one pass; on the CPU with --compile one compiled graph (rlmeta/optim.py)
+        self._grads = Gradients(self.minibatch_losses, nn.ModuleDict({"actor": self.actor, "critic": self.critic}),
+                                [self.critic_opt, self.actor_opt], compile=cfg.compile and not graphs)
         opt_state = [x for o in (self.actor_opt, self.critic_opt) for x in (o.flat, o.m, o.v, o._t, o._lr)]
         self._update_phase = CapturedFn(self.update_phase, opt_state, enabled=graphs, name="PPO update phase")
 
@@ -180,28 +181,32 @@ class PPO(OnPolicyAgent):
             shuffled = RolloutBatch(*(x[perm] for x in batch))  # one gather per epoch; minibatches are slices
             for start in range(0, len(perm), mb_size):
                 mb = RolloutBatch(*(x[start:start + mb_size] for x in shuffled))
-                vloss, vm = self._value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
-                steps = [(self.critic_opt, cfg.vf_coef * vloss)]
-                metrics.update(vm)
-                if pi_active:
-                    loss, pm = self._policy_loss(self.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
-                    # Spinning Up: check the KL *before* stepping; the policy stops, the critic goes on
-                    if cfg.target_kl > 0 and pm["losses/approx_kl"] > 1.5 * cfg.target_kl:
-                        pi_active = False
-                    else:
-                        if cfg.desired_kl > 0:
-                            self.adapt_lr(pm["losses/approx_kl"])
-                        extra, em = self.extra_loss(mb)
-                        steps.append((self.actor_opt, loss + extra))
-                        pi_updates += 1
-                        metrics.update(pm)
-                        metrics.update(em)
-                # one backward through both networks, then each its own clipped Adam step (rlmeta/optim.py)
-                minimize_together(steps, cfg.max_grad_norm)
+                m = self._grads(mb, pi_active)  # .grad of the critic (and of the actor while it trains)
+                # Spinning Up: the KL is checked *before* the step; the policy stops, the critic goes on
+                if pi_active and cfg.target_kl > 0 and m["losses/approx_kl"] > 1.5 * cfg.target_kl:
+                    pi_active, m = False, {"losses/value_loss": m["losses/value_loss"]}
+                metrics.update(m)
+                if pi_active and cfg.desired_kl > 0:
+                    self.adapt_lr(m["losses/approx_kl"])
+                # each network its own rate and gradient clip
+                self._grads.step([self.critic_opt, self.actor_opt] if pi_active else [self.critic_opt], cfg.max_grad_norm)
+                pi_updates += pi_active
 
         metrics["losses/policy_updates"] = float(pi_updates)
         metrics["charts/learning_rate"] = self.actor_opt.lr
         return metrics
+
+    def minibatch_losses(self, mb: RolloutBatch, with_policy: bool) -> tuple[list[torch.Tensor], dict]:
+        """-> ([vf_coef * value loss, policy loss + extra losses (with_policy only)], metrics as tensors)"""
+        cfg = self.cfg
+        vloss, metrics = value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
+        losses = [cfg.vf_coef * vloss]
+        if with_policy:
+            loss, pm = policy_loss(self.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
+            extra, em = self.extra_loss(mb)
+            losses.append(loss + extra)
+            metrics = {**metrics, **pm, **em}
+        return losses, metrics
 
     def adapt_lr(self, kl: torch.Tensor) -> None:
         """rsl_rl's adaptive schedule from this minibatch's KL (before its step); both networks' rates
