@@ -191,6 +191,50 @@ def parse_train_args(algo: str, args: list[str]):
     return agent_cls, cfg
 
 
+def _set_flag(args: list[str], flag: str, value: str) -> list[str]:
+    """args with `flag`'s value replaced by value (both spellings), or `flag value` appended."""
+    out, i, found = [], 0, False
+    while i < len(args):
+        a = args[i]
+        if a == flag and i + 1 < len(args):
+            out += [flag, value]
+            i, found = i + 2, True
+            continue
+        if a.startswith(flag + "="):
+            out.append(f"{flag}={value}")
+            found = True
+        else:
+            out.append(a)
+        i += 1
+    return out if found else out + [flag, value]
+
+
+def seed_argvs(algo: str, args: list[str], k: int) -> list[list[str]]:
+    """`rlmeta train ALGO --seeds K ...` -> the arguments of the K single runs it stands for: --seed
+    S+i, --seeds 1, and {seed} in --run-dir / --resume filled in (default run dirs differ by seed)."""
+    from rlmeta.config import parse_int
+
+    seed_text = _pop_flag(args, "--seed")
+    try:
+        base = parse_int(seed_text) if seed_text is not None else 0
+    except ValueError as e:
+        raise ConfigError(f"--seed: {e}") from None
+    for name in ("--run-dir", "--resume"):
+        value = _pop_flag(args, name)
+        if value is not None and "{seed}" not in value:
+            raise ConfigError(f"--seeds {k}: {name} {value} would be shared by every seed; write it with a "
+                              f"{{seed}} placeholder, e.g. {name} runs/{algo}-hop-s{{seed}}")
+    out = []
+    for i in range(k):
+        a = _set_flag(_set_flag(list(args), "--seed", str(base + i)), "--seeds", "1")
+        for name in ("--run-dir", "--resume"):
+            value = _pop_flag(a, name)
+            if value is not None:
+                a = _set_flag(a, name, value.replace("{seed}", str(base + i)))
+        out.append(a)
+    return out
+
+
 def cmd_train(args: list[str]) -> int:
     from rlmeta.registry import available, check_name
 
@@ -205,6 +249,23 @@ def cmd_train(args: list[str]) -> int:
         return 0
     algo, rest = args[0], list(args[1:])
     check_name(algo)  # before torch and the agents are imported
+    seeds = _pop_flag(rest, "--seeds")
+    if seeds is not None and seeds.strip() not in ("1", "") and "--help" not in rest and "-h" not in rest:
+        from rlmeta.config import parse_int
+
+        try:
+            k = parse_int(seeds)
+        except ValueError as e:
+            raise ConfigError(f"--seeds: {e}") from None
+        if k < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {k}")
+        if k > 1:
+            cfgs = [parse_train_args(algo, a)[1] for a in seed_argvs(algo, rest, k)]
+            from rlmeta.multiseed import train_seeds
+
+            run_dirs = train_seeds(algo, cfgs)
+            print(f"rlmeta: runs finished: {', '.join(map(str, run_dirs))}")
+            return 0
     _, cfg = parse_train_args(algo, rest)
     from rlmeta.runner import train
 

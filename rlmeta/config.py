@@ -160,6 +160,11 @@ class RunConfig(ConfigBase):
     """Environment steps to train for, summed over all parallel envs (1000000 or 1e6)."""
     seed: int = 0
     """Seed of python, numpy, torch and the envs (0 to 2**32 - 1); a run is reproducible on the same machine."""
+    seeds: int = 1
+    """Train K seeds (seed, seed+1, ..., seed+K-1) together in one process (ddpg, td3, sac): parameters
+    stacked, updates vmapped. Each seed gets the run dir, config.json, progress.csv, checkpoint and W&B
+    run its single run would (--run-dir/--resume may hold a {seed} placeholder) and matches that run
+    to float tolerance."""
     run_dir: Optional[str] = None
     """Where config.json, progress.csv and checkpoint.pt go (default: runs/{algo}-{env}-s{seed})."""
     resume: Optional[str] = None
@@ -228,6 +233,8 @@ class RunConfig(ConfigBase):
             raise ConfigError(f"--torch-threads must be >= 1, got {self.torch_threads}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
+        if self.seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
         self.check_finite()
 
     @classmethod

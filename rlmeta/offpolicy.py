@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -220,24 +220,38 @@ class OffPolicyLoop:
     def iteration(self, step: int, explore: Explore, update: Update, act: Act) -> tuple[int, dict[str, float]]:
         """Phases of (collect update_every env steps -> updates) for log_every env steps, stopping
         early at an evaluation step or total_steps. -> (new global step, metrics)."""
+        last: dict[str, torch.Tensor] = {}
+        for step, n_updates in self.phases(step, explore):
+            for _ in range(n_updates):
+                last = update(self.buffer.sample(self.cfg.batch_size))
+                self.num_updates += 1  # TD3's policy_delay reads this
+        return step, self.end_iteration(step, last, act)
+
+    def phases(self, step: int, explore: Explore) -> Iterator[tuple[int, int]]:
+        """The collection phases of one iteration: each yields (global step, updates owed) after
+        collecting; the caller runs the updates (and counts them in num_updates) before the next
+        phase. Split from iteration() so rlmeta/multiseed.py can run K seeds' updates as one."""
         cfg = self.cfg
         n = self.envs.num_envs
         # evaluations and the end of the run fall exactly on their step (whenever num_envs divides
         # it): a phase that would run past one is cut short there; log rows do not cut phases
         hard_stop = cfg.total_steps if cfg.eval_every <= 0 else min(cfg.total_steps, self.next_eval)
         stop = min(step + cfg.log_every, hard_stop)
-        last: dict[str, torch.Tensor] = {}
         while step < stop:
             vec_steps = min(self.phase_steps, -(-(hard_stop - step) // n))  # ceil
             for _ in range(vec_steps):
                 step = self.collect(step, explore)
+            n_updates = 0
             if len(self.buffer) >= max(cfg.update_after, 1):
                 self.update_credit += vec_steps * n * cfg.utd_ratio
                 n_updates = int(self.update_credit)
                 self.update_credit -= n_updates
-                for _ in range(n_updates):
-                    last = update(self.buffer.sample(cfg.batch_size))
-                    self.num_updates += 1  # TD3's policy_delay reads this
+            yield step, n_updates
+
+    def end_iteration(self, step: int, last: dict[str, torch.Tensor], act: Act) -> dict[str, float]:
+        """The iteration's metrics (those of the last update), episode statistics and, at an
+        evaluation step, the test episodes."""
+        cfg = self.cfg
         # one device sync per iteration, not per update
         metrics = {k: float(v) for k, v in last.items()}
         metrics["charts/num_updates"] = float(self.num_updates)
@@ -246,7 +260,7 @@ class OffPolicyLoop:
             metrics.update(self.evaluate(act, seed=cfg.seed + 1_000_003 + step))
             while self.next_eval <= step:
                 self.next_eval += cfg.eval_every
-        return step, metrics
+        return metrics
 
     def evaluate(self, act: Act, seed: int) -> dict[str, float]:
         """Test episodes with the deterministic policy on fresh eval envs (seeded by the step, so a

@@ -72,7 +72,7 @@ class NonFiniteError(ConfigError):
 
 
 # fields a --resume may change although the checkpoint was made with other values: they shape no tensor
-RESUME_FREE = {"total_steps", "checkpoint_every", "resume", "run_dir", "device", "progress", "torch_threads",
+RESUME_FREE = {"seeds", "total_steps", "checkpoint_every", "resume", "run_dir", "device", "progress", "torch_threads",
                "env_threads", "compile", "capture_video", "video_every", "video_size", "wandb", "wandb_project",
                "wandb_group", "wandb_name", "wandb_tags", "wandb_job_type"}
 
@@ -145,120 +145,165 @@ def _norm(v):
 def train(algo: str, cfg: RunConfig, callback: Optional[IterationCallback] = None) -> Path:
     """Train `algo` with `cfg`; resume from cfg.resume (a run dir) if given. Returns the run dir.
 
-    Everything is validated (checkpoint digest, config overrides, the agent loading the checkpoint)
-    before anything in the run directory is written, so a failed --resume leaves the run as it was.
+    Everything is validated (checkpoint digest, config overrides, the agent loading it) before
+    anything in the run directory is written, so a failed --resume leaves the run as it was.
     callback(global_step, metrics) runs after each logged iteration; an exception it raises ends
     the run (logger and envs are closed; the last checkpoint stays, no `done` marker)."""
+    run_dir = run_dir_of(algo, cfg)
+    with run_dir_lock(run_dir):
+        run = RunSession(algo, cfg, run_dir, callback)
+        if not run.open():
+            return run_dir
+        agent = run.agent
+        try:
+            while agent.global_step < cfg.total_steps:
+                t0, s0 = time.perf_counter(), agent.global_step
+                metrics = agent.iteration()
+                run.log(metrics, time.perf_counter() - t0, agent.global_step - s0)
+            run.finish()
+        finally:
+            run.close()
+    return run_dir
+
+
+def run_dir_of(algo: str, cfg: RunConfig) -> Path:
+    """The run directory of cfg: --resume, else --run-dir, else runs/{algo}-{env}-s{seed}."""
     run_dir = Path(cfg.resume or cfg.run_dir or default_run_dir(algo, cfg))
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"run dir {run_dir} is a file")
-    with run_dir_lock(run_dir):
-        return _train_locked(algo, cfg, run_dir, callback)
+    return run_dir
 
 
-def _train_locked(algo: str, cfg: RunConfig, run_dir: Path, callback: Optional[IterationCallback]) -> Path:
-    ckpt_path = run_dir / CHECKPOINT
-    resuming = cfg.resume is not None
-    if resuming and not ckpt_path.exists():
-        raise ConfigError(f"--resume {run_dir}: no {CHECKPOINT} there")
-    if not resuming and ckpt_path.exists():
-        raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it "
-                          "or choose another --run-dir")
-    ckpt = load_checkpoint(ckpt_path) if resuming else None  # fail on a corrupt file before any work
-    if ckpt is not None and ckpt.get("algo") != algo:
-        raise ConfigError(f"{ckpt_path} is a {ckpt.get('algo')} checkpoint, not {algo}")
+class RunSession:
+    """One run directory's life around an agent: resume checks, config.json, the logger, periodic
+    checkpoints and videos, the NaN guard and the `done` marker. `train` drives one agent through
+    it; rlmeta.multiseed drives K sessions (one per seed) in lockstep. The caller holds the lock.
 
-    recorder = None
-    if cfg.capture_video:  # before any file is written: a machine that cannot render fails in one line
-        from rlmeta.video import EpisodeRecorder
+    Example:
+        >>> run = RunSession("sac", cfg, run_dir, None)
+        >>> if run.open():                       # False: a resumed run that is already finished
+        ...     metrics = run.agent.iteration(); run.log(metrics, seconds, steps); ...; run.finish(); run.close()
+    """
 
-        recorder = EpisodeRecorder(cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size)
-    try:
-        agent = build_agent(algo, cfg)
-    except BaseException:
-        if recorder is not None:
-            recorder.close()
-        raise
-    envs = agent.envs
-    try:
-        if ckpt is not None:
-            changed = resume_overrides(ckpt["config"], cfg, agent)
-            try:
-                agent.load_state_dict(ckpt["agent"])
-                envs.load_state_dict(ckpt["env"])
-            except (RuntimeError, ValueError, KeyError, IndexError) as e:
-                raise ConfigError(f"--resume {run_dir}: the checkpoint does not fit this agent "
-                                  f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
-            agent.set_learning_rates([k for k in changed if k in agent.lr_fields])
-            set_rng_state(ckpt["rng"])
-            if agent.global_step >= cfg.total_steps:
-                print(f"rlmeta: {run_dir} is already trained to step {agent.global_step:,} (--total-steps "
-                      f"{cfg.total_steps:,}); nothing to do", file=sys.stderr)
-                raise _NothingToDo
-        k = agent.steps_per_iteration
-        if k and cfg.total_steps % k:
-            print(f"rlmeta: note: {algo} takes {k:,} env steps per iteration, so training stops at step "
-                  f"{-(-cfg.total_steps // k) * k:,} (--total-steps {cfg.total_steps:,} rounded up to whole iterations)",
-                  file=sys.stderr)
-        save_config(cfg.replace(resume=None, run_dir=str(run_dir)), run_dir / "config.json", algo)
-    except BaseException as e:
-        envs.close()
-        if recorder is not None:
-            recorder.close()
-        if isinstance(e, _NothingToDo):
-            return run_dir
-        raise
-    start = agent.global_step
-    last_good = start if ckpt is not None else None
-    logger = Logger(run_dir, algo, cfg.to_dict(), cfg.total_steps, resume_step=start if resuming else None,
-                    wandb_mode=cfg.wandb, progress=cfg.progress)
+    def __init__(self, algo: str, cfg: RunConfig, run_dir: Path, callback: Optional[IterationCallback] = None):
+        self.algo, self.cfg, self.run_dir, self.callback = algo, cfg, run_dir, callback
+        self.ckpt_path = run_dir / CHECKPOINT
+        self.agent = self.envs = self.logger = self.recorder = None
+        self.last_good: int | None = None
+        self.last_video = -1
+        self.next_ckpt = 0
 
-    def checkpoint() -> None:
-        nonlocal last_good
-        save_checkpoint(ckpt_path, {"algo": algo, "config": cfg.to_dict(), "global_step": agent.global_step,
-                                    "agent": agent.state_dict(), "env": envs.state_dict(), "rng": rng_state()})
-        last_good = agent.global_step
+    def open(self) -> bool:
+        """Build the agent (seeding the global RNGs with cfg.seed), load the checkpoint on --resume
+        (RNG states included), write config.json, start the logger. -> False when a resumed run is
+        already at total_steps (nothing is written then and everything is closed)."""
+        algo, cfg, run_dir, ckpt_path = self.algo, self.cfg, self.run_dir, self.ckpt_path
+        resuming = cfg.resume is not None
+        if resuming and not ckpt_path.exists():
+            raise ConfigError(f"--resume {run_dir}: no {CHECKPOINT} there")
+        if not resuming and ckpt_path.exists():
+            raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it "
+                              "or choose another --run-dir")
+        ckpt = load_checkpoint(ckpt_path) if resuming else None  # fail on a corrupt file before any work
+        if ckpt is not None and ckpt.get("algo") != algo:
+            raise ConfigError(f"{ckpt_path} is a {ckpt.get('algo')} checkpoint, not {algo}")
 
-    def record_video() -> None:
+        if cfg.capture_video:  # before any file is written: a machine that cannot render fails in one line
+            from rlmeta.video import EpisodeRecorder
+
+            self.recorder = EpisodeRecorder(cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size)
+        try:
+            agent = build_agent(algo, cfg)
+        except BaseException:
+            self.close()
+            raise
+        self.agent, self.envs = agent, agent.envs
+        try:
+            if ckpt is not None:
+                changed = resume_overrides(ckpt["config"], cfg, agent)
+                try:
+                    agent.load_state_dict(ckpt["agent"])
+                    self.envs.load_state_dict(ckpt["env"])
+                except (RuntimeError, ValueError, KeyError, IndexError) as e:
+                    raise ConfigError(f"--resume {run_dir}: the checkpoint does not fit this agent "
+                                      f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+                agent.set_learning_rates([k for k in changed if k in agent.lr_fields])
+                set_rng_state(ckpt["rng"])
+                if agent.global_step >= cfg.total_steps:
+                    print(f"rlmeta: {run_dir} is already trained to step {agent.global_step:,} (--total-steps "
+                          f"{cfg.total_steps:,}); nothing to do", file=sys.stderr)
+                    raise _NothingToDo
+            k = agent.steps_per_iteration
+            if k and cfg.total_steps % k:
+                print(f"rlmeta: note: {algo} takes {k:,} env steps per iteration, so training stops at step "
+                      f"{-(-cfg.total_steps // k) * k:,} (--total-steps {cfg.total_steps:,} rounded up to whole iterations)",
+                      file=sys.stderr)
+            save_config(cfg.replace(resume=None, run_dir=str(run_dir)), run_dir / "config.json", algo)
+        except BaseException as e:
+            self.close()
+            if isinstance(e, _NothingToDo):
+                return False
+            raise
+        start = agent.global_step
+        self.last_good = start if ckpt is not None else None
+        try:
+            self.logger = Logger(run_dir, algo, cfg.to_dict(), cfg.total_steps,
+                                 resume_step=start if resuming else None, wandb_mode=cfg.wandb, progress=cfg.progress)
+        except BaseException:
+            self.close()
+            raise
+        self.next_ckpt = (start // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        return True
+
+    def checkpoint(self) -> None:
+        agent = self.agent
+        save_checkpoint(self.ckpt_path, {"algo": self.algo, "config": self.cfg.to_dict(), "global_step": agent.global_step,
+                                         "agent": agent.state_dict(), "env": self.envs.state_dict(), "rng": rng_state()})
+        self.last_good = agent.global_step
+
+    def record_video(self) -> None:
         from rlmeta.video import write_mp4
 
+        agent, recorder, logger = self.agent, self.recorder, self.logger
         step = agent.global_step
-        frames, ret, length = recorder.record(lambda obs: agent.act(obs, True), envs.normalize,
-                                              seed=cfg.seed + VIDEO_SEED_OFFSET)
-        path = write_mp4(frames, run_dir / "videos" / f"step-{step:09d}.mp4", recorder.fps)
+        frames, ret, length = recorder.record(lambda obs: agent.act(obs, True), self.envs.normalize,
+                                              seed=self.cfg.seed + VIDEO_SEED_OFFSET)
+        path = write_mp4(frames, self.run_dir / "videos" / f"step-{step:09d}.mp4", recorder.fps)
         if logger.wandb is not None:
             import wandb
 
             logger.wandb.log({"global_step": step, "videos/episode": wandb.Video(str(path), format="mp4"),
                               "videos/return": ret, "videos/length": length})
+        self.last_video = step
 
-    next_ckpt = (start // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-    last_video = -1
-    try:
-        while agent.global_step < cfg.total_steps:
-            t0, s0 = time.perf_counter(), agent.global_step
-            metrics = agent.iteration()
-            check_finite(agent, metrics, agent.global_step, last_good)
-            metrics["charts/SPS"] = (agent.global_step - s0) / max(time.perf_counter() - t0, 1e-9)
-            logger.log(agent.global_step, metrics)
-            if callback is not None:
-                callback(agent.global_step, metrics)
-            if agent.global_step >= next_ckpt:
-                checkpoint()
-                # boundaries prev_k+1..k crossed (one iteration may cross several); k depends only on
-                # the step, so a resumed run keeps the cadence
-                prev_k, k = next_ckpt // cfg.checkpoint_every - 1, agent.global_step // cfg.checkpoint_every
-                if recorder is not None and k // cfg.video_every > prev_k // cfg.video_every:
-                    record_video()
-                    last_video = agent.global_step
-                next_ckpt = (k + 1) * cfg.checkpoint_every
-        checkpoint()
-        if recorder is not None and last_video != agent.global_step:
-            record_video()
-        (run_dir / "done").write_text(f"{agent.global_step}\n")
-    finally:
-        logger.close()
-        envs.close()
-        if recorder is not None:
-            recorder.close()
-    return run_dir
+    def log(self, metrics: dict, seconds: float, steps: int) -> None:
+        """After one iteration of `steps` env steps that took `seconds`: NaN guard, SPS, logger,
+        callback, and the checkpoint (and video) when a checkpoint_every boundary was crossed. The
+        global RNGs must hold this run's state (checkpoints save them)."""
+        agent, cfg = self.agent, self.cfg
+        check_finite(agent, metrics, agent.global_step, self.last_good)
+        metrics["charts/SPS"] = steps / max(seconds, 1e-9)
+        self.logger.log(agent.global_step, metrics)
+        if self.callback is not None:
+            self.callback(agent.global_step, metrics)
+        if agent.global_step >= self.next_ckpt:
+            self.checkpoint()
+            # boundaries prev_k+1..k crossed (one iteration may cross several); k depends only on
+            # the step, so a resumed run keeps the cadence
+            prev_k, k = self.next_ckpt // cfg.checkpoint_every - 1, agent.global_step // cfg.checkpoint_every
+            if self.recorder is not None and k // cfg.video_every > prev_k // cfg.video_every:
+                self.record_video()
+            self.next_ckpt = (k + 1) * cfg.checkpoint_every
+
+    def finish(self) -> None:
+        """The final checkpoint, video and the `done` marker."""
+        self.checkpoint()
+        if self.recorder is not None and self.last_video != self.agent.global_step:
+            self.record_video()
+        (self.run_dir / "done").write_text(f"{self.agent.global_step}\n")
+
+    def close(self) -> None:
+        for thing in (self.logger, self.envs, self.recorder):
+            if thing is not None:
+                thing.close()
+        self.logger = self.envs = self.recorder = None

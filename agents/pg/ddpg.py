@@ -27,6 +27,7 @@ from rlmeta.errors import ConfigError
 from rlmeta.networks import DeterministicActor, QEnsemble
 from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
 from rlmeta.optim import FlatAdam
+from rlmeta.multiseed import StackedSeeds
 from rlmeta.replay import ReplayBatch
 from rlmeta.vec_env import VecEnv
 
@@ -112,6 +113,33 @@ class DDPG(OffPolicyAgent):
         self.actor_opt.minimize(loss_pi)
         polyak_update(self.actor_targ_flat, self.actor_opt.flat, cfg.polyak)
         polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
+        return {**metrics, **pm}
+
+    # ------------------------------------------------------------------ K seeds at once
+    def update_noise(self, batch_size: int) -> tuple[()]:
+        """DDPG's update draws no random numbers (besides the minibatch)."""
+        return ()
+
+    def update_seeds(self, S: StackedSeeds, b: ReplayBatch, noise: tuple[torch.Tensor, ...],
+                     num_updates: int) -> dict[str, torch.Tensor]:
+        """update() for K seeds at once (rlmeta/multiseed.py): the same losses vmapped over the
+        seeds' stacked parameters S[...] [K, P]; b is [K, B, ...]. -> metrics [K]"""
+        cfg = self.cfg
+
+        def q_loss(q, q_targ, mu_targ, b):
+            return critic_loss(S.bind(self.critic, q), S.bind(self.critic_targ, q_targ), S.bind(self.actor_targ, mu_targ),
+                               b, cfg.gamma)
+
+        g, metrics = S.grad(q_loss, S["critic_opt"], S["critic_targ_flat"], S["actor_targ_flat"], b)
+        S.step("critic_opt", g)
+
+        def pi_loss(mu, q, obs):
+            return actor_loss(S.bind(self.actor, mu), S.bind(self.critic, q), obs)
+
+        g, pm = S.grad(pi_loss, S["actor_opt"], S["critic_opt"], b.obs)
+        S.step("actor_opt", g)
+        S.lerp("actor_targ_flat", "actor_opt", cfg.polyak)
+        S.lerp("critic_targ_flat", "critic_opt", cfg.polyak)
         return {**metrics, **pm}
 
     @torch.no_grad()

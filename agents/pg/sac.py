@@ -31,9 +31,11 @@ import numpy as np
 import torch
 
 from rlmeta.errors import ConfigError
+from rlmeta.distributions import gaussian_log_prob, tanh_squash_log_prob
 from rlmeta.networks import QEnsemble, SquashedGaussianActor
 from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
 from rlmeta.optim import FlatAdam
+from rlmeta.multiseed import StackedSeeds
 from rlmeta.replay import ReplayBatch
 from rlmeta.vec_env import VecEnv
 
@@ -70,14 +72,27 @@ class SACConfig(OffPolicyConfig):
 
 
 # ---------------------------------------------------------------------- losses
+def sample_action(actor: SquashedGaussianActor, obs: torch.Tensor,
+                  eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """actor.sample(obs) with its reparameterisation noise eps [B, act_dim] passed in (None: drawn
+    here from torch's global RNG, the same draw as actor.sample). Explicit noise lets K seeds' losses
+    run vmapped with each seed's own draws (rlmeta/multiseed.py). -> action [B, act_dim], logp [B]"""
+    mean, log_std = actor(obs)  # [B, act_dim] each
+    eps = torch.randn_like(mean) if eps is None else eps
+    u = mean + eps * log_std.exp()
+    logp = tanh_squash_log_prob(u, gaussian_log_prob(u, mean, log_std))
+    return torch.tanh(u) * actor.act_scale + actor.act_bias, logp
+
+
 def critic_loss(q: QEnsemble, q_targ: QEnsemble, actor: SquashedGaussianActor, b: ReplayBatch, gamma: float,
-                alpha: torch.Tensor):
+                alpha: torch.Tensor, eps: torch.Tensor | None = None):
     """Soft Bellman error of both critics against the clipped double-Q soft target.  -> (loss, metrics)
 
     y = r + gamma * (1 - done) * (min_i Q_targ_i(s', a') - alpha * log pi(a'|s')),  a' ~ pi(.|s')
+    (eps: the noise of a', see sample_action)
     """
     with torch.no_grad():
-        a2, logp_a2 = actor.sample(b.next_obs)  # [B, act_dim], [B]
+        a2, logp_a2 = sample_action(actor, b.next_obs, eps)  # [B, act_dim], [B]
         q_next = q_targ(b.next_obs, a2).min(0).values  # [B]
         backup = b.rewards + gamma * (1.0 - b.dones) * (q_next - alpha * logp_a2)  # [B]
     qs = q(b.obs, b.actions)  # [2, B]
@@ -85,12 +100,13 @@ def critic_loss(q: QEnsemble, q_targ: QEnsemble, actor: SquashedGaussianActor, b
     return loss, {"losses/qf_loss": loss.detach(), "losses/qf1_values": qs[0].detach().mean()}
 
 
-def actor_loss(actor: SquashedGaussianActor, q: QEnsemble, obs: torch.Tensor, alpha: torch.Tensor):
+def actor_loss(actor: SquashedGaussianActor, q: QEnsemble, obs: torch.Tensor, alpha: torch.Tensor,
+               eps: torch.Tensor | None = None):
     """E[alpha * log pi(a|s) - min_i Q_i(s, a)],  a ~ pi(.|s) reparameterised.  -> (loss, logp, metrics)
 
     The critics' weights are detached: gradients reach the actor through a only.
     """
-    a, logp = actor.sample(obs)  # [B, act_dim], [B]
+    a, logp = sample_action(actor, obs, eps)  # [B, act_dim], [B]
     q_pi = q(obs, a, detach_params=True).min(0).values  # [B]
     loss = (alpha * logp - q_pi).mean()
     return loss, logp.detach(), {"losses/actor_loss": loss.detach(), "losses/entropy": -logp.detach().mean()}
@@ -150,6 +166,48 @@ class SAC(OffPolicyAgent):
         metrics["losses/alpha"] = alpha
         # flat parameter buffers on both sides: the whole polyak update is one lerp_
         polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
+        return metrics
+
+    # ------------------------------------------------------------------ K seeds at once
+    def update_noise(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The random draws of one update(), in its order: the noise of a' in the critic target and
+        of a in the actor loss.  [B, act_dim] each"""
+        shape = (batch_size, self.actor.act_dim)
+        return torch.randn(shape, device=self.device), torch.randn(shape, device=self.device)
+
+    def update_seeds(self, S: StackedSeeds, b: ReplayBatch, noise: tuple[torch.Tensor, ...],
+                     num_updates: int) -> dict[str, torch.Tensor]:
+        """update() for K seeds at once (rlmeta/multiseed.py): the same losses, vmapped over the
+        seeds' stacked parameters S[...] [K, P]; b and noise carry a leading seed dim [K, B, ...].
+        -> metrics [K, ...]"""
+        cfg = self.cfg
+        eps_next, eps_pi = noise
+        log_alpha = S["alpha_opt"] if self.alpha_opt is not None else S.constant(self.log_alpha)  # [K, 1]
+        alpha = log_alpha.exp()
+
+        def q_loss(q, q_targ, pi, b, alpha, eps):
+            return critic_loss(S.bind(self.critic, q), S.bind(self.critic_targ, q_targ), S.bind(self.actor, pi), b,
+                               cfg.gamma, alpha, eps)
+
+        g, metrics = S.grad(q_loss, S["critic_opt"], S["critic_targ_flat"], S["actor_opt"], b, alpha, eps_next)
+        S.step("critic_opt", g)
+
+        def pi_loss(pi, q, obs, alpha, eps):
+            loss, logp, m = actor_loss(S.bind(self.actor, pi), S.bind(self.critic, q), obs, alpha, eps)
+            return loss, (logp, m)
+
+        g, (logp, pm) = S.grad(pi_loss, S["actor_opt"], S["critic_opt"], b.obs, alpha, eps_pi)
+        S.step("actor_opt", g)
+        metrics.update(pm)
+        if self.alpha_opt is not None:
+            def a_loss(log_alpha, logp):
+                loss = alpha_loss(log_alpha, logp, self.target_entropy)  # [1]
+                return loss.sum(), loss.detach()  # grad needs a 0-dim loss
+
+            g, metrics["losses/alpha_loss"] = S.grad(a_loss, log_alpha, logp)
+            S.step("alpha_opt", g)
+        metrics["losses/alpha"] = alpha
+        S.lerp("critic_targ_flat", "critic_opt", cfg.polyak)
         return metrics
 
     @torch.no_grad()

@@ -30,6 +30,7 @@ from rlmeta.errors import ConfigError
 from rlmeta.networks import DeterministicActor, QEnsemble
 from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
 from rlmeta.optim import FlatAdam
+from rlmeta.multiseed import StackedSeeds
 from rlmeta.replay import ReplayBatch
 from rlmeta.vec_env import VecEnv
 
@@ -67,19 +68,22 @@ class TD3Config(OffPolicyConfig):
 
 # ---------------------------------------------------------------------- losses
 def smoothed_target_action(a_targ: torch.Tensor, target_noise: float, noise_clip: float, scale: torch.Tensor,
-                           low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+                           low: torch.Tensor, high: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Target policy smoothing: a' = clip(mu_targ(s') + clip(eps, -c, c) * scale, low, high),
-    eps ~ N(0, target_noise^2). scale is the Box half-width ([-1, 1] Boxes: 1).  [B, act_dim]"""
-    eps = (torch.randn_like(a_targ) * target_noise).clamp(-noise_clip, noise_clip)
+    eps = target_noise * noise, noise ~ N(0, 1) [B, act_dim] (None: drawn here from torch's global
+    RNG; passed in when K seeds run vmapped, rlmeta/multiseed.py). scale is the Box half-width.  [B, act_dim]"""
+    noise = torch.randn_like(a_targ) if noise is None else noise
+    eps = (noise * target_noise).clamp(-noise_clip, noise_clip)
     return torch.max(torch.min(a_targ + eps * scale, high), low)
 
 
 def critic_loss(q: QEnsemble, q_targ: QEnsemble, actor_targ: DeterministicActor, b: ReplayBatch, gamma: float,
-                target_noise: float, noise_clip: float, low: torch.Tensor, high: torch.Tensor):
+                target_noise: float, noise_clip: float, low: torch.Tensor, high: torch.Tensor,
+                noise: torch.Tensor | None = None):
     """MSE of both critics against y = r + gamma (1 - done) min_i Q_targ_i(s', a'_smoothed).  -> (loss, metrics)"""
     with torch.no_grad():
         a2 = smoothed_target_action(actor_targ(b.next_obs), target_noise, noise_clip, actor_targ.act_scale,
-                                    low, high)
+                                    low, high, noise)
         q_next = q_targ(b.next_obs, a2).min(0).values  # [B] clipped double-Q
         backup = b.rewards + gamma * (1.0 - b.dones) * q_next
     qs = q(b.obs, b.actions)  # [2, B]
@@ -137,6 +141,33 @@ class TD3(OffPolicyAgent):
             self.actor_opt.minimize(loss_pi)
             polyak_update(self.actor_targ_flat, self.actor_opt.flat, cfg.polyak)
             polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
+        return {**metrics, **self._last_actor_metrics}
+
+    # ------------------------------------------------------------------ K seeds at once
+    def update_noise(self, batch_size: int) -> tuple[torch.Tensor]:
+        """The random draw of one update(): the target smoothing noise.  [B, act_dim]"""
+        return (torch.randn(batch_size, self.low.shape[0], device=self.device),)
+
+    def update_seeds(self, S: StackedSeeds, b: ReplayBatch, noise: tuple[torch.Tensor, ...],
+                     num_updates: int) -> dict[str, torch.Tensor]:
+        """update() for K seeds at once (rlmeta/multiseed.py): the same losses vmapped over the
+        seeds' stacked parameters S[...] [K, P]; b and noise are [K, B, ...]. -> metrics [K]"""
+        cfg = self.cfg
+
+        def q_loss(q, q_targ, mu_targ, b, noise):
+            return critic_loss(S.bind(self.critic, q), S.bind(self.critic_targ, q_targ), S.bind(self.actor_targ, mu_targ),
+                               b, cfg.gamma, cfg.target_noise, cfg.noise_clip, self.low, self.high, noise)
+
+        g, metrics = S.grad(q_loss, S["critic_opt"], S["critic_targ_flat"], S["actor_targ_flat"], b, noise[0])
+        S.step("critic_opt", g)
+        if (num_updates + 1) % cfg.policy_delay == 0:
+            def pi_loss(mu, q, obs):
+                return actor_loss(S.bind(self.actor, mu), S.bind(self.critic, q), obs)
+
+            g, self._last_actor_metrics = S.grad(pi_loss, S["actor_opt"], S["critic_opt"], b.obs)
+            S.step("actor_opt", g)
+            S.lerp("actor_targ_flat", "actor_opt", cfg.polyak)
+            S.lerp("critic_targ_flat", "critic_opt", cfg.polyak)
         return {**metrics, **self._last_actor_metrics}
 
     @torch.no_grad()

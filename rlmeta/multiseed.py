@@ -1,0 +1,325 @@
+"""Several seeds of one off-policy agent in one process: `rlmeta train sac --seeds K`.
+
+K ordinary agents are built exactly as K single runs build them (each seeds the global RNGs with its
+own seed, then builds its envs, networks and replay buffer; a resumed one loads its checkpoint), and
+each keeps its own run directory, config.json, progress.csv, checkpoint.pt and W&B run
+(rlmeta.runner.RunSession). What they share is the update: the K agents' flat parameter buffers,
+Adam moments and target networks are re-homed as rows of stacked [K, P] tensors (the agents'
+modules keep working on their row, as views), and one update of all K seeds is the agent's own
+losses under `torch.func.vmap(torch.func.grad(...))` (`update_seeds` next to `update` in each
+algorithm file), followed by one Adam step and one polyak lerp over all K rows. Small-network
+updates are bound by per-op overhead, so K seeds cost much less than K updates.
+
+RNG streams: a single run draws everything (uniform start actions, exploration noise, minibatch
+indices, the noise inside the losses) from the global RNGs in a fixed order. Here each seed keeps its
+own copy of the global RNG states (SeedRNG), swapped in whenever work is done for that seed
+(collection, its minibatch indices and loss noise, evaluation, its checkpoint), so each seed consumes
+exactly the draws of its single run. The losses take that noise as an argument (`update_noise`).
+Results therefore match K single runs to float tolerance, not bitwise: a batched matmul rounds
+differently from a single one, and the differences then grow slowly with training
+(tests/test_multiseed.py). `--seeds 1` is the plain single-run path, bit for bit.
+
+Resume: every seed's checkpoint is an ordinary single-run checkpoint (its own RNG states included),
+so a killed `--seeds K` run resumes with the same command plus `--resume` (or one seed alone with
+`rlmeta train ALGO --resume RUN_DIR`); seeds at different steps are trained in groups of equal step.
+
+Example:
+    >>> from rlmeta.multiseed import train_seeds
+    >>> cfgs = [SACConfig(env="Hopper-v5", seed=s, run_dir=f"runs/sac-hop-s{s}") for s in range(3)]
+    >>> run_dirs = train_seeds("sac", cfgs)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import torch
+from torch import nn
+
+from rlmeta.errors import ConfigError
+from rlmeta.optim import FlatAdam
+from rlmeta.replay import ReplayBatch
+from rlmeta.seeding import rng_state, set_rng_state
+
+
+class SeedRNG:
+    """Per-seed copies of the global RNG states (python, numpy, torch[, cuda])."""
+
+    def __init__(self, states: Sequence[dict[str, Any]]):
+        self.states = list(states)
+
+    @contextmanager
+    def use(self, i: int) -> Iterator[None]:
+        """Run the block with seed i's RNG states as the global ones; keep what it advanced."""
+        set_rng_state(self.states[i])
+        try:
+            yield
+        finally:
+            self.states[i] = rng_state()
+
+
+class _Bound:
+    """`module` called with parameters taken from one flat vector (torch.func.functional_call), so a
+    loss written for modules runs on one seed's row of stacked parameters under vmap. Attributes
+    other than the call (buffers such as act_scale) come from the template module."""
+
+    def __init__(self, module: nn.Module, params: dict[str, torch.Tensor]):
+        self._module, self._params = module, params
+
+    def __call__(self, *args: Any, **kw: Any) -> Any:
+        return torch.func.functional_call(self._module, self._params, args, kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+def _same_storage(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+Params = dict[str, torch.Tensor] | torch.Tensor  # a module's parameters by name, or one lone tensor (log alpha)
+
+
+class StackedSeeds:
+    """The K agents' flat buffers as stacked [K, P] tensors, re-homed so each agent's modules and
+    optimizers see their row: every FlatAdam attribute (parameters, gradients, moments) and every
+    `*_flat` tensor attribute (target networks) of the agent. `S[name]` hands the losses the owning
+    module's parameters by name, each [K, *shape] (a view of the stacked buffer): torch.func.grad
+    then returns one gradient per parameter, written into the stacked gradient buffer by step().
+    (Differentiating slices of one flat vector instead costs a full-size zeros + add per slice.)
+
+    Example (inside an algorithm's update_seeds):
+        >>> g, metrics = S.grad(loss_fn, S["critic_opt"], S["critic_targ_flat"], batch)   # {name: [K, ...]}, [K]
+        >>> S.step("critic_opt", g); S.lerp("critic_targ_flat", "critic_opt", polyak)
+    """
+
+    def __init__(self, agents: Sequence[Any]):
+        self.agents, self.k = list(agents), len(agents)
+        a0 = self.agents[0]
+        self.opts: dict[str, FlatAdam] = {}
+        self.flats: dict[str, torch.Tensor] = {}  # name -> [K, P]
+        self.params: dict[str, Params] = {}  # name -> the owner's parameters as views of flats[name]
+        self.grads: dict[str, Params] = {}  # optimizer name -> the same views of its gradient buffer
+        for name, opt0 in [(k, v) for k, v in vars(a0).items() if isinstance(v, FlatAdam)]:
+            olds = [getattr(a, name) for a in self.agents]
+            stacked = nn.Parameter(torch.stack([o.flat for o in olds]))  # [K, P]
+            opt = FlatAdam([stacked], lr=float(opt0.lr), betas=(opt0.b1, opt0.b2), eps=opt0.eps,
+                           capturable=opt0.capturable)
+            p = opt0.flat.numel()
+            with torch.no_grad():
+                opt.m.copy_(torch.cat([o.m for o in olds]))
+                opt.v.copy_(torch.cat([o.v for o in olds]))
+            opt._t = opt0._t.clone() if isinstance(opt0._t, torch.Tensor) else opt0._t
+            rows = {"flat": opt.flat.view(self.k, p), "grad": opt.grad.view(self.k, p), "m": opt.m.view(self.k, p),
+                    "v": opt.v.view(self.k, p)}
+            self.params[name] = self._views(a0, opt0.flat, rows["flat"])
+            self.grads[name] = self._views(a0, opt0.flat, rows["grad"])
+            for i, (a, o) in enumerate(zip(self.agents, olds)):
+                self._rehome(a, o.flat, rows["flat"][i], grads=False)
+                self._rehome(a, o.grad, rows["grad"][i], grads=True)
+                o.flat, o.grad, o.m, o.v, o._t = rows["flat"][i], rows["grad"][i], rows["m"][i], rows["v"][i], opt._t
+            self.opts[name], self.flats[name] = opt, rows["flat"]
+        for name in [k for k, v in vars(a0).items() if k.endswith("_flat") and isinstance(v, torch.Tensor)]:
+            stacked = torch.stack([getattr(a, name) for a in self.agents])  # [K, P]
+            self.params[name] = self._views(a0, getattr(a0, name), stacked)
+            for i, a in enumerate(self.agents):
+                self._rehome(a, getattr(a, name), stacked[i], grads=False)
+                setattr(a, name, stacked[i])
+            self.flats[name] = stacked
+
+    @staticmethod
+    def _owned(agent: Any) -> list[tuple[Any, str, torch.Tensor]]:
+        """(owner, name, tensor) for every module parameter and every tensor attribute that requires grad."""
+        out = [(m, n, p) for m in vars(agent).values() if isinstance(m, nn.Module) for n, p in m.named_parameters()]
+        out += [(agent, k, t) for k, t in vars(agent).items() if isinstance(t, torch.Tensor) and t.requires_grad]
+        return out
+
+    def _views(self, agent: Any, flat: torch.Tensor, stacked: torch.Tensor) -> Params:
+        """The parameters of `agent` that live in `flat` [P], as views [K, *shape] of `stacked` [K, P]:
+        a {name: view} dict for a module, the view itself for a lone tensor attribute."""
+        owners: dict[int, tuple[Any, dict[str, torch.Tensor]]] = {}
+        for owner, name, t in self._owned(agent):
+            if _same_storage(t.data, flat):
+                i = t.data.storage_offset() - flat.storage_offset()
+                owners.setdefault(id(owner), (owner, {}))[1][name] = stacked[:, i : i + t.numel()].view(self.k, *t.shape)
+        if len(owners) != 1:
+            raise ValueError(f"a stacked buffer must hold the parameters of one module or one tensor, not {len(owners)}")
+        owner, views = next(iter(owners.values()))
+        return views if isinstance(owner, nn.Module) else next(iter(views.values()))
+
+    def _rehome(self, agent: Any, old: torch.Tensor, new: torch.Tensor, grads: bool) -> None:
+        """Point every parameter (or .grad) of the agent that is a view of `old` at the same place in `new`."""
+        for _, _, t in self._owned(agent):
+            cur = t.grad if grads else t.data
+            if cur is None or not _same_storage(cur, old):
+                continue
+            i = cur.storage_offset() - old.storage_offset()
+            view = new[i : i + cur.numel()].view_as(cur)
+            if grads:
+                t.grad = view
+            else:
+                t.data = view
+
+    # ------------------------------------------------------------------ what update_seeds uses
+    def __getitem__(self, name: str) -> Params:
+        """The parameters [K, ...] of an optimizer attribute ('critic_opt') or a target ('critic_targ_flat'):
+        {name: tensor} of the module that owns them, or a lone tensor (SAC's log alpha)."""
+        return self.params[name]
+
+    def constant(self, t: torch.Tensor) -> torch.Tensor:
+        """A tensor every seed shares (e.g. a fixed log alpha) with a leading seed dim.  [K, ...]"""
+        return t.detach().expand(self.k, *t.shape)
+
+    @staticmethod
+    def bind(module: nn.Module, params: dict[str, torch.Tensor]) -> _Bound:
+        """`module` (the template agent's) run with `params` (one seed's, inside vmap)."""
+        return _Bound(module, params)
+
+    def grad(self, loss_fn: Callable[..., tuple[torch.Tensor, Any]], *args: Any) -> tuple[Params, Any]:
+        """vmap over seeds of grad of loss_fn(first arg, *rest) -> (loss, aux) with respect to its first
+        argument. -> (gradients shaped like the first argument, aux with a leading seed dim)"""
+        return torch.func.vmap(torch.func.grad(loss_fn, has_aux=True))(*args)
+
+    def step(self, name: str, grad: Params) -> None:
+        """One Adam step of every seed's `name` optimizer from gradients shaped like S[name]
+        (elementwise: each row is exactly the single-seed FlatAdam step on that row)."""
+        opt, views = self.opts[name], self.grads[name]
+        if isinstance(views, torch.Tensor):
+            views.copy_(grad)
+        else:
+            for k, v in views.items():
+                v.copy_(grad[k])
+        opt.step()
+        for a in self.agents:  # the agents' step counts travel with their checkpoints
+            getattr(a, name)._t = opt._t
+
+    @torch.no_grad()
+    def lerp(self, target: str, source: str, polyak: float) -> None:
+        """Polyak update of every seed's target: target <- polyak * target + (1 - polyak) * source."""
+        self.flats[target].lerp_(self.flats[source], 1.0 - polyak)
+
+
+# ---------------------------------------------------------------------- the lockstep iteration
+def lockstep_iteration(agents: Sequence[Any], S: StackedSeeds, rng: SeedRNG) -> list[dict[str, float]]:
+    """One OffPolicyAgent.iteration() of every seed: each seed collects its phase under its own RNG,
+    then the phase's updates run for all seeds at once. -> each seed's metrics"""
+    cfg = agents[0].cfg
+    phases = [a.loop.phases(a.global_step, a.explore) for a in agents]
+    steps = [a.global_step for a in agents]
+    last: dict[str, torch.Tensor] = {}
+    while True:
+        outs = []
+        for i, ph in enumerate(phases):
+            with rng.use(i):
+                outs.append(next(ph, None))
+        if all(o is None for o in outs):
+            break
+        if any(o is None or o[1] != outs[0][1] for o in outs):
+            raise RuntimeError(f"seeds left lockstep: phases {outs}")  # equal configs and steps prevent it
+        steps = [o[0] for o in outs]
+        for _ in range(outs[0][1]):
+            batches, noises = [], []
+            for i, a in enumerate(agents):
+                with rng.use(i):  # the draws of a single run's update, in its order
+                    batches.append(a.loop.buffer.sample(cfg.batch_size))
+                    noises.append(a.update_noise(cfg.batch_size))
+            b = ReplayBatch(*(torch.stack(x) for x in zip(*batches)))  # [K, B, ...]
+            noise = tuple(torch.stack(x) for x in zip(*noises))  # [K, B, act_dim] each
+            last = agents[0].update_seeds(S, b, noise, agents[0].loop.num_updates)
+            for a in agents:
+                a.loop.num_updates += 1
+    metrics = []
+    for i, a in enumerate(agents):
+        a.global_step = steps[i]
+        with rng.use(i):
+            metrics.append(a.loop.end_iteration(steps[i], {k: v[i] for k, v in last.items()}, a.act))
+    return metrics
+
+
+@contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def train_seeds(algo: str, cfgs: Sequence[Any], callback: Optional[Callable[[int, int, dict], None]] = None) -> list[Path]:
+    """Train one off-policy algorithm for several configs that differ only in seed and run dir (each
+    fresh or --resume), in one process. callback(seed index, global_step, metrics) after each
+    iteration of each seed. -> the run directories."""
+    from rlmeta.offpolicy import OffPolicyAgent
+    from rlmeta.registry import get_agent
+    from rlmeta.runner import RunSession, run_dir_lock, run_dir_of
+
+    if not issubclass(get_agent(algo), OffPolicyAgent):
+        raise ConfigError(f"--seeds K > 1 trains off-policy agents (ddpg, td3, sac); {algo} is not one")
+    run_dirs = [run_dir_of(algo, c) for c in cfgs]
+    if len({d.resolve() for d in run_dirs}) < len(run_dirs):
+        raise ConfigError("--seeds: two seeds would share a run dir; give --run-dir a {seed} placeholder")
+    with ExitStack() as stack:
+        for d in run_dirs:
+            stack.enter_context(run_dir_lock(d))
+        if any(c.wandb != "disabled" for c in cfgs):  # K live W&B runs in one process (default: one, reused)
+            stack.enter_context(_environ("WANDB_REINIT", "create_new"))
+        runs: list[Any] = []
+        states: list[dict[str, Any]] = []
+        try:
+            for i, (cfg, d) in enumerate(zip(cfgs, run_dirs)):
+                cb = None if callback is None else (lambda step, m, i=i: callback(i, step, m))
+                run = RunSession(algo, cfg, d, cb)
+                if run.open():  # seeds the global RNGs with cfg.seed (or restores the checkpoint's)
+                    runs.append(run)
+                    states.append(rng_state())
+            # lockstep needs equal counters: seeds resumed at different steps train in groups
+            groups: dict[tuple[int, int], list[int]] = {}
+            for j, run in enumerate(runs):
+                groups.setdefault((run.agent.global_step, run.agent.loop.num_updates), []).append(j)
+            for members in groups.values():
+                _train_group([runs[j] for j in members], [states[j] for j in members])
+        finally:
+            for run in runs:
+                run.close()
+    return run_dirs
+
+
+def _train_group(runs: list[Any], states: list[dict[str, Any]]) -> None:
+    agents = [r.agent for r in runs]
+    rng = SeedRNG(states)
+    total = runs[0].cfg.total_steps
+    if len(runs) == 1:  # the single-run path, bit for bit
+        agent = agents[0]
+        with rng.use(0):
+            while agent.global_step < total:
+                t0, s0 = time.perf_counter(), agent.global_step
+                metrics = agent.iteration()
+                runs[0].log(metrics, time.perf_counter() - t0, agent.global_step - s0)
+            runs[0].finish()
+        return
+    if any(a.extra_losses for a in agents):
+        raise ConfigError("--seeds K > 1 cannot run extra_losses (they see the agent, not one seed of "
+                          "the stacked parameters); train the seeds separately")
+    if any(r.cfg.total_steps != total for r in runs):
+        raise ConfigError("--seeds: every seed needs the same --total-steps")
+    S = StackedSeeds(agents)
+    while agents[0].global_step < total:
+        t0, s0 = time.perf_counter(), [a.global_step for a in agents]
+        metrics = lockstep_iteration(agents, S, rng)
+        seconds = time.perf_counter() - t0
+        for i, run in enumerate(runs):
+            with rng.use(i):  # a checkpoint saves this seed's RNG states
+                run.log(metrics[i], seconds, agents[i].global_step - s0[i])
+    for i, run in enumerate(runs):
+        with rng.use(i):
+            run.finish()
+    print(f"rlmeta: {len(runs)} seeds trained together to step {agents[0].global_step:,}", file=sys.stderr)
