@@ -1,11 +1,15 @@
 """The CPU fast paths of the batched search against the code they replace: Connect Four bitboard
-playouts (envs/board/connect4.py BitConnectFour) against ConnectFour itself."""
+playouts (envs/board/connect4.py BitConnectFour) against ConnectFour itself, and the search with
+edge statistics and one-step path backups (search(fast=True)) against the per-level reference."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
+import pytest
 import torch
 
-from agents.alphazero.search import rollout
+from agents.alphazero.search import SearchConfig, Tree, reuse_subtree, rollout, search
 from envs.board import make
 from envs.board.connect4 import BitConnectFour
 
@@ -64,3 +68,45 @@ def test_bitboard_playouts_match_board_playouts():
     assert ((fast.mean(1) - slow.mean(1)).abs() <= 4 * se + 1e-6).all(), (fast.mean(1), slow.mean(1))
     assert (fast[3] == -1).all() and (slow[3] == -1).all()
     assert set(fast.unique().tolist()) <= {-1.0, 0.0, 1.0}
+
+
+def _model(obs: torch.Tensor, legal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A deterministic stand-in network: logits and value that vary with the position."""
+    flat = obs.flatten(1)
+    w = torch.linspace(-1.0, 1.0, flat.shape[1])
+    logits = torch.sin(flat @ torch.linspace(0.3, 2.0, flat.shape[1])[:, None] * torch.arange(1.0, legal.shape[1] + 1))
+    return logits, torch.tanh(flat @ w)
+
+
+def _assert_same_tree(a: Tree, b: Tree) -> None:
+    for f in fields(Tree):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        for u, v in (zip(x, y) if f.name == "states" else [(x, y)]):
+            assert torch.equal(u, v), f.name
+
+
+@pytest.mark.parametrize("game", ["tictactoe", "connect4"])
+@pytest.mark.parametrize("cfg", [
+    SearchConfig(num_simulations=40, algorithm="uct", rollout_weight=1.0),
+    SearchConfig(num_simulations=40, algorithm="puct", dirichlet_fraction=0.25),
+    SearchConfig(num_simulations=40, algorithm="gumbel", max_considered=4),
+    SearchConfig(num_simulations=40, algorithm="puct", solver=True),
+    SearchConfig(num_simulations=40, algorithm="gumbel", solver=True, rollout_weight=0.5),
+], ids=["uct-rollout", "puct-dirichlet", "gumbel", "puct-solver", "gumbel-solver-mix"])
+def test_fast_search_builds_the_reference_tree(game, cfg):
+    """Two moves of 16 games (the second on the reused subtree): every tree field and every
+    output of the fast search equal the reference search's, bit for bit."""
+    g = make(game, 16)
+    s = g.reset()
+    runs = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        first = search(g, s, _model, cfg, fast=fast)
+        second = search(g, g.step(s, first.action), _model, cfg, tree=reuse_subtree(first.tree, first.action),
+                        fast=fast)
+        runs.append((first, second))
+    for fast_out, ref_out in zip(*runs):
+        _assert_same_tree(fast_out.tree, ref_out.tree)
+        for x, y in zip(fast_out[:5], ref_out[:5]):
+            assert torch.equal(x, y)
+    assert int(runs[0][1].tree.num_nodes.min()) > 40  # the second search grew the reused subtree

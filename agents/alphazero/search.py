@@ -160,20 +160,19 @@ class Tree:
     def qvalues(self, node: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Q(s, a) from the view of the player to move at `node` [B] -> (q [B, A], child visits [B, A]).
         A proven child's Q is its exact value (for terminal children the mean already is)."""
-        ch = self.children[_rows(node), node]  # [B, A]
+        ch = _at(self.children, node)  # [B, A]
         idx = ch.clamp(min=0)
         visits = torch.where(ch >= 0, self.node_visits.gather(1, idx), 0.0)
         mean = self.value_sums.gather(1, idx) / visits.clamp(min=1.0)
         proven = self.proven.gather(1, idx)
         mean = torch.where(proven != 0, proven, mean)
-        same = self.player.gather(1, idx) == self.player[_rows(node), node][:, None]
+        same = self.player.gather(1, idx) == _at(self.player, node)[:, None]
         q = torch.where(same, mean, -mean)
         return torch.where(visits > 0, q, 0.0), visits
 
     def node_value(self, node: torch.Tensor) -> torch.Tensor:
         """Mean backed-up value of `node` [B] from its own player's view."""
-        r = _rows(node)
-        return self.value_sums[r, node] / self.node_visits[r, node].clamp(min=1.0)
+        return _at(self.value_sums, node) / _at(self.node_visits, node).clamp(min=1.0)
 
     def state_dict(self) -> dict[str, Any]:
         """Every field as a tensor, the states as a dict by field name (plain containers, so a
@@ -202,14 +201,38 @@ def _rows(x: torch.Tensor) -> torch.Tensor:
     return torch.arange(x.shape[0], device=x.device)
 
 
+@lru_cache(maxsize=16)
+def _row_starts(batch: int, n: int, device: torch.device) -> torch.Tensor:
+    """[B] flat index of each row's node 0 in a [B * N, ...] view (cached: built once per shape)."""
+    return n * torch.arange(batch, device=device)
+
+
+def _flat(x: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
+    """Index [B] of (b, node[b]) in x [B, N, ...] viewed as [B * N, ...]."""
+    return node + _row_starts(node.shape[0], x.shape[1], node.device)
+
+
+def _at(x: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
+    """x[b, node[b]] for every row b: x [B, N, ...] -> [B, ...]. One index_select on the [B * N, ...]
+    view: on a CPU, advanced indexing with two index tensors costs several times more."""
+    return x.flatten(0, 1).index_select(0, _flat(x, node))
+
+
+def _put(x: torch.Tensor, node: torch.Tensor, value: torch.Tensor) -> None:
+    """x[b, node[b]] = value[b] for every row b (one index_copy_; rows write distinct slots)."""
+    if x.is_contiguous():
+        x.view(-1, *x.shape[2:]).index_copy_(0, _flat(x, node), value.to(x.dtype).expand(node.shape[0], *x.shape[2:]))
+    else:  # a view: index_copy_ on a flattened copy would be lost
+        x[_rows(node), node] = value.to(x.dtype)
+
+
 def map_state(fn: Callable[..., torch.Tensor], *states: Any) -> Any:
     """Apply fn field by field to one or more State NamedTuples of the same type."""
     return type(states[0])(*[fn(*xs) for xs in zip(*states)])
 
 
 def _gather_node_state(tree: Tree, node: torch.Tensor) -> Any:
-    r = _rows(node)
-    return map_state(lambda x: x[r, node], tree.states)
+    return map_state(lambda x: _at(x, node), tree.states)
 
 
 def outcome_value(game: Any, state: Any) -> torch.Tensor:
@@ -365,46 +388,39 @@ def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal
                 wins: Optional[torch.Tensor] = None) -> None:
     """Write a node's fields at index node [B] (the scratch slot for rows that expand nothing);
     `wins` [B, A]: moves that win now (the solver's check), which prove the node won."""
-    r = _rows(node)
-    tree.raw_values[r, node] = value
+    _put(tree.raw_values, node, value)
     exact = state.terminal if wins is None else state.terminal | wins.any(-1)
-    tree.proven[r, node] = torch.where(exact, value.sign(), 0.0)  # exact outcome / a win now: proven
-    tree.proof_depth[r, node] = (~state.terminal).float()  # a finished game: 0 plies; a win now: 1
-    tree.player[r, node] = state.player.long()
-    tree.terminal[r, node] = state.terminal
-    tree.prior_logits[r, node] = logits
-    tree.legal[r, node] = legal
-    tree.children[r, node] = UNVISITED
-    tree.parents[r, node] = parent
-    tree.action_from_parent[r, node] = action
-    tree.node_visits[r, node] = 0.0
-    tree.value_sums[r, node] = 0.0
-
-    def put(dst, src):
-        dst[r, node] = src
-        return dst
-
-    map_state(put, tree.states, state)
+    _put(tree.proven, node, torch.where(exact, value.sign(), 0.0))  # exact outcome / a win now: proven
+    _put(tree.proof_depth, node, (~state.terminal).float())  # a finished game: 0 plies; a win now: 1
+    _put(tree.player, node, state.player)
+    _put(tree.terminal, node, state.terminal)
+    _put(tree.prior_logits, node, logits)
+    _put(tree.legal, node, legal)
+    _put(tree.children, node, torch.tensor(UNVISITED, device=node.device))
+    _put(tree.parents, node, parent)
+    _put(tree.action_from_parent, node, action)
+    _put(tree.node_visits, node, torch.tensor(0.0, device=node.device))
+    _put(tree.value_sums, node, torch.tensor(0.0, device=node.device))
+    map_state(lambda dst, src: _put(dst, node, src), tree.states, state)
 
 
 def backup(tree: Tree, leaf: torch.Tensor, value: torch.Tensor, prove: bool = False) -> None:
     """Add one visit and `value` [B] (from the view of the player to move at `leaf` [B]) to every
     node on the path leaf -> root, negated at nodes whose player to move differs from the leaf's.
     prove: also update each ancestor's proof from its children (MCTS-Solver)."""
-    r = _rows(leaf)
-    leaf_player = tree.player[r, leaf]
+    leaf_player = _at(tree.player, leaf)
     node = leaf.clone()
     while True:
         valid = node >= 0
         if not bool(valid.any()):
             break
         n = node.clamp(min=0)
-        sign = torch.where(tree.player[r, n] == leaf_player, 1.0, -1.0)
-        tree.node_visits[r, n] += valid.float()
-        tree.value_sums[r, n] += torch.where(valid, sign * value, 0.0)
+        sign = torch.where(_at(tree.player, n) == leaf_player, 1.0, -1.0)
+        _put(tree.node_visits, n, _at(tree.node_visits, n) + valid.float())
+        _put(tree.value_sums, n, _at(tree.value_sums, n) + torch.where(valid, sign * value, 0.0))
         if prove:
             _update_proof(tree, n, valid)
-        node = torch.where(valid, tree.parents[r, n], NO_PARENT)
+        node = torch.where(valid, _at(tree.parents, n), NO_PARENT)
 
 
 def _update_proof(tree: Tree, node: torch.Tensor, valid: torch.Tensor) -> None:
@@ -412,24 +428,23 @@ def _update_proof(tree: Tree, node: torch.Tensor, valid: torch.Tensor) -> None:
     is lost for its mover, lost if every legal child is expanded and won for its mover. Depth: a
     win takes the quickest lost child (or an earlier, quicker proof: a win now), a loss the child
     whose win takes longest."""
-    r = _rows(node)
-    ch = tree.children[r, node]  # [B, A]
+    ch = _at(tree.children, node)  # [B, A]
     idx = ch.clamp(min=0)
-    same = tree.player.gather(1, idx) == tree.player[r, node][:, None]
+    same = tree.player.gather(1, idx) == _at(tree.player, node)[:, None]
     child = tree.proven.gather(1, idx)
     v = torch.where(ch >= 0, torch.where(same, child, -child), 0.0)  # [B, A] from node's view
     depth = 1.0 + tree.proof_depth.gather(1, idx)                     # [B, A] plies through each child
-    legal = tree.legal[r, node]
+    legal = _at(tree.legal, node)
     winning = legal & (v > 0)
     won = winning.any(-1)
     lost = legal.any(-1) & (~legal | (v < 0)).all(-1)
-    update = valid & ~tree.terminal[r, node]
-    old, old_depth = tree.proven[r, node], tree.proof_depth[r, node]
+    update = valid & ~_at(tree.terminal, node)
+    old, old_depth = _at(tree.proven, node), _at(tree.proof_depth, node)
     win_depth = torch.where(winning, depth, math.inf).min(-1).values
     win_depth = torch.where(old > 0, torch.minimum(win_depth, old_depth), win_depth)
     loss_depth = torch.where(legal, depth, 0.0).max(-1).values
-    tree.proven[r, node] = torch.where(update & won, 1.0, torch.where(update & lost, -1.0, old))
-    tree.proof_depth[r, node] = torch.where(update & won, win_depth, torch.where(update & lost, loss_depth, old_depth))
+    _put(tree.proven, node, torch.where(update & won, 1.0, torch.where(update & lost, -1.0, old)))
+    _put(tree.proof_depth, node, torch.where(update & won, win_depth, torch.where(update & lost, loss_depth, old_depth)))
 
 
 def solver_action(tree: Tree, action: torch.Tensor, preference: torch.Tensor,
@@ -464,44 +479,46 @@ def solver_action(tree: Tree, action: torch.Tensor, preference: torch.Tensor,
 
 
 # ---------------------------------------------------------------------- action selection
+# `qv`: (q [B, A], child visits [B, A]) at `node` when the caller has them (the search's edge
+# statistics); None reads them from the tree (Tree.qvalues), with the same numbers.
+QV = Optional[tuple[torch.Tensor, torch.Tensor]]
+
+
 def puct_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig,
-                prior_logits: Optional[torch.Tensor] = None) -> torch.Tensor:
+                prior_logits: Optional[torch.Tensor] = None, qv: QV = None) -> torch.Tensor:
     """AlphaZero PUCT score [B, A] at `node` [B]; illegal actions -inf. Unvisited children have Q = 0."""
-    r = _rows(node)
-    logits = tree.prior_logits[r, node] if prior_logits is None else prior_logits
+    logits = _at(tree.prior_logits, node) if prior_logits is None else prior_logits
     prior = torch.softmax(logits, dim=-1)
-    q, visits = tree.qvalues(node)
-    n_parent = tree.node_visits[r, node]
+    q, visits = tree.qvalues(node) if qv is None else qv
+    n_parent = _at(tree.node_visits, node)
     c = cfg.c_init + torch.log((n_parent + cfg.c_base + 1.0) / cfg.c_base)
     u = (c * n_parent.sqrt())[:, None] * prior / (1.0 + visits)
-    return torch.where(tree.legal[r, node], q + u, -math.inf)
+    return torch.where(_at(tree.legal, node), q + u, -math.inf)
 
 
-def uct_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
+def uct_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig, qv: QV = None) -> torch.Tensor:
     """UCB1 score [B, A]: Q + c_uct sqrt(ln N(s) / N(s, a)); unvisited legal children +inf (a tie
     broken by action id, as OpenSpiel's first-unvisited rule)."""
-    r = _rows(node)
-    q, visits = tree.qvalues(node)
-    n_parent = tree.node_visits[r, node].clamp(min=1.0)
+    q, visits = tree.qvalues(node) if qv is None else qv
+    n_parent = _at(tree.node_visits, node).clamp(min=1.0)
     u = cfg.c_uct * torch.sqrt(torch.log(n_parent)[:, None] / visits.clamp(min=1.0))
     score = torch.where(visits > 0, q + u, math.inf)
-    return torch.where(tree.legal[r, node], score, -math.inf)
+    return torch.where(_at(tree.legal, node), score, -math.inf)
 
 
-def completed_qvalues(tree: Tree, node: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
+def completed_qvalues(tree: Tree, node: torch.Tensor, cfg: SearchConfig, qv: QV = None) -> torch.Tensor:
     """sigma(completed Q) [B, A] at `node` (mctx qtransform_completed_by_mix_value):
     unvisited actions get the mixed value v_mix = (v_raw + sum_b N(b) * sum_{N(a)>0} pi(a) q(a) /
     sum_{N(a)>0} pi(a)) / (1 + sum_b N(b)); then min-max rescale over the legal actions to [0, 1];
     then sigma(q) = (c_visit + max_b N(b)) * c_scale * q."""
-    r = _rows(node)
-    legal = tree.legal[r, node]
-    q, visits = tree.qvalues(node)
-    prior = torch.softmax(tree.prior_logits[r, node], dim=-1).clamp(min=torch.finfo(torch.float32).tiny)
+    legal = _at(tree.legal, node)
+    q, visits = tree.qvalues(node) if qv is None else qv
+    prior = torch.softmax(_at(tree.prior_logits, node), dim=-1).clamp(min=torch.finfo(torch.float32).tiny)
     visited = visits > 0
     sum_n = visits.sum(-1)
     sum_p = torch.where(visited, prior, 0.0).sum(-1)
     weighted_q = torch.where(visited, prior * q, 0.0).sum(-1) / torch.where(sum_p > 0, sum_p, 1.0)
-    v_mix = (tree.raw_values[r, node] + sum_n * weighted_q) / (sum_n + 1.0)
+    v_mix = (_at(tree.raw_values, node) + sum_n * weighted_q) / (sum_n + 1.0)
     completed = torch.where(visited, q, v_mix[:, None])
     lo = torch.where(legal, completed, math.inf).min(-1, keepdim=True).values
     hi = torch.where(legal, completed, -math.inf).max(-1, keepdim=True).values
@@ -511,13 +528,13 @@ def completed_qvalues(tree: Tree, node: torch.Tensor, cfg: SearchConfig) -> torc
     return (cfg.c_visit + max_n) * cfg.c_scale * completed
 
 
-def gumbel_interior_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig) -> torch.Tensor:
+def gumbel_interior_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig, qv: QV = None) -> torch.Tensor:
     """Deterministic Gumbel MuZero interior rule: argmax pi'(a) - N(a) / (1 + sum_b N(b)),
     pi' = softmax(logits + sigma(completed Q))."""
-    r = _rows(node)
-    legal = tree.legal[r, node]
-    probs = torch.softmax(tree.prior_logits[r, node] + completed_qvalues(tree, node, cfg), dim=-1)
-    _, visits = tree.qvalues(node)
+    qv = tree.qvalues(node) if qv is None else qv
+    legal = _at(tree.legal, node)
+    probs = torch.softmax(_at(tree.prior_logits, node) + completed_qvalues(tree, node, cfg, qv), dim=-1)
+    _, visits = qv
     return torch.where(legal, probs - visits / (1.0 + visits.sum(-1, keepdim=True)), -math.inf)
 
 
@@ -550,7 +567,8 @@ def considered_visit_table(max_considered: int, num_simulations: int, device) ->
 
 
 def gumbel_root_scores(tree: Tree, gumbel: torch.Tensor, search_visits: torch.Tensor, table: torch.Tensor,
-                       cfg: SearchConfig, considered_visit: Optional[torch.Tensor] = None) -> torch.Tensor:
+                       cfg: SearchConfig, considered_visit: Optional[torch.Tensor] = None,
+                       qv: QV = None) -> torch.Tensor:
     """Root score [B, A]: g + logits + sigma(completed Q) over the actions whose visits in this search
     equal the schedule's current target (sequential halving); -inf elsewhere."""
     root = torch.zeros(tree.batch_size, dtype=torch.long, device=gumbel.device)
@@ -560,7 +578,7 @@ def gumbel_root_scores(tree: Tree, gumbel: torch.Tensor, search_visits: torch.Te
         num_considered = legal.sum(-1).clamp(max=cfg.max_considered)
         sim = search_visits.sum(-1).long().clamp(max=table.shape[1] - 1)
         considered_visit = table[num_considered, sim]
-    score = (gumbel + logits + completed_qvalues(tree, root, cfg)).clamp(min=NEG)
+    score = (gumbel + logits + completed_qvalues(tree, root, cfg, qv)).clamp(min=NEG)
     ok = legal & (search_visits == considered_visit[:, None])
     return torch.where(ok, score, -math.inf)
 
@@ -574,14 +592,89 @@ def _dirichlet_prior(logits: torch.Tensor, legal: torch.Tensor, cfg: SearchConfi
     return torch.where(legal, p.clamp(min=1e-12).log(), NEG)
 
 
+# ---------------------------------------------------------------------- edge statistics (fast path)
+class Edges(NamedTuple):
+    """Statistics of the edges (node, action), one contiguous row per node, which the search keeps
+    next to the tree (mctx's children_visits / children_values): selection then reads two rows at
+    a node instead of gathering five fields of its A children scattered over the tree. Derived from
+    the tree (`edge_stats`) and kept equal to it by `backup_path`."""
+
+    visits: torch.Tensor  # [B * N, A] N(s, a): the child's visits (0 where unexpanded)
+    sums: torch.Tensor    # [B * N, A] the child's value sum from the view of the player at s
+
+
+def edge_stats(tree: Tree) -> Edges:
+    """The edges of `tree` from its node statistics."""
+    B, N, A = tree.children.shape
+    ch = tree.children.reshape(B, N * A)
+    idx = ch.clamp(min=0)
+    expanded = ch >= 0
+    same = (tree.player.gather(1, idx).view(B, N, A) == tree.player[:, :, None]).view(B, N * A)
+    sums = tree.value_sums.gather(1, idx)
+    visits = torch.where(expanded, tree.node_visits.gather(1, idx), 0.0)
+    sums = torch.where(expanded, torch.where(same, sums, -sums), 0.0)
+    return Edges(visits.view(B * N, A), sums.view(B * N, A))
+
+
+def edge_qvalues(tree: Tree, edges: Edges, node: torch.Tensor, solver: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tree.qvalues(node) from the edges: (q [B, A], visits [B, A]), the same numbers (a sum from
+    the parent's view is the child's sum negated where the player changes, and negation is exact).
+    Proven children: without the solver only terminal nodes are proven, and their mean is their
+    exact value already; with it, proven values are read from the tree."""
+    rows = _flat(tree.node_visits, node)
+    visits = edges.visits.index_select(0, rows)
+    q = edges.sums.index_select(0, rows) / visits.clamp(min=1.0)
+    if solver:
+        ch = _at(tree.children, node)
+        idx = ch.clamp(min=0)
+        proven = tree.proven.gather(1, idx)
+        same = tree.player.gather(1, idx) == _at(tree.player, node)[:, None]
+        q = torch.where((ch >= 0) & (proven != 0), torch.where(same, proven, -proven), q)
+    return q, visits
+
+
+def backup_path(tree: Tree, edges: Edges, nodes: torch.Tensor, on_path: torch.Tensor, edge_parent: torch.Tensor,
+                edge_action: torch.Tensor, edge_on: torch.Tensor, leaf: torch.Tensor, value: torch.Tensor,
+                prove: bool = False) -> None:
+    """`backup` of one simulation with its path known from the selection, all levels at once: one
+    index_add_ per statistic instead of a loop up the parents. Each node on a path gets one
+    addition, as in the loop, so the sums are the same bit for bit.
+
+    nodes [B, K], on_path [B, K]: the nodes visited (off-path entries are ignored); edge_parent,
+    edge_action, edge_on [B, K']: the edges taken; leaf [B] and value [B] as in `backup`."""
+    B, N = tree.node_visits.shape
+    A = tree.children.shape[2]
+    base = (torch.arange(B, device=leaf.device) * N)[:, None]         # [B, 1] each row's node 0
+    scratch = base + N - 1                                             # off-path entries add 0 here
+    player = tree.player.view(-1)
+    leaf_player = player[base[:, 0] + leaf][:, None]                   # [B, 1]
+
+    flat = torch.where(on_path, base + nodes, scratch).flatten()       # [B * K]
+    sign = torch.where(player[flat].view_as(nodes) == leaf_player, 1.0, -1.0)
+    tree.node_visits.view(-1).index_add_(0, flat, on_path.flatten().float())
+    tree.value_sums.view(-1).index_add_(0, flat, torch.where(on_path, sign * value[:, None], 0.0).flatten())
+
+    parent = base + edge_parent                                        # [B, K'] the value from its view
+    esign = torch.where(player[parent.flatten()].view_as(parent) == leaf_player, 1.0, -1.0)
+    eflat = torch.where(edge_on, parent * A + edge_action, scratch * A).flatten()
+    edges.visits.view(-1).index_add_(0, eflat, edge_on.flatten().float())
+    edges.sums.view(-1).index_add_(0, eflat, torch.where(edge_on, esign * value[:, None], 0.0).flatten())
+    if prove:  # proofs bottom-up, as the loop: each reads its children's updated proofs
+        for k in reversed(range(nodes.shape[1])):
+            _update_proof(tree, nodes[:, k], on_path[:, k])
+
+
 # ---------------------------------------------------------------------- the search
 @torch.no_grad()
 def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: Optional[Tree] = None,
-           rollout_policy: Optional[Callable] = None) -> SearchOutput:
+           rollout_policy: Optional[Callable] = None, fast: bool = True) -> SearchOutput:
     """Run cfg.num_simulations simulations for every game in root_state (B games).
 
     `tree`: a tree from `reuse_subtree` (rows with num_nodes == 0 start fresh from root_state; the
     others keep their statistics and get num_simulations more). Returns SearchOutput.
+    `fast`: select with edge statistics and back up each path in one step (`Edges`,
+    `backup_path`); False: read Q from the tree at every level and back up parent by parent,
+    the reference the fast path is tested against (same trees, bit for bit).
     """
     B = root_state.player.shape[0]
     dev = root_state.player.device
@@ -599,6 +692,14 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
     backup(tree, root, torch.where(fresh, value, 0.0))
     tree.node_visits[:, tree.scratch] = 0.0
     tree.num_nodes = torch.where(fresh, 1, tree.num_nodes)
+    for fld in fields(Tree):  # flat index_copy_ / index_add_ writes need contiguous fields
+        x = getattr(tree, fld.name)
+        if isinstance(x, torch.Tensor) and not x.is_contiguous():
+            setattr(tree, fld.name, x.contiguous())
+    edges = None
+    if fast:  # a fresh tree has no expanded edge (zeros: lazily zeroed pages, nothing to gather)
+        z = lambda: torch.zeros(tree.children.shape[0] * tree.children.shape[1], game.num_actions, device=dev)  # noqa: E731
+        edges = edge_stats(tree) if kept > 0 else Edges(z(), z())
 
     root_logits = tree.prior_logits[:, ROOT_INDEX]
     root_legal = tree.legal[:, ROOT_INDEX]
@@ -617,26 +718,30 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
         leaf_parent = torch.zeros_like(node)
         leaf_action = torch.zeros_like(node)
         expand = torch.zeros_like(active)
+        path, on_path, edge_parent, edge_action = [], [], [], []  # per depth, [B] each
         depth = 0
         while True:
+            qv = edge_qvalues(tree, edges, node, cfg.solver) if fast else None
             if cfg.algorithm == "uct":
-                scores = uct_scores(tree, node, cfg)
+                scores = uct_scores(tree, node, cfg, qv)
             elif depth == 0:
                 if cfg.algorithm == "puct":
-                    scores = puct_scores(tree, node, cfg, root_logits)
+                    scores = puct_scores(tree, node, cfg, root_logits, qv)
                 else:
-                    scores = gumbel_root_scores(tree, gumbel, search_visits, table, cfg)
+                    scores = gumbel_root_scores(tree, gumbel, search_visits, table, cfg, qv=qv)
             elif cfg.algorithm == "puct":
-                scores = puct_scores(tree, node, cfg)
+                scores = puct_scores(tree, node, cfg, qv=qv)
             else:
-                scores = gumbel_interior_scores(tree, node, cfg)
+                scores = gumbel_interior_scores(tree, node, cfg, qv)
             action = scores.argmax(-1)  # [B]
             if depth == 0:
                 search_visits[r, action] += (~tree.terminal[:, ROOT_INDEX]).float()
-            child = tree.children[r, node, action]
-            term = tree.terminal[r, node]
+            child = tree.children.view(-1)[_flat(tree.children, node) * tree.children.shape[2] + action]
+            term = _at(tree.terminal, node)
             if cfg.solver and depth > 0:  # a proven node below the root is a leaf with its exact value
-                term = term | (tree.proven[r, node] != 0)
+                term = term | (_at(tree.proven, node) != 0)
+            path.append(node)
+            on_path.append(active)
             stop = active & (term | (child == UNVISITED))
             leaf_parent = torch.where(stop, node, leaf_parent)
             leaf_action = torch.where(stop, action, leaf_action)
@@ -644,6 +749,8 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
             active = active & ~stop
             if not bool(active.any()):
                 break
+            edge_parent.append(node)
+            edge_action.append(action)
             node = torch.where(active, child, node)
             depth += 1
 
@@ -655,16 +762,22 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
         logits, value, legal, wins = _evaluate(game, child_state, model, cfg, rollout_policy)
         new = torch.where(expand, tree.num_nodes, tree.scratch)
         _write_node(tree, new, child_state, logits, value, legal, leaf_parent, leaf_action, wins)
-        tree.children[r, leaf_parent, leaf_action] = torch.where(
-            expand, new, tree.children[r, leaf_parent, leaf_action])
+        edge = _flat(tree.children, leaf_parent) * tree.children.shape[2] + leaf_action  # [B] into children.view(-1)
+        tree.children.view(-1)[edge] = torch.where(expand, new, tree.children.view(-1)[edge])
         tree.num_nodes = tree.num_nodes + expand.long()
 
         # --- backup: new leaf, or the terminal node that stopped the descent (exact value again)
         leaf = torch.where(expand, new, leaf_parent)
-        proof = tree.proven[r, leaf_parent]
-        exact = torch.where(proof != 0, proof, tree.raw_values[r, leaf_parent])
+        proof = _at(tree.proven, leaf_parent)
+        exact = torch.where(proof != 0, proof, _at(tree.raw_values, leaf_parent))
         leaf_value = torch.where(expand, value, exact)
-        backup(tree, leaf, leaf_value, prove=cfg.solver)
+        if fast:  # the path: the nodes selected, then the new leaf; the edges taken, then the new one
+            edge_on = on_path[1:] + [expand]
+            backup_path(tree, edges, torch.stack(path + [new], 1), torch.stack(on_path + [expand], 1),
+                        torch.stack(edge_parent + [leaf_parent], 1), torch.stack(edge_action + [leaf_action], 1),
+                        torch.stack(edge_on, 1), leaf, leaf_value, prove=cfg.solver)
+        else:
+            backup(tree, leaf, leaf_value, prove=cfg.solver)
         tree.node_visits[:, tree.scratch] = 0.0  # scratch is never part of a path; keep it clean
 
     # --- outputs
