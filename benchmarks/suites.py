@@ -10,6 +10,8 @@ A suite file (built-ins live in benchmarks/suites/*.yaml; any path works too):
     default_budget: smoke       # default for --budget
     budgets: {smoke: 150000, quick: 300000, 1m: 1000000, 3m: 3000000}
     overrides: {}               # config fields applied to every run (e.g. num_steps: 250)
+    seeds_together: true        # off-policy algos (ddpg, td3, sac): all seeds of an (algo, env) in one
+                                # process (`rlmeta train ALGO --seeds K`); each seed keeps its run dir
 
 Example:
     >>> suite = load_suite("smoke")
@@ -30,6 +32,7 @@ from rlmeta.errors import ConfigError
 
 SUITE_DIR = Path(__file__).parent / "suites"
 BUDGETS = ("smoke", "quick", "1m", "3m")
+SEEDS_TOGETHER = ("ddpg", "td3", "sac")  # agents that train several seeds in one process (rlmeta/multiseed.py)
 
 
 def builtin_suites() -> list[str]:
@@ -49,32 +52,61 @@ class RunSpec:
     overrides: tuple[tuple[str, Any], ...] = ()
     tags: tuple[str, ...] = ()
     wandb: str = "disabled"
+    group: tuple[int, ...] = ()
+    """Seeds trained together with this one in one process (`--seeds K`, consecutive); the first
+    launches the group, the others are launched alone only when it has nothing left to do. () = alone."""
 
     @property
     def name(self) -> str:
         return self.run_dir.name
 
-    def steps_done(self) -> int:
-        """Steps of a finished run (its `done` marker), else 0."""
-        marker = self.run_dir / "done"
+    def seed_dir(self, seed: int) -> Path:
+        return self.run_dir.parent / f"{self.algo}-{self.env}-s{seed}"
+
+    def _done(self, run_dir: Path) -> int:
+        marker = run_dir / "done"
         try:
             return int(marker.read_text().split()[0]) if marker.exists() else 0
         except (ValueError, IndexError):
             return 0
 
+    def steps_done(self) -> int:
+        """Steps of a finished run (its `done` marker), else 0."""
+        return self._done(self.run_dir)
+
     def is_complete(self) -> bool:
-        return self.steps_done() >= self.total_steps
+        """Nothing to launch for this spec: its run is complete, or it is a later seed of a group whose
+        first seed is not complete (that one's process trains the whole group)."""
+        if self.steps_done() >= self.total_steps:
+            return True
+        return bool(self.group) and self.seed != self.group[0] and \
+            self._done(self.seed_dir(self.group[0])) < self.total_steps
+
+    def together(self) -> list[int]:
+        """The seeds this spec's process trains: its group's unfinished seeds when it leads the group."""
+        if not self.group or self.seed != self.group[0]:
+            return [self.seed]
+        return [s for s in self.group if self._done(self.seed_dir(s)) < self.total_steps]
 
     def argv(self, env_threads: int = 0) -> list[str]:
         """`rlmeta` arguments: a fresh run, or --resume when the directory holds a checkpoint
         (an interrupted run, or a finished one extended to a larger budget)."""
         common = ["--total-steps", str(self.total_steps), "--no-progress"]
-        if (self.run_dir / "checkpoint.pt").exists():
-            return ["train", self.algo, "--resume", str(self.run_dir), *common]
-        args = ["train", self.algo]
+        seeds = self.together()
+        if len(seeds) > 1:  # one process for the group: --seeds K with a {seed} run-dir template
+            tmpl = str(self.run_dir.parent / f"{self.algo}-{self.env}-s{{seed}}")
+            if any((self.seed_dir(s) / "checkpoint.pt").exists() for s in seeds):
+                return ["train", self.algo, "--seeds", str(len(seeds)), "--seed", str(seeds[0]), "--resume", tmpl,
+                        *common]
+            first, where = ["--seeds", str(len(seeds))], tmpl
+        else:
+            first, where = [], str(self.run_dir)
+            if (self.run_dir / "checkpoint.pt").exists():
+                return ["train", self.algo, "--resume", str(self.run_dir), *common]
+        args = ["train", self.algo, *first]
         if self.preset:
             args += ["--preset", self.preset]
-        args += ["--env", self.env, "--seed", str(self.seed), "--run-dir", str(self.run_dir), *common,
+        args += ["--env", self.env, "--seed", str(self.seed), "--run-dir", where, *common,
                  "--wandb", self.wandb, "--wandb-job-type", "bench"]
         if self.tags:
             args += ["--wandb-tags", *self.tags]
@@ -102,6 +134,7 @@ class Suite:
     default_budget: str = "1m"
     overrides: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    seeds_together: bool = True
 
     def total_steps(self, budget: str) -> int:
         if budget not in self.budgets:
@@ -121,8 +154,9 @@ class Suite:
                     opts = dict(opts or {})
                     preset = opts.pop("preset", None)
                     fields = {**self.overrides, **opts}
+                    group = tuple(range(seeds)) if self.seeds_together and algo in SEEDS_TOGETHER and seeds > 1 else ()
                     out_specs.append(RunSpec(algo, env, seed, steps, out / f"{algo}-{env}-s{seed}", preset,
-                                             tuple(sorted(fields.items())), tags, wandb))
+                                             tuple(sorted(fields.items())), tags, wandb, group))
         return out_specs
 
 

@@ -289,3 +289,45 @@ def test_ray_executor_runs_two_tiny_specs(tiny_suite: Path, tmp_path: Path):
         assert s.is_complete()
         steps = [int(float(r.split(",")[0])) for r in (s.run_dir / "progress.csv").read_text().splitlines()[1:]]
         assert steps == [500, 1000]
+
+
+OFFPOLICY_SUITE = """
+name: tiny-off
+algos:
+  td3: {preset: spinningup}
+envs: [Hopper-v5]
+seeds: 2
+default_budget: smoke
+budgets: {smoke: 400, quick: 600, 1m: 1000000, 3m: 3000000}
+overrides: {hidden_sizes: [32, 32], batch_size: 32, start_steps: 200, update_after: 100, eval_every: 200,
+            eval_episodes: 2, eval_envs: 2, buffer_size: 5000, log_every: 200}
+"""
+
+
+def test_offpolicy_seeds_train_together_and_resume(tmp_path: Path):
+    """Off-policy seeds of a suite run as one `rlmeta train --seeds K` process; each seed keeps its
+    own run dir (as a separate run would write it), the summary covers both, a larger budget resumes them."""
+    suite_file = tmp_path / "off.yaml"
+    suite_file.write_text(OFFPOLICY_SUITE)
+    out = tmp_path / "bench"
+    specs = load_suite(str(suite_file)).specs("smoke", 2, out)
+    lead, follow = specs
+    assert lead.argv()[:5] == ["train", "td3", "--seeds", "2", "--preset"]
+    assert not lead.is_complete() and follow.is_complete()  # the first seed's process trains both
+    assert cmd_bench([str(suite_file), "--out", str(out), "--jobs", "2"]) == 0
+    assert sorted(p.name for p in (out / "logs").iterdir()) == ["td3-Hopper-v5-s0.log"]  # one process
+    for seed in (0, 1):
+        d = out / f"td3-Hopper-v5-s{seed}"
+        assert (d / "done").read_text().strip() == "400"
+        cfg = json.loads((d / "config.json").read_text())
+        assert cfg["seed"] == seed and cfg["seeds"] == 1 and cfg["hidden_sizes"] == [32, 32]
+        assert cfg["wandb_job_type"] == "bench" and "suite:tiny-off" in cfg["wandb_tags"]
+    summary = (out / "summary.md").read_text()
+    assert "| td3 | Hopper-v5 |" in summary and "| 2 |" in summary  # both seeds in the table
+    # a larger budget resumes both seeds from their checkpoints in one process
+    resumed = load_suite(str(suite_file)).specs("quick", 2, out)[0].argv()
+    assert resumed[:7] == ["train", "td3", "--seeds", "2", "--seed", "0", "--resume"]
+    assert cmd_bench([str(suite_file), "--out", str(out), "--budget", "quick", "--jobs", "1"]) == 0
+    for seed in (0, 1):
+        rows = (out / f"td3-Hopper-v5-s{seed}" / "progress.csv").read_text().splitlines()[1:]
+        assert [int(float(r.split(",")[0])) for r in rows] == [200, 400, 600]
