@@ -38,7 +38,8 @@ class AntDir(MetaVecEnv):
         self.done = np.zeros(num_envs, bool)
         self._obs = np.zeros((num_envs, self.obs_dim))
 
-    def sample_tasks(self, n, rng):
+    @staticmethod
+    def sample_tasks(n, rng):
         return rng.choice([-1.0, 1.0], size=(n, 1))
 
     def reset(self, seed: int) -> np.ndarray:

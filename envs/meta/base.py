@@ -32,7 +32,9 @@ class MetaVecEnv:
         self._tasks = np.zeros((num_envs, self.task_dim))
 
     # ------------------------------------------------------------------ tasks
-    def sample_tasks(self, n: int, rng: np.random.Generator) -> np.ndarray:  # [n, task_dim]
+    @staticmethod
+    def sample_tasks(n: int, rng: np.random.Generator) -> np.ndarray:  # [n, task_dim]
+        # static: the task distribution is a property of the family, shared with envs/meta/batched.py
         raise NotImplementedError
 
     def set_task(self, task) -> None:

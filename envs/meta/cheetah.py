@@ -67,18 +67,22 @@ class HalfCheetahVel(_CheetahMeta):
     >>> obs = env.reset(seed=0); obs, reward, done = env.step(np.zeros((8, 6)))
     """
 
-    def sample_tasks(self, n, rng):
+    @staticmethod
+    def sample_tasks(n, rng):
         return rng.uniform(0.0, 2.0, size=(n, 1))
 
-    def task_reward(self, v, goal):
+    @staticmethod
+    def task_reward(v, goal):
         return -np.abs(v - goal)
 
 
 class HalfCheetahDir(_CheetahMeta):
     """Run forward (+1) or backward (-1)."""
 
-    def sample_tasks(self, n, rng):
+    @staticmethod
+    def sample_tasks(n, rng):
         return rng.choice([-1.0, 1.0], size=(n, 1))
 
-    def task_reward(self, v, direction):
+    @staticmethod
+    def task_reward(v, direction):
         return direction * v

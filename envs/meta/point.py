@@ -29,7 +29,8 @@ class PointGoal(MetaVecEnv):
         self.pos = np.zeros((num_envs, 2))
         self.done = np.zeros(num_envs, bool)
 
-    def sample_tasks(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    @staticmethod
+    def sample_tasks(n: int, rng: np.random.Generator) -> np.ndarray:
         return rng.uniform(-0.5, 0.5, size=(n, 2))
 
     def reset(self, seed: int) -> np.ndarray:
