@@ -25,8 +25,14 @@ Defaults are ProMP's run scripts (meta-batch 40, 20 rollouts per task, inner lr 
 learned state-independent std initialised at 1, trust region 0.01) with the family's horizon (MAML
 paper: 200 for the cheetah and ant families, 100 for point).
 
+The env is the numpy family of envs/meta by default; `--env-backend mujoco | warp` runs the same
+family as the task-batched torch env of envs/meta/batched.py (task rows and rewards as tensors; warp:
+mujoco-warp worlds on `--device`, so with `--device cuda` sampling, adaptation and the outer update
+all stay on the GPU; that path is tested only on Warp's CPU device so far).
+
 Example:
     rlmeta meta-train cheetah-vel --meta-iterations 500 --run-dir runs/maml-cheetah-vel
+    rlmeta meta-train cheetah-dir --env-backend warp --device cuda --meta-batch 40 --rollouts-per-task 20
     rlmeta meta-train cheetah-dir --outer promp
     rlmeta meta-train point --meta-batch 20 --horizon 100 --meta-sgd
 """
@@ -120,6 +126,8 @@ class MetaRLConfig(MetaRunConfig):
     """promp: target of the adaptive inner KL penalty."""
     env_threads: int = 1
     """Physics threads of the batched MuJoCo backend (cheetah families); 0 = one per CPU core."""
+    env_backend: Literal["numpy", "mujoco", "warp"] = "numpy"
+    """Meta env: numpy (envs/meta families), or the task-batched torch env (envs/meta/batched.py) on the batched MuJoCo backend (mujoco) or on mujoco-warp worlds on --device (warp; needs the gpu extra); not ant-dir."""
     eval_tasks: int = 40
     """Held-out tasks in the final evaluation (returns after 0..eval_steps adaptation steps)."""
     eval_rollouts: int = 20
@@ -144,6 +152,8 @@ class MetaRLConfig(MetaRunConfig):
         for name in ("horizon", "inner_steps", "eval_steps", "env_threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.env_backend != "numpy" and self.env == "ant-dir":
+            raise ConfigError(f"--env-backend {self.env_backend} has no Ant model; ant-dir runs on --env-backend numpy")
         if self.env.startswith("cheetah") and self.horizon >= 1000:
             raise ConfigError(f"--horizon must be < 1000 for {self.env} (HalfCheetah-v5's time limit)")
         for name in ("inner_lr", "max_kl", "meta_lr", "clip_eps", "target_inner_kl"):
@@ -204,20 +214,23 @@ def sample_rollouts(env: MetaVecEnv, learner: MetaLearner, params: Params, batch
     env.set_task(np.repeat(tasks, rollouts, axis=0))  # sub-env m * R + r runs task m
     pi = policy_fn(learner, params, batched)
     device = next(iter(params.values())).device
+    # a torch env (envs/meta/batched.py) takes the actions as they are: on the warp backend the whole
+    # loop then stays on the device; a numpy env gets host arrays
+    to_env = (lambda a: a) if getattr(env, "is_torch", False) else (lambda a: a.cpu().numpy())
     obs = env.reset(seed=seed)
-    alive = np.ones(env.num_envs, bool)
+    alive = torch.ones(env.num_envs, dtype=torch.bool, device=device)
     out: dict[str, list[torch.Tensor]] = {k: [] for k in Rollouts._fields}
     for _ in range(horizon):
         o = torch.as_tensor(obs, dtype=torch.float32, device=device).view(m, rollouts, -1)  # [M, R, obs_dim]
         mean, log_std = pi(params, o)  # [M, R, act_dim]
         a = mean + torch.randn_like(mean) * log_std.exp()
-        next_obs, reward, done = env.step(a.reshape(m * rollouts, -1).cpu().numpy())
-        live = torch.as_tensor(alive, dtype=torch.float32, device=device).view(m, rollouts)
+        next_obs, reward, done = env.step(to_env(a.reshape(m * rollouts, -1)))
+        live = alive.to(torch.float32).view(m, rollouts)
+        reward = torch.as_tensor(reward, device=device).to(torch.float32).view(m, rollouts) * live
         for k, v in (("obs", o), ("act", a), ("logp", gaussian_log_prob(a, mean, log_std)), ("mean", mean),
-                     ("log_std", log_std), ("mask", live),
-                     ("reward", torch.as_tensor(reward * alive, dtype=torch.float32, device=device).view(m, rollouts))):
+                     ("log_std", log_std), ("mask", live), ("reward", reward)):
             out[k].append(v)
-        alive &= ~done
+        alive &= ~torch.as_tensor(done, device=device)
         obs = next_obs
     return Rollouts(**{k: torch.stack(v, dim=2) for k, v in out.items()})
 
@@ -328,7 +341,7 @@ class MetaRLTrainer:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.horizon = cfg.resolved_horizon()
-        self.env = env or make_meta_env(cfg.env, cfg.meta_batch * cfg.rollouts_per_task, threads=cfg.env_threads)
+        self.env = env or self._make_env(cfg.meta_batch * cfg.rollouts_per_task)
         actor = GaussianActor(self.env.obs_dim, self.env.act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init)
         self.learner = MetaLearner(actor, cfg.inner_lr, cfg.first_order, cfg.meta_sgd, cfg.adapt).to(self.device)
         self.optimizer = torch.optim.Adam(self.learner.parameters(), lr=cfg.meta_lr)  # promp only
@@ -338,6 +351,10 @@ class MetaRLTrainer:
         self.steps_per_iteration = cfg.meta_batch * cfg.rollouts_per_task * self.horizon * (cfg.inner_steps + 1)
         self.total_steps = cfg.meta_iterations * self.steps_per_iteration
         self._eval_env: MetaVecEnv | None = None
+
+    def _make_env(self, n: int) -> MetaVecEnv:
+        c = self.cfg
+        return make_meta_env(c.env, n, threads=c.env_threads, backend=c.env_backend, device=self.device)
 
     # ------------------------------------------------------------------ pieces
     def adapted_params(self, batches: Sequence[StepBatch]) -> Params:
@@ -453,7 +470,7 @@ class MetaRLTrainer:
         if self._eval_env is None or self._eval_env.num_envs != n:
             if self._eval_env is not None:
                 self._eval_env.close()
-            self._eval_env = make_meta_env(self.cfg.env, n, threads=self.cfg.env_threads)
+            self._eval_env = self._make_env(n)
         return self._eval_env
 
     def final_eval(self, run_dir: Path) -> dict[str, float]:

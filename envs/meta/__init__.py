@@ -6,12 +6,22 @@
 | cheetah-dir | HalfCheetahDir | direction in {-1, +1}     | 200     |
 | ant-dir     | AntDir         | direction in {-1, +1}     | 200     |
 | point       | PointGoal      | goal ~ U[-0.5, 0.5]^2     | 100     |
+
+The same families in torch, M tasks x R rollouts as one vector env on the batched MuJoCo or the
+mujoco-warp backend: envs/meta/batched.py (`make_meta_env(..., backend="mujoco" | "warp")`).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from envs.meta.base import MetaVecEnv
 from rlmeta.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from envs.meta.batched import TorchMetaEnv
 
 FAMILIES = {
     "cheetah-vel": "envs.meta.cheetah:HalfCheetahVel",
@@ -30,9 +40,17 @@ def meta_env_class(name: str) -> type[MetaVecEnv]:
     return getattr(importlib.import_module(mod), cls)
 
 
-def make_meta_env(name: str, num_envs: int, threads: int = 0) -> MetaVecEnv:
-    """Example: env = make_meta_env("cheetah-vel", num_envs=400)  # 20 tasks x 20 rollouts"""
+def make_meta_env(name: str, num_envs: int, threads: int = 0, backend: str = "numpy",
+                  device: str | torch.device = "cpu") -> MetaVecEnv | TorchMetaEnv:
+    """Example: env = make_meta_env("cheetah-vel", num_envs=400)  # 20 tasks x 20 rollouts
+
+    backend "numpy": the families below; "mujoco" / "warp": the task-batched torch env of
+    envs/meta/batched.py on that physics backend (tensors in and out, on `device` for warp)."""
     cls = meta_env_class(name)
+    if backend != "numpy":
+        from envs.meta.batched import TorchMetaEnv
+
+        return TorchMetaEnv(name, num_envs, backend=backend, device=device, threads=threads)
     if name.startswith("cheetah"):
         return cls(num_envs, threads=threads)
     return cls(num_envs)
