@@ -18,6 +18,9 @@ Run (one core, about 15 minutes with the defaults):
     nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py --family cheetah-vel
     nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py --family cheetah-dir
 Writes benchmarks/results/maml_<family>.{md,png}; run directories under --out are reused/resumed.
+`--env-backend mujoco | warp` samples through the task-batched torch env (envs/meta/batched.py; warp:
+mujoco-warp worlds on --device, e.g. `--env-backend warp --device cuda` on a GPU) and writes
+maml_<family>-<backend>.{md,png} instead.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def curve(run_dir: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array([float(r["global_step"]) for r in rows]), np.array([float(r[key]) for r in rows])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", default="cheetah-vel", choices=["cheetah-vel", "cheetah-dir", "ant-dir", "point"])
     p.add_argument("--iterations", type=int, default=120, help="MAML meta-iterations (pretraining gets 2x)")
@@ -96,17 +99,22 @@ def main() -> None:
     p.add_argument("--eval-tasks", type=int, default=40)
     p.add_argument("--baseline-lrs", type=float, nargs="+", default=[0.02, 0.1, 0.5])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--env-backend", default="numpy", choices=["numpy", "mujoco", "warp"],
+                   help="meta env: numpy families, or the task-batched torch env on that physics backend")
+    p.add_argument("--device", default="cpu", help="torch device of the learner (and of the warp worlds)")
     p.add_argument("--out", type=Path, default=Path("runs/bench-maml-cheetah"))
-    args = p.parse_args()
+    p.add_argument("--results", type=Path, default=RESULTS, help="folder of the markdown table and figure")
+    args = p.parse_args(argv)
     torch.set_num_threads(1)
     fam = args.family
+    tag = "" if args.env_backend == "numpy" else f"-{args.env_backend}"  # results and runs of each backend apart
     base = MetaRLConfig(env=fam, meta_iterations=args.iterations, meta_batch=args.meta_batch,
                         rollouts_per_task=args.rollouts, horizon=args.horizon, outer=args.outer, seed=args.seed,
                         eval_tasks=args.eval_tasks, eval_rollouts=args.rollouts, eval_steps=3, env_threads=1,
-                        checkpoint_every=10, progress=False)
-    maml_cfg = base.replace(run_dir=str(args.out / f"maml-{args.outer}-{fam}-s{args.seed}"))
+                        env_backend=args.env_backend, device=args.device, checkpoint_every=10, progress=False)
+    maml_cfg = base.replace(run_dir=str(args.out / f"maml-{args.outer}-{fam}{tag}-s{args.seed}"))
     pre_cfg = base.replace(inner_steps=0, meta_iterations=2 * args.iterations,
-                           run_dir=str(args.out / f"pretrain-{args.outer}-{fam}-s{args.seed}"))
+                           run_dir=str(args.out / f"pretrain-{args.outer}-{fam}{tag}-s{args.seed}"))
     wall = {"MAML": train(maml_cfg), "pretrained": train(pre_cfg)}
 
     rows = []  # (method, lr, returns [4, T])
@@ -132,14 +140,15 @@ def main() -> None:
     cmd = f"nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py --family {fam}" + "".join(
         f" --{k.replace('_', '-')} {v}" for k, v in (("iterations", args.iterations), ("meta_batch", args.meta_batch),
                                                     ("rollouts", args.rollouts), ("horizon", args.horizon),
-                                                    ("outer", args.outer)))
+                                                    ("outer", args.outer))) + (
+        f" --env-backend {args.env_backend} --device {args.device}" if tag else "")
     fmt = lambda r: " | ".join(f"{r[k].mean():.1f} +- {ci95(r[k]):.1f}" for k in range(r.shape[0]))  # noqa: E731
     # gains paired over tasks: task difficulty (the goal) dominates the spread of the returns themselves
     gain = lambda r: " | ".join(f"{(r[k] - r[0]).mean():+.1f} +- {ci95(r[k] - r[0]):.1f}" for k in (1, 3))  # noqa: E731
     lines = [f"# MAML meta-RL on {fam}: return after 0-3 adaptation steps", "",
              f"Command: `{cmd}`  ", f"Machine: {machine_line()}  ",
              f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread, physics on 1 thread, niced (other jobs shared "
-             "the 2 cores).", "",
+             f"the 2 cores); env backend {args.env_backend}, device {args.device}.", "",
              f"Training budget: MAML ({args.outer} outer, 1 inner PG step, lr {base.inner_lr}) {args.iterations} "
              f"meta-iterations x {args.meta_batch} tasks x {args.rollouts} rollouts x horizon {args.horizon} x 2 (pre- "
              f"and post-update) = {budget:,} env steps; pretrained (multi-task {args.outer}, no adaptation): "
@@ -160,9 +169,9 @@ def main() -> None:
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     lines += [f"| {n} | {lr} | {fmt(r)} | {gain(r)} |" for n, lr, r in rows if n != "MAML"]
     lines += ["", f"Evaluation wall time: {eval_wall / 60:.1f} min. Run directories: `{maml_cfg.run_dir}`, "
-              f"`{pre_cfg.run_dir}`.", "", f"![{fam}](maml_{fam}.png)", ""]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"maml_{fam}.md").write_text("\n".join(lines))
+              f"`{pre_cfg.run_dir}`.", "", f"![{fam}](maml_{fam}{tag}.png)", ""]
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"maml_{fam}{tag}.md").write_text("\n".join(lines))
 
     import matplotlib
 
@@ -189,8 +198,8 @@ def main() -> None:
     ax2.set_title("training")
     ax2.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / f"maml_{fam}.png", dpi=120)
-    print((RESULTS / f"maml_{fam}.md").read_text())
+    fig.savefig(args.results / f"maml_{fam}{tag}.png", dpi=120)
+    print((args.results / f"maml_{fam}{tag}.md").read_text())
 
 
 if __name__ == "__main__":
