@@ -32,6 +32,7 @@ from rlmeta.agent import Agent
 from rlmeta.config import RunConfig
 from rlmeta.errors import ConfigError
 from rlmeta.evaluation import evaluate
+from rlmeta.optim import FlatAdam
 from rlmeta.replay import ReplayBatch, ReplayBuffer, uniform_actions
 from rlmeta.rollout import EpisodeStats
 from rlmeta.vec_env import VecEnv
@@ -293,17 +294,63 @@ class OffPolicyLoop:
                   file=sys.stderr)
 
 
+def use_cuda_graphs(cfg: OffPolicyConfig, device: torch.device) -> bool:
+    """--compile on a CUDA device: replay each update as a CUDA graph (rlmeta/graphs.py) instead of
+    torch.compile'ing the losses (on the CPU)."""
+    return bool(cfg.compile) and device.type == "cuda"
+
+
 class OffPolicyAgent(Agent):
     """Base of DDPG, TD3 and SAC: one iteration is `self.loop.iteration(...)` with the agent's
-    explore / update / act; the loop's state travels with the checkpoint."""
+    explore / update / act; the loop's state travels with the checkpoint.
+
+    The GPU update path (`--compile --device cuda`): the agent's own update() is recorded once as a
+    CUDA graph and replayed with one launch per update (one graph per value of graph_key(): TD3's
+    delayed actor step is a Python branch). Its optimizers are then built capturable (step count and
+    learning rate on the device), the replay buffer lives on the device, and the minibatch indices and
+    the losses' noise are drawn there: no host sync per update. A capture that fails (an extra loss
+    that calls .item()) warns once and runs eagerly. On the CPU `--compile` torch.compiles the losses."""
 
     loop: OffPolicyLoop
     lr_fields = {"pi_lr": "actor_opt", "q_lr": "critic_opt"}
 
+    def __init__(self, cfg: OffPolicyConfig, envs: VecEnv, device: torch.device):
+        super().__init__(cfg, envs, device)
+        self.graphs = use_cuda_graphs(cfg, device)  # build FlatAdams with capturable=self.graphs
+        self.compile_losses = bool(cfg.compile) and not self.graphs
+        self._update_fn: Update | None = None
+
     def iteration(self) -> dict[str, float]:
         # collect -> store -> update phases -> test episodes
-        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self.update, self.act)
+        if self._update_fn is None:
+            self._update_fn = self.captured_update() if self.graphs else self.update
+        self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self._update_fn, self.act)
         return metrics
+
+    def graph_key(self) -> Any:
+        """The Python-side choices of the next update() (TD3: whether the actor steps); one CUDA
+        graph is recorded per value."""
+        return None
+
+    def captured_update(self) -> Update:
+        """update() replayed as CUDA graphs (rlmeta.graphs.CapturedFn; eager where capture fails or
+        the batch is not on a CUDA device). The training state a capture's warm-up call touches
+        (parameters, Adam moments and step counts, targets) is restored after it."""
+        from rlmeta.graphs import CapturedFn
+
+        opts = [v for v in vars(self).values() if isinstance(v, FlatAdam)]
+        state = [t for o in opts for t in (o.flat, o.m, o.v, o._t) if isinstance(t, torch.Tensor)]
+        state += [v for k, v in vars(self).items() if k.endswith("_flat") and isinstance(v, torch.Tensor)]
+        graphs: dict[Any, CapturedFn] = {}
+
+        def update(b: ReplayBatch) -> dict[str, torch.Tensor]:
+            key = self.graph_key()
+            fn = graphs.get(key)
+            if fn is None:
+                fn = graphs[key] = CapturedFn(self.update, state, name=f"{self.algo} update")
+            return fn(b)
+
+        return update
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [N, obs_dim] -> exploratory actions [N, act_dim] inside the Box."""

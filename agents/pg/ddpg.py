@@ -90,10 +90,10 @@ class DDPG(OffPolicyAgent):
         self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, n=1, activation=cfg.activation).to(device)
         self.actor_targ, self.actor_targ_flat = make_target(self.actor)
         self.critic_targ, self.critic_targ_flat = make_target(self.critic)
-        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr)
-        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr)
-        self._critic_loss = maybe_compile(critic_loss, cfg.compile)
-        self._actor_loss = maybe_compile(actor_loss, cfg.compile)
+        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
+        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
+        self._critic_loss = maybe_compile(critic_loss, self.compile_losses)
+        self._actor_loss = maybe_compile(actor_loss, self.compile_losses)
         self.loop = OffPolicyLoop(cfg, envs, device)
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:

@@ -134,13 +134,13 @@ class SAC(OffPolicyAgent):
         self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, n=2, activation=cfg.activation).to(device)
         self.critic_targ, self.critic_targ_flat = make_target(self.critic)
         # FlatAdam == torch Adam numerically, one fused step per network (rlmeta/optim.py)
-        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr)
-        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr)
+        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
+        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
         self.target_entropy = float(-act_dim if cfg.target_entropy is None else cfg.target_entropy)
         self.log_alpha = torch.tensor([float(np.log(max(cfg.alpha, 1e-30)))], device=device, requires_grad=True)
-        self.alpha_opt = FlatAdam([self.log_alpha], lr=cfg.alpha_lr) if cfg.autotune else None
-        self._critic_loss = maybe_compile(critic_loss, cfg.compile)
-        self._actor_loss = maybe_compile(actor_loss, cfg.compile)
+        self.alpha_opt = FlatAdam([self.log_alpha], lr=cfg.alpha_lr, capturable=self.graphs) if cfg.autotune else None
+        self._critic_loss = maybe_compile(critic_loss, self.compile_losses)
+        self._actor_loss = maybe_compile(actor_loss, self.compile_losses)
         self.loop = OffPolicyLoop(cfg, envs, device)
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:

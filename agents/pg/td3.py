@@ -114,10 +114,10 @@ class TD3(OffPolicyAgent):
         self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, n=2, activation=cfg.activation).to(device)
         self.actor_targ, self.actor_targ_flat = make_target(self.actor)
         self.critic_targ, self.critic_targ_flat = make_target(self.critic)
-        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr)
-        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr)
-        self._critic_loss = maybe_compile(critic_loss, cfg.compile)
-        self._actor_loss = maybe_compile(actor_loss, cfg.compile)
+        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
+        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
+        self._critic_loss = maybe_compile(critic_loss, self.compile_losses)
+        self._actor_loss = maybe_compile(actor_loss, self.compile_losses)
         self.loop = OffPolicyLoop(cfg, envs, device)
         self._last_actor_metrics: dict[str, torch.Tensor] = {}
 
@@ -126,6 +126,10 @@ class TD3(OffPolicyAgent):
         a = a + self.cfg.act_noise * self.actor.act_scale * torch.randn_like(a)
         return torch.max(torch.min(a, self.high), self.low)
 
+    def graph_key(self) -> bool:
+        """Whether the next update steps the actor (one CUDA graph each way)."""
+        return (self.loop.num_updates + 1) % self.cfg.policy_delay == 0
+
     def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
         """Critic step every call; actor step and polyak of both targets every policy_delay calls."""
         cfg = self.cfg
@@ -133,7 +137,7 @@ class TD3(OffPolicyAgent):
                                             cfg.target_noise, cfg.noise_clip, self.low, self.high)
         self.critic_opt.minimize(loss_q)
         # loop.num_updates counts finished updates; this is update number num_updates + 1
-        if (self.loop.num_updates + 1) % cfg.policy_delay == 0:
+        if self.graph_key():
             loss_pi, self._last_actor_metrics = self._actor_loss(self.actor, self.critic, b.obs)
             if self.extra_losses:  # research hook (rlmeta/agent.py): added to the actor loss
                 extra, em = self.extra_loss(b)
