@@ -10,12 +10,13 @@ Compared, from the same initial weights and the same task batches:
   learner.adapt(loss)`, torch.autograd.grad(create_graph=True)), one task after another;
 - `loop, module rewriting`: learn2learn 0.2's own mechanism re-implemented in 30 lines (its
   `clone_module` copies the module with cloned parameter tensors, `update_module` writes
-  p - lr * g back into `module._parameters`), since learn2learn itself does not install on
-  Python 3.11 (see agents/maml/l2l.py).
+  p - lr * g back into `module._parameters`);
+- `learn2learn 0.2.0`: learn2learn itself (`l2l.algorithms.MAML`, its examples' loop), when
+  installed (extra `meta`; scripts/install_learn2learn.sh builds it on Python >= 3.11).
 
 The methods take turns in blocks of --block meta-iterations (background load hits all alike); the
 median over blocks is reported, and the speed-up as the median ratio of adjacent blocks. Before timing, the meta-gradients of
-the three are checked to agree.
+all methods are checked to agree.
 
 Run:
     nice -n 10 .venv/bin/python benchmarks/maml_speed.py          # -> benchmarks/results/maml_speed.{md,png}
@@ -108,8 +109,33 @@ def step_module_loop(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
     return loss
 
 
+def step_l2l(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
+    import learn2learn as l2l
+
+    # the wrapper only holds a reference to maml.model (no copy), so building it per call is free
+    algo = l2l.algorithms.MAML(maml.model, lr=LR, first_order=maml.first_order)
+    xs, ys, xq, yq = b[:4]
+    total = 0.0
+    for i in range(xs.shape[0]):
+        learner = algo.clone()
+        for _ in range(steps):
+            learner.adapt(mse(learner(xs[i]), ys[i]))
+        total = total + mse(learner(xq[i]), yq[i])
+    loss = total / xs.shape[0]
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+
+
 METHODS: dict[str, Callable] = {"vmap (rlmeta)": step_vmap, "loop, clone/adapt": step_clone_loop,
                                 "loop, module rewriting (learn2learn's way)": step_module_loop}
+try:
+    import learn2learn
+
+    METHODS[f"learn2learn {learn2learn.__version__} (l2l.algorithms.MAML)"] = step_l2l
+except ImportError:
+    pass
 
 
 def make(first_order: bool) -> tuple[MetaLearner, torch.optim.Optimizer]:
@@ -119,7 +145,7 @@ def make(first_order: bool) -> tuple[MetaLearner, torch.optim.Optimizer]:
 
 
 def check_agreement(first_order: bool, steps: int) -> float:
-    """Max |difference| of the meta-gradients of the three methods on one batch."""
+    """Max |difference| of the meta-gradients of all methods (vs the first) on one batch."""
     b = sample_sine_tasks(META_BATCH, K, K, torch.Generator().manual_seed(1))
     grads = []
     for fn in METHODS.values():
@@ -168,13 +194,14 @@ def main() -> None:
     med = {(name, label): statistics.median(v) for name, per in times.items() for label, v in per.items()}
 
     lines = ["# MAML meta-iteration time: torch.func vmap vs per-task loops (sine regression)", "",
-             "Command: `nice -n 10 .venv/bin/python benchmarks/maml_speed.py`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread; the three methods take turns in "
+             f"Command: `nice -n 10 .venv/bin/python benchmarks/maml_speed.py --blocks {args.blocks} --block {args.block}`  ",
+             f"Machine: {machine_line()}  ",
+             f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread; the {len(METHODS)} methods take turns in "
              f"{args.blocks} blocks of {args.block} meta-iterations (after 5 warm-up iterations each), so background "
              "load (other jobs shared the 2 cores) hits them alike; medians over blocks.", "",
              f"Meta-iteration: sample {META_BATCH} tasks (K={K} support + {K} query), inner SGD (lr {LR}), query "
-             "loss, backward, Adam step; 2x40 ReLU. learn2learn itself does not install on Python 3.11, so its "
-             "mechanism (clone_module / update_module) is re-implemented in the script. Speed-up: median over blocks "
+             "loss, backward, Adam step; 2x40 ReLU. learn2learn's mechanism (clone_module / update_module) is also "
+             "re-implemented in the script; learn2learn itself is timed when installed. Speed-up: median over blocks "
              "of (loop time / vmap time of the adjacent vmap block).", "",
              "| setting | method | ms / meta-iteration (median) | interquartile range (ms) | speed-up of vmap | max abs meta-grad difference vs vmap |",
              "|---|---|---:|---|---:|---:|"]
@@ -186,7 +213,7 @@ def main() -> None:
                 speed, diff = "", ""
             else:
                 speed = f"{statistics.median(np.array(times[name][label]) / np.array(times[name][vm])):.1f}x"
-                diff = f"{agree[name]:.1e} (largest of the two loops)"
+                diff = f"{agree[name]:.1e} (largest of the loops)"
             lines.append(f"| {name} | {label} | {np.median(v):.1f} | {q1:.1f} - {q3:.1f} | {speed} | {diff} |")
     lines += ["", "![speed](maml_speed.png)", ""]
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -199,9 +226,9 @@ def main() -> None:
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
     x = np.arange(len(settings))
-    width = 0.27
+    width = 0.8 / len(METHODS)
     for j, label in enumerate(METHODS):
-        ax.bar(x + (j - 1) * width, [med[(s[0], label)] * 1e3 for s in settings], width, label=label)
+        ax.bar(x + (j - (len(METHODS) - 1) / 2) * width, [med[(s[0], label)] * 1e3 for s in settings], width, label=label)
     ax.set_xticks(x, [s[0] for s in settings])
     ax.set_ylabel("ms per meta-iteration (lower is better)")
     ax.set_title(f"MAML sine, meta-batch {META_BATCH}, K={K}, 1 CPU thread")
