@@ -220,10 +220,23 @@ def _at(x: torch.Tensor, node: torch.Tensor) -> torch.Tensor:
 
 def _put(x: torch.Tensor, node: torch.Tensor, value: torch.Tensor) -> None:
     """x[b, node[b]] = value[b] for every row b (one index_copy_; rows write distinct slots)."""
-    if x.is_contiguous():
-        x.view(-1, *x.shape[2:]).index_copy_(0, _flat(x, node), value.to(x.dtype).expand(node.shape[0], *x.shape[2:]))
-    else:  # a view: index_copy_ on a flattened copy would be lost
+    if not x.is_contiguous():  # a view: index_copy_ on a flattened copy would be lost
         x[_rows(node), node] = value.to(x.dtype)
+        return
+    B, item = node.shape[0], x[0, 0].numel()
+    dst, src = x.view(-1, item), value.to(x.dtype).expand(B, *x.shape[2:]).reshape(B, item)
+    if x.element_size() == 1 and item > 1:  # bytes (boards, masks): copy them as wider words, several times faster
+        wide = next(dt for dt, n in ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2), (torch.uint8, 1)) if item % n == 0)
+        dst, src = dst.view(torch.uint8).view(wide), src.view(torch.uint8).view(wide)
+    dst.index_copy_(0, _flat(x, node), src)
+
+
+def _fill(x: torch.Tensor, node: torch.Tensor, value: float) -> None:
+    """x[b, node[b]] = value for every row b (a Python number: no host-to-device copy on a GPU)."""
+    if x.is_contiguous():
+        x.view(node.shape[0] * x.shape[1], -1).index_fill_(0, _flat(x, node), value)
+    else:
+        x[_rows(node), node] = value
 
 
 def map_state(fn: Callable[..., torch.Tensor], *states: Any) -> Any:
@@ -262,8 +275,9 @@ def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves:
     """Play every game in `state` to the end with `policy` ((obs, legal) -> logits; None = uniform
     random) and return the outcome z [B] from the view of the player to move in `state`.
 
-    Finished games drop out of the batch once a quarter of it has finished, so the last plies of
-    the longest games are not paid for by the whole batch. Uniform playouts run on the game's
+    Finished games drop out of the batch once a share of it has finished (`playout_compact_share`
+    of the game: a quarter; half on bitboards, where a row costs little next to the compaction), so
+    the last plies of the longest games are not paid for by the whole batch. Uniform playouts run on the game's
     `playout_view` (Connect Four: bitboards, same rules, its own random draws); fast=False plays
     them on the game itself."""
     p0 = state.player.long()                                   # [B]
@@ -275,7 +289,7 @@ def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves:
         n_done = int(done.sum())
         if n_done == done.shape[0]:
             break
-        if 4 * n_done >= done.shape[0]:  # compact: keep the live games only
+        if n_done >= sim.playout_compact_share * done.shape[0]:  # compact: keep the live games only
             live = ~done
             rewards[rows[done]] = sim.rewards(sim.index(s, done)).float()
             rows, s = rows[live], sim.index(s, live)
@@ -396,11 +410,11 @@ def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal
     _put(tree.terminal, node, state.terminal)
     _put(tree.prior_logits, node, logits)
     _put(tree.legal, node, legal)
-    _put(tree.children, node, torch.tensor(UNVISITED, device=node.device))
+    _fill(tree.children, node, UNVISITED)
     _put(tree.parents, node, parent)
     _put(tree.action_from_parent, node, action)
-    _put(tree.node_visits, node, torch.tensor(0.0, device=node.device))
-    _put(tree.value_sums, node, torch.tensor(0.0, device=node.device))
+    _fill(tree.node_visits, node, 0.0)
+    _fill(tree.value_sums, node, 0.0)
     map_state(lambda dst, src: _put(dst, node, src), tree.states, state)
 
 

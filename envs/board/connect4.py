@@ -89,6 +89,7 @@ class BitConnectFour:
     up to date, since they would cost a torch.where per field per ply."""
 
     num_actions = W
+    playout_compact_share = 0.5  # a row costs ~40 int64 ops per ply: compacting pays later than on boards
     # lcm(1..7): a draw u in [0, 420) picks column u mod k among k free ones with equal odds
     DRAWS = 420
 

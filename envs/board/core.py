@@ -82,6 +82,7 @@ class BoardGame:
     obs_shape: tuple[int, int, int]
     state_type: type = State
     pass_action: int | None = None  # action id of "pass" if the game has one (kept by symmetries)
+    playout_compact_share: float = 0.25  # search.rollout drops finished games once this share has finished
 
     def __init__(self, batch_size: int = 1, device: str | torch.device = "cpu", check: bool = True):
         self.batch_size = batch_size
