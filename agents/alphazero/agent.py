@@ -10,7 +10,9 @@ env steps of the other agents; charts/games_finished counts games.
 
 Presets: `tictactoe` (default: 15k self-play moves, about 25 s of one CPU core, after which a
 64-simulation search with the network plays an optimal move in all 4520 reachable positions; see
-tests/test_alphazero.py) and `connect4` (see benchmarks/results/alphazero_connect4.md).
+tests/test_alphazero.py), `connect4` (see benchmarks/results/alphazero_connect4.md), `connect4-gpu`
+(4096 games at once and AlphaZero.jl's 128 x 5 ResNet, for one GPU; see benchmarks/gpu_alphazero.py)
+and `go9`.
 
 Example:
     rlmeta train alphazero --env tictactoe --total-steps 20000 --run-dir runs/az-ttt
@@ -39,7 +41,7 @@ class AlphaZeroConfig(RunConfig):
     """AlphaZero hyperparameters (defaults: the tictactoe preset)."""
 
     preset: str = "tictactoe"
-    """Named preset that sets the defaults below: tictactoe, connect4 or go9 (or a .json/.yaml file)."""
+    """Named preset that sets the defaults below: tictactoe, connect4, connect4-gpu or go9 (or a .json/.yaml file)."""
     env: str = "tictactoe"
     """Board game: tictactoe, connect4, othello or gomoku (envs/board)."""
     total_steps: int = 15_000
@@ -141,6 +143,13 @@ class AlphaZeroConfig(RunConfig):
                 max_considered=7, channels=32, blocks=2, value_hidden=32, lr=2e-3, batch_size=512,
                 replay_size=200_000, min_replay=5_000, moves_per_iteration=8, updates_per_iteration=16,
                 checkpoint_every=100_000, eval_every=0, random_opening_moves=8),
+            # one GPU (benchmarks/gpu_alphazero.py): thousands of games at once, search, network, replay and
+            # learner on the device; AlphaZero.jl's Connect Four network (128 channels x 5 residual blocks)
+            "connect4-gpu": cls(
+                preset="connect4-gpu", env="connect4", total_steps=20_000_000, num_envs=4096, num_simulations=32,
+                max_considered=7, channels=128, blocks=5, value_hidden=128, lr=2e-3, batch_size=1024,
+                replay_size=1_000_000, min_replay=50_000, moves_per_iteration=4, updates_per_iteration=32,
+                checkpoint_every=2_000_000, eval_every=0, random_opening_moves=8),
             # 9x9 Go (OpenSpiel's rules, 162-ply cap): ~480 self-play positions/s on one CPU core
             "go9": cls(
                 preset="go9", env="go9", total_steps=600_000, num_envs=256, num_simulations=16,
