@@ -9,9 +9,12 @@
   (32 channels x 2 residual blocks), no rollouts.
 
 Simulations per second = positions x simulations per move / wall time. Every searcher starts from
-the same random positions (0-10 random plies from the empty board). The C++ bot is timed before
-and after rlmeta's rows and the ratio uses the mean of the two, so that load from other jobs on a
-shared machine weighs on both sides alike.
+the same random positions (0-10 random plies from the empty board).
+
+The headline ratio (batched UCT at its best batch size vs the C++ bot) comes from --rounds
+interleaved rounds after the sweep over batch sizes: C++ bot, rlmeta, C++ bot again; each round's
+ratio uses the mean of its two C++ timings, and the report gives the median with the range, so
+that load from other jobs on a shared machine weighs on both sides alike.
 
     nice -n 10 .venv/bin/python benchmarks/alphazero_throughput.py
 
@@ -135,11 +138,13 @@ def time_network_share(openings, cfg: SearchConfig, model) -> float:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sims", type=int, default=400, help="simulations per move for the random-rollout searchers")
-    p.add_argument("--positions", type=int, default=30, help="positions for the OpenSpiel C++ bot")
+    p.add_argument("--positions", type=int, default=200, help="positions for the OpenSpiel C++ bot")
     p.add_argument("--python-positions", type=int, default=4, help="positions for the (slow) Python bot")
     p.add_argument("--batches", type=int, nargs="*", default=[1, 16, 64, 256, 1024, 4096, 8192])
     p.add_argument("--net-batches", type=int, nargs="*", default=[16, 64, 256, 1024, 4096])
     p.add_argument("--net-sims", type=int, default=32, help="simulations per move with the network")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds (C++ bot, rlmeta at the best batch, C++ bot) for the headline ratio")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="device of rlmeta's batched rows (cpu or cuda)")
     p.add_argument("--note", default="", help="free text for the report's machine line (e.g. other load)")
@@ -152,8 +157,8 @@ def main() -> int:
     openings = random_openings(max(a.batches + a.net_batches + [a.positions]), a.seed)
 
     rows = []
-    cpp_before = time_openspiel_cpp(openings[:a.positions], a.sims, a.seed)
-    rows.append(("OpenSpiel C++ MCTSBot (UCT, random rollout), timed first", 1, a.sims, cpp_before))
+    cpp_first = time_openspiel_cpp(openings[:a.positions], a.sims, a.seed)
+    rows.append(("OpenSpiel C++ MCTSBot (UCT, random rollout)", 1, a.sims, cpp_first))
     print(rows[-1], flush=True)
     py = time_openspiel_python(openings[:a.python_positions], a.sims, a.seed)
     rows.append(("OpenSpiel Python MCTSBot (UCT, random rollout)", 1, a.sims, py))
@@ -165,11 +170,18 @@ def main() -> int:
         ours_rollout[b] = time_ours(openings[:b], cfg, uniform_model)
         rows.append(("rlmeta batched search (UCT, random rollout)", b, cfg.num_simulations, ours_rollout[b]))
         print(rows[-1], flush=True)
-    cpp_after = time_openspiel_cpp(openings[:a.positions], a.sims, a.seed)
-    rows.append(("OpenSpiel C++ MCTSBot (UCT, random rollout), timed again after rlmeta's UCT rows", 1, a.sims,
-                 cpp_after))
-    print(rows[-1], flush=True)
-    cpp = (cpp_before + cpp_after) / 2
+    # the headline ratio: interleaved rounds at the sweep's best batch size
+    best_b = max(ours_rollout, key=ours_rollout.get)
+    rounds = []  # (C++ before, rlmeta, C++ after)
+    for i in range(a.rounds):
+        c1 = time_openspiel_cpp(openings[:a.positions], a.sims, a.seed)
+        o = time_ours(openings[:best_b], uct, uniform_model)
+        c2 = time_openspiel_cpp(openings[:a.positions], a.sims, a.seed)
+        rounds.append((c1, o, c2))
+        print(f"round {i + 1}: C++ {c1:,.0f}, rlmeta (batch {best_b}) {o:,.0f}, C++ {c2:,.0f}: "
+              f"{o / ((c1 + c2) / 2):.2f}x", flush=True)
+    ratios = sorted(o / ((c1 + c2) / 2) for c1, o, c2 in rounds)
+    cpp = float(np.mean([c for c1, _, c2 in rounds for c in (c1, c2)])) if rounds else cpp_first
     pcfg = AlphaZeroConfig.presets()["connect4"]
     net = build_net(pcfg, make("connect4", 1)).to(DEVICE).eval()
     gcfg = SearchConfig(num_simulations=a.net_sims, algorithm="gumbel", max_considered=7)
@@ -204,11 +216,15 @@ def main() -> int:
     for name, b, sims, sps in rows:
         lines.append(f"| {name} | {b} | {sims} | {sps:,.0f} |")
     best = max(ours_rollout.values())
-    lines += ["", f"Random-rollout UCT, batched vs OpenSpiel's C++ bot (mean of its two timings, {cpp:,.0f}/s): "
-              f"**{best / cpp:.2f}x** at the best batch size ({max(ours_rollout, key=ours_rollout.get)}); batch 1 is "
-              f"{ours_rollout[min(ours_rollout)] / cpp:.3f}x (per-simulation torch op overhead: a few hundred small "
-              f"ops, most of them in the rollout's plies); vs the sequential Python MCTS {best / py:.1f}x. OpenSpiel's "
-              f"Python MCTS is {py / cpp:.3f}x the C++ bot.",
+    if rounds:
+        lines += ["", f"**Random-rollout UCT, batched at its best batch size ({best_b}) vs OpenSpiel's C++ bot: "
+                  f"{float(np.median(ratios)):.2f}x** (median of {len(rounds)} interleaved rounds, range "
+                  f"{ratios[0]:.2f}-{ratios[-1]:.2f}x; per round C++ / rlmeta / C++ simulations/s: "
+                  + "; ".join(f"{c1:,.0f} / {o:,.0f} / {c2:,.0f}" for c1, o, c2 in rounds) + ")."]
+    lines += ["", f"In the sweep above (one timing each, C++ bot {cpp:,.0f}/s on average over the rounds): batch "
+              f"{min(ours_rollout)} is {ours_rollout[min(ours_rollout)] / cpp:.3f}x the C++ bot (per-simulation torch op overhead: a few "
+              f"hundred small ops, most of them in the rollout's plies); the best batch vs the sequential Python MCTS "
+              f"{best / py:.1f}x. OpenSpiel's Python MCTS is {py / cpp:.3f}x the C++ bot.",
               "", "What makes the batched search fast on a CPU, where every op costs microseconds of dispatch "
               "whatever its size: random rollouts on Connect Four bitboards (two int64 words per game, a 128 x 420 "
               "move table, about 40 ops on [B] per ply instead of ops on [B, 7] and [B, 6, 7]); selection from "
@@ -229,7 +245,7 @@ def main() -> int:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(list(ours_rollout), list(ours_rollout.values()), "o-", label="rlmeta batched, UCT + random rollout")
     ax.plot(list(ours_net), list(ours_net.values()), "s-", label="rlmeta batched, Gumbel + ResNet (self-play)")
-    ax.axhline(cpp, color="k", ls="--", label="OpenSpiel C++ MCTSBot (sequential, mean of 2 timings)")
+    ax.axhline(cpp, color="k", ls="--", label="OpenSpiel C++ MCTSBot (sequential, mean of the rounds' timings)")
     ax.axhline(py, color="gray", ls=":", label="OpenSpiel Python MCTSBot (sequential)")
     ax.set_xscale("log")
     ax.set_yscale("log")

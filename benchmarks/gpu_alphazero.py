@@ -103,13 +103,14 @@ def save_small_checkpoint(agent, path: Path) -> int:
 
 
 @torch.no_grad()
-def cpu_agreement(agent, path: Path, sets: dict) -> tuple[float, int]:
-    """The checkpoint loaded on the CPU as `rlmeta eval` loads it: share of positions (all sets)
-    where its raw-policy move equals the trained network's on the device -> (share, positions)."""
+def cpu_agreement(agent, path: Path, sets: dict, per_set: int = 100) -> tuple[float, int]:
+    """The checkpoint loaded on the CPU as `rlmeta eval` loads it: share of positions (the first
+    `per_set` of each set) where its raw-policy move equals the trained network's on the device
+    -> (share, positions)."""
     from agents.alphazero.players import parse_player
     from envs.board import make
 
-    moves = [m for data in sets.values() for m in data.moves]
+    moves = [m for data in sets.values() for m in data.moves[:per_set]]
     cpu_game = make("connect4", 1, "cpu")
     a_cpu = parse_player(str(path), "connect4", "cpu")(cpu_game, cpu_game.from_moves(moves))
     game = make("connect4", 1, agent.device)
@@ -237,9 +238,10 @@ def report(args, cfg, rows, evals, names, sets, cpu, tp, ckpt_bytes, agree, amp,
     lines += ["", f"Checkpoint: `checkpoint.pt` ({ckpt_bytes / 1e6:.1f} MB: config and network weights). Loaded "
               f"on the CPU as `rlmeta eval connect4 --checkpoint checkpoint.pt` loads it, it plays the same raw-policy "
               f"move as the trained network on the device in {100 * agree[0]:.1f}% of the {agree[1]:,} positions. "
-              "On a CPU: `rlmeta eval connect4 --checkpoint OUT/checkpoint.pt --simulations 600 --search puct`, "
-              "`rlmeta arena connect4 OUT/checkpoint.pt minimax:5`, `rlmeta play connect4 --checkpoint "
-              "OUT/checkpoint.pt`.", "",
+              "On a CPU (one core searches a few hundred positions per second with this network, so --limit "
+              "the sets for a search): `rlmeta eval connect4 --checkpoint OUT/checkpoint.pt --simulations 600 "
+              "--search puct --limit 100`, `rlmeta arena connect4 OUT/checkpoint.pt minimax:5 --games 20`, "
+              "`rlmeta play connect4 --checkpoint OUT/checkpoint.pt`.", "",
               "Not done here: CUDA graphs or compilation of the search's steps (every search level reads one flag "
               "back to the host to stop the descent).", "",
               "Files: gpu_alphazero_train.csv (one row per iteration), gpu_alphazero_eval.csv (one row per "

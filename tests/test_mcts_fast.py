@@ -110,3 +110,18 @@ def test_fast_search_builds_the_reference_tree(game, cfg):
         for x, y in zip(fast_out[:5], ref_out[:5]):
             assert torch.equal(x, y)
     assert int(runs[0][1].tree.num_nodes.min()) > 40  # the second search grew the reused subtree
+
+
+@pytest.mark.parametrize("game", ["othello", "go9"])
+def test_fast_search_builds_the_reference_tree_with_passes(game):
+    """Games with a pass action (the same player can be to move at a node and its child's parent
+    view flips or not by the stored players): the fast search's trees equal the reference's."""
+    g = make(game, 4)
+    s = g.reset()
+    cfg = SearchConfig(num_simulations=24, algorithm="gumbel", max_considered=8)
+    out = []
+    for fast in (True, False):
+        torch.manual_seed(1)
+        out.append(search(g, s, _model, cfg, fast=fast))
+    _assert_same_tree(out[0].tree, out[1].tree)
+    assert torch.equal(out[0].policy, out[1].policy) and torch.equal(out[0].action, out[1].action)

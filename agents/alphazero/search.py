@@ -21,6 +21,14 @@ The whole batch of B games is searched at once. The tree is a set of preallocate
 N = capacity + 1: the last slot is SCRATCH, where rows that expand nothing in a simulation write
 (so every write is one batched scatter with no boolean indexing, and works on GPU unchanged).
 
+Next to the tree, the search keeps edge statistics [B * N, A] (`Edges`: each child's visits and
+value sum seen from its parent, one contiguous row per node, as mctx's children_visits /
+children_values), so that selection reads two rows at a node instead of gathering five fields of
+its children, and backs up each simulation's path, recorded during selection, with one index_add_
+per statistic (`backup_path`). On a CPU every op costs microseconds of dispatch whatever its size,
+so ops per simulation are what counts; search(fast=False) is the per-level reference that
+tests/test_mcts_fast.py checks this against, bit for bit.
+
 Values are always from the perspective of the player to move at the node; a child's value is
 negated for its parent when the player changed (two-player zero-sum). Comparing the stored
 `player` instead of flipping once per ply also handles games where a side moves twice (passes).
@@ -226,7 +234,8 @@ def _put(x: torch.Tensor, node: torch.Tensor, value: torch.Tensor) -> None:
     B, item = node.shape[0], x[0, 0].numel()
     dst, src = x.view(-1, item), value.to(x.dtype).expand(B, *x.shape[2:]).reshape(B, item)
     if x.element_size() == 1 and item > 1:  # bytes (boards, masks): copy them as wider words, several times faster
-        wide = next(dt for dt, n in ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2), (torch.uint8, 1)) if item % n == 0)
+        words = ((torch.int64, 8), (torch.int32, 4), (torch.int16, 2), (torch.uint8, 1))
+        wide = next(dt for dt, n in words if item % n == 0)
         dst, src = dst.view(torch.uint8).view(wide), src.view(torch.uint8).view(wide)
     dst.index_copy_(0, _flat(x, node), src)
 
@@ -712,8 +721,8 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
             setattr(tree, fld.name, x.contiguous())
     edges = None
     if fast:  # a fresh tree has no expanded edge (zeros: lazily zeroed pages, nothing to gather)
-        z = lambda: torch.zeros(tree.children.shape[0] * tree.children.shape[1], game.num_actions, device=dev)  # noqa: E731
-        edges = edge_stats(tree) if kept > 0 else Edges(z(), z())
+        rows = tree.children.shape[0] * tree.children.shape[1]
+        edges = edge_stats(tree) if kept > 0 else Edges(*torch.zeros(2, rows, game.num_actions, device=dev))
 
     root_logits = tree.prior_logits[:, ROOT_INDEX]
     root_legal = tree.legal[:, ROOT_INDEX]
