@@ -95,10 +95,10 @@ class RunSpec:
         seeds = self.together()
         if len(seeds) > 1:  # one process for the group: --seeds K with a {seed} run-dir template
             tmpl = str(self.run_dir.parent / f"{self.algo}-{self.env}-s{{seed}}")
+            k = ["--seeds", str(len(seeds))]
             if any((self.seed_dir(s) / "checkpoint.pt").exists() for s in seeds):
-                return ["train", self.algo, "--seeds", str(len(seeds)), "--seed", str(seeds[0]), "--resume", tmpl,
-                        *common]
-            first, where = ["--seeds", str(len(seeds))], tmpl
+                return ["train", self.algo, *k, "--seed", str(seeds[0]), "--resume", tmpl, *common]
+            first, where = k, tmpl
         else:
             first, where = [], str(self.run_dir)
             if (self.run_dir / "checkpoint.pt").exists():

@@ -62,6 +62,21 @@ class SeedRNG:
         finally:
             self.states[i] = rng_state()
 
+    @contextmanager
+    def use_torch(self, i: int) -> Iterator[None]:
+        """`use` for a block that draws from torch's generators only (an update's minibatch and
+        noise): python's and numpy's states, the costly part of a swap, stay as they are."""
+        st = self.states[i]
+        torch.set_rng_state(st["torch"])
+        if "cuda" in st:
+            torch.cuda.set_rng_state_all(st["cuda"])
+        try:
+            yield
+        finally:
+            st["torch"] = torch.get_rng_state()
+            if "cuda" in st:
+                st["cuda"] = torch.cuda.get_rng_state_all()
+
 
 class _Bound:
     """`module` called with parameters taken from one flat vector (torch.func.functional_call), so a
@@ -102,6 +117,7 @@ class StackedSeeds:
         self.agents, self.k = list(agents), len(agents)
         self.compile = compile
         self._grad_fns: dict[Any, Callable] = {}  # loss function code -> its vmapped grad (compiled)
+        self._step_fns: dict[str, Callable] = {}  # optimizer name -> its compiled step
         a0 = self.agents[0]
         self.opts: dict[str, FlatAdam] = {}
         self.flats: dict[str, torch.Tensor] = {}  # name -> [K, P]
@@ -110,13 +126,18 @@ class StackedSeeds:
         for name, opt0 in [(k, v) for k, v in vars(a0).items() if isinstance(v, FlatAdam)]:
             olds = [getattr(a, name) for a in self.agents]
             stacked = nn.Parameter(torch.stack([o.flat for o in olds]))  # [K, P]
+            # compile: the step is one more compiled graph, which needs the step count and learning
+            # rate as tensors (capturable) so that it is not recompiled at every step
             opt = FlatAdam([stacked], lr=float(opt0.lr), betas=(opt0.b1, opt0.b2), eps=opt0.eps,
-                           capturable=opt0.capturable)
+                           capturable=opt0.capturable or compile)
             p = opt0.flat.numel()
             with torch.no_grad():
                 opt.m.copy_(torch.cat([o.m for o in olds]))
                 opt.v.copy_(torch.cat([o.v for o in olds]))
-            opt._t = opt0._t.clone() if isinstance(opt0._t, torch.Tensor) else opt0._t
+            if opt.capturable:
+                opt._t.fill_(opt0.t)
+            else:
+                opt._t = opt0._t
             rows = {"flat": opt.flat.view(self.k, p), "grad": opt.grad.view(self.k, p), "m": opt.m.view(self.k, p),
                     "v": opt.v.view(self.k, p)}
             self.params[name] = self._views(a0, opt0.flat, rows["flat"])
@@ -124,8 +145,12 @@ class StackedSeeds:
             for i, (a, o) in enumerate(zip(self.agents, olds)):
                 self._rehome(a, o.flat, rows["flat"][i], grads=False)
                 self._rehome(a, o.grad, rows["grad"][i], grads=True)
-                o.flat, o.grad, o.m, o.v, o._t = rows["flat"][i], rows["grad"][i], rows["m"][i], rows["v"][i], opt._t
+                o.flat, o.grad, o.m, o.v = rows["flat"][i], rows["grad"][i], rows["m"][i], rows["v"][i]
             self.opts[name], self.flats[name] = opt, rows["flat"]
+            if compile:
+                from rlmeta.offpolicy import maybe_compile
+
+                self._step_fns[name] = maybe_compile(opt.step, True)
         for name in [k for k, v in vars(a0).items() if k.endswith("_flat") and isinstance(v, torch.Tensor)]:
             stacked = torch.stack([getattr(a, name) for a in self.agents])  # [K, P]
             self.params[name] = self._views(a0, getattr(a0, name), stacked)
@@ -212,9 +237,18 @@ class StackedSeeds:
         else:
             for k, v in views.items():
                 v.copy_(grad[k])
-        opt.step()
-        for a in self.agents:  # the agents' step counts travel with their checkpoints
-            getattr(a, name)._t = opt._t
+        self._step_fns.get(name, opt.step)()
+
+    def sync_counts(self) -> None:
+        """Copy the stacked optimizers' step counts to the agents' (their checkpoints hold them);
+        the runner calls it once per iteration (a host sync on a GPU)."""
+        for name, opt in self.opts.items():
+            for a in self.agents:
+                o = getattr(a, name)
+                if o.capturable:
+                    o._t.fill_(opt.t)
+                else:
+                    o._t = opt.t
 
     @torch.no_grad()
     def lerp(self, target: str, source: str, polyak: float) -> None:
@@ -243,7 +277,7 @@ def lockstep_iteration(agents: Sequence[Any], S: StackedSeeds, rng: SeedRNG) -> 
         for _ in range(outs[0][1]):
             batches, noises = [], []
             for i, a in enumerate(agents):
-                with rng.use(i):  # the draws of a single run's update, in its order
+                with rng.use_torch(i):  # the draws of a single run's update, in its order
                     batches.append(a.loop.buffer.sample(cfg.batch_size))
                     noises.append(a.update_noise(cfg.batch_size))
             b = ReplayBatch(*(torch.stack(x) for x in zip(*batches)))  # [K, B, ...]
@@ -251,6 +285,7 @@ def lockstep_iteration(agents: Sequence[Any], S: StackedSeeds, rng: SeedRNG) -> 
             last = agents[0].update_seeds(S, b, noise, agents[0].loop.num_updates)
             for a in agents:
                 a.loop.num_updates += 1
+    S.sync_counts()
     metrics = []
     for i, a in enumerate(agents):
         a.global_step = steps[i]

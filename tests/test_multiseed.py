@@ -145,9 +145,10 @@ def test_default_path_is_bitwise_the_code_before_multiseed(tmp_path):
 
 
 # ---------------------------------------------------------------------- the functional update
-@pytest.mark.parametrize("algo", ALGOS)
-def test_functional_update_equals_update(algo):
-    """update_seeds over one seed (the update the GPU path captures as a CUDA graph) against
+@pytest.mark.parametrize("algo, compile", [("ddpg", False), ("td3", False), ("sac", False), ("sac", True)])
+def test_functional_update_equals_update(algo, compile, capsys):
+    """update_seeds over one seed (vmap of torch.func.grad of the same losses; with compile=True the
+    vmapped gradients and the Adam steps through torch.compile, as `--seeds K --compile`) against
     update(), from the same state and the same draws, for a few steps (TD3: both delay branches)."""
     from tests.test_offpolicy import _agent
     from rlmeta.multiseed import StackedSeeds
@@ -156,7 +157,7 @@ def test_functional_update_equals_update(algo):
     kw = {"autotune": True} if algo == "sac" else {}
     ref, fun = _agent(algo, seed=3, **kw), _agent(algo, seed=3, **kw)
     try:
-        S = StackedSeeds([fun])
+        S = StackedSeeds([fun], compile=compile)
         for i in range(4):
             torch.manual_seed(100 + i)
             m_ref = ref.update(ref.loop.buffer.sample(8))
@@ -166,6 +167,7 @@ def test_functional_update_equals_update(algo):
             m_fun = fun.update_seeds(S, ReplayBatch(*(x[None] for x in b)), tuple(x[None] for x in noise), i)
             ref.loop.num_updates += 1
             fun.loop.num_updates += 1
+            S.sync_counts()
             assert m_ref.keys() == m_fun.keys()
             for k in m_ref:
                 torch.testing.assert_close(m_fun[k][0], m_ref[k], rtol=1e-5, atol=1e-6)
@@ -175,6 +177,7 @@ def test_functional_update_equals_update(algo):
             torch.testing.assert_close(a.flat, b.flat, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(a.m, b.m, rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(fun.critic_targ_flat, ref.critic_targ_flat, rtol=1e-5, atol=1e-6)
+        assert "torch.compile" not in capsys.readouterr().err  # compiled, not the eager fallback
         # the agent's modules see the stacked rows: its act() uses the updated actor
         obs = fun.loop.buffer.sample(4).obs.numpy()
         torch.testing.assert_close(torch.as_tensor(fun.act(obs, True)), torch.as_tensor(ref.act(obs, True)),
