@@ -8,6 +8,9 @@ import csv
 import io
 import sys
 
+import pytest
+import torch
+
 from agents.alphazero.agent import AlphaZeroConfig
 
 
@@ -16,6 +19,23 @@ def test_connect4_gpu_preset_is_alphazero_jl_sized():
     cfg.validate()
     assert (cfg.env, cfg.num_envs, cfg.channels, cfg.blocks) == ("connect4", 4096, 128, 5)
     assert cfg.replay_size >= cfg.min_replay >= cfg.batch_size
+
+
+def test_one_batch_evaluation_equals_mistake_rate_per_set():
+    """The script scores all Pons sets in one batch; per set that equals evaluate.mistake_rate."""
+    from agents.alphazero.evaluate import mistake_rate
+    from agents.alphazero.network import PolicyValueNet
+    from agents.alphazero.players import NetworkPlayer
+    from benchmarks.alphazero_connect4 import labelled_sets
+    from benchmarks.gpu_alphazero import Positions
+    from envs.board import make
+
+    torch.manual_seed(0)
+    player = NetworkPlayer(make("connect4", 1), PolicyValueNet((2, 6, 7), 7, 8, 1, 8).eval(), 0)
+    sets = labelled_sets(20)
+    got = Positions(sets, torch.device("cpu")).mistake_rates(player, batch=50)
+    want = {n: 100.0 * mistake_rate(player, data) for n, data in sets.items()}
+    assert got == pytest.approx(want, abs=1e-4) and len(got) == 6 and max(got.values()) > 0
 
 
 def test_gpu_alphazero_script_tiny_on_cpu(tmp_path, monkeypatch):
