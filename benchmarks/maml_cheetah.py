@@ -13,6 +13,9 @@ with the policy, take one policy-gradient step on them (per-task linear baseline
 advantages, as in training), sample again, ... up to 3 steps. MAML adapts with its training step
 size; for the two baselines every step size in --baseline-lrs is tried and the best (mean return over
 steps 1-3) is reported, as the MAML paper did (this picks on the test tasks: optimistic for them).
+MAML minus the pretrained policy is also taken per held-out task (same tasks and seeds: a paired
+comparison, its 95% interval over tasks), after 0-3 steps; issue 17's CPU target is that MAML after
+one step lies above the pretrained policy after one step.
 
 Run (one core, about 15 minutes with the defaults):
     nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py --family cheetah-vel
@@ -164,6 +167,17 @@ def main(argv: list[str] | None = None) -> None:
         _, lr, ret = best[name]
         w_s = f"{wall[name] / 60:.1f} min" if name in wall else "-"
         lines.append(f"| {name} | {lr} | {fmt(ret)} | {gain(ret)} | {w_s} |")
+    # the CPU target of issue 17: MAML after one step above the pretrained policy after one step, the
+    # difference taken per held-out task (same tasks, env and noise seeds for both), its 95% CI over tasks
+    maml_ret, pre_ret = best["MAML"][2], best["pretrained"][2]
+    diff = maml_ret - pre_ret  # [4, T]
+    d1, c1 = diff[1].mean(), ci95(diff[1])
+    verdict = "above" if d1 - c1 > 0 else "below" if d1 + c1 < 0 else "not separated from"
+    lines += ["", f"MAML minus pretrained (step {best['pretrained'][1]}), paired over the {diff.shape[1]} held-out "
+              "tasks, mean +- 95% CI:", "", "| | 0 steps | 1 step | 2 steps | 3 steps |", "|---|---:|---:|---:|---:|",
+              "| MAML - pretrained | " + " | ".join(f"{diff[k].mean():+.1f} +- {ci95(diff[k]):.1f}" for k in range(4)) + " |",
+              "", f"MAML 1 step - pretrained 1 step (paired over held-out tasks): {d1:+.1f} +- {c1:.1f}: MAML after one "
+              f"step is **{verdict}** the pretrained policy after one step."]
     lines += ["", "All step sizes tried for the baselines:", "",
               "| method | step size | 0 steps | 1 step | 2 steps | 3 steps | gain 0->1 | gain 0->3 |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]

@@ -18,3 +18,10 @@ def test_maml_cheetah_benchmark_runs_on_the_warp_backend(tmp_path):
     rows = [line for line in md.splitlines() if line.startswith(("| MAML |", "| pretrained |", "| random init |"))]
     assert {r.split("|")[1].strip() for r in rows} == {"MAML", "pretrained", "random init"} and "nan" not in md
     assert (tmp_path / "results" / "maml_cheetah-dir-warp.png").stat().st_size > 0
+    # the paired comparison (issue 17's CPU target): the mean of the per-task differences equals the
+    # difference of the two rows' 1-step means (up to the tables' rounding to 0.1)
+    line = next(x for x in md.splitlines() if x.startswith("MAML 1 step - pretrained 1 step (paired over held-out tasks)"))
+    paired = float(line.split(": ")[1].split("+-")[0])
+    one_step = {r.split("|")[1].strip(): float(r.split("|")[4].split("+-")[0]) for r in rows}
+    assert abs(paired - (one_step["MAML"] - one_step["pretrained"])) <= 0.11
+    assert any(f"**{v}**" in line for v in ("above", "below", "not separated from"))
