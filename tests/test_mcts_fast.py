@@ -125,3 +125,22 @@ def test_fast_search_builds_the_reference_tree_with_passes(game):
         out.append(search(g, s, _model, cfg, fast=fast))
     _assert_same_tree(out[0].tree, out[1].tree)
     assert torch.equal(out[0].policy, out[1].policy) and torch.equal(out[0].action, out[1].action)
+
+
+def test_backup_writes_through_non_contiguous_fields():
+    """backup() on a tree whose statistics are strided views (a slice of a wider tensor) updates
+    the views, as on contiguous fields (flat index_copy_ would write to a lost copy)."""
+    from agents.alphazero.search import NO_PARENT, backup, empty_tree
+
+    g = make("tictactoe", 2)
+    trees = [empty_tree(g, g.reset(), capacity=4) for _ in range(2)]
+    wide = torch.zeros(2, 5, 2)
+    trees[1].node_visits, trees[1].value_sums = wide[..., 0], wide[..., 1]  # [2, 5] with stride 2
+    assert not trees[1].node_visits.is_contiguous()
+    for t in trees:
+        t.player[:, :3] = torch.tensor([0, 1, 0])
+        t.parents[:, :3] = torch.tensor([NO_PARENT, 0, 1])
+        backup(t, torch.tensor([2, 1]), torch.tensor([1.0, -0.5]))
+    assert torch.equal(trees[0].node_visits, trees[1].node_visits)
+    assert torch.equal(trees[0].value_sums, trees[1].value_sums)
+    assert wide[0, :3, 0].tolist() == [1.0, 1.0, 1.0] and wide[1, :3, 1].tolist() == [0.5, -0.5, 0.0]
