@@ -21,6 +21,11 @@ Run (one core, about 15 minutes with the defaults):
     nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py --family cheetah-vel
     nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py --family cheetah-dir
 Writes benchmarks/results/maml_<family>.{md,png}; run directories under --out are reused/resumed.
+On two free cores the two trainings can run side by side, then a plain call evaluates:
+    ARGS="--family cheetah-dir --env-backend mujoco --outer promp --iterations 200"
+    nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py $ARGS --train-only maml &
+    nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py $ARGS --train-only pretrained; wait
+    nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py $ARGS
 `--env-backend mujoco | warp` samples through the task-batched torch env (envs/meta/batched.py; warp:
 mujoco-warp worlds on --device, e.g. `--env-backend warp --device cuda` on a GPU) and writes
 maml_<family>-<backend>.{md,png} instead.
@@ -107,6 +112,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", help="torch device of the learner (and of the warp worlds)")
     p.add_argument("--out", type=Path, default=Path("runs/bench-maml-cheetah"))
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of the markdown table and figure")
+    p.add_argument("--note", default="", help="a sentence added to the report's 'Measured' line (how it was run)")
+    p.add_argument("--train-only", choices=["maml", "pretrained"],
+                   help="train (or resume) only this run and exit: the two trainings can then run as two processes "
+                        "on two cores, and a later plain call reuses both and evaluates")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     fam = args.family
@@ -118,6 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     maml_cfg = base.replace(run_dir=str(args.out / f"maml-{args.outer}-{fam}{tag}-s{args.seed}"))
     pre_cfg = base.replace(inner_steps=0, meta_iterations=2 * args.iterations,
                            run_dir=str(args.out / f"pretrain-{args.outer}-{fam}{tag}-s{args.seed}"))
+    if args.train_only:
+        train(maml_cfg if args.train_only == "maml" else pre_cfg)
+        return
     wall = {"MAML": train(maml_cfg), "pretrained": train(pre_cfg)}
 
     rows = []  # (method, lr, returns [4, T])
@@ -151,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [f"# MAML meta-RL on {fam}: return after 0-3 adaptation steps", "",
              f"Command: `{cmd}`  ", f"Machine: {machine_line()}  ",
              f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread, physics on 1 thread, niced (other jobs shared "
-             f"the 2 cores); env backend {args.env_backend}, device {args.device}.", "",
+             f"the 2 cores); env backend {args.env_backend}, device {args.device}." + (f" {args.note}" if args.note else ""), "",
              f"Training budget: MAML ({args.outer} outer, 1 inner PG step, lr {base.inner_lr}) {args.iterations} "
              f"meta-iterations x {args.meta_batch} tasks x {args.rollouts} rollouts x horizon {args.horizon} x 2 (pre- "
              f"and post-update) = {budget:,} env steps; pretrained (multi-task {args.outer}, no adaptation): "

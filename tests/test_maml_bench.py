@@ -10,11 +10,16 @@ def test_maml_cheetah_benchmark_runs_on_the_warp_backend(tmp_path):
     pytest.importorskip("mujoco_warp")
     from benchmarks.maml_cheetah import main
 
-    main(["--family", "cheetah-dir", "--env-backend", "warp", "--iterations", "1", "--meta-batch", "2",
-          "--rollouts", "2", "--horizon", "4", "--eval-tasks", "2", "--baseline-lrs", "0.1",
-          "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "results")])
+    args = ["--family", "cheetah-dir", "--env-backend", "warp", "--iterations", "1", "--meta-batch", "2",
+            "--rollouts", "2", "--horizon", "4", "--eval-tasks", "2", "--baseline-lrs", "0.1",
+            "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    main(args + ["--train-only", "pretrained"])  # as a second process would, beside --train-only maml
+    runs = tmp_path / "runs"
+    assert (runs / "pretrain-trpo-cheetah-dir-warp-s0" / "done").exists()
+    assert not (runs / "maml-trpo-cheetah-dir-warp-s0").exists() and not (tmp_path / "results").exists()
+    main(args + ["--note", "Trained as two processes."])  # trains MAML, reuses the pretrained run, evaluates
     md = (tmp_path / "results" / "maml_cheetah-dir-warp.md").read_text()
-    assert "--env-backend warp --device cpu" in md and "env backend warp" in md
+    assert "--env-backend warp --device cpu" in md and "env backend warp" in md and "Trained as two processes." in md
     rows = [line for line in md.splitlines() if line.startswith(("| MAML |", "| pretrained |", "| random init |"))]
     assert {r.split("|")[1].strip() for r in rows} == {"MAML", "pretrained", "random init"} and "nan" not in md
     assert (tmp_path / "results" / "maml_cheetah-dir-warp.png").stat().st_size > 0
