@@ -221,7 +221,7 @@ def report(args, cfg, rows, evals, names, sets, cpu, tp, ckpt_bytes, agree, amp,
               f"{cfg.min_replay:,}), lr {cfg.lr}, random opening plies U{{0..{cfg.random_opening_moves}}}; network "
               f"{'in bfloat16 autocast' if amp else 'in float32'} for self-play and training. Evaluation every "
               f"{args.eval_every_s:.0f} s of training: raw policy and {args.eval_search} search with {args.eval_sims} "
-              f"simulations (no root noise), in float32.", "",
+              f"simulations (no root noise), in float32 (TF32 matmuls on CUDA).", "",
               f"Trained {rows[-1]['train_s']:.0f} s: {rows[-1]['global_step']:,} self-play moves, "
               f"{int(rows[-1]['games']):,} games, {len(rows)} iterations.", "",
               "Mistake rate (%) at the end (a move is a mistake when its game-theoretic outcome is strictly worse "
@@ -306,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     amp = args.amp and device.type == "cuda"
+    if device.type == "cuda":  # fixed shapes: let cuDNN pick its fastest convolutions; TF32 for float32 matmuls
+        torch.backends.cudnn.benchmark = True
+        torch.set_float32_matmul_precision("high")
     autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
     sets = labelled_sets(args.limit)
     names = [n for n in ORDER if n in sets]
