@@ -175,6 +175,10 @@ class Gradients:
                 self._layout["root." + name] = (i, off, p.numel(), p.shape)
             self._holder = _Call(root, losses_fn)
             try:
+                # past dynamo's recompile limit (many shapes in one process, e.g. an in-process sweep)
+                # it would run the functional version eagerly, ~4x slower than autograd: raise instead,
+                # so the fallback below takes autograd
+                torch._dynamo.config.fail_on_recompile_limit_hit = True
                 self._compiled = torch.compile(self._functional, dynamic=False)
                 # the optimizers' steps as one more graph: a handful of fused loops instead of ~12 ops
                 # per optimizer; needs capturable optimizers (lr and t as tensors: no recompiles as the
