@@ -59,7 +59,11 @@ def frozen_forward(seq: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor]
         else:
             return None
 
-    def forward(x: torch.Tensor) -> torch.Tensor:
+    return _chain(fns)
+
+
+def _chain(fns: list[Callable]) -> Callable:
+    def forward(x):
         for f in fns:
             x = f(x)
         return x
@@ -90,12 +94,7 @@ def numpy_forward(seq: nn.Sequential) -> Callable[[np.ndarray], np.ndarray] | No
         else:
             return None
 
-    def forward(x: np.ndarray) -> np.ndarray:
-        for f in fns:
-            x = f(x)
-        return x
-
-    return forward
+    return _chain(fns)
 
 
 class GaussianActor(nn.Module):
