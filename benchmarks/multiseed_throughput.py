@@ -30,16 +30,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).parent / "results"
 
 
-def rlmeta_cmd(algo: str, args: argparse.Namespace, extra: list[str]) -> list[str]:
+def rlmeta_cmd(algo: str, args: argparse.Namespace, extra: list[str], threads: int) -> list[str]:
     return [sys.executable, "-m", "rlmeta.cli", "train", algo, "--env", args.env, "--total-steps", str(args.steps),
             "--start-steps", str(args.start_steps), "--update-after", str(args.start_steps), "--eval-every", "0",
             "--log-every", str(args.log_every), "--no-progress", "--no-save-buffer", "--torch-threads",
-            str(args.threads), "--env-threads", "1", *args.algo_args, *extra]
+            str(threads), "--env-threads", "1", *args.algo_args, *extra]
 
 
 def elapsed_at(run_dir: Path, step: int) -> float:
@@ -89,8 +91,12 @@ def main() -> int:
     p.add_argument("--window-start", type=int, default=3000, help="steady rate measured from this step to --steps")
     p.add_argument("--log-every", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    p.add_argument("--modes", nargs="+", default=["sequential", "parallel", "seeds", "seeds-compile"])
+    p.add_argument("--modes", nargs="+", default=["sequential", "parallel", "seeds", "seeds-compile"],
+                   help="sequential, parallel, seeds, seeds-compile; MODE:T runs it with T torch threads per process")
     p.add_argument("--algo-args", nargs=argparse.REMAINDER, default=[], help="more train flags (last)")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="repeat the modes, in reverse order every other round (a shared machine's load drifts); "
+                        "the table gives medians and each round's ratio")
     p.add_argument("--note", default="", help="a line about the machine's load, printed on the page")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for multiseed_throughput.{md,png}")
     args = p.parse_args()
@@ -100,27 +106,42 @@ def main() -> int:
     from benchmarks.report import machine_line
 
     seeds = list(range(args.seeds))
-    results = []
+    runs: dict[str, list[dict]] = {}  # label -> one result per round
     t_all = time.perf_counter()
+    order = [m for r in range(args.rounds) for m in (args.modes if r % 2 == 0 else args.modes[::-1])]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for mode in args.modes:
-            d = root / mode
+        for n, spec in enumerate(order):
+            mode, _, t = spec.partition(":")
+            threads = int(t) if t else args.threads
+            d = root / f"{n}-{spec.replace(':', '-t')}"
             if mode in ("sequential", "parallel"):
-                cmds = [(rlmeta_cmd(args.algo, args, ["--seed", str(s), "--run-dir", str(d / f"s{s}")]), [d / f"s{s}"])
-                        for s in seeds]
+                cmds = [(rlmeta_cmd(args.algo, args, ["--seed", str(s), "--run-dir", str(d / f"s{s}")], threads),
+                         [d / f"s{s}"]) for s in seeds]
                 label = f"{args.seeds} separate runs, " + ("one after another" if mode == "sequential" else "in parallel")
-            else:
+            elif mode in ("seeds", "seeds-compile"):
                 extra = ["--seeds", str(args.seeds), "--run-dir", str(d / "s{seed}")] + (["--compile"] if mode == "seeds-compile" else [])
-                cmds = [(rlmeta_cmd(args.algo, args, extra), [d / f"s{s}" for s in seeds])]
+                cmds = [(rlmeta_cmd(args.algo, args, extra, threads), [d / f"s{s}" for s in seeds])]
                 label = f"--seeds {args.seeds}" + (" --compile" if mode == "seeds-compile" else "")
+            else:
+                p.error(f"unknown mode {mode}")
+            label += f" ({threads} torch thread{'s' if threads > 1 else ''})"
             print(f"{label} ...", file=sys.stderr, flush=True)
             r = run_mode(label, cmds, mode == "parallel", args)
             print(f"  wall {r['wall_s']:.1f} s, {r['total_sps']:.1f} env-steps/s overall, "
                   f"{r['steady_sps']:.1f} steady", file=sys.stderr, flush=True)
-            results.append(r)
+            runs.setdefault(label, []).append(r)
     minutes = (time.perf_counter() - t_all) / 60
+    med = lambda xs: float(np.median(xs))  # noqa: E731
+    results = [{"mode": label, "wall_s": med([r["wall_s"] for r in rs]), "total_sps": med([r["total_sps"] for r in rs]),
+                "steady_sps": med([r["steady_sps"] for r in rs]), "rounds": rs} for label, rs in runs.items()]
     ref = next((r for r in results if "one after another" in r["mode"]), results[0])
+    par = next((r for r in results if "in parallel" in r["mode"]), None)
+
+    def per_round(r: dict, base: dict | None) -> str:
+        if base is None:
+            return "-"
+        return ", ".join(f"{a['steady_sps'] / b['steady_sps']:.2f}x" for a, b in zip(r["rounds"], base["rounds"]))
 
     args.out.mkdir(parents=True, exist_ok=True)
     cmd = "python benchmarks/multiseed_throughput.py " + " ".join(sys.argv[1:])
@@ -136,11 +157,13 @@ def main() -> int:
               f"seeds' env steps / wall time of the mode (process start-up, imports and compilation included); "
               f"steady = the rate between steps {args.window_start} and {args.steps} from progress.csv "
               "(what a long run sees).", "",
-              "| mode | wall time (s) | env-steps/s overall | vs one after another | env-steps/s steady | vs one after another |",
-              "|---|---:|---:|---:|---:|---:|"]
+              f"Medians over {args.rounds} round(s) (modes in reverse order every other round); the last two columns "
+              "give the steady-rate ratio of each round.", "",
+              "| mode | wall time (s) | env-steps/s overall | env-steps/s steady | vs one after another (per round) | vs in parallel (per round) |",
+              "|---|---:|---:|---:|---|---|"]
     for r in results:
-        lines.append(f"| {r['mode']} | {r['wall_s']:.1f} | {r['total_sps']:.1f} | {r['total_sps'] / ref['total_sps']:.2f}x "
-                     f"| {r['steady_sps']:.1f} | {r['steady_sps'] / ref['steady_sps']:.2f}x |")
+        lines.append(f"| {r['mode']} | {r['wall_s']:.1f} | {r['total_sps']:.1f} | {r['steady_sps']:.1f} "
+                     f"| {per_round(r, ref)} | {per_round(r, par)} |")
     lines.append("")
     md = args.out / "multiseed_throughput.md"
     png = args.out / "multiseed_throughput.png"
