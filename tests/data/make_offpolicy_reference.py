@@ -1,7 +1,11 @@
-"""Reference numbers of the CPU default path (commit aa89285), for tests/test_multiseed.py."""
+"""Reference numbers of the CPU default path of DDPG/TD3/SAC, for tests/test_multiseed.py
+(tests/data/offpolicy_reference.json was written by this script at commit aa89285, before
+multi-seed training and the GPU update path existed):
+    python tests/data/make_offpolicy_reference.py tests/data/offpolicy_reference.json
+"""
 import csv, hashlib, json, sys, tempfile
 from pathlib import Path
-sys.path.insert(0, "/work/main")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch
 from rlmeta.cli import main
 from rlmeta.checkpoint import load_checkpoint
