@@ -38,11 +38,19 @@ references for the 268 after one step that the target beats):
   On the GPU one meta-iteration is bound by the 2 x 100 sequential physics steps, not by the batch,
   so the larger batch is nearly free and lowers the variance of both the inner (adaptation) gradient
   and the meta-gradient; the learning rate stays ProMP's because a lower-variance gradient does not
-  make Adam's steps larger. RLlib needed about 1700 meta-iterations (211M env steps) for 268; at an
-  estimated 1 s per iteration (not measured: no GPU was available when this was written) the default
-  budget gives about 100-150 per family, so 300 after one step is a stretch at these settings; the
-  knobs for a second try are on the command line (--budget-s, --meta-lr, --rollouts, --outer trpo
-  --max-kl).
+  make Adam's steps larger.
+- budget: the whole script must fit 10 minutes with set-up, so training gets about 7.5 of them:
+  MAML 150 s on cheetah-dir (the absolute target) and 100 s on cheetah-vel (a target relative to
+  pretraining), pretraining at most 100 s / 80 s (about MAML's env steps: a pretraining iteration
+  samples 100 steps instead of 200 and skips the second-order update).
+What to expect: RLlib needed about 1700 meta-iterations (211M env steps) for 268. On the 2-core CPU,
+benchmarks/results/maml_cheetah-dir-mujoco.md (these settings at 20 tasks x 10 rollouts, 300
+meta-iterations) shows cheetah-dir's adaptation appearing only after about 250 meta-iterations (the
+post-update training return stays near the random policy's -17 until then, then climbs to 69 at
+iteration 300). At an estimated 0.5-1 s per iteration on the GPU (not measured: no GPU was available
+when this was written) the defaults give 150-300 iterations on cheetah-dir, so 300 after one step is a
+stretch at ProMP's step sizes; the knobs for a second try are on the command line (--budget-s,
+--promp-steps, --meta-lr, --rollouts, --outer trpo --max-kl).
 
 ant-dir is reported as not run: the task-batched torch envs (envs/meta/batched.py) have HalfCheetah
 and point only (the warp backend has no Ant model), and ant-dir's numpy family steps gymnasium's Ant
@@ -89,7 +97,8 @@ def ci95(x: np.ndarray) -> float:
 def make_config(family: str, args: argparse.Namespace, **over) -> MetaRLConfig:
     cfg = MetaRLConfig(env=family, outer=args.outer, meta_batch=args.meta_batch, rollouts_per_task=args.rollouts,
                        horizon=args.horizon, hidden_sizes=tuple(args.hidden_sizes), meta_lr=args.meta_lr,
-                       max_kl=args.max_kl, inner_lr=args.inner_lr, seed=args.seed, env_backend=args.env_backend,
+                       max_kl=args.max_kl, promp_steps=args.promp_steps, inner_lr=args.inner_lr, seed=args.seed,
+                       env_backend=args.env_backend,
                        device=args.device, env_threads=args.env_threads, eval_tasks=args.eval_tasks,
                        eval_rollouts=args.rollouts, eval_steps=3, meta_iterations=10**9, progress=False)
     return cfg.replace(**over)
@@ -226,7 +235,10 @@ def report(results: dict, errors: list[str], args: argparse.Namespace, argv: lis
               f"{cfg.clip_eps}; trpo: max KL {cfg.max_kl}), one inner policy-gradient step of size {cfg.inner_lr}, "
               f"{cfg.meta_batch} tasks x {cfg.rollouts_per_task} rollouts = {cfg.meta_batch * cfg.rollouts_per_task} "
               f"worlds, horizon {cfg.resolved_horizon()}, policy {cfg.hidden_sizes} {cfg.activation}. Pretrained: "
-              f"the same trainer with no inner step, trained for MAML's env steps (cap {args.pretrain_cap_s:.0f} s). "
+              "the same trainer with no inner step, trained for MAML's env steps (or at most "
+              f"{', '.join(f'{v:.0f} s on {f}' for f, v in args.pretrain_cap_s.items())}; MAML: "
+              f"{', '.join(f'{v:.0f} s on {f}' for f, v in args.budget_s.items())}, shrunk if the deadline "
+              f"of {args.deadline_s:.0f} s needs it). "
               f"Evaluation: {args.eval_tasks} held-out tasks (seed {cfg.eval_seed}) x {args.rollouts} rollouts per "
               f"step, mean return per rollout +- 95% CI over tasks; baselines at the best of step sizes "
               f"{args.baseline_lrs}.", "",
@@ -317,9 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="physics of the task-batched env: warp (mujoco-warp worlds on --device) or mujoco (CPU)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="torch (and warp) device (default: cuda when available)")
-    p.add_argument("--budget-s", type=float, default=130.0, help="MAML training seconds per family")
-    p.add_argument("--pretrain-cap-s", type=float, default=90.0,
-                   help="most seconds of pretraining per family (it stops earlier at MAML's env steps)")
+    p.add_argument("--budget-s", type=float, nargs="+", default=[150.0, 100.0],
+                   help="MAML training seconds: one value for every family or one per family in --families order")
+    p.add_argument("--pretrain-cap-s", type=float, nargs="+", default=[100.0, 80.0],
+                   help="most seconds of pretraining (it stops earlier at MAML's env steps), as --budget-s")
     p.add_argument("--deadline-s", type=float, default=540.0,
                    help="the whole script's seconds: later training budgets shrink to end by then")
     p.add_argument("--eval-reserve-s", type=float, default=20.0, help="seconds kept per family for its evaluations")
@@ -330,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--horizon", type=int, default=100)
     p.add_argument("--hidden-sizes", type=int, nargs="+", default=[64, 64])
     p.add_argument("--meta-lr", type=float, default=1e-3, help="promp: Adam learning rate")
+    p.add_argument("--promp-steps", type=int, default=5, help="promp: Adam steps per meta-iteration on its samples")
     p.add_argument("--max-kl", type=float, default=0.01, help="trpo: trust-region radius")
     p.add_argument("--inner-lr", type=float, default=0.1, help="MAML's inner step size")
     p.add_argument("--eval-tasks", type=int, default=40, help="held-out tasks (= --meta-batch reuses the worlds)")
@@ -337,13 +351,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env-threads", type=int, default=0, help="mujoco backend: physics threads (0: one per core)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    for name in ("budget_s", "pretrain_cap_s"):
+        v = getattr(args, name)
+        if len(v) not in (1, len(args.families)):
+            p.error(f"--{name.replace('_', '-')}: give one value or one per family ({len(args.families)})")
+        setattr(args, name, dict(zip(args.families, v * len(args.families) if len(v) == 1 else v)))
     argv = list(sys.argv[1:] if argv is None else argv)
     start = time.perf_counter()
     device = torch.device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     # MAML's training phase and pretraining's cap per family; each family's evaluations are reserved
-    plan = Planner(start + args.deadline_s, [b for _ in args.families for b in (args.budget_s, args.pretrain_cap_s)],
+    plan = Planner(start + args.deadline_s, [b for f in args.families for b in (args.budget_s[f], args.pretrain_cap_s[f])],
                    args.eval_reserve_s, len(args.families))
 
     results: dict[str, dict] = {}
