@@ -2,9 +2,10 @@
 a meta-batch of tasks x rollouts per task as one vector env, MAML against the multi-task pretrained
 policy given the same env steps, both evaluated after 0-3 adaptation steps on the same held-out tasks.
 
-One command on a GPU machine prepared with ../shared/device/ (call1.sh, then call2.sh for Warp),
+One command on a GPU machine prepared with ../shared/device/ (after call1.sh; call2.sh adds Warp),
 within 10 minutes on an H100 including set-up, writing gpu_maml.md, gpu_maml.png and CSVs into --out:
-    bash .device/call2.sh python benchmarks/gpu_maml.py --out benchmarks/results/gpu_maml
+    bash .device/call1.sh true                      # first device call: wheels, Warp part 1
+    bash .device/call2.sh python3 benchmarks/gpu_maml.py --out benchmarks/results/gpu_maml   # second call
 The test suite runs it in a tiny configuration on the CPU MuJoCo backend (tests/test_gpu_maml.py):
     python benchmarks/gpu_maml.py --env-backend mujoco --device cpu --meta-batch 2 --rollouts 2 --horizon 5 \
         --max-iters 2 --baseline-lrs 0.1 --out /tmp/gpu_maml
