@@ -76,11 +76,12 @@ def step_vmap(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
     return loss
 
 
-def step_clone_loop(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
+def _clone_adapt_loop(clone, opt, b, steps: int) -> torch.Tensor:
+    """learn2learn's per-task pattern: clone, adapt `steps` times, sum the query losses, one step."""
     xs, ys, xq, yq = b[:4]
     total = 0.0
     for i in range(xs.shape[0]):
-        learner = maml.clone()
+        learner = clone()
         for _ in range(steps):
             learner.adapt(mse(learner(xs[i]), ys[i]))
         total = total + mse(learner(xq[i]), yq[i])
@@ -89,6 +90,10 @@ def step_clone_loop(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
     loss.backward()
     opt.step()
     return loss
+
+
+def step_clone_loop(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
+    return _clone_adapt_loop(maml.clone, opt, b, steps)
 
 
 def step_module_loop(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
@@ -114,18 +119,7 @@ def step_l2l(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
 
     # the wrapper only holds a reference to maml.model (no copy), so building it per call is free
     algo = l2l.algorithms.MAML(maml.model, lr=LR, first_order=maml.first_order)
-    xs, ys, xq, yq = b[:4]
-    total = 0.0
-    for i in range(xs.shape[0]):
-        learner = algo.clone()
-        for _ in range(steps):
-            learner.adapt(mse(learner(xs[i]), ys[i]))
-        total = total + mse(learner(xq[i]), yq[i])
-    loss = total / xs.shape[0]
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return loss
+    return _clone_adapt_loop(algo.clone, opt, b, steps)
 
 
 METHODS: dict[str, Callable] = {"vmap (rlmeta)": step_vmap, "loop, clone/adapt": step_clone_loop,
