@@ -35,7 +35,7 @@ from rlmeta.evaluation import evaluate
 from rlmeta.optim import FlatAdam
 from rlmeta.replay import ReplayBatch, ReplayBuffer, uniform_actions
 from rlmeta.rollout import EpisodeStats
-from rlmeta.vec_env import VecEnv
+from rlmeta.vec_env import DeviceVecEnv, VecEnv
 
 
 @dataclass
@@ -102,6 +102,52 @@ class OffPolicyConfig(RunConfig):
                 raise ConfigError(f"--{name.replace('_', '-')}: invalid value {getattr(self, name)!r}")
         if self.activation not in ("tanh", "relu", "elu"):
             raise ConfigError(f"--activation must be tanh, relu or elu, got {self.activation!r}")
+
+
+# ---------------------------------------------------------------------- the gpu preset
+# SAC's and TD3's `--preset gpu`: thousands of parallel worlds on one GPU, after FastTD3 / FastSAC
+# (Seo et al. 2025; younggyoseo/FastTD3 fast_td3/hyperparams.py and fast_sac/hyperparams.py, their
+# MuJoCo Playground defaults). Each choice, and why:
+GPU_PRESET: dict[str, Any] = dict(
+    # physics on the device: 1024 mujoco-warp worlds (FastTD3's Playground num_envs), stepped with
+    # torch tensors that never leave the GPU (OffPolicyLoop with a DeviceVecEnv); staggered episode
+    # clocks (as PPO's gpu preset) so the buffer does not fill with 1024 copies of the same phase of
+    # an episode; the shortened first episodes are truncations, bootstrapped
+    env_backend="warp", device="auto", num_envs=1024, stagger_starts=True,
+    total_steps=50_000_000, checkpoint_every=10_240_000,
+    # observation normalisation (FastTD3's obs_normalization=True), on the device by DeviceVecEnv's
+    # running mean/std. Difference: FastTD3 stores raw observations and normalises each sampled batch
+    # with the current statistics; here they are normalised when stored, with the statistics of that
+    # moment. With 1024 worlds the statistics see ~1M observations per 1000 vector steps and settle
+    # early, so only the first transitions are normalised with visibly different statistics
+    normalize_obs=True,
+    # bigger networks (FastTD3: actor 512-256-128, critic 1024-512-256, ReLU). One size is shared
+    # here by actor and critics: (512, 256, 128) for both, a narrower critic than FastTD3's
+    hidden_sizes=(512, 256, 128), activation="relu",
+    pi_lr=3e-4, q_lr=3e-4, gamma=0.99,
+    # tau 0.1 (FastTD3/FastSAC): with 2 updates per vector step the targets would otherwise lag far
+    # behind data that 1024 worlds renew quickly
+    polyak=0.9,
+    # replay of 10k transitions per world (FastTD3's Playground buffer_size 1024 * 10, per world):
+    # 10.24M rows on the device (1.7 GB for HalfCheetah); not saved in checkpoints (too big)
+    buffer_size=10_240_000, save_buffer=False,
+    # large batches (FastTD3: 32768) drawn uniformly over all worlds' transitions
+    batch_size=32_768,
+    # updates start after 10 vector steps (FastTD3's learning_starts 10), of uniform random actions
+    start_steps=10_240, update_after=10_240,
+    # the update-to-data ratio is --utd-ratio, in gradient updates per env step: FastTD3's num_updates
+    # 2 per vector step of 1024 worlds is 2/1024 (update_every 1024: one vector step per update phase).
+    # With --num-envs 4096 the same ratio runs 8 updates per vector step; raise --utd-ratio for more
+    update_every=1024, utd_ratio=2 / 1024,
+    # the update as CUDA graphs (compile=True on CUDA: rlmeta/graphs.py), FastTD3's torch.compile
+    # + CUDA graphs; not done: bfloat16 autocast, AdamW weight decay 0.1, the distributional (C51)
+    # critic (clipped double Q instead, which FastTD3 also uses: use_cdq=True), n-step returns
+    # (FastTD3's default num_steps is 1; 3 only for some tasks)
+    compile=True,
+    # test episodes on 16 fresh worlds every 5000 vector steps; log rows every 100 vector steps
+    # (one host sync each)
+    eval_every=5_120_000, eval_episodes=16, eval_envs=16, log_every=102_400,
+)
 
 
 # ---------------------------------------------------------------------- target networks
@@ -191,6 +237,12 @@ class OffPolicyLoop:
         self.low, self.high = space.low, space.high
         self.buffer = ReplayBuffer(cfg.buffer_size, obs_dim, space.shape[0], device)
         self.stats = EpisodeStats()
+        # parallel worlds on a device (mujoco-warp, DeviceVecEnv): observations, actions, rewards and
+        # dones stay tensors on the device and episode statistics are summed there (EpisodeStats with a
+        # mask), so a step costs no host sync; numpy envs keep the numpy path unchanged
+        self.on_device = isinstance(envs, DeviceVecEnv)
+        if self.on_device:
+            envs.torch_io = True
         self.obs: torch.Tensor | None = None  # [N, obs_dim] what the next step acts on
         self.num_updates = 0
         self.update_credit = 0.0  # fractional updates owed when utd_ratio * phase steps is not whole
@@ -209,11 +261,11 @@ class OffPolicyLoop:
             action = uniform_actions(self.low, self.high, n, self.device)
         else:
             action = explore(self.obs)
-        out = self.envs.step(action.cpu().numpy())
+        out = self.envs.step(action if self.on_device else action.cpu().numpy())
         # the time limit is not a terminal state: next_obs is the true last observation and
         # done = terminated only, so the critic bootstraps through truncation
         self.buffer.add(self.obs, action, out.reward, out.final_obs, out.terminated)
-        self.stats.add(out.episode_returns, out.episode_lengths)
+        self.stats.add(out.episode_returns, out.episode_lengths, out.episode_mask)
         self.obs = torch.as_tensor(out.obs, device=self.device)
         return step + n
 

@@ -17,10 +17,18 @@ Presets:
 - `sb3`: SB3's SAC defaults: lr 3e-4 everywhere, batch 256, tau 0.005, automatic alpha (initial
   1.0), one update per env step; with CleanRL's learning_starts 5000 (SB3's default of 100 is
   meant for quick tests).
+- `gpu`: parallel worlds on one GPU after FastSAC (the FastTD3 authors' SAC variant, settings from
+  younggyoseo/FastTD3 fast_sac/hyperparams.py, which are FastTD3's): 1024 mujoco-warp worlds, batch
+  32768, 2 updates per vector step as --utd-ratio, observation normalisation, tau 0.1, bigger
+  networks, CUDA-graph updates; each choice and its reason at rlmeta.offpolicy.GPU_PRESET.
+  SAC-specific: clipped double Q (FastSAC's use_cdq=True; SAC here always has it) and automatic
+  alpha (lr 3e-4, target entropy -act_dim) from an initial 0.1 (our choice: the large batch makes
+  alpha's gradient precise, so the start matters little; not taken from FastSAC).
 
 Example:
     rlmeta train sac --env HalfCheetah-v5 --total-steps 1000000 --run-dir runs/sac-hc
     rlmeta train sac --preset sb3 --env Hopper-v5 --run-dir runs/sac-hop
+    rlmeta train sac --preset gpu --env HalfCheetah-v5 --total-steps 50000000      # one GPU, minutes
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ import torch
 from rlmeta.errors import ConfigError
 from rlmeta.distributions import gaussian_log_prob, tanh_squash_log_prob
 from rlmeta.networks import QEnsemble, SquashedGaussianActor
-from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
+from rlmeta.offpolicy import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile,
+                              polyak_update)
 from rlmeta.optim import FlatAdam
 from rlmeta.multiseed import StackedSeeds
 from rlmeta.replay import ReplayBatch
@@ -68,6 +77,8 @@ class SACConfig(OffPolicyConfig):
             "spinningup": cls(),
             "sb3": cls(preset="sb3", pi_lr=3e-4, q_lr=3e-4, alpha_lr=3e-4, batch_size=256, polyak=0.995,
                        alpha=1.0, autotune=True, start_steps=5_000, update_after=5_000, update_every=1),
+            # FastSAC (younggyoseo/FastTD3 fast_sac/hyperparams.py) on mujoco-warp worlds: see above
+            "gpu": cls(preset="gpu", **GPU_PRESET, autotune=True, alpha=0.1, alpha_lr=3e-4),
         }
 
 

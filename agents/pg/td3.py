@@ -14,9 +14,20 @@ Presets:
   HalfCheetah results (9.8k against 9.6k for CleanRL and 9.7k for SB3-zoo) at the lowest cost.
 - `fujimoto`: the authors' current code (sfujim/TD3, TD3.py and main.py): lr 3e-4, batch 256,
   25k random start steps before any update, one update per env step, tau 0.005.
+- `gpu`: parallel worlds on one GPU after FastTD3 (Seo et al. 2025, "FastTD3: Simple, Fast, and
+  Capable RL for Humanoid Control"; settings from younggyoseo/FastTD3 fast_td3/hyperparams.py).
+  The choices shared with SAC's gpu preset (1024 mujoco-warp worlds, batch 32768, 2 updates per
+  vector step as --utd-ratio, observation normalisation, tau 0.1, bigger networks, CUDA-graph
+  updates) are listed with their reasons at rlmeta.offpolicy.GPU_PRESET. TD3-specific: clipped
+  double Q (FastTD3's use_cdq=True; TD3 always has it), policy_delay 2 (FastTD3's
+  policy_frequency 2: one actor step per vector step), target smoothing noise 0.1 clipped at 0.5
+  (FastTD3's DMC CheetahRun example; its HumanoidBench default is 0.001), and exploration noise
+  0.2 (one std for every world: FastTD3 draws each world's std uniformly from [0.001, 0.4] when
+  its episode ends; 0.2 is that range's mean; not implemented here).
 
 Example:
     rlmeta train td3 --env HalfCheetah-v5 --total-steps 1000000 --run-dir runs/td3-hc
+    rlmeta train td3 --preset gpu --env HalfCheetah-v5 --total-steps 50000000      # one GPU, minutes
 """
 
 from __future__ import annotations
@@ -28,7 +39,8 @@ import torch
 
 from rlmeta.errors import ConfigError
 from rlmeta.networks import DeterministicActor, QEnsemble
-from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
+from rlmeta.offpolicy import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile,
+                              polyak_update)
 from rlmeta.optim import FlatAdam
 from rlmeta.multiseed import StackedSeeds
 from rlmeta.replay import ReplayBatch
@@ -63,6 +75,10 @@ class TD3Config(OffPolicyConfig):
             "spinningup": cls(),
             "fujimoto": cls(preset="fujimoto", pi_lr=3e-4, q_lr=3e-4, batch_size=256, start_steps=25_000,
                             update_after=25_000, update_every=1),
+            # FastTD3 (Seo et al. 2025, younggyoseo/FastTD3 hyperparams.py, MuJoCo Playground
+            # defaults) on mujoco-warp worlds: see "The gpu preset" in the module docstring
+            "gpu": cls(preset="gpu", **GPU_PRESET, target_noise=0.1, noise_clip=0.5, act_noise=0.2,
+                       policy_delay=2),
         }
 
 
