@@ -243,6 +243,8 @@ class OffPolicyLoop:
         self.on_device = isinstance(envs, DeviceVecEnv)
         if self.on_device:
             envs.torch_io = True
+            # the Box as device tensors: no host-to-device copy per random-action step
+            self.low, self.high = (torch.as_tensor(x, dtype=torch.float32, device=device) for x in (self.low, self.high))
         self.obs: torch.Tensor | None = None  # [N, obs_dim] what the next step acts on
         self.num_updates = 0
         self.update_credit = 0.0  # fractional updates owed when utd_ratio * phase steps is not whole

@@ -1,10 +1,13 @@
 """benchmarks/gpu_offpolicy.py (issue 15's GPU check) in a tiny configuration on the CPU: it measures
 the eager, graph (eagerly on the CPU) and --seeds rows, runs the captured == eager check and writes
-the report files with the numbers it measured."""
+the report files with the numbers it measured; its parallel-worlds phase (`--preset gpu` on
+mujoco-warp, here Warp's CPU device with 8 worlds for a few seconds) trains, tests and reports."""
 
 from __future__ import annotations
 
 import csv
+
+import pytest
 
 
 def test_gpu_offpolicy_script_tiny_on_cpu(tmp_path):
@@ -13,7 +16,7 @@ def test_gpu_offpolicy_script_tiny_on_cpu(tmp_path):
     out = tmp_path / "gpu_off"
     assert gpu_offpolicy.main(["--device", "cpu", "--steps", "40", "--start-steps", "30", "--chunk", "20",
                                "--hidden", "16", "--seeds", "2", "--batch", "8", "--check-updates", "3",
-                               "--out", str(out)]) == 0
+                               "--phases", "throughput", "--out", str(out)]) == 0
     rows = list(csv.DictReader((out / "gpu_offpolicy.csv").open()))
     assert [(r["algo"], r["mode"].split(",")[0]) for r in rows] == [
         ("sac", "eager update"), ("sac", "CUDA graph update (--compile; eager on the CPU)"), ("sac", "--seeds 2"),
@@ -21,4 +24,31 @@ def test_gpu_offpolicy_script_tiny_on_cpu(tmp_path):
     assert all(float(r["env_steps_per_s"]) > 0 for r in rows)
     md = (out / "gpu_offpolicy.md").read_text()
     assert "- ddpg: max abs parameter difference after 3 updates" in md and "FAILED" not in md
-    assert "not implemented" in md and (out / "gpu_offpolicy.png").stat().st_size > 5_000
+    assert "Parallel worlds: not run (--phases)." in md and (out / "gpu_offpolicy.png").stat().st_size > 5_000
+
+
+def test_gpu_offpolicy_parallel_worlds_tiny_on_cpu(tmp_path):
+    """The worlds phase, shrunk: both algorithms on Hopper-v5 (8 worlds, a 3 s budget, 2 test episodes)
+    train, test and report; runs the deadline leaves no time for are skipped, not run over time."""
+    pytest.importorskip("mujoco_warp")
+    pytest.importorskip("warp")
+    from benchmarks import gpu_offpolicy
+
+    out = tmp_path / "gpu_worlds"
+    assert gpu_offpolicy.main(["--device", "cpu", "--phases", "worlds", "--worlds", "8", "--worlds-budget-s", "3",
+                               "--worlds-min-s", "1", "--worlds-eval-s", "0", "--worlds-eval-episodes", "2",
+                               "--worlds-batch", "32", "--worlds-hidden", "16", "16", "--worlds-log-every", "5",
+                               "--worlds-algos", "td3", "sac", "--worlds-envs", "Hopper-v5", "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "gpu_offpolicy_worlds.csv").open()))
+    assert [(r["algo"], r["env"]) for r in rows] == [("td3", "Hopper-v5"), ("sac", "Hopper-v5")]
+    for r in rows:
+        assert int(r["env_steps"]) % 8 == 0 and int(r["env_steps"]) >= 40 and float(r["env_steps_per_s"]) > 0
+        assert 2.5 < float(r["wall_s"]) < 20 and float(r["budget_s"]) == 3.0
+        assert float(r["test_return"]) == float(r["test_return"])  # the test episodes ran (a number, not NaN)
+    md = (out / "gpu_offpolicy.md").read_text()
+    assert "| td3 | Hopper-v5 | 3 s |" in md and "3,000 within 300 s: not met (run shorter than 5 min)" in md
+    # past the deadline: every run is skipped at once
+    out2 = tmp_path / "late"
+    assert gpu_offpolicy.main(["--device", "cpu", "--phases", "worlds", "--deadline-s", "0", "--out", str(out2)]) == 0
+    rows = list(csv.DictReader((out2 / "gpu_offpolicy_worlds.csv").open()))
+    assert len(rows) == 4 and all(r["note"] == "skipped: --deadline-s reached" for r in rows)
