@@ -21,7 +21,7 @@ from before its worlds are built (warp kernel compilation and CUDA-graph capture
 (mean over the episodes of one log row: exploration noise on) and when the target was first reached,
 and the test return. Targets (issue 15): HalfCheetah >= 10,000, Hopper >= 3000 within 5 minutes.
 Four 5-minute runs do not fit the script's 8 minutes, so by default each run gets 75 s and every run
-is shrunk to end before --deadline-s (default 450 s for the whole script); a full 5-minute check of
+is shrunk to end before --deadline-s (default 420 s for the whole script); a full 5-minute check of
 one task is its own call, e.g.
     python benchmarks/gpu_offpolicy.py --phases worlds --worlds-algos td3 --worlds-envs HalfCheetah-v5 \
         --worlds-budget-s 300 --out benchmarks/results/gpu_offpolicy_td3_hc
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--worlds-log-every", type=int, default=50, help="vector steps per log row / curve point")
     p.add_argument("--worlds-batch", type=int, default=0, help="override the preset's batch (0: 32768)")
     p.add_argument("--worlds-hidden", type=int, nargs="+", default=None, help="override the preset's networks")
-    p.add_argument("--deadline-s", type=float, default=450.0, help="the whole script ends within about this")
+    p.add_argument("--deadline-s", type=float, default=420.0, help="the whole script ends within about this")
     args = p.parse_args(argv)
     from benchmarks.report import machine_line
 
