@@ -20,28 +20,9 @@ from agents.pg.td3 import TD3Config
 from envs.mujoco.batched import MujocoBatchBackend
 from rlmeta.offpolicy import GPU_PRESET, OffPolicyLoop
 from rlmeta.vec_env import DeviceVecEnv, VecEnv
+from torch_backend import TorchOnCPU  # tests/torch_backend.py
 
 N, LIMIT = 4, 20  # worlds, time limit (short, so truncations happen within the test)
-
-
-class TorchOnCPU:
-    """MujocoBatchBackend speaking torch (float32 tensors on the CPU), as WarpBackend does."""
-
-    def __init__(self, env_id: str, n: int, **kw):
-        self.inner = MujocoBatchBackend(env_id, n, threads=1, **kw)
-        self.num_envs, self.device = n, torch.device("cpu")
-        self.single_observation_space = self.inner.single_observation_space
-        self.single_action_space = self.inner.single_action_space
-
-    def reset(self, seed):
-        return torch.as_tensor(self.inner.reset(seed), dtype=torch.float32)
-
-    def step(self, actions):
-        out = self.inner.step(actions.double().numpy())
-        return tuple(torch.as_tensor(x) if x.dtype == bool else torch.as_tensor(x, dtype=torch.float32) for x in out)
-
-    def close(self):
-        self.inner.close()
 
 
 def small_cfg(**over) -> TD3Config:

@@ -199,25 +199,7 @@ def test_reset_noise_distribution(warp_backend, env_id):
 
 
 # ---------------------------------------------------------------------- DeviceVecEnv and collector (no warp needed)
-class TorchOnCPU:
-    """The batched MuJoCo backend speaking torch (float32 tensors on the CPU), as WarpBackend does."""
-
-    def __init__(self, env_id: str, n: int, **kw):
-        self.inner = MujocoBatchBackend(env_id, n, threads=1, **kw)
-        self.num_envs, self.device = n, torch.device("cpu")
-        self.single_observation_space = self.inner.single_observation_space
-        self.single_action_space = self.inner.single_action_space
-
-    def reset(self, seed):
-        return torch.as_tensor(self.inner.reset(seed), dtype=torch.float32)
-
-    def step(self, actions):
-        out = self.inner.step(actions.double().numpy())
-        f = lambda x: torch.as_tensor(x, dtype=torch.float32) if x.dtype != bool else torch.as_tensor(x)  # noqa: E731
-        return tuple(f(x) for x in out)
-
-    def close(self):
-        self.inner.close()
+from torch_backend import TorchOnCPU  # noqa: E402  (tests/torch_backend.py)
 
 
 @pytest.mark.parametrize("norm", [False, True])
