@@ -26,7 +26,6 @@ each set, and the raw policy fewer than the depth-5 minimax on each set.
 from __future__ import annotations
 
 import argparse
-import csv
 import re
 import shlex
 import sys
@@ -40,7 +39,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import machine_line  # noqa: E402
+from benchmarks.report import machine_line, write_csv  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CPU_REPORT = RESULTS / "alphazero_connect4.md"  # the CPU run this one is compared with
@@ -162,14 +161,6 @@ def cpu_reference() -> dict:
 
 
 # ---------------------------------------------------------------------- files
-def write_csv(path: Path, rows: list[dict], columns: tuple[str, ...]) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([r.get(c, "") for c in columns])
-
-
 def plot(path: Path, evals: list[dict], names: list[str], cpu: dict, label: str) -> None:
     import matplotlib
 

@@ -73,7 +73,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agents.maml.rl import MetaRLConfig, MetaRLTrainer  # noqa: E402
-from benchmarks.report import machine_line  # noqa: E402
+from benchmarks.report import machine_line, write_csv  # noqa: E402
 from rlmeta.seeding import seed_everything  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -189,14 +189,6 @@ def run_family(family: str, args: argparse.Namespace, plan: Planner) -> dict:
     plan.evaluated()
     res["tasks"] = maml.env.sample_tasks(args.eval_tasks, np.random.default_rng(maml.cfg.eval_seed))
     return res
-
-
-def write_train_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(TRAIN_COLUMNS)
-        for r in rows:
-            w.writerow([r.get(c, "") for c in TRAIN_COLUMNS])
 
 
 def write_eval_csv(path: Path, results: dict) -> None:
@@ -376,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             print("ERROR", errors[-1], flush=True)
             continue
         rows = results[fam]["rows"]
-        write_train_csv(args.out / f"gpu_maml_train_{fam}.csv", rows["MAML"] + rows["pretrained"])
+        write_csv(args.out / f"gpu_maml_train_{fam}.csv", rows["MAML"] + rows["pretrained"], TRAIN_COLUMNS)
         for method in METHODS:
             lr, ret = best(results[fam]["evals"][method])
             print(f"{fam} {method} (step {lr:g}): returns after 0-3 steps {ret.mean(1).round(1)}", flush=True)

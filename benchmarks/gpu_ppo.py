@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import machine_line  # noqa: E402
+from benchmarks.report import machine_line, write_csv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 ENVS = ("HalfCheetah-v5", "Hopper-v5")
@@ -149,14 +149,6 @@ def cpu_reference() -> dict[str, list[tuple[float, float, float]]]:
     return out
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(COLUMNS)
-        for r in rows:
-            w.writerow([r.get(c, "") for c in COLUMNS])
-
-
 def read_csv(path: Path) -> list[dict]:
     """write_csv's rows back (empty cells dropped, as in the rows that were written)."""
     with path.open() as f:
@@ -268,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         captured = agent._update_phase.captured
         ev = evaluate(agent, env_id, args)
         agent.envs.close()
-        write_csv(args.out / f"gpu_ppo_{env_id}.csv", rows)
+        write_csv(args.out / f"gpu_ppo_{env_id}.csv", rows, COLUMNS)
         sps = [r["charts/SPS"] for r in rows[3:]] or [r["charts/SPS"] for r in rows]
         results[env_id] = {"rows": rows, "eval": ev, "captured": captured, "sps": float(np.median(sps)),
                            "hit": first_time_reaching(rows, TARGETS[env_id])}

@@ -323,6 +323,15 @@ def summary_rows(curves: dict[tuple[str, str, str], Curve], milestones: Sequence
     return rows
 
 
+def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
+    """rows (dicts) as CSV with `columns` as the header; a key a row lacks is an empty cell."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([r.get(c, "") for c in columns])
+
+
 def machine_line() -> str:
     import os
 
