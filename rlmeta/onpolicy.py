@@ -110,7 +110,7 @@ class OnPolicyAgent(Agent):
         else:
             policy, value = self.actor.fast_sampler(), self.critic.fast_value()
         batch = self.collector.collect(policy, value, self.cfg.gae_lambda)
-        self.global_step += self.cfg.num_steps * self.cfg.num_envs
+        self.global_step += self.steps_per_iteration
         return batch
 
     def fit_critic(self, batch: RolloutBatch, iters: int) -> dict[str, float]:

@@ -122,33 +122,20 @@ class FlatAdam:
         self.lr = float(d["lr"])
 
 
-def minimize_together(steps: list[tuple[FlatAdam, torch.Tensor]], max_grad_norm: float = 0.0) -> None:
-    """[(optimizer, loss), ...] of networks with disjoint parameters (PPO's actor and critic): one
-    backward of the summed losses, then each optimizer's own clipped step (its learning rate, its
-    gradient-norm clip). Each parameter's gradient comes from its own network's loss only and
-    autograd passes the sum's gradient of 1 on exactly, so the steps are bitwise those of separate
-    `minimize` calls, with one autograd pass instead of one per network. (A loss that reaches
-    another network's parameters adds its gradient there too.)"""
-    for opt, _ in steps:
-        opt.zero_grad()
-    total = steps[0][1]
-    for _, loss in steps[1:]:
-        total = total + loss
-    total.backward()
-    for opt, _ in steps:
-        opt.step(max_grad_norm)
-
-
 class Gradients:
     """The gradient of a sum of losses w.r.t. the parameters of several FlatAdams, written into their
-    flat .grad buffers: the first half of `minimize_together`, for loops that look at the metrics
-    between the backward and the steps (PPO's KL early stop checks a minibatch's KL before its step).
+    flat .grad buffers, then (`step`) each optimizer's own clipped step: one backward for networks
+    stepped together (PPO's actor and critic), with room between backward and steps for a look at the
+    metrics (PPO's KL early stop checks a minibatch's KL before its step).
 
     `losses_fn(*args) -> (losses, metrics)` computes the losses from the modules under `root`;
     `grads(*args)` fills every optimizer's .grad with d(sum of losses)/d(its parameters) and returns
-    the metrics. Networks with disjoint parameters each get their own loss's gradient.
+    the metrics. For networks with disjoint parameters each parameter's gradient comes from its own
+    network's loss only and autograd passes the sum's gradient of 1 on exactly, so the eager steps are
+    bitwise those of separate `minimize` calls (tests/test_optim.py). (A loss that reaches another
+    network's parameters adds its gradient there too.)
 
-    compile=False: autograd (zero_grad, backward): bitwise minimize_together's gradients.
+    compile=False: autograd (zero_grad, backward).
     compile=True: the same `losses_fn` run with the parameters replaced by views of the flat buffers
     (torch.func.functional_call), differentiated by torch.func.grad, all through torch.compile. Forward
     and backward then become one graph of a few fused C++ loops and matmul calls instead of ~50
@@ -199,10 +186,7 @@ class Gradients:
         for opt in self.opts:
             opt.zero_grad()
         losses, metrics = self.losses_fn(*args)
-        total = losses[0]
-        for loss in losses[1:]:
-            total = total + loss
-        total.backward()
+        sum(losses[1:], losses[0]).backward()
         return metrics
 
     def step(self, opts: Sequence[FlatAdam], max_grad_norm: float = 0.0) -> None:

@@ -71,10 +71,11 @@ def test_capturable_flat_adam_equals_default_and_scales_lr():
     assert ref.t == 30 and ref.lr == sd["lr"]
 
 
-def test_minimize_together_is_bitwise_separate_minimize_calls():
-    """One backward of the summed losses of two disjoint networks, then each optimizer's own clipped
-    step (different learning rates and clip norms' effects) == two separate minimize calls, bitwise."""
-    from rlmeta.optim import minimize_together
+def test_gradients_steps_are_bitwise_separate_minimize_calls():
+    """Gradients (eager): one backward of the summed losses of two disjoint networks, then each
+    optimizer's own clipped step (different learning rates and clip norms' effects) == two separate
+    minimize calls, bitwise."""
+    from rlmeta.optim import Gradients
 
     def build():
         torch.manual_seed(0)
@@ -84,6 +85,11 @@ def test_minimize_together_is_bitwise_separate_minimize_calls():
 
     a1, c1, oa1, oc1 = build()
     a2, c2, oa2, oc2 = build()
+
+    def losses(x, y, both):
+        return [0.5 * c2(x).pow(2).mean()] + ([((a2(x) - y) ** 2).mean()] if both else []), {}
+
+    grads = Gradients(losses, torch.nn.ModuleDict({"a": a2, "c": c2}), [oc2, oa2])
     torch.manual_seed(1)
     for i in range(25):
         x, y = torch.randn(16, 5) * 3, torch.randn(16, 2)
@@ -91,10 +97,8 @@ def test_minimize_together_is_bitwise_separate_minimize_calls():
         if both:
             oa1.minimize(((a1(x) - y) ** 2).mean(), 0.5)
         oc1.minimize(0.5 * c1(x).pow(2).mean(), 0.5)
-        steps = [(oc2, 0.5 * c2(x).pow(2).mean())]
-        if both:
-            steps.append((oa2, ((a2(x) - y) ** 2).mean()))
-        minimize_together(steps, 0.5)
+        grads(x, y, both)
+        grads.step([oc2, oa2] if both else [oc2], 0.5)
     assert torch.equal(oa1.flat, oa2.flat) and torch.equal(oc1.flat, oc2.flat)
     assert torch.equal(oc1.m, oc2.m) and torch.equal(oc1.v, oc2.v)
 
