@@ -16,6 +16,9 @@ extra loss that calls .item()) ends in a one-line warning and eager calls from t
 Example:
     >>> step = CapturedFn(update_phase, state=[opt.flat, opt.m, opt.v, opt._t, opt._lr], enabled=True)
     >>> metrics = step(batch, perms)     # tensors; first call captures, later calls replay
+
+`Compiled` is the same idea for torch.compile: a compiled function with a fallback taken for good,
+with one warning, when compiling is unavailable or the compiled call raises.
 """
 
 from __future__ import annotations
@@ -83,3 +86,32 @@ class CapturedFn:
                 t.copy_(c)
         if graph is not None:
             self.graph, self._static_in, self._in_spec, self._out = graph, static_in, spec, out
+
+
+class Compiled:
+    """torch.compile(fn, dynamic=False) that falls back for good to `fallback` (default: `fn` run
+    eagerly) with one warning to stderr when torch.compile is unavailable or the compiled call raises
+    (no C++ toolchain, an unsupported op). `ok` says whether the compiled path is still in use."""
+
+    def __init__(self, fn: Callable, fallback: Callable | None = None, what: str = ""):
+        self.fallback, self.what = (fn if fallback is None else fallback), what
+        self._compiled: Callable | None = None
+        try:
+            self._compiled = torch.compile(fn, dynamic=False)
+        except Exception as e:  # torch without dynamo support
+            print(f"rlmeta: torch.compile unavailable ({type(e).__name__}: {e}); running eagerly", file=sys.stderr)
+
+    @property
+    def ok(self) -> bool:
+        return self._compiled is not None
+
+    def __call__(self, *args: Any, **kw: Any) -> Any:
+        if self._compiled is not None:
+            try:
+                return self._compiled(*args, **kw)
+            except Exception as e:
+                self._compiled = None
+                msg = str(e).splitlines()[0][:200] if str(e) else ""
+                print(f"rlmeta: torch.compile failed{self.what} ({type(e).__name__}: {msg}); running eagerly",
+                      file=sys.stderr)
+        return self.fallback(*args, **kw)

@@ -32,6 +32,7 @@ from rlmeta.agent import Agent
 from rlmeta.config import RunConfig
 from rlmeta.errors import ConfigError
 from rlmeta.evaluation import evaluate
+from rlmeta.graphs import Compiled
 from rlmeta.optim import FlatAdam
 from rlmeta.replay import ReplayBatch, ReplayBuffer, uniform_actions
 from rlmeta.rollout import EpisodeStats
@@ -192,28 +193,9 @@ def polyak_update(target: nn.Module | torch.Tensor, source: nn.Module | torch.Te
 # ---------------------------------------------------------------------- torch.compile
 def maybe_compile(fn: Callable, enabled: bool) -> Callable:
     """torch.compile(fn) when enabled; if compiling fails (no C++ toolchain, unsupported op) the
-    first call warns once and every call runs `fn` eagerly. Numbers match eager to float tolerance
-    (tests/test_offpolicy.py)."""
-    if not enabled:
-        return fn
-    try:
-        compiled = torch.compile(fn, dynamic=False)
-    except Exception as e:  # torch without dynamo support
-        print(f"rlmeta: torch.compile unavailable ({type(e).__name__}: {e}); running eagerly", file=sys.stderr)
-        return fn
-    state = {"ok": True}
-
-    def call(*args: Any, **kw: Any):
-        if state["ok"]:
-            try:
-                return compiled(*args, **kw)
-            except Exception as e:
-                state["ok"] = False
-                msg = str(e).splitlines()[0][:200] if str(e) else ""
-                print(f"rlmeta: torch.compile failed ({type(e).__name__}: {msg}); running eagerly", file=sys.stderr)
-        return fn(*args, **kw)
-
-    return call
+    first call warns once and every call runs `fn` eagerly (rlmeta/graphs.py Compiled). Numbers match
+    eager to float tolerance (tests/test_offpolicy.py)."""
+    return Compiled(fn) if enabled else fn
 
 
 # ---------------------------------------------------------------------- the loop

@@ -9,11 +9,12 @@ update of two 64x64 MLPs is about 1.6x faster (benchmarks/ppo_throughput.py).
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
+
+from rlmeta.graphs import Compiled
 
 
 def flatten_params(params: Iterable[nn.Parameter]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,8 +149,8 @@ class Gradients:
     def __init__(self, losses_fn: Callable[..., tuple[Sequence[torch.Tensor], dict]], root: nn.Module,
                  opts: Sequence[FlatAdam], compile: bool = False):
         self.losses_fn, self.opts = losses_fn, list(opts)
-        self._compiled: Callable | None = None
-        self._compiled_step: Callable | None = None
+        self._compiled: Compiled | None = None
+        self._compiled_step: Compiled | None = None
         if compile:
             # where each of root's parameters lives: (optimizer index, offset, numel, shape)
             owner = {id(p): (i, (p.data_ptr() - o.flat.data_ptr()) // p.element_size())
@@ -161,44 +162,33 @@ class Gradients:
                 i, off = owner[id(p)]
                 self._layout["root." + name] = (i, off, p.numel(), p.shape)
             self._holder = _Call(root, losses_fn)
-            try:
-                # past dynamo's recompile limit (many shapes in one process, e.g. an in-process sweep)
-                # it would run the functional version eagerly, ~4x slower than autograd: raise instead,
-                # so the fallback below takes autograd
-                torch._dynamo.config.fail_on_recompile_limit_hit = True
-                self._compiled = torch.compile(self._functional, dynamic=False)
-                # the optimizers' steps as one more graph: a handful of fused loops instead of ~12 ops
-                # per optimizer; needs capturable optimizers (lr and t as tensors: no recompiles as the
-                # learning rate anneals)
-                if all(o.capturable for o in self.opts):
-                    self._compiled_step = torch.compile(step_all, dynamic=False)
-            except Exception as e:  # torch without dynamo support
-                print(f"rlmeta: torch.compile unavailable ({type(e).__name__}: {e}); using autograd", file=sys.stderr)
+            # past dynamo's recompile limit (many shapes in one process, e.g. an in-process sweep) it
+            # would run the functional version eagerly, ~4x slower than autograd: raise instead, so the
+            # fallback takes autograd
+            torch._dynamo.config.fail_on_recompile_limit_hit = True
+            self._compiled = Compiled(self._functional, fallback=lambda flats, *args: self._autograd(*args),
+                                      what=" for the gradients")
+            # the optimizers' steps as one more graph: a handful of fused loops instead of ~12 ops per
+            # optimizer; needs capturable optimizers (lr and t as tensors: no recompiles as the
+            # learning rate anneals)
+            if self._compiled.ok and all(o.capturable for o in self.opts):
+                self._compiled_step = Compiled(step_all, what=" on the optimizer step")
 
     def __call__(self, *args: Any) -> dict:
         if self._compiled is not None:
-            try:
-                return self._compiled([o.flat for o in self.opts], *args)
-            except Exception as e:
-                self._compiled = None
-                msg = str(e).splitlines()[0][:200] if str(e) else ""
-                print(f"rlmeta: torch.compile failed ({type(e).__name__}: {msg}); using autograd", file=sys.stderr)
+            return self._compiled([o.flat for o in self.opts], *args)
+        return self._autograd(*args)
+
+    def step(self, opts: Sequence[FlatAdam], max_grad_norm: float = 0.0) -> None:
+        """Each of `opts` takes its clipped Adam step from the gradients filled in by the last call."""
+        (self._compiled_step or step_all)(opts, max_grad_norm)
+
+    def _autograd(self, *args: Any) -> dict:
         for opt in self.opts:
             opt.zero_grad()
         losses, metrics = self.losses_fn(*args)
         sum(losses[1:], losses[0]).backward()
         return metrics
-
-    def step(self, opts: Sequence[FlatAdam], max_grad_norm: float = 0.0) -> None:
-        """Each of `opts` takes its clipped Adam step from the gradients filled in by the last call."""
-        if self._compiled_step is not None:
-            try:
-                return self._compiled_step(opts, max_grad_norm)
-            except Exception as e:
-                self._compiled_step = None
-                print(f"rlmeta: torch.compile failed on the optimizer step ({type(e).__name__}); running eagerly",
-                      file=sys.stderr)
-        step_all(opts, max_grad_norm)
 
     def _functional(self, flats: list[torch.Tensor], *args: Any) -> dict:
         def total(flats: list[torch.Tensor]):
