@@ -30,7 +30,7 @@ from rlmeta.config import RunConfig, save_config
 from rlmeta.errors import ConfigError
 from rlmeta.logger import Logger
 from rlmeta.registry import get_agent
-from rlmeta.seeding import resolve_device, rng_state, seed_everything, set_rng_state
+from rlmeta.seeding import resolve_device, rng_state, seed_everything, set_rng_state, set_torch_threads
 
 CHECKPOINT = "checkpoint.pt"
 VIDEO_SEED_OFFSET = 2_000_003  # every training video starts from the same state: progress is comparable
@@ -52,7 +52,7 @@ def build_agent(algo: str, cfg: RunConfig):
     agent_cls = get_agent(algo)
     cfg.validate()
     seed_everything(cfg.seed)
-    torch.set_num_threads(max(1, cfg.torch_threads))
+    set_torch_threads(cfg.torch_threads)
     device = resolve_device(cfg.device)
     envs = agent_cls.make_envs(cfg, device)
     try:

@@ -146,3 +146,26 @@ def test_gradients_compiled_equal_autograd_for_each_instance():
         eager.step([oa, oc], 0.5)
         torch.testing.assert_close(after[0], oa.flat, rtol=1e-6, atol=1e-8)
         torch.testing.assert_close(after[1], oc.flat, rtol=1e-6, atol=1e-8)
+
+
+def test_set_torch_threads_keeps_adam_moments_out_of_the_subnormal_range():
+    # a parameter whose gradient is exactly zero (a dead ReLU unit) has its first moment decay by
+    # beta1 per step; with denormals flushed it jumps from the smallest normal float to 0 instead of
+    # lingering ~150 steps in the slow subnormal range (rlmeta.seeding.set_torch_threads)
+    from rlmeta.seeding import set_torch_threads
+
+    set_torch_threads(torch.get_num_threads())
+    tiny = torch.finfo(torch.float32).tiny  # 1.18e-38, the smallest normal float32
+    assert float(torch.tensor([tiny]) * 0.5) == 0.0  # FTZ: a subnormal result is 0
+    p = torch.nn.Parameter(torch.ones(4))
+    opt = FlatAdam([p], lr=1e-3)
+    opt.grad.fill_(1.0)
+    opt.step()
+    seen_normal_small = False
+    for _ in range(1000):
+        opt.zero_grad()
+        opt.step()
+        m = opt.m.abs()
+        assert not bool(((m > 0) & (m < tiny)).any())  # never subnormal
+        seen_normal_small |= bool(((m > 0) & (m < 1e-37)).any())
+    assert seen_normal_small and float(opt.m.abs().max()) == 0.0  # it got down to the edge, then 0

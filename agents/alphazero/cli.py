@@ -21,6 +21,7 @@ from typing import Any, Optional, TextIO
 import torch
 
 from rlmeta.errors import ConfigError
+from rlmeta.seeding import set_torch_threads
 
 from agents.alphazero.players import parse_player
 
@@ -59,7 +60,7 @@ def _check_game(name: str) -> str:
 def _device(name: str) -> str:
     # one intra-op thread: these nets and batches are small, and extra threads spinning on a busy
     # machine made evaluation 10x slower here
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
@@ -314,7 +315,7 @@ def render_game(run_dir: str, episodes: int = 1) -> str:
     ckpt = Path(run_dir) / "checkpoint.pt"
     if not ckpt.exists():
         raise ConfigError(f"no checkpoint.pt in {run_dir}")
-    torch.set_num_threads(1)
+    set_torch_threads(1)
     net, cfg, name = load_network(ckpt)
     game = make(name, 1)
     model = model_fn(net)

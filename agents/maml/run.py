@@ -20,7 +20,7 @@ from rlmeta.config import ConfigBase, save_config
 from rlmeta.errors import ConfigError
 from rlmeta.logger import Logger
 from rlmeta.runner import check_finite, run_dir_lock
-from rlmeta.seeding import rng_state, seed_everything, set_rng_state
+from rlmeta.seeding import rng_state, seed_everything, set_rng_state, set_torch_threads
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -101,7 +101,7 @@ def _run_locked(algo: str, cfg: MetaRunConfig, make_trainer, run_dir: Path) -> P
         raise ConfigError(f"{ckpt_path} is a {ckpt.get('algo')} {ckpt.get('config', {}).get('env')} checkpoint, "
                           f"not {algo} {cfg.env}")
     seed_everything(cfg.seed)
-    torch.set_num_threads(max(1, cfg.torch_threads))
+    set_torch_threads(cfg.torch_threads)
     trainer = make_trainer(cfg)
     if ckpt is not None:
         try:
