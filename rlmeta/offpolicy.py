@@ -83,7 +83,9 @@ class OffPolicyConfig(RunConfig):
     log_every: int = 1_000
     """Env steps per iteration, i.e. between rows of progress.csv (metrics of the last update)."""
     compile: bool = False
-    """torch.compile the loss functions (falls back to eager, with a warning, if compilation fails)."""
+    """Fast update path: on a GPU each update replays as a CUDA graph; on the CPU the gradients and
+    Adam steps run as torch.compile'd graphs (about 20 s of compiling at the start). Falls back to
+    eager, with a warning, where that fails. Numbers equal the eager update to float rounding."""
     torch_threads: int = 1
     """torch intra-op threads (1: the small-matrix updates do not gain from a second core here)."""
 
@@ -345,7 +347,14 @@ class OffPolicyAgent(Agent):
     delayed actor step is a Python branch). Its optimizers are then built capturable (step count and
     learning rate on the device), the replay buffer lives on the device, and the minibatch indices and
     the losses' noise are drawn there: no host sync per update. A capture that fails (an extra loss
-    that calls .item()) warns once and runs eagerly. On the CPU `--compile` torch.compiles the losses."""
+    that calls .item()) warns once and runs eagerly.
+
+    The CPU update path (`--compile` on the CPU): update() is run as its functional twin, the agent's
+    update_seeds() over one seed (rlmeta/multiseed.py), whose gradients and Adam steps are
+    torch.compile'd graphs: the same losses, the same random draws in the same order, numbers equal
+    to float rounding (tests/test_multiseed.py). Compiling update() itself gave nothing here (its
+    matmuls stay in MKL either way); the functional graphs save the autograd bookkeeping and fuse the
+    elementwise work around them (benchmarks/results/offpolicy_throughput.md)."""
 
     loop: OffPolicyLoop
     lr_fields = {"pi_lr": "actor_opt", "q_lr": "critic_opt"}
@@ -353,15 +362,38 @@ class OffPolicyAgent(Agent):
     def __init__(self, cfg: OffPolicyConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
         self.graphs = use_cuda_graphs(cfg, device)  # build FlatAdams with capturable=self.graphs
-        self.compile_losses = bool(cfg.compile) and not self.graphs
         self._update_fn: Update | None = None
+        self._stacked: Any = None  # the one-seed StackedSeeds of compiled_update()
 
     def iteration(self) -> dict[str, float]:
         # collect -> store -> update phases -> test episodes
-        if self._update_fn is None:
-            self._update_fn = self.captured_update() if self.graphs else self.update
+        if self._update_fn is None:  # built at the first iteration: after a --resume has loaded its state
+            if self.graphs:
+                self._update_fn = self.captured_update()
+            elif self.cfg.compile and not self.extra_losses:  # the functional twin cannot see extra losses
+                self._update_fn = self.compiled_update()
+            else:
+                self._update_fn = self.update
         self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self._update_fn, self.act)
+        if self._stacked is not None:
+            self._stacked.sync_counts()  # Adam step counts back into the optimizers a checkpoint saves
         return metrics
+
+    def compiled_update(self) -> Update:
+        """update() as update_seeds() over this one seed, compiled (see the class docstring). The
+        agent's parameters, Adam moments and targets become row 0 of [1, P] stacked buffers (views:
+        modules, checkpoints and evaluation see them as before)."""
+        from rlmeta.multiseed import StackedSeeds  # multiseed imports this module
+
+        S = self._stacked = StackedSeeds([self], compile=True)
+
+        def update(b: ReplayBatch) -> dict[str, torch.Tensor]:
+            noise = self.update_noise(self.cfg.batch_size)  # drawn after the minibatch, as update() does
+            one = ReplayBatch(*(x.unsqueeze(0) for x in b))  # [1, B, ...]
+            metrics = self.update_seeds(S, one, tuple(x.unsqueeze(0) for x in noise), self.loop.num_updates)
+            return {k: v[0] for k, v in metrics.items()}
+
+        return update
 
     def graph_key(self) -> Any:
         """The Python-side choices of the next update() (TD3: whether the actor steps); one CUDA

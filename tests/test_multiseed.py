@@ -92,6 +92,30 @@ def test_seeds_resume_continues_like_an_uninterrupted_run(tmp_path):
     assert [load_checkpoint(tmp_path / f"half-s{s}" / "checkpoint.pt")["global_step"] for s in (0, 1)] == [800, 800]
 
 
+def test_compile_on_the_cpu_is_the_eager_run_and_resumes(tmp_path, capsys):
+    """`train sac --compile` on the CPU runs each update as update_seeds over one seed with compiled
+    gradients and Adam steps (OffPolicyAgent.compiled_update). Over the 200 uniform-random steps (the
+    same transitions either way) it is the eager run to float rounding: fused kernels round
+    differently, which grows like a 1e-7 perturbation of the weights would (about 1e-6 relative in
+    the parameters after 150 updates), and a loss that is a difference of near-equal terms shows it
+    more (the update-by-update check: test_functional_update_equals_update). Once the policy acts the trajectories part, as any rounding change makes them. A --resume
+    (compiling again) continues bit for bit like an uninterrupted compiled run."""
+    pytest.importorskip("torch._dynamo")
+    args = [*COMMON, *EXTRA["sac"], "--eval-every", "0"]  # test episodes would amplify the rounding
+    assert main(["train", "sac", "--run-dir", str(tmp_path / "eager"), *args, "--total-steps", "200"]) == 0
+    half, whole = tmp_path / "half", tmp_path / "whole"
+    assert main(["train", "sac", "--run-dir", str(half), *args, "--compile", "--total-steps", "200"]) == 0
+    if "torch.compile" in capsys.readouterr().err:
+        pytest.skip("torch.compile unavailable here (no C++ toolchain): the eager fallback ran")
+    # atol: a weight whose gradient is about 0 moves by +-lr (1e-3) per Adam step whichever way its
+    # rounding tips it, so a few lr of absolute difference is rounding too
+    assert_same_run(half, tmp_path / "eager", rtol=1e-3, atol=5e-3)
+    assert main(["train", "sac", "--resume", str(half), "--total-steps", "400"]) == 0
+    assert json.loads((half / "config.json").read_text())["compile"] is True
+    assert main(["train", "sac", "--run-dir", str(whole), *args, "--compile", "--total-steps", "400"]) == 0
+    assert_same_run(half, whole, rtol=0, atol=0)
+
+
 def test_seeds_give_each_seed_its_own_wandb_run(tmp_path):
     assert main(["train", "ddpg", "--seeds", "2", "--run-dir", str(tmp_path / "s{seed}"), *COMMON,
                  "--total-steps", "200", "--wandb", "offline"]) == 0

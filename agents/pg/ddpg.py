@@ -25,7 +25,7 @@ import torch
 
 from rlmeta.errors import ConfigError
 from rlmeta.networks import DeterministicActor, QEnsemble
-from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
+from rlmeta.offpolicy import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, polyak_update
 from rlmeta.optim import FlatAdam
 from rlmeta.multiseed import StackedSeeds
 from rlmeta.replay import ReplayBatch
@@ -92,8 +92,6 @@ class DDPG(OffPolicyAgent):
         self.critic_targ, self.critic_targ_flat = make_target(self.critic)
         self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
         self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
-        self._critic_loss = maybe_compile(critic_loss, self.compile_losses)
-        self._actor_loss = maybe_compile(actor_loss, self.compile_losses)
         self.loop = OffPolicyLoop(cfg, envs, device)
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
@@ -104,9 +102,9 @@ class DDPG(OffPolicyAgent):
     def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
         """Critic step, actor step against the updated critic, then polyak of both targets."""
         cfg = self.cfg
-        loss_q, metrics = self._critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma)
+        loss_q, metrics = critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma)
         self.critic_opt.minimize(loss_q)
-        loss_pi, pm = self._actor_loss(self.actor, self.critic, b.obs)
+        loss_pi, pm = actor_loss(self.actor, self.critic, b.obs)
         if self.extra_losses:  # research hook (rlmeta/agent.py): added to the actor loss
             extra, em = self.extra_loss(b)
             loss_pi, pm = loss_pi + extra, {**pm, **em}

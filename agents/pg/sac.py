@@ -41,7 +41,7 @@ import torch
 from rlmeta.errors import ConfigError
 from rlmeta.distributions import gaussian_log_prob, tanh_squash_log_prob
 from rlmeta.networks import QEnsemble, SquashedGaussianActor
-from rlmeta.offpolicy import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile,
+from rlmeta.offpolicy import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target,
                               polyak_update)
 from rlmeta.optim import FlatAdam
 from rlmeta.multiseed import StackedSeeds
@@ -150,8 +150,6 @@ class SAC(OffPolicyAgent):
         self.target_entropy = float(-act_dim if cfg.target_entropy is None else cfg.target_entropy)
         self.log_alpha = torch.tensor([float(np.log(max(cfg.alpha, 1e-30)))], device=device, requires_grad=True)
         self.alpha_opt = FlatAdam([self.log_alpha], lr=cfg.alpha_lr, capturable=self.graphs) if cfg.autotune else None
-        self._critic_loss = maybe_compile(critic_loss, self.compile_losses)
-        self._actor_loss = maybe_compile(actor_loss, self.compile_losses)
         self.loop = OffPolicyLoop(cfg, envs, device)
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
@@ -161,9 +159,9 @@ class SAC(OffPolicyAgent):
         """One SAC step: critics, then the actor against the updated critics, then alpha, then targets."""
         cfg = self.cfg
         alpha = self.log_alpha.detach().exp()  # [1] a tensor: no host sync in the hot loop
-        loss_q, metrics = self._critic_loss(self.critic, self.critic_targ, self.actor, b, cfg.gamma, alpha)
+        loss_q, metrics = critic_loss(self.critic, self.critic_targ, self.actor, b, cfg.gamma, alpha)
         self.critic_opt.minimize(loss_q)
-        loss_pi, logp, pm = self._actor_loss(self.actor, self.critic, b.obs, alpha)
+        loss_pi, logp, pm = actor_loss(self.actor, self.critic, b.obs, alpha)
         if self.extra_losses:  # research hook (rlmeta/agent.py): added to the actor loss
             extra, em = self.extra_loss(b)
             loss_pi = loss_pi + extra

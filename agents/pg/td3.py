@@ -39,7 +39,7 @@ import torch
 
 from rlmeta.errors import ConfigError
 from rlmeta.networks import DeterministicActor, QEnsemble
-from rlmeta.offpolicy import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile,
+from rlmeta.offpolicy import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target,
                               polyak_update)
 from rlmeta.optim import FlatAdam
 from rlmeta.multiseed import StackedSeeds
@@ -132,8 +132,6 @@ class TD3(OffPolicyAgent):
         self.critic_targ, self.critic_targ_flat = make_target(self.critic)
         self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
         self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
-        self._critic_loss = maybe_compile(critic_loss, self.compile_losses)
-        self._actor_loss = maybe_compile(actor_loss, self.compile_losses)
         self.loop = OffPolicyLoop(cfg, envs, device)
         self._last_actor_metrics: dict[str, torch.Tensor] = {}
 
@@ -149,12 +147,12 @@ class TD3(OffPolicyAgent):
     def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
         """Critic step every call; actor step and polyak of both targets every policy_delay calls."""
         cfg = self.cfg
-        loss_q, metrics = self._critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma,
+        loss_q, metrics = critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma,
                                             cfg.target_noise, cfg.noise_clip, self.low, self.high)
         self.critic_opt.minimize(loss_q)
         # loop.num_updates counts finished updates; this is update number num_updates + 1
         if self.graph_key():
-            loss_pi, self._last_actor_metrics = self._actor_loss(self.actor, self.critic, b.obs)
+            loss_pi, self._last_actor_metrics = actor_loss(self.actor, self.critic, b.obs)
             if self.extra_losses:  # research hook (rlmeta/agent.py): added to the actor loss
                 extra, em = self.extra_loss(b)
                 loss_pi, self._last_actor_metrics = loss_pi + extra, {**self._last_actor_metrics, **em}
