@@ -4,7 +4,8 @@ Every mode trains the same K seeds of one off-policy agent (default: SAC, Spinni
 Hopper-v5: batch 100, 50 updates every 50 steps, (256, 256) networks) for `--steps` env steps each
 through the real CLI in fresh processes:
 
-- `separate, one after another`: K `rlmeta train` processes in a row (one core busy);
+- `separate, one after another`: K `rlmeta train` processes in a row (`sequential-compile`: each
+  with --compile, the CPU's compiled single-run update);
 - `separate, in parallel`: K `rlmeta train` processes at once (the OS spreads them over the cores);
 - `--seeds K`: one process, updates vmapped over the seeds;
 - `--seeds K --compile`: the same with the vmapped gradients through torch.compile.
@@ -12,7 +13,8 @@ through the real CLI in fresh processes:
 Two numbers per mode: total env steps of all seeds over the whole wall time (process start, imports,
 compilation included), and the steady rate over the window [--window-start, --steps] read from the
 runs' progress.csv (`time/elapsed`), which leaves out start-up and compilation: a long run sees that
-rate. Every run uses torch_threads 1 unless --threads says otherwise.
+rate. Every run uses torch_threads 1 unless --threads (or MODE:T) says otherwise. The last column
+compares each mode with the fastest way of running the seeds separately that was measured.
 
 Run:
     .venv/bin/python benchmarks/multiseed_throughput.py                 # writes benchmarks/results/multiseed_throughput.{md,png}
@@ -92,7 +94,8 @@ def main() -> int:
     p.add_argument("--log-every", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--modes", nargs="+", default=["sequential", "parallel", "seeds", "seeds-compile"],
-                   help="sequential, parallel, seeds, seeds-compile; MODE:T runs it with T torch threads per process")
+                   help="sequential, sequential-compile, parallel, seeds, seeds-compile; MODE:T runs it with T torch "
+                        "threads per process")
     p.add_argument("--algo-args", nargs=argparse.REMAINDER, default=[], help="more train flags (last)")
     p.add_argument("--rounds", type=int, default=2,
                    help="repeat the modes, in reverse order every other round (a shared machine's load drifts); "
@@ -115,10 +118,12 @@ def main() -> int:
             mode, _, t = spec.partition(":")
             threads = int(t) if t else args.threads
             d = root / f"{n}-{spec.replace(':', '-t')}"
-            if mode in ("sequential", "parallel"):
-                cmds = [(rlmeta_cmd(args.algo, args, ["--seed", str(s), "--run-dir", str(d / f"s{s}")], threads),
+            if mode in ("sequential", "sequential-compile", "parallel"):
+                extra = ["--compile"] if mode == "sequential-compile" else []
+                cmds = [(rlmeta_cmd(args.algo, args, ["--seed", str(s), "--run-dir", str(d / f"s{s}"), *extra], threads),
                          [d / f"s{s}"]) for s in seeds]
-                label = f"{args.seeds} separate runs, " + ("one after another" if mode == "sequential" else "in parallel")
+                label = f"{args.seeds} separate runs, " + ("in parallel" if mode == "parallel" else "one after another")
+                label += " --compile" if extra else ""
             elif mode in ("seeds", "seeds-compile"):
                 extra = ["--seeds", str(args.seeds), "--run-dir", str(d / "s{seed}")] + (["--compile"] if mode == "seeds-compile" else [])
                 cmds = [(rlmeta_cmd(args.algo, args, extra, threads), [d / f"s{s}" for s in seeds])]
@@ -137,6 +142,8 @@ def main() -> int:
                 "steady_sps": med([r["steady_sps"] for r in rs]), "rounds": rs} for label, rs in runs.items()]
     ref = next((r for r in results if "one after another" in r["mode"]), results[0])
     par = next((r for r in results if "in parallel" in r["mode"]), None)
+    separate = [r for r in results if "separate" in r["mode"]]
+    best = max(separate, key=lambda r: r["steady_sps"]) if separate else None
 
     def per_round(r: dict, base: dict | None) -> str:
         if base is None:
@@ -159,12 +166,20 @@ def main() -> int:
               "(what a long run sees).", "",
               f"Medians over {args.rounds} round(s) (modes in reverse order every other round); the last two columns "
               "give the steady-rate ratio of each round.", "",
-              "| mode | wall time (s) | env-steps/s overall | env-steps/s steady | vs one after another (per round) | vs in parallel (per round) |",
-              "|---|---:|---:|---:|---|---|"]
+              "| mode | wall time (s) | env-steps/s overall | env-steps/s steady | vs one after another (per round) "
+              "| vs in parallel (per round) | steady vs fastest separate |",
+              "|---|---:|---:|---:|---|---|---:|"]
     for r in results:
+        vs_best = f"{r['steady_sps'] / best['steady_sps']:.2f}x" if best else "-"
         lines.append(f"| {r['mode']} | {r['wall_s']:.1f} | {r['total_sps']:.1f} | {r['steady_sps']:.1f} "
-                     f"| {per_round(r, ref)} | {per_round(r, par)} |")
+                     f"| {per_round(r, ref)} | {per_round(r, par)} | {vs_best} |")
     lines.append("")
+    together = [r for r in results if r["mode"].startswith("--seeds")]
+    if together and best:
+        top = max(together, key=lambda r: r["steady_sps"])
+        lines += [f"Fastest together: {top['mode']}, {top['steady_sps'] / best['steady_sps']:.2f}x the steady rate of "
+                  f"the fastest separate mode measured ({best['mode']}); "
+                  f"{top['steady_sps'] / ref['steady_sps']:.2f}x {ref['mode']}.", ""]
     md = args.out / "multiseed_throughput.md"
     png = args.out / "multiseed_throughput.png"
     try:
