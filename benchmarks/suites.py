@@ -92,6 +92,8 @@ class RunSpec:
         """`rlmeta` arguments: a fresh run, or --resume when the directory holds a checkpoint
         (an interrupted run, or a finished one extended to a larger budget)."""
         common = ["--total-steps", str(self.total_steps), "--no-progress"]
+        if env_threads == 1:  # runs share the cores: one torch thread each, or their threads would fight
+            common += ["--torch-threads", "1"]
         seeds = self.together()
         if len(seeds) > 1:  # one process for the group: --seeds K with a {seed} run-dir template
             tmpl = str(self.run_dir.parent / f"{self.algo}-{self.env}-s{{seed}}")

@@ -202,7 +202,8 @@ class RunConfig(ConfigBase):
     wandb_job_type: str = "train"
     """W&B job_type (suites use 'bench')."""
     torch_threads: int = 1
-    """torch intra-op threads; 1 is fastest for small MLPs on CPU and leaves cores for physics."""
+    """torch intra-op threads (0 = auto: 2 where 2+ cores are free to this process, else 1); 1 is
+    fastest for the on-policy agents' small MLPs and leaves cores for physics."""
     progress: bool = True
     """Show a progress bar (SPS, recent return); off-tty it prints a line every 30 s instead."""
     capture_video: bool = False
@@ -229,8 +230,8 @@ class RunConfig(ConfigBase):
             raise ConfigError(f"--video-size must be >= 16, got {self.video_size}")
         if self.env_threads < 0:
             raise ConfigError(f"--env-threads must be >= 0 (0 = one per CPU core), got {self.env_threads}")
-        if self.torch_threads < 1:
-            raise ConfigError(f"--torch-threads must be >= 1, got {self.torch_threads}")
+        if self.torch_threads < 0:
+            raise ConfigError(f"--torch-threads must be >= 0 (0 = auto), got {self.torch_threads}")
         if self.seed < 0:
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
         if self.seeds < 1:

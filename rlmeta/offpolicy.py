@@ -86,8 +86,10 @@ class OffPolicyConfig(RunConfig):
     """Fast update path: on a GPU each update replays as a CUDA graph; on the CPU the gradients and
     Adam steps run as torch.compile'd graphs (about 20 s of compiling at the start). Falls back to
     eager, with a warning, where that fails. Numbers equal the eager update to float rounding."""
-    torch_threads: int = 1
-    """torch intra-op threads (1: the small-matrix updates do not gain from a second core here)."""
+    torch_threads: int = 0
+    """torch intra-op threads; 0 = auto: 2 where the process may use 2+ CPU cores, else 1 (on 2 cores
+    a second thread made SAC and TD3 1.4-1.5x faster end to end; rlmeta bench gives each run one
+    thread when runs share the cores)."""
 
     def validate(self) -> None:
         super().validate()

@@ -262,6 +262,10 @@ def test_builtin_suites_load():
     specs = suite.specs("1m", 3, Path("out"))
     assert len(specs) == 6 * 2 * 3 and {s.total_steps for s in specs} == {1_000_000}
     assert specs[0].argv()[:4] == ["train", "vpg", "--preset", "spinningup"]
+    # runs that share the cores (one env thread each) get one torch thread each; a lone run its default
+    assert "--torch-threads" not in specs[0].argv(2)
+    argv = specs[0].argv(1)
+    assert argv[argv.index("--torch-threads") + 1] == "1"
 
 
 def test_only_intersects_algos_and_envs():

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -169,3 +171,21 @@ def test_set_torch_threads_keeps_adam_moments_out_of_the_subnormal_range():
         assert not bool(((m > 0) & (m < tiny)).any())  # never subnormal
         seen_normal_small |= bool(((m > 0) & (m < 1e-37)).any())
     assert seen_normal_small and float(opt.m.abs().max()) == 0.0  # it got down to the edge, then 0
+
+
+def test_torch_threads_zero_means_auto_and_negative_is_refused():
+    from rlmeta.errors import ConfigError
+    from rlmeta.offpolicy import OffPolicyConfig
+    from rlmeta.seeding import auto_threads, set_torch_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_torch_threads(0)
+        assert torch.get_num_threads() == auto_threads() == min(2, len(os.sched_getaffinity(0)))
+        set_torch_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert OffPolicyConfig().torch_threads == 0  # off-policy agents default to auto
+    with pytest.raises(ConfigError, match="torch-threads"):
+        OffPolicyConfig(env="Hopper-v5", torch_threads=-1).validate()
