@@ -155,7 +155,8 @@ def main() -> int:
     lines = [f"# {args.seeds} seeds of {args.algo.upper()} ({args.env}) in one process vs separate runs", "",
              f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}; os.cpu_count() = {os.cpu_count()}  ",
              f"Measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.steps} env steps per seed "
-             f"({args.start_steps} uniform-random first), torch threads per process: {args.threads}; "
+             f"({args.start_steps} uniform-random first), torch threads per process: {args.threads} unless the mode "
+             "says otherwise; "
              f"whole script {minutes:.1f} min.  "]
     if args.note:
         lines.append(f"Load: {args.note}  ")
