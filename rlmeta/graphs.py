@@ -91,21 +91,13 @@ class CapturedFn:
 class Compiled:
     """torch.compile(fn, dynamic=False) that falls back for good to `fallback` (default: `fn` run
     eagerly) with one warning to stderr when torch.compile is unavailable or the compiled call raises
-    (no C++ toolchain, an unsupported op). `ok` says whether the compiled path is still in use.
+    (no C++ toolchain, an unsupported op). `ok` says whether the compiled path is still in use."""
 
-    tensor_guards_only: before each call dynamo checks guards on everything the function reads (the
-    Python values in its closure, module attributes), 50-90 us per call on this CPU for an update's
-    loss functions; with this flag only the tensor arguments' guards (shape, dtype, device, strides)
-    are kept. Only for functions whose every changing input is a tensor argument: a Python value the
-    function reads that changes later would be silently baked in."""
-
-    def __init__(self, fn: Callable, fallback: Callable | None = None, what: str = "",
-                 tensor_guards_only: bool = False):
+    def __init__(self, fn: Callable, fallback: Callable | None = None, what: str = ""):
         self.fallback, self.what = (fn if fallback is None else fallback), what
         self._compiled: Callable | None = None
-        keep = getattr(torch.compiler, "keep_tensor_guards_unsafe", None) if tensor_guards_only else None
         try:
-            self._compiled = torch.compile(fn, dynamic=False, options=None if keep is None else {"guard_filter_fn": keep})
+            self._compiled = torch.compile(fn, dynamic=False)
         except Exception as e:  # torch without dynamo support
             print(f"rlmeta: torch.compile unavailable ({type(e).__name__}: {e}); running eagerly", file=sys.stderr)
 
