@@ -45,7 +45,7 @@ MALFORMED = [
     ("train ppo --seed 4294967296", "--seed must be in [0, 2**32 - 1]"),
     ("train ppo --num-steps 1e30", "--num-steps is too large"),
     ("train ppo --env-threads -3", "--env-threads must be >= 0"),
-    ("train ppo --torch-threads 0", "--torch-threads must be >= 1"),
+    ("train ppo --torch-threads -1", "--torch-threads must be >= 0"),
     ("train ppo --num-envs 0", "--num-envs must be positive"),
     ("train ppo --total-steps 0", "--total-steps must be positive"),
     ("train ppo --total-steps -1e6", "--total-steps must be positive, got -1000000"),
