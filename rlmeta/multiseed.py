@@ -158,7 +158,9 @@ class StackedSeeds:
             if compile:
                 from rlmeta.offpolicy import maybe_compile
 
-                self._step_fns[name] = maybe_compile(opt.step, True)
+                # private (rlmeta/graphs.Compiled): the step reads its state as tensors (capturable:
+                # step count and learning rate too) and constants of this optimizer (betas, eps)
+                self._step_fns[name] = maybe_compile(opt.step, True, private=True)
         for name in [k for k, v in vars(a0).items() if k.endswith("_flat") and isinstance(v, torch.Tensor)]:
             stacked = torch.stack([getattr(a, name) for a in self.agents])  # [K, P]
             self.params[name] = self._views(a0, getattr(a0, name), stacked)
@@ -232,8 +234,11 @@ class StackedSeeds:
         if compiled is None:
             from rlmeta.offpolicy import maybe_compile
 
+            # private (rlmeta/graphs.Compiled): what changes between calls (parameters, batch, noise,
+            # alpha) arrives as tensor arguments; the Python values the losses read (gamma, noise
+            # scales, the template modules) are fixed for the life of this StackedSeeds
             compiled = self._grad_fns[loss_fn.__code__] = maybe_compile(
-                lambda *a, f=loss_fn: torch.func.vmap(torch.func.grad(f, has_aux=True))(*a), True)
+                lambda *a, f=loss_fn: torch.func.vmap(torch.func.grad(f, has_aux=True))(*a), True, private=True)
         return compiled(*args)
 
     def step(self, name: str, grad: Params) -> None:

@@ -195,11 +195,11 @@ def polyak_update(target: nn.Module | torch.Tensor, source: nn.Module | torch.Te
 
 
 # ---------------------------------------------------------------------- torch.compile
-def maybe_compile(fn: Callable, enabled: bool) -> Callable:
+def maybe_compile(fn: Callable, enabled: bool, private: bool = False) -> Callable:
     """torch.compile(fn) when enabled; if compiling fails (no C++ toolchain, unsupported op) the
-    first call warns once and every call runs `fn` eagerly (rlmeta/graphs.py Compiled). Numbers match
-    eager to float tolerance (tests/test_offpolicy.py)."""
-    return Compiled(fn) if enabled else fn
+    first call warns once and every call runs `fn` eagerly (rlmeta/graphs.py Compiled, which also
+    explains `private`). Numbers match eager to float tolerance (tests/test_offpolicy.py)."""
+    return Compiled(fn, private=private) if enabled else fn
 
 
 # ---------------------------------------------------------------------- the loop

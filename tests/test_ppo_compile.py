@@ -178,3 +178,23 @@ def test_maybe_compile_falls_back_to_eager(capsys):
     assert torch.equal(fb(x), x * 2) and torch.equal(fb(x), x * 2)
     assert len(calls) == 1  # the compiled path is tried once only
     assert "torch.compile failed (RuntimeError: no compiler)" in capsys.readouterr().err
+
+
+def test_private_compiled_functions_never_share_graphs(capsys):
+    """Compiled(private=True) keeps only tensor guards, so it must not let a graph compiled for one
+    function serve another with the same code (dynamo caches on the code object): closures that
+    differ only in a Python number, as two agents' losses differ in gamma, give their own results."""
+    pytest.importorskip("torch._dynamo")
+    from rlmeta.graphs import Compiled
+
+    def scaled(k: float):
+        return lambda x: x * k  # one code object for every k
+
+    x = torch.arange(4.0)
+    fns = {k: Compiled(scaled(k), private=True) for k in (2.0, 3.0, 5.0)}
+    for _ in range(2):
+        for k, fn in fns.items():
+            assert torch.equal(fn(x), x * k), k
+    if "torch.compile" in capsys.readouterr().err:
+        pytest.skip("torch.compile unavailable here: the eager fallback ran")
+    assert all(fn.ok for fn in fns.values())
