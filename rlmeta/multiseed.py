@@ -10,13 +10,13 @@ losses under `torch.func.vmap(torch.func.grad(...))` (`update_seeds` next to `up
 algorithm file), followed by one Adam step and one polyak lerp over all K rows.
 
 Speed (benchmarks/results/multiseed_throughput.md, SAC Hopper-v5 with Spinning Up's settings, 3 seeds,
-an idle 2-core CPU, steady rates): `--seeds 3 --compile --torch-threads 2` runs 2.29x three separate
-runs one after another at the defaults, 1.25x three separate `--compile --torch-threads 2` runs one
-after another, and 1.16x three runs side by side (one thread each, the fastest separate way
-measured). On one thread `--seeds 3 --compile` is 1.5x three runs one after another. The stacked
-seeds' matrix multiplies are large enough for a second thread to pay. Without --compile the vmapped
-update is no faster than K single ones (functorch's per-op wrapping costs about what batching the
-seeds saves). On a GPU, where a small update is launch-bound, K seeds cost about one.
+an idle 2-core CPU, steady rates): `--seeds 3 --compile --torch-threads 2` runs 2.35x three separate
+runs one after another at the defaults, 1.18x three separate `--compile --torch-threads 2` runs one
+after another, and 1.19x three runs side by side (one thread each). On one thread `--seeds 3
+--compile` is 1.5x three runs one after another. The stacked seeds' matrix multiplies are large
+enough for a second thread to pay. Without --compile the vmapped update is no faster than K single
+ones (functorch's per-op wrapping costs about what batching the seeds saves). On a GPU, where a small
+update is launch-bound, K seeds cost about one.
 
 RNG streams: a single run draws everything (uniform start actions, exploration noise, minibatch
 indices, the noise inside the losses) from the global RNGs in a fixed order. Here each seed keeps its
