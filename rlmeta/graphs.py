@@ -24,6 +24,7 @@ with one warning, when compiling is unavailable or the compiled call raises.
 from __future__ import annotations
 
 import sys
+import types
 from typing import Any, Callable, Sequence
 
 import torch
@@ -135,8 +136,6 @@ class Compiled:
 def _own_code(fn: Callable) -> Callable:
     """fn as a function with a code object of its own (a copy), so that dynamo's cache for it, which
     lives on the code object, holds only graphs compiled for this one function."""
-    import types
-
     if not isinstance(fn, types.FunctionType):  # a bound method or other callable: call it from a closure
         target = fn
         fn = lambda *a, **kw: target(*a, **kw)  # noqa: E731

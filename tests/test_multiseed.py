@@ -98,8 +98,9 @@ def test_compile_on_the_cpu_is_the_eager_run_and_resumes(tmp_path, capsys):
     same transitions either way) it is the eager run to float rounding: fused kernels round
     differently, which grows like a 1e-7 perturbation of the weights would (about 1e-6 relative in
     the parameters after 150 updates), and a loss that is a difference of near-equal terms shows it
-    more (the update-by-update check: test_functional_update_equals_update). Once the policy acts the trajectories part, as any rounding change makes them. A --resume
-    (compiling again) continues bit for bit like an uninterrupted compiled run."""
+    more (the update-by-update check: test_functional_update_equals_update). Once the policy acts
+    the trajectories part, as any rounding change makes them. A --resume (compiling again) continues
+    bit for bit like an uninterrupted compiled run."""
     pytest.importorskip("torch._dynamo")
     args = [*COMMON, *EXTRA["sac"], "--eval-every", "0"]  # test episodes would amplify the rounding
     assert main(["train", "sac", "--run-dir", str(tmp_path / "eager"), *args, "--total-steps", "200"]) == 0
