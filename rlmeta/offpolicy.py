@@ -335,8 +335,8 @@ class OffPolicyLoop:
 
 
 def use_cuda_graphs(cfg: OffPolicyConfig, device: torch.device) -> bool:
-    """--compile on a CUDA device: replay each update as a CUDA graph (rlmeta/graphs.py) instead of
-    torch.compile'ing the losses (on the CPU)."""
+    """--compile on a CUDA device: replay each update as a CUDA graph (rlmeta/graphs.py); on the CPU
+    --compile runs OffPolicyAgent.compiled_update instead."""
     return bool(cfg.compile) and device.type == "cuda"
 
 
