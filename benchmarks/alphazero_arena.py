@@ -23,9 +23,10 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from agents.alphazero.agent import AlphaZeroConfig  # noqa: E402
-from agents.alphazero.players import arena, format_elo, format_elo_ci, parse_player  # noqa: E402
-from benchmarks.report import machine_line  # noqa: E402
+from rlmeta.agents.alphazero.agent import AlphaZeroConfig  # noqa: E402
+from rlmeta.agents.alphazero.loading import parse_player  # noqa: E402
+from rlmeta.agents.alphazero.players import arena, format_elo, format_elo_ci  # noqa: E402
+from rlmeta.benchmarks.report import machine_line  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -43,8 +44,8 @@ def main() -> int:
     p.add_argument("--note", default="", help="free text for the report's machine line (e.g. other load)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    from rlmeta.checkpoint import load_checkpoint
-    from rlmeta.runner import train
+    from rlmeta.core.checkpoint import load_checkpoint
+    from rlmeta.app.runner import train
 
     cfg = AlphaZeroConfig.presets()[a.preset]
     run_dir = Path(a.run_dir or f"runs/bench-alphazero-{a.preset}")

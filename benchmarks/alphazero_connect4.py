@@ -30,10 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from agents.alphazero.agent import AlphaZeroConfig  # noqa: E402
-from agents.alphazero.evaluate import LABELS_DIR, PONS_SETS, load_pons_set, mistake_rate  # noqa: E402
-from agents.alphazero.players import MinimaxPlayer, RandomPlayer, parse_player  # noqa: E402
-from benchmarks.report import machine_line  # noqa: E402
+from rlmeta.agents.alphazero.agent import AlphaZeroConfig  # noqa: E402
+from rlmeta.agents.alphazero.evaluate import LABELS_DIR, PONS_SETS, load_pons_set, mistake_rate  # noqa: E402
+from rlmeta.agents.alphazero.loading import parse_player  # noqa: E402
+from rlmeta.agents.alphazero.players import MinimaxPlayer, RandomPlayer  # noqa: E402
+from rlmeta.benchmarks.report import machine_line  # noqa: E402
 
 REF = ROOT / "benchmarks" / "reference" / "connect4"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -98,7 +99,7 @@ def main() -> int:
     p.add_argument("--note", default="", help="free text for the report's machine line (e.g. other load)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    from rlmeta.runner import train
+    from rlmeta.app.runner import train
 
     sets = labelled_sets(a.limit)
     print("positions per set:", {k: len(v.moves) for k, v in sets.items()}, flush=True)
@@ -117,7 +118,7 @@ def main() -> int:
 
     # ---- training in chunks; the raw-policy curve is kept in the run directory, so a rerun with a
     # larger --total-steps continues the run and keeps the chunks scored before
-    from rlmeta.checkpoint import load_checkpoint
+    from rlmeta.core.checkpoint import load_checkpoint
 
     run_dir = Path(a.run_dir)
     curve_file = run_dir / "pons_curve.json"

@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from agents.alphazero.agent import AlphaZeroConfig, build_net  # noqa: E402
-from agents.alphazero.network import model_fn  # noqa: E402
-from agents.alphazero.search import SearchConfig, search, uniform_model  # noqa: E402
-from benchmarks.report import machine_line  # noqa: E402
-from envs.board import make  # noqa: E402
+from rlmeta.agents.alphazero.agent import AlphaZeroConfig, build_net  # noqa: E402
+from rlmeta.agents.alphazero.network import model_fn  # noqa: E402
+from rlmeta.agents.alphazero.search import SearchConfig, search, uniform_model  # noqa: E402
+from rlmeta.benchmarks.report import machine_line  # noqa: E402
+from rlmeta.envs.board import make  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 

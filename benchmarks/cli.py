@@ -18,9 +18,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from benchmarks import report
-from benchmarks.suites import BUDGETS, builtin_suites, load_suite
-from rlmeta.errors import ConfigError, require_extra
+from rlmeta.benchmarks import report
+from rlmeta.benchmarks.suites import BUDGETS, builtin_suites, load_suite
+from rlmeta.core.errors import ConfigError, require_extra
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,11 +77,11 @@ def cmd_bench(argv: list[str]) -> int:
     failed: list[str] = []
     if not args.report_only:
         if args.executor == "ray":
-            from benchmarks.executors import run_ray
+            from rlmeta.benchmarks.executors import run_ray
 
             failed = run_ray(specs, args.ray_address, num_cpus=args.jobs)
         else:
-            from benchmarks.executors import run_local
+            from rlmeta.benchmarks.executors import run_local
 
             failed = run_local(specs, args.jobs, out / "logs")
     # the summary covers every run of the suite found in `out`, not only the ones this call ran

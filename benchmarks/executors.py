@@ -26,7 +26,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from benchmarks.suites import RunSpec
+from rlmeta.benchmarks.suites import RunSpec
 
 SMALL_FILES = ("config.json", "progress.csv", "done")
 
@@ -108,7 +108,7 @@ def run_local(specs: Sequence[RunSpec], jobs: int, log_dir: Path) -> list[str]:
     finished = len(specs) - len(todo)
 
     def run(spec: RunSpec) -> int:
-        cmd = [sys.executable, "-m", "rlmeta.cli", *spec.argv(env_threads)]
+        cmd = [sys.executable, "-m", "rlmeta", *spec.argv(env_threads)]
         with (log_dir / f"{spec.name}.log").open("a") as log:
             log.write(f"$ rlmeta {' '.join(cmd[3:])}\n")
             log.flush()
@@ -136,7 +136,7 @@ def run_local(specs: Sequence[RunSpec], jobs: int, log_dir: Path) -> list[str]:
 
 def _ray_task(argv: list[str], run_dir: str) -> dict[str, str]:
     """Runs inside a Ray worker: train, then return the run's small files as text."""
-    from rlmeta.cli import main
+    from rlmeta.app.cli import main
 
     code = main(argv)
     files = {name: (Path(run_dir) / name).read_text() for name in SMALL_FILES if (Path(run_dir) / name).exists()}
@@ -150,7 +150,7 @@ def run_ray(specs: Sequence[RunSpec], address: str | None, num_cpus: int | None 
     try:
         import ray
     except ImportError:
-        from rlmeta.errors import ConfigError
+        from rlmeta.core.errors import ConfigError
 
         raise ConfigError("--executor ray needs Ray: pip install -e '.[dist]'") from None
     todo = _pending(specs)

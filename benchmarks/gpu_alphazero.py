@@ -39,7 +39,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.report import machine_line, write_csv  # noqa: E402
+from rlmeta.benchmarks.report import machine_line, write_csv  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CPU_REPORT = RESULTS / "alphazero_connect4.md"  # the CPU run this one is compared with
@@ -57,7 +57,7 @@ def sync(device: torch.device) -> None:
 
 def make_config(args: argparse.Namespace):
     """The connect4-gpu preset with the command line's overrides (those given)."""
-    from agents.alphazero.agent import AlphaZeroConfig
+    from rlmeta.agents.alphazero.agent import AlphaZeroConfig
 
     over = {k: getattr(args, k) for k in ("num_envs", "num_simulations", "channels", "blocks", "batch_size",
                                           "updates_per_iteration", "moves_per_iteration", "replay_size",
@@ -69,7 +69,7 @@ def make_config(args: argparse.Namespace):
 # ---------------------------------------------------------------------- evaluation
 def search_player(agent, args: argparse.Namespace):
     """The trained network searching args.eval_sims simulations per move (no root noise)."""
-    from agents.alphazero.players import NetworkPlayer
+    from rlmeta.agents.alphazero.players import NetworkPlayer
 
     cfg = agent.cfg.search_config(training=False)
     cfg.algorithm, cfg.num_simulations = args.eval_search, args.eval_sims
@@ -82,7 +82,7 @@ class Positions:
     5000 on a GPU), scored as agents/alphazero/evaluate.mistake_rate scores each set."""
 
     def __init__(self, sets: dict, device: torch.device):
-        from envs.board import make
+        from rlmeta.envs.board import make
 
         self.names = list(sets)
         self.sizes = [len(sets[n].moves) for n in self.names]
@@ -112,7 +112,7 @@ def evaluate(agent, positions: Positions, args: argparse.Namespace) -> dict[str,
 def save_small_checkpoint(agent, path: Path) -> int:
     """Config + network weights on the CPU (no optimizer, replay or games in progress): what
     `rlmeta eval/arena/play` read. Returns its size in bytes."""
-    from rlmeta.checkpoint import save_checkpoint
+    from rlmeta.core.checkpoint import save_checkpoint
 
     cfg = agent.cfg.replace(device="cpu", run_dir=None, resume=None)
     net = {k: v.detach().cpu().clone() for k, v in agent.net.state_dict().items()}
@@ -126,8 +126,8 @@ def cpu_agreement(agent, path: Path, sets: dict, per_set: int = 100) -> tuple[fl
     """The checkpoint loaded on the CPU as `rlmeta eval` loads it: share of positions (the first
     `per_set` of each set) where its raw-policy move equals the trained network's on the device
     -> (share, positions)."""
-    from agents.alphazero.players import parse_player
-    from envs.board import make
+    from rlmeta.agents.alphazero.loading import parse_player
+    from rlmeta.envs.board import make
 
     moves = [m for data in sets.values() for m in data.moves[:per_set]]
     cpu_game = make("connect4", 1, "cpu")
@@ -288,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--print-every", type=int, default=10, help="a progress line every N iterations")
     args = p.parse_args(argv)
 
-    from benchmarks.alphazero_connect4 import labelled_sets
-    from rlmeta.runner import build_agent
+    from rlmeta.benchmarks.alphazero_connect4 import labelled_sets
+    from rlmeta.app.runner import build_agent
 
     start = time.perf_counter()
     deadline = start + args.deadline_s

@@ -72,9 +72,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.maml.rl import MetaRLConfig, MetaRLTrainer  # noqa: E402
-from benchmarks.report import machine_line, write_csv  # noqa: E402
-from rlmeta.seeding import seed_everything  # noqa: E402
+from rlmeta.agents.maml.rl import MetaRLConfig, MetaRLTrainer  # noqa: E402
+from rlmeta.benchmarks.report import machine_line, write_csv  # noqa: E402
+from rlmeta.core.seeding import seed_everything  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 FAMILIES = ("cheetah-dir", "cheetah-vel")

@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import machine_line, write_csv  # noqa: E402
+from rlmeta.benchmarks.report import machine_line, write_csv  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 ENVS = ("HalfCheetah-v5", "Hopper-v5")
@@ -46,7 +46,7 @@ def sync(device: torch.device) -> None:
 
 
 def make_config(env_id: str, args: argparse.Namespace, **over):
-    from agents.pg.ppo import PPOConfig
+    from rlmeta.agents.onpolicy.ppo import PPOConfig
 
     kw = dict(env=env_id, device=args.device, seed=args.seed, total_steps=10**12, progress=False)
     if args.num_envs:
@@ -58,7 +58,7 @@ def make_config(env_id: str, args: argparse.Namespace, **over):
 
 def train(env_id: str, args: argparse.Namespace, deadline: float) -> tuple[list[dict], object]:
     """Train until the budget (from before the agent is built, so compilation counts) -> rows, agent."""
-    from rlmeta.runner import build_agent
+    from rlmeta.app.runner import build_agent
 
     t0 = time.perf_counter()
     stop = min(t0 + args.budget_s, deadline)
@@ -81,7 +81,7 @@ def train(env_id: str, args: argparse.Namespace, deadline: float) -> tuple[list[
 def evaluate(agent, env_id: str, args: argparse.Namespace) -> tuple[float, float, int]:
     """Deterministic policy (mean action), fresh worlds with gymnasium's resets, the training run's
     observation statistics frozen: the first full episode of each world -> (mean, std, worlds)."""
-    from envs import make_vec_env
+    from rlmeta.envs import make_vec_env
 
     cfg = agent.cfg
     envs = make_vec_env(env_id, args.eval_envs, seed=10_000 + cfg.seed, backend="warp", normalize_obs=cfg.normalize_obs,
@@ -103,7 +103,7 @@ def evaluate(agent, env_id: str, args: argparse.Namespace) -> tuple[float, float
 
 def throughput(env_id: str, args: argparse.Namespace, compile_: bool) -> float:
     """Median env-steps/s over `throughput_iters` iterations after two warm-up iterations (capture)."""
-    from rlmeta.runner import build_agent
+    from rlmeta.app.runner import build_agent
 
     agent = build_agent("ppo", make_config(env_id, args, compile=compile_))
     try:

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import machine_line  # noqa: E402
+from rlmeta.benchmarks.report import machine_line  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 ENVS = ("HalfCheetah-v5", "Hopper-v5")
@@ -58,7 +58,7 @@ def timed(fn: Callable[[], None], steps: int, device: torch.device) -> float:
 # ---------------------------------------------------------------------- warp backend
 def warp_rates(env_id: str, worlds: int, steps: int, device: torch.device) -> dict[str, float]:
     """-> {'setup_s', 'physics', 'env_step'}: env-steps/s of physics only and of full env steps."""
-    from envs.mujoco.warp_backend import WarpBackend
+    from rlmeta.envs.mujoco.warp_backend import WarpBackend
 
     t0 = time.perf_counter()
     b = WarpBackend(env_id, worlds, device=device)
@@ -77,7 +77,7 @@ def warp_rates(env_id: str, worlds: int, steps: int, device: torch.device) -> di
 
 # ---------------------------------------------------------------------- CPU references
 def gym_vector_rate(env_id: str, n: int, steps: int, asynchronous: bool) -> float:
-    from envs.gym_backend import GymBackend
+    from rlmeta.envs.gym_backend import GymBackend
 
     b = GymBackend(env_id, n, asynchronous=asynchronous)
     b.reset(0)
@@ -89,7 +89,7 @@ def gym_vector_rate(env_id: str, n: int, steps: int, asynchronous: bool) -> floa
 
 
 def batched_rate(env_id: str, n: int, steps: int, threads: int) -> float:
-    from envs.mujoco.batched import MujocoBatchBackend
+    from rlmeta.envs.mujoco.batched import MujocoBatchBackend
 
     b = MujocoBatchBackend(env_id, n, threads=threads)
     b.reset(0)
@@ -127,8 +127,8 @@ def rollout_rate(env_id: str, n: int, steps: int, threads: int) -> float:
 def ppo_rate(env_id: str, backend: str, num_envs: int, num_steps: int, iters: int, device: str, threads: int) -> float:
     """env-steps/s of rlmeta PPO (cleanrl preset, 32 minibatches x 10 epochs) over `iters` iterations
     after a warm-up iteration, collect + update."""
-    from agents.pg.ppo import PPOConfig
-    from rlmeta.runner import build_agent
+    from rlmeta.agents.onpolicy.ppo import PPOConfig
+    from rlmeta.app.runner import build_agent
 
     cfg = PPOConfig.presets()["cleanrl"].replace(env=env_id, env_backend=backend, num_envs=num_envs,
                                                  num_steps=num_steps, total_steps=10**12, progress=False,

@@ -25,11 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.maml.cli import make_trainer  # noqa: E402
-from agents.maml.run import CHECKPOINT, run_meta_training  # noqa: E402
-from agents.maml.sine import SineConfig, mean_ci95, mse, sample_sine_tasks  # noqa: E402
-from benchmarks.report import machine_line  # noqa: E402
-from rlmeta.checkpoint import load_checkpoint  # noqa: E402
+from rlmeta.app.meta_train import make_trainer  # noqa: E402
+from rlmeta.app.meta_run import CHECKPOINT, run_meta_training  # noqa: E402
+from rlmeta.agents.maml.sine import SineConfig, mean_ci95, mse, sample_sine_tasks  # noqa: E402
+from rlmeta.benchmarks.report import machine_line  # noqa: E402
+from rlmeta.core.checkpoint import load_checkpoint  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 # (label, K, config overrides)

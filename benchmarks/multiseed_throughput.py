@@ -40,7 +40,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def rlmeta_cmd(algo: str, args: argparse.Namespace, extra: list[str], threads: int) -> list[str]:
-    return [sys.executable, "-m", "rlmeta.cli", "train", algo, "--env", args.env, "--total-steps", str(args.steps),
+    return [sys.executable, "-m", "rlmeta", "train", algo, "--env", args.env, "--total-steps", str(args.steps),
             "--start-steps", str(args.start_steps), "--update-after", str(args.start_steps), "--eval-every", "0",
             "--log-every", str(args.log_every), "--no-progress", "--no-save-buffer", "--torch-threads",
             str(threads), "--env-threads", "1", *args.algo_args, *extra]
@@ -106,7 +106,7 @@ def main() -> int:
     if not (args.start_steps < args.window_start < args.steps) or args.window_start % args.log_every \
             or args.steps % args.log_every:
         p.error("need start-steps < window-start < steps, both multiples of --log-every")
-    from benchmarks.report import machine_line
+    from rlmeta.benchmarks.report import machine_line
 
     seeds = list(range(args.seeds))
     runs: dict[str, list[dict]] = {}  # label -> one result per round

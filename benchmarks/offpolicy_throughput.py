@@ -45,7 +45,7 @@ TAU = 0.005
 
 def machine_line() -> str:
     try:
-        from benchmarks.report import machine_line as ml
+        from rlmeta.benchmarks.report import machine_line as ml
 
         return ml()
     except ImportError:
@@ -57,9 +57,9 @@ class RlmetaRun:
     """An rlmeta agent advanced `n` env steps at a time through its real loop (agent.iteration)."""
 
     def __init__(self, algo: str, learning_starts: int, chunk: int, device: str, compile: bool):
-        from agents.pg.sac import SACConfig
-        from agents.pg.td3 import TD3Config
-        from rlmeta.runner import build_agent
+        from rlmeta.agents.offpolicy.sac import SACConfig
+        from rlmeta.agents.offpolicy.td3 import TD3Config
+        from rlmeta.app.runner import build_agent
 
         common = dict(env=ENV, hidden_sizes=HIDDEN, batch_size=BATCH, pi_lr=LR, q_lr=LR, polyak=1 - TAU,
                       start_steps=learning_starts, update_after=learning_starts, update_every=1, utd_ratio=1.0,
@@ -260,12 +260,12 @@ def main() -> None:
                   "What rlmeta saves: Adam and polyak as a few ops on flat buffers, batched "
                   "twin critics, no per-step Python bookkeeping, and with --compile (the CPU's compiled single-run "
                   "update: update_seeds over one seed, gradients and Adam steps as torch.compile'd graphs, "
-                  "rlmeta/offpolicy.py) no autograd bookkeeping and fused elementwise work. What stays: the "
+                  "agents/offpolicy/base.py) no autograd bookkeeping and fused elementwise work. What stays: the "
                   "matrix multiplies, which MKL runs below its in-cache speed here because an update's "
                   "activations do not fit in L2 (a profile of the compiled SAC update on 1 thread: 4.1 of 6.0 ms "
                   "in bmm against 3.4 ms for the same multiply-adds in cache).", "",
                   "Both libraries run in one process, so SB3 also runs with float denormals flushed to zero, "
-                  "which rlmeta sets when it builds an agent (rlmeta.seeding.set_torch_threads: Adam's moments of "
+                  "which rlmeta sets when it builds an agent (rlmeta.core.seeding.set_torch_threads: Adam's moments of "
                   "dead ReLU units decay into the slow subnormal range). Measured separately (this script with "
                   "`torch.set_flush_denormal(False / True)` set first, 1500 steps, 1 thread): SB3's SAC 84 vs 86 "
                   "env-steps/s, rlmeta's default 104 vs 115.", ""]

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.report import machine_line  # noqa: E402
+from rlmeta.benchmarks.report import machine_line  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 ENV = "HalfCheetah-v5"
@@ -35,8 +35,8 @@ class RlmetaPPO:
     """rlmeta PPO, cleanrl preset (num_steps chosen so the batch stays 2048), built once."""
 
     def __init__(self, num_envs: int, compile: bool = False):
-        from agents.pg.ppo import PPOConfig
-        from rlmeta.runner import build_agent
+        from rlmeta.agents.onpolicy.ppo import PPOConfig
+        from rlmeta.app.runner import build_agent
 
         cfg = PPOConfig.presets()["cleanrl"].replace(env=ENV, num_envs=num_envs, num_steps=2048 // num_envs,
                                                      total_steps=10**12, progress=False, env_threads=2,
@@ -105,7 +105,7 @@ def side_by_side(num_envs: int, rounds: int, iterations: int) -> tuple[dict[str,
 
 def env_stepping(backend: str, num_envs: int, nstep: int = 500) -> float:
     """env-steps/s of rlmeta's VecEnv alone (random actions, autoresets, episode stats; no policy)."""
-    from envs import make_vec_env
+    from rlmeta.envs import make_vec_env
 
     envs = make_vec_env(ENV, num_envs, seed=0, backend=backend, threads=2)
     envs.reset()
@@ -121,7 +121,7 @@ def env_stepping(backend: str, num_envs: int, nstep: int = 500) -> float:
 
 def physics_limit(num_envs: int = 16, nstep: int = 1000, threads: int = 2) -> float:
     """env-steps/s of mujoco.rollout (frame_skip physics steps per env step), random controls."""
-    from benchmarks.gpu_throughput import rollout_rate
+    from rlmeta.benchmarks.gpu_throughput import rollout_rate
 
     return rollout_rate(ENV, num_envs, nstep, threads)
 
@@ -167,7 +167,7 @@ def main() -> None:
             ratios[(n, name)] = r
             lines.append(f"| {n} | {name} | {statistics.median(sps[name]):,.0f} | **{statistics.median(r):.2f}x** | "
                          f"{min(r):.2f}-{max(r):.2f} |")
-    lines += ["", "`--compile` (rlmeta/optim.py `Gradients`): each minibatch's forward and backward of both networks as "
+    lines += ["", "`--compile` (rlmeta/core/optim.py `Gradients`): each minibatch's forward and backward of both networks as "
               "one torch.compile'd graph of torch.func.grad, and the two Adam steps as another. Its one-off compile "
               "cost, in the warm-up iteration (collection and update included): " + ", ".join(
                   f"{w:.1f} s ({n} env(s))" for n, (_, w) in rows.items()) + "; Inductor caches it on disk for the next "

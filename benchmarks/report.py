@@ -22,11 +22,14 @@ import json
 import math
 import os
 import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from rlmeta.core.errors import ConfigError
 
 REFERENCE_DIR = Path(__file__).parent / "reference" / "spinningup"
 ON_POLICY = ("vpg", "trpo", "ppo")
@@ -109,20 +112,39 @@ class Run:
 
 
 def read_progress(path: Path) -> dict[str, np.ndarray]:
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {"global_step": np.zeros(0)}
-    out = {}
-    for name in rows[0]:
-        out[name] = np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan for r in rows])
+    """progress.csv -> column name -> values [rows] (NaN where a row has no value). ConfigError naming
+    the file when it is not a UTF-8 CSV of numbers."""
+    try:
+        with path.open(encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+        if reader.fieldnames and "global_step" not in reader.fieldnames:
+            raise ConfigError(f"{path} has no global_step column")
+        if not rows:
+            return {"global_step": np.zeros(0)}
+        out = {}
+        for name in rows[0]:
+            out[name] = np.array([float(r[name]) if r.get(name) not in (None, "") else np.nan for r in rows])
+    except (UnicodeDecodeError, csv.Error, ValueError, TypeError) as e:
+        raise ConfigError(f"{path} is not a readable progress file ({type(e).__name__})") from None
+    if "global_step" not in out:
+        raise ConfigError(f"{path} has no global_step column")
     return out
 
 
 def load_run(path: Path) -> Run:
-    cfg = json.loads((path / "config.json").read_text())
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path / 'config.json'} is not readable JSON ({type(e).__name__})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path / 'config.json'} is not a JSON object")
     algo = cfg.pop("algo", "?")
-    return Run(path, algo, cfg.get("env", "?"), int(cfg.get("seed", 0)), read_progress(path / "progress.csv"), cfg)
+    try:
+        seed = int(cfg.get("seed", 0))
+    except (TypeError, ValueError):
+        raise ConfigError(f"{path / 'config.json'}: seed {cfg.get('seed')!r} is not an integer") from None
+    return Run(path, str(algo), str(cfg.get("env", "?")), seed, read_progress(path / "progress.csv"), cfg)
 
 
 def _is_run_dir(p: Path) -> bool:
@@ -153,7 +175,14 @@ def find_run_dirs(paths: Iterable[Path]) -> list[Path]:
 
 
 def load_runs(paths: Iterable[Path]) -> list[Run]:
-    return [load_run(p) for p in find_run_dirs(paths)]
+    """Every run dir under `paths`; one that cannot be read is skipped with one line saying why."""
+    runs = []
+    for p in find_run_dirs(paths):
+        try:
+            runs.append(load_run(p))
+        except ConfigError as e:
+            print(f"rlmeta: skipping {p}: {e}", file=sys.stderr)
+    return runs
 
 
 # ---------------------------------------------------------------------- curves over seeds

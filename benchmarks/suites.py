@@ -28,11 +28,11 @@ from typing import Any
 
 import yaml
 
-from rlmeta.errors import ConfigError
+from rlmeta.core.errors import ConfigError
 
 SUITE_DIR = Path(__file__).parent / "suites"
 BUDGETS = ("smoke", "quick", "1m", "3m")
-SEEDS_TOGETHER = ("ddpg", "td3", "sac")  # agents that train several seeds in one process (rlmeta/multiseed.py)
+SEEDS_TOGETHER = ("ddpg", "td3", "sac")  # agents that train several seeds in one process (rlmeta/app/multiseed.py)
 
 
 def builtin_suites() -> list[str]:
@@ -183,8 +183,8 @@ def load_suite(name_or_path: str) -> Suite:
     for key in ("name", "algos", "envs"):
         if key not in data:
             raise ConfigError(f"suite file {path}: missing '{key}'")
-    from rlmeta.registry import ALGOS
-    from envs import check_env_id
+    from rlmeta.app.registry import ALGOS
+    from rlmeta.envs import check_env_id
 
     for algo in data["algos"]:
         if algo not in ALGOS:

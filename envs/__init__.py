@@ -15,8 +15,8 @@ import gymnasium as gym
 import mujoco
 import torch
 
-from rlmeta.errors import ConfigError
-from rlmeta.vec_env import DeviceVecEnv, VecEnv
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.vec_env import DeviceVecEnv, VecEnv
 
 # MuJoCo's XML compiler warns about a deprecated attribute in gymnasium's own XML files (nothing a
 # user can change); the C library prints it on every env construction, so filter that one message.
@@ -65,8 +65,8 @@ def make_vec_env(
     Example:
         >>> envs = make_vec_env("Hopper-v5", num_envs=4096, backend="warp", device="cuda")
     """
-    from envs.gym_backend import GymBackend
-    from envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
+    from rlmeta.envs.gym_backend import GymBackend
+    from rlmeta.envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
 
     check_env_id(env_id)
     if backend == "auto":
@@ -92,12 +92,12 @@ def make_vec_env(
 
 def _make_warp_env(env_id: str, num_envs: int, seed: int, normalize_obs: bool, normalize_reward: bool,
                    gamma: float, device: str | torch.device | None, stagger_starts: bool = False) -> DeviceVecEnv:
-    from envs.mujoco import WARP_TASKS
+    from rlmeta.envs.mujoco import WARP_TASKS
 
     if env_id not in WARP_TASKS:
         raise ConfigError(f"--env-backend warp supports {list(WARP_TASKS)}, not '{env_id}'")
     try:
-        from envs.mujoco.warp_backend import WarpBackend
+        from rlmeta.envs.mujoco.warp_backend import WarpBackend
     except ImportError as e:
         raise ConfigError(f"--env-backend warp needs mujoco-warp and warp-lang (pip install 'rlmeta[gpu]'): "
                           f"{e}") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlmeta.cli import main
+from rlmeta.app.cli import main
 
 torch.set_num_threads(1)
 
@@ -46,8 +46,8 @@ def test_tictactoe_training_reaches_perfect_play(ttt_run, tmp_path):
 
 
 def test_resume_continues_from_checkpoint(tmp_path):
-    from agents.alphazero.players import load_network
-    from rlmeta.checkpoint import load_checkpoint
+    from rlmeta.agents.alphazero.loading import load_network
+    from rlmeta.core.checkpoint import load_checkpoint
 
     run = tmp_path / "r"
     common = ["--env", "tictactoe", "--num-envs", "32", "--min-replay", "64", "--updates-per-iteration", "2",
@@ -87,7 +87,7 @@ def test_arena_cli_counts_and_elo(ttt_run, tmp_path, capsys):
 
 
 def test_elo_and_interval_hand_computed():
-    from agents.alphazero.players import ArenaResult, elo_from_score
+    from rlmeta.agents.alphazero.players import ArenaResult, elo_from_score
 
     r = ArenaResult("a", "b", wins=6, draws=2, losses=2)
     assert r.score == pytest.approx(0.7)
@@ -108,8 +108,8 @@ def test_play_cli_reads_stdin(ttt_run, monkeypatch, capsys):
     assert "agent plays" in text
     assert text.rstrip().splitlines()[-1] in ("draw", "the agent wins")
     # input that ends early stops the game politely
-    from agents.alphazero.cli import play_terminal
-    from agents.alphazero.players import RandomPlayer
+    from rlmeta.app.boardgames import play_terminal
+    from rlmeta.agents.alphazero.players import RandomPlayer
 
     out = io.StringIO()
     assert play_terminal("connect4", RandomPlayer(), 1, io.StringIO(""), out) is None
@@ -117,7 +117,7 @@ def test_play_cli_reads_stdin(ttt_run, monkeypatch, capsys):
 
 
 def test_render_game_text(ttt_run):
-    from agents.alphazero.cli import render_game
+    from rlmeta.app.boardgames import render_game
 
     text = render_game(str(ttt_run), 2)
     assert text.count("game 1 of 2") == 1 and text.count("game 2 of 2") == 1
@@ -132,8 +132,8 @@ def test_connect4_eval_cli_and_pons_labels(tmp_path):
     assert all(r["positions"] == 20 for r in res.values())
     assert res["End-Easy"]["mistake_rate"] <= 0.1  # short tactics are within a depth-3 search
     # the solver never makes a mistake (labels and solver agree) on positions it can solve fast
-    from agents.alphazero.evaluate import load_pons_set, mistake_rate
-    from agents.alphazero.players import RandomPlayer, SolverPlayer
+    from rlmeta.agents.alphazero.evaluate import load_pons_set, mistake_rate
+    from rlmeta.agents.alphazero.players import RandomPlayer, SolverPlayer
 
     data = load_pons_set(Path(__file__).resolve().parents[1] / "benchmarks/reference/connect4/Test_L3_R1", limit=50)
     assert mistake_rate(SolverPlayer("connect4"), data) == 0.0
@@ -177,9 +177,9 @@ def test_bad_input_is_one_line_error(argv, capsys):
 
 # ---------------------------------------------------------------------- AlphaGo-style pieces
 def test_records_roundtrip_and_validation(tmp_path):
-    from agents.alphazero.players import SolverPlayer
-    from agents.alphazero.pretrain import GameRecords, generate_games, read_records, write_records
-    from rlmeta.errors import ConfigError
+    from rlmeta.agents.alphazero.players import SolverPlayer
+    from rlmeta.agents.alphazero.pretrain import GameRecords, generate_games, read_records, write_records
+    from rlmeta.core.errors import ConfigError
 
     torch.manual_seed(0)
     rec = generate_games("tictactoe", SolverPlayer("tictactoe", randomize=True), 30, random_plies=2)
@@ -201,14 +201,14 @@ def test_alphago_pipeline_on_tictactoe(tmp_path):
     """Expert records from the perfect player -> SL policy + rollout policy -> value net from SL
     self-play -> search mixing value net and rollouts. Each stage is checked against the exact
     solver; the search beats the raw SL policy."""
-    from agents.alphazero.evaluate import TicTacToeEvaluator
-    from agents.alphazero.network import LinearRolloutPolicy, PolicyValueNet
-    from agents.alphazero.players import NetworkPlayer, RandomPlayer, SolverPlayer
-    from agents.alphazero.pretrain import (
+    from rlmeta.agents.alphazero.evaluate import TicTacToeEvaluator
+    from rlmeta.agents.alphazero.network import LinearRolloutPolicy, PolicyValueNet
+    from rlmeta.agents.alphazero.players import NetworkPlayer, RandomPlayer, SolverPlayer
+    from rlmeta.agents.alphazero.pretrain import (
         alphago_player, expert_samples, fit, generate_games, policy_sl_loss, read_records, value_data, value_loss,
         write_records,
     )
-    from envs.board import make
+    from rlmeta.envs.board import make
 
     torch.manual_seed(0)
     write_records(tmp_path / "expert.txt",
@@ -258,7 +258,7 @@ def test_go9_preset_trains_and_plays_the_arena(tmp_path):
 def test_elo_interval_after_a_clean_sweep_is_one_sided(capsys):
     """4-0 used to print `95% CI [+inf, +inf]`: the normal approximation has zero width when one side
     wins every game. The far end is now the exact binomial bound p^4 = 0.025 (score 0.398, -72 Elo)."""
-    from agents.alphazero.players import ArenaResult, elo_from_score
+    from rlmeta.agents.alphazero.players import ArenaResult, elo_from_score
 
     sweep = ArenaResult("a", "b", wins=4, draws=0, losses=0)
     lo, hi = sweep.score_ci
@@ -281,12 +281,12 @@ def test_play_without_an_opponent_names_the_opponent_flag(capsys):
 
 
 def test_throughput_report_machine_line(tmp_path, monkeypatch):
-    """benchmarks/alphazero_throughput.py writes the machine it ran on (benchmarks.report.machine_line)
+    """benchmarks/alphazero_throughput.py writes the machine it ran on (rlmeta.benchmarks.report.machine_line)
     and --note, not a hard-coded "2-core CPU shared with other jobs" (timers stubbed: no measuring)."""
     import sys
 
-    from benchmarks import alphazero_throughput as bench
-    from benchmarks.report import machine_line
+    from rlmeta.benchmarks import alphazero_throughput as bench
+    from rlmeta.benchmarks.report import machine_line
 
     for name in ("time_openspiel_cpp", "time_openspiel_python", "time_ours"):
         monkeypatch.setattr(bench, name, lambda *a, **k: 1000.0)

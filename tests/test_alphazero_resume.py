@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlmeta.checkpoint import load_checkpoint
-from rlmeta.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.app.cli import main
 
 torch.set_num_threads(1)
 
@@ -51,7 +51,7 @@ def _rows(run: Path) -> list[dict[str, str]]:
 def test_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch, extra, stop):
     """stop=kill: killed inside the iteration after the checkpoint at step 320; stop=half: a run
     of --total-steps 320 continued with --resume --total-steps 640. Both end as the 640-step run."""
-    from agents.alphazero import agent as az
+    from rlmeta.agents.alphazero import agent as az
 
     common = ["train", "alphazero", *SMALL, *extra, "--checkpoint-every", "320"]
     full, resumed = tmp_path / "full", tmp_path / "resumed"

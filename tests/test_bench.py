@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import report
-from benchmarks.cli import cmd_bench
-from benchmarks.suites import load_suite
-from rlmeta.cli import main as rlmeta_main
+from rlmeta.benchmarks import report
+from rlmeta.benchmarks.cli import cmd_bench
+from rlmeta.benchmarks.suites import load_suite
+from rlmeta.app.cli import main as rlmeta_main
 
 TINY_SUITE = """
 name: tiny
@@ -269,7 +269,7 @@ def test_builtin_suites_load():
 
 
 def test_only_intersects_algos_and_envs():
-    from benchmarks.cli import filter_specs
+    from rlmeta.benchmarks.cli import filter_specs
 
     specs = load_suite("spinningup-mujoco").specs("smoke", 2, Path("out"))
     both = filter_specs(specs, ["ddpg", "td3", "Hopper-v5"], "s")
@@ -281,7 +281,7 @@ def test_only_intersects_algos_and_envs():
 
 def test_ray_executor_runs_two_tiny_specs(tiny_suite: Path, tmp_path: Path):
     ray = pytest.importorskip("ray")
-    from benchmarks.executors import run_ray
+    from rlmeta.benchmarks.executors import run_ray
 
     specs = load_suite(str(tiny_suite)).specs("smoke", 2, tmp_path / "ray-bench")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from envs.board import make
-from envs.board.core import dihedral
-from envs.board.go import PASS
+from rlmeta.envs.board import make
+from rlmeta.envs.board.core import dihedral
+from rlmeta.envs.board.go import PASS
 
 torch.set_num_threads(1)
 
@@ -262,7 +262,7 @@ def test_legal_moves_commute_with_the_8_symmetries():
 
 
 def test_search_runs_on_go_positions():
-    from agents.alphazero.search import SearchConfig, search, uniform_model
+    from rlmeta.agents.alphazero.search import SearchConfig, search, uniform_model
 
     g = make("go9", 4)
     torch.manual_seed(0)

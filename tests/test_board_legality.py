@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from envs.board import GAMES, make, random_legal_action, where_state
+from rlmeta.envs.board import GAMES, make, random_legal_action, where_state
 
 torch.set_num_threads(1)
 
@@ -130,7 +130,7 @@ class _AlwaysChecked:
 def test_search_hot_paths_play_only_legal_actions(name):
     """The unchecked game.step calls of search.py (expansion, rollouts, the solver's win-now test)
     with the check forced on: searches of every kind over random positions raise nothing."""
-    from agents.alphazero.search import SearchConfig, reuse_subtree, search, uniform_model
+    from rlmeta.agents.alphazero.search import SearchConfig, reuse_subtree, search, uniform_model
 
     g, s = _random_positions(name, 24, 12, seed=1)
     checked = _AlwaysChecked(g)

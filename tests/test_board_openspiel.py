@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from envs.board import make
+from rlmeta.envs.board import make
 
 pyspiel = pytest.importorskip("pyspiel")
 

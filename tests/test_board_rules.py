@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from envs.board import make
-from envs.board.core import dihedral
+from rlmeta.envs.board import make
+from rlmeta.envs.board.core import dihedral
 
 torch.set_num_threads(1)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from envs.board import make
-from envs.board.solvers import (
+from rlmeta.envs.board import make
+from rlmeta.envs.board.solvers import (
     C4Position, Connect4Solver, TicTacToeSolver, connect4_optimal_moves, minimax_connect4,
 )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rlmeta.cli import main
+from rlmeta.app.cli import main
 
 # {d}: a folder of fixture files (see `files`); {run}: a run directory (config.json + progress.csv)
 MALFORMED = [
@@ -174,18 +174,18 @@ def files(tmp_path_factory) -> Path:
 @pytest.fixture
 def no_runs(monkeypatch):
     """A malformed call that is accepted fails the test at once instead of training for an hour."""
-    import agents.maml.run
-    import benchmarks.executors
-    import rlmeta.runner
-    import rlmeta.sweep
+    import rlmeta.app.meta_run
+    import rlmeta.benchmarks.executors
+    import rlmeta.app.runner
+    import rlmeta.app.sweep
 
     def accepted(*args, **kwargs):
         raise AssertionError("the malformed call was accepted and started a run")
 
-    monkeypatch.setattr(rlmeta.runner, "train", accepted)
-    monkeypatch.setattr(agents.maml.run, "run_meta_training", accepted)
-    monkeypatch.setattr(benchmarks.executors, "run_local", accepted)
-    monkeypatch.setattr(rlmeta.sweep, "run_local", accepted)
+    monkeypatch.setattr(rlmeta.app.runner, "train", accepted)
+    monkeypatch.setattr(rlmeta.app.meta_run, "run_meta_training", accepted)
+    monkeypatch.setattr(rlmeta.benchmarks.executors, "run_local", accepted)
+    monkeypatch.setattr(rlmeta.app.sweep, "run_local", accepted)
 
 
 @pytest.mark.parametrize("call,message", MALFORMED, ids=[c for c, _ in MALFORMED])
@@ -200,7 +200,7 @@ def test_malformed_call_is_one_line_and_exit_2(call, message, files, capsys, no_
 
 
 def test_integer_flags_take_1e6_exactly():
-    from rlmeta.cli import parse_train_args
+    from rlmeta.app.cli import parse_train_args
 
     _, cfg = parse_train_args("ppo", ["--total-steps", "1e6", "--checkpoint-every", "5e4", "--seed", "1_000"])
     assert (cfg.total_steps, cfg.checkpoint_every, cfg.seed) == (1_000_000, 50_000, 1000)
@@ -211,8 +211,8 @@ def test_integer_flags_take_1e6_exactly():
 
 
 def test_preset_file_values_are_typed_like_the_command_line(tmp_path):
-    from agents.pg.ppo import PPOConfig
-    from rlmeta.cli import load_preset
+    from rlmeta.agents.onpolicy.ppo import PPOConfig
+    from rlmeta.app.cli import load_preset
 
     path = tmp_path / "p.yaml"
     # YAML 1.1 reads 3e-4 (no dot) and 2e5 as strings; lists are tuples in the config
@@ -251,7 +251,7 @@ def test_errors_that_need_no_agent_come_back_before_torch_is_imported(tmp_path):
              ["sweep", "foo", "--env", "Hopper-v5", "--space", "s.yaml", "--trials", "2", "--out", str(tmp_path)],
              ["bench", "nosuchsuite"], ["plot", str(tmp_path / "none")], ["compare", str(tmp_path / "none")],
              ["render", str(tmp_path / "none")], ["nosuchcmd"]]
-    code = ("import json, sys\nfrom rlmeta.cli import main\nout = []\n"
+    code = ("import json, sys\nfrom rlmeta.app.cli import main\nout = []\n"
             f"for argv in {calls!r}:\n"
             "    out.append([main(argv), 'torch' in sys.modules])\n"
             "print(json.dumps(out))\n")
@@ -265,10 +265,10 @@ def test_errors_that_need_no_agent_come_back_before_torch_is_imported(tmp_path):
 
 def test_custom_module_class_agent_still_trains_from_the_cli(tmp_path, monkeypatch):
     """The static name check lets `module:Class` through to the import."""
-    (tmp_path / "my_agent.py").write_text("from agents.pg.ppo import PPO\n\n\nclass MyPPO(PPO):\n    pass\n")
+    (tmp_path / "my_agent.py").write_text("from rlmeta.agents.onpolicy.ppo import PPO\n\n\nclass MyPPO(PPO):\n    pass\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    from rlmeta.cli import parse_train_args
+    from rlmeta.app.cli import parse_train_args
 
     agent_cls, cfg = parse_train_args("my_agent:MyPPO", ["--total-steps", "2e3"])
     assert agent_cls.__name__ == "MyPPO" and cfg.total_steps == 2000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.compare_summaries import compare
+from rlmeta.benchmarks.compare_summaries import compare
 
 HEAD = "| algo | env | step | rlmeta (mean +- std) | seeds | Spinning Up | ratio | wall time | SPS |\n|---|---|---:|\n"
 

@@ -5,8 +5,8 @@ import torch
 from torch.distributions import Independent, Normal, TransformedDistribution, kl_divergence
 from torch.distributions.transforms import TanhTransform
 
-from rlmeta.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob, tanh_squash_log_prob
-from rlmeta.networks import GaussianActor
+from rlmeta.core.distributions import gaussian_entropy, gaussian_kl, gaussian_log_prob, tanh_squash_log_prob
+from rlmeta.core.networks import GaussianActor
 
 
 def test_gaussian_log_prob_entropy_kl_match_torch():

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlmeta.buffers import compute_gae
-from rlmeta.rollout import OnPolicyCollector
-from rlmeta.vec_env import VecEnv
-from envs.gym_backend import GymBackend
+from rlmeta.core.buffers import compute_gae
+from rlmeta.core.rollout import OnPolicyCollector
+from rlmeta.core.vec_env import VecEnv
+from rlmeta.envs.gym_backend import GymBackend
 
 
 def test_gae_hand_computed():

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from agents.alphazero.agent import AlphaZeroConfig
+from rlmeta.agents.alphazero.agent import AlphaZeroConfig
 
 
 def test_connect4_gpu_preset_is_alphazero_jl_sized():
@@ -23,12 +23,12 @@ def test_connect4_gpu_preset_is_alphazero_jl_sized():
 
 def test_one_batch_evaluation_equals_mistake_rate_per_set():
     """The script scores all Pons sets in one batch; per set that equals evaluate.mistake_rate."""
-    from agents.alphazero.evaluate import mistake_rate
-    from agents.alphazero.network import PolicyValueNet
-    from agents.alphazero.players import NetworkPlayer
-    from benchmarks.alphazero_connect4 import labelled_sets
-    from benchmarks.gpu_alphazero import Positions
-    from envs.board import make
+    from rlmeta.agents.alphazero.evaluate import mistake_rate
+    from rlmeta.agents.alphazero.network import PolicyValueNet
+    from rlmeta.agents.alphazero.players import NetworkPlayer
+    from rlmeta.benchmarks.alphazero_connect4 import labelled_sets
+    from rlmeta.benchmarks.gpu_alphazero import Positions
+    from rlmeta.envs.board import make
 
     torch.manual_seed(0)
     player = NetworkPlayer(make("connect4", 1), PolicyValueNet((2, 6, 7), 7, 8, 1, 8).eval(), 0)
@@ -39,8 +39,8 @@ def test_one_batch_evaluation_equals_mistake_rate_per_set():
 
 
 def test_gpu_alphazero_script_tiny_on_cpu(tmp_path, monkeypatch):
-    from agents.alphazero import cli
-    from benchmarks import gpu_alphazero
+    from rlmeta.app import boardgames as cli
+    from rlmeta.benchmarks import gpu_alphazero
 
     out = tmp_path / "gpu_az"
     assert gpu_alphazero.main(["--device", "cpu", "--num-envs", "16", "--num-simulations", "4", "--channels", "8",

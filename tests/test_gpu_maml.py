@@ -11,7 +11,7 @@ import pytest
 
 
 def test_gpu_maml_script_tiny_on_cpu(tmp_path):
-    from benchmarks import gpu_maml
+    from rlmeta.benchmarks import gpu_maml
 
     out = tmp_path / "gpu_maml"
     assert gpu_maml.main(["--env-backend", "mujoco", "--device", "cpu", "--env-threads", "1", "--meta-batch", "2",
@@ -53,7 +53,7 @@ def test_planner_shrinks_the_training_budgets_to_the_deadline(start, expected):
     """Deadline 300 s, phases of 100 s and 50 s, 20 s kept for each of 2 evaluations, each phase using
     all it is given. From t = 170: 300 - 170 - 40 = 90 s for 150 planned, so 0.6 x 100 = 60; then at
     t = 230, one evaluation done: 300 - 230 - 20 = 50 s, the second phase at full size."""
-    from benchmarks.gpu_maml import Planner
+    from rlmeta.benchmarks.gpu_maml import Planner
 
     t = [start]
     plan = Planner(deadline=300.0, phases=[100.0, 50.0], eval_reserve_s=20.0, evals=2, clock=lambda: t[0])

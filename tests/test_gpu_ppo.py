@@ -11,7 +11,7 @@ import pytest
 
 def test_gpu_ppo_script_tiny_on_cpu(tmp_path):
     pytest.importorskip("mujoco_warp")
-    from benchmarks import gpu_ppo
+    from rlmeta.benchmarks import gpu_ppo
 
     out = tmp_path / "gpu_ppo"
     assert gpu_ppo.main(["--device", "cpu", "--num-envs", "8", "--num-steps", "8", "--max-iters", "3",

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from agents.maml.core import MetaLearner, head_names
-from agents.maml.sine import SineConfig, SineTrainer, mse, sample_sine_tasks
-from rlmeta.networks import mlp
+from rlmeta.agents.maml.core import MetaLearner, head_names
+from rlmeta.agents.maml.sine import SineConfig, SineTrainer, mse, sample_sine_tasks
+from rlmeta.core.networks import mlp
 
 torch.set_num_threads(1)  # 2 threads on a shared 2-core CPU made the sine run 7x slower
 

@@ -8,7 +8,7 @@ import pytest
 
 def test_maml_cheetah_benchmark_runs_on_the_warp_backend(tmp_path):
     pytest.importorskip("mujoco_warp")
-    from benchmarks.maml_cheetah import main
+    from rlmeta.benchmarks.maml_cheetah import main
 
     args = ["--family", "cheetah-dir", "--env-backend", "warp", "--iterations", "1", "--meta-batch", "2",
             "--rollouts", "2", "--horizon", "4", "--eval-tasks", "2", "--baseline-lrs", "0.1",

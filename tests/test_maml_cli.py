@@ -10,14 +10,14 @@ import sys
 import pytest
 import torch
 
-from agents.maml.core import MetaLearner
-from agents.maml.l2l import MISSING, get_tasksets, split_support_query, taskset_batch
-from agents.maml.rl import MetaRLConfig
-from agents.maml.sine import SineConfig
-from rlmeta.checkpoint import load_checkpoint
-from rlmeta.cli import main
-from rlmeta.errors import ConfigError
-from rlmeta.networks import mlp
+from rlmeta.agents.maml.core import MetaLearner
+from rlmeta.agents.maml.l2l import MISSING, get_tasksets, split_support_query, taskset_batch
+from rlmeta.agents.maml.rl import MetaRLConfig
+from rlmeta.agents.maml.sine import SineConfig
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.app.cli import main
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.networks import mlp
 
 torch.set_num_threads(1)
 SINE = ["--k-shot", "5", "--eval-tasks", "40", "--eval-query", "20", "--log-every", "10", "--checkpoint-every", "20",
@@ -110,3 +110,27 @@ def test_missing_learn2learn_gives_the_install_situation(monkeypatch):
     with pytest.raises(ConfigError) as e:
         get_tasksets("omniglot")
     assert str(e.value) == MISSING and "rlmeta[meta]" in MISSING and "3.11" in MISSING
+
+
+def test_meta_train_resume_validates_like_train(tmp_path, capsys):
+    """A learning-rate override reaches the optimizer; a setting the checkpoint was trained with is
+    refused in train's words with nothing written; a finished run is left byte for byte."""
+    run = tmp_path / "r"
+    assert main(["meta-train", "sine", *SINE, "--meta-iterations", "20", "--run-dir", str(run)]) == 0
+    capsys.readouterr()
+    files = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    # finished: nothing to do, nothing rewritten (no extra eval row)
+    assert main(["meta-train", "--resume", str(run)]) == 0
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == files
+    assert "nothing to do" in capsys.readouterr().err
+    for flag, value in (("--inner-lr", "0.5"), ("--first-order", None), ("--k-shot", "10"), ("--seed", "3"),
+                        ("--adapt", "head")):
+        argv = ["meta-train", "--resume", str(run), "--meta-iterations", "40", flag] + ([value] if value else [])
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"--resume cannot change {flag}" in err[0], err
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == files
+    assert main(["meta-train", "--resume", str(run), "--meta-iterations", "40", "--meta-lr", "0.005"]) == 0
+    ck = load_checkpoint(run / "checkpoint.pt")
+    assert ck["config"]["meta_lr"] == 0.005
+    assert [g["lr"] for g in ck["trainer"]["optimizer"]["param_groups"]] == [0.005]

@@ -19,12 +19,12 @@ import pytest
 import torch
 from torch import nn
 
-from agents.maml.core import MetaLearner
-from agents.maml.l2l import taskset_batch
-from agents.maml.rl import StepBatch, outer_terms
-from agents.maml.sine import mse, sample_sine_tasks
-from rlmeta.distributions import gaussian_log_prob
-from rlmeta.networks import GaussianActor, mlp
+from rlmeta.agents.maml.core import MetaLearner
+from rlmeta.agents.maml.l2l import taskset_batch
+from rlmeta.agents.maml.rl import StepBatch, outer_terms
+from rlmeta.agents.maml.sine import mse, sample_sine_tasks
+from rlmeta.core.distributions import gaussian_log_prob
+from rlmeta.core.networks import GaussianActor, mlp
 
 l2l = pytest.importorskip("learn2learn", reason="learn2learn: bash scripts/install_learn2learn.sh (extra `meta`)")
 
@@ -170,7 +170,7 @@ def test_meta_rl_surrogate_gradient_equals_learn2learn(kind):
 
 def test_learn2learn_taskset_through_the_adapter():
     """Few-shot classification tasks drawn by learn2learn's own Taskset (NWays / KShots / LoadData),
-    split by agents.maml.l2l.taskset_batch, give the same meta-gradient as learn2learn's MAML on
+    split by rlmeta.agents.maml.l2l.taskset_batch, give the same meta-gradient as learn2learn's MAML on
     learn2learn's split of the same tasks."""
     g = torch.Generator().manual_seed(4)
     labels = torch.arange(8).repeat_interleave(10)  # 8 classes x 10 samples
@@ -215,8 +215,8 @@ def test_learn2learn_taskset_through_the_adapter():
 def test_vision_without_torchvision_is_one_config_error(monkeypatch):
     """learn2learn.vision is imported on first use (scripts/learn2learn-0.2.0.patch); without a usable
     torchvision get_tasksets says so in one ConfigError instead of failing at `import learn2learn`."""
-    from agents.maml.l2l import get_tasksets
-    from rlmeta.errors import ConfigError
+    from rlmeta.agents.maml.l2l import get_tasksets
+    from rlmeta.core.errors import ConfigError
 
     monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision -> ImportError
     for name in [m for m in sys.modules if m.startswith("learn2learn.vision")]:  # imported earlier, if at all

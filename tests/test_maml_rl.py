@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from agents.maml.core import MetaLearner
-from agents.maml.rl import (MetaRLConfig, MetaRLTrainer, Rollouts, StepBatch, adapt, baseline_features,
+from rlmeta.agents.maml.core import MetaLearner
+from rlmeta.agents.maml.rl import (MetaRLConfig, MetaRLTrainer, Rollouts, StepBatch, adapt, baseline_features,
                             discounted_cumsum, fit_linear_baseline, outer_terms, process_rollouts, sample_rollouts)
-from envs.meta import make_meta_env
-from rlmeta.checkpoint import load_checkpoint
-from rlmeta.cli import main
-from rlmeta.distributions import gaussian_log_prob
-from rlmeta.natural_gradient import fisher_vector_product
-from rlmeta.networks import GaussianActor
+from rlmeta.envs.meta import make_meta_env
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.app.cli import main
+from rlmeta.core.distributions import gaussian_log_prob
+from rlmeta.core.natural_gradient import fisher_vector_product
+from rlmeta.core.networks import GaussianActor
 
 torch.set_num_threads(1)
 

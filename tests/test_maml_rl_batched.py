@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.maml.core import MetaLearner
-from agents.maml.rl import sample_rollouts
-from envs.meta import make_meta_env
-from rlmeta.cli import main
-from rlmeta.networks import GaussianActor
+from rlmeta.agents.maml.core import MetaLearner
+from rlmeta.agents.maml.rl import sample_rollouts
+from rlmeta.envs.meta import make_meta_env
+from rlmeta.app.cli import main
+from rlmeta.core.networks import GaussianActor
 
 torch.set_num_threads(1)
 

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from agents.alphazero.search import (
+from rlmeta.agents.alphazero.search import (
     NO_PARENT, ROOT_INDEX, UNVISITED, SearchConfig, backup, completed_qvalues, considered_visit_sequence,
     empty_tree, reuse_subtree, search, uniform_model,
 )
-from envs.board import make
+from rlmeta.envs.board import make
 
 torch.set_num_threads(1)
 
@@ -194,7 +194,7 @@ def test_leaf_value_mixes_network_and_rollout(lam):
 
 def test_rollout_policy_steers_rollouts():
     """rollout() with a policy that strongly prefers the lowest free cell plays it every time."""
-    from agents.alphazero.search import rollout
+    from rlmeta.agents.alphazero.search import rollout
 
     g = make("tictactoe", 64)
     # O to move with cells 7 and 8 free: O at 7 leaves X the last cell 8 (0-4-8 wins for X); O at 8
@@ -219,8 +219,8 @@ def test_solver_proofs_agree_with_exact_tictactoe_values(algorithm):
     the root or at a root child agrees with exact minimax, many positions get proven, the move
     played in a proven-won position is optimal, and no proven-lost move is played while some
     move is not proven lost."""
-    from agents.alphazero.evaluate import TicTacToeEvaluator
-    from envs.board.solvers import tictactoe_solver
+    from rlmeta.agents.alphazero.evaluate import TicTacToeEvaluator
+    from rlmeta.envs.board.solvers import tictactoe_solver
 
     ev = TicTacToeEvaluator()
     cfg = SearchConfig(num_simulations=48, algorithm=algorithm, solver=True, gumbel_scale=0.0, max_considered=9)
@@ -266,7 +266,7 @@ def test_solver_finds_a_win_in_two_the_prior_hides(algorithm):
 
 
 def test_immediate_wins_marks_exactly_the_winning_moves():
-    from agents.alphazero.search import immediate_wins
+    from rlmeta.agents.alphazero.search import immediate_wins
 
     g = make("tictactoe", 2)
     # row 0: X to move, 2 completes 0-1-2, 7 completes 1-4-7, 8 completes 0-4-8;
@@ -282,7 +282,7 @@ def test_immediate_wins_marks_exactly_the_winning_moves():
 def test_solver_plays_the_latest_loss_when_every_move_loses(algorithm):
     """Connect Four `4261646`: X has three in column 6, O to move is lost. Every column but 6 lets X
     win at once (Pons: child scores -17, column 6 -16); the search plays 6, not the first column."""
-    from envs.board.solvers import connect4_solver
+    from rlmeta.envs.board.solvers import connect4_solver
 
     scores = connect4_solver().child_scores("4261646")
     assert scores.index(max(scores)) == 5
@@ -310,8 +310,8 @@ def test_solver_proof_depths_match_exact_minimax_with_depth(algorithm):
     """All 632 lost tic-tac-toe positions (of 4520): the move played is one that loses latest under
     exact minimax with depth, and every proven-lost root's depth is exact; a proven win's depth is
     never shorter than the exact quickest win (a proof is a real line of play), and equal under PUCT."""
-    from agents.alphazero.evaluate import TicTacToeEvaluator
-    from envs.board.solvers import tictactoe_solver
+    from rlmeta.agents.alphazero.evaluate import TicTacToeEvaluator
+    from rlmeta.envs.board.solvers import tictactoe_solver
 
     ev, solver = TicTacToeEvaluator(), tictactoe_solver()
     cfg = SearchConfig(num_simulations=48, algorithm=algorithm, solver=True, gumbel_scale=0.0, max_considered=9)

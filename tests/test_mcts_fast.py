@@ -9,9 +9,9 @@ from dataclasses import fields
 import pytest
 import torch
 
-from agents.alphazero.search import SearchConfig, Tree, reuse_subtree, rollout, search
-from envs.board import make
-from envs.board.connect4 import BitConnectFour
+from rlmeta.agents.alphazero.search import SearchConfig, Tree, reuse_subtree, rollout, search
+from rlmeta.envs.board import make
+from rlmeta.envs.board.connect4 import BitConnectFour
 
 torch.set_num_threads(1)
 
@@ -130,7 +130,7 @@ def test_fast_search_builds_the_reference_tree_with_passes(game):
 def test_backup_writes_through_non_contiguous_fields():
     """backup() on a tree whose statistics are strided views (a slice of a wider tensor) updates
     the views, as on contiguous fields (flat index_copy_ would write to a lost copy)."""
-    from agents.alphazero.search import NO_PARENT, backup, empty_tree
+    from rlmeta.agents.alphazero.search import NO_PARENT, backup, empty_tree
 
     g = make("tictactoe", 2)
     trees = [empty_tree(g, g.reset(), capacity=4) for _ in range(2)]

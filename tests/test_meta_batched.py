@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from envs.meta import make_meta_env
-from envs.meta.batched import TorchMetaEnv
-from rlmeta.errors import ConfigError
+from rlmeta.envs.meta import make_meta_env
+from rlmeta.envs.meta.batched import TorchMetaEnv
+from rlmeta.core.errors import ConfigError
 
 M, R = 3, 2  # tasks x rollouts per task
 TASKS = {"cheetah-vel": np.array([[0.2], [1.9], [1.0]]), "cheetah-dir": np.array([[1.0], [-1.0], [-1.0]]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.meta import make_meta_env
+from rlmeta.envs.meta import make_meta_env
 
 
 def _random_actions(rng, n, d, scale=1.5):

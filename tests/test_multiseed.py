@@ -1,4 +1,4 @@
-"""Several seeds in one process (rlmeta/multiseed.py) and the functional update it shares with the
+"""Several seeds in one process (rlmeta/app/multiseed.py) and the functional update it shares with the
 GPU path: each seed of `--seeds K` matches its single run, resumes, and the CPU default path keeps
 the numbers it had before either existed."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlmeta.checkpoint import load_checkpoint
-from rlmeta.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.app.cli import main
 
 DATA = Path(__file__).parent / "data"
 ALGOS = ["ddpg", "td3", "sac"]
@@ -162,11 +162,28 @@ def reference_numbers(tmp_path: Path) -> dict:
     return out
 
 
-def test_default_path_is_bitwise_the_code_before_multiseed(tmp_path):
-    """One env, Spinning Up's update schedule, torch's global RNG: Adam moments (SHA-256), parameter
-    sums and logged losses exactly as before (float rounding is machine-specific: regenerate the
-    file on a new machine by running its generator on the old commit)."""
-    assert reference_numbers(tmp_path) == json.loads((DATA / "offpolicy_reference.json").read_text())
+def test_default_path_is_the_code_before_multiseed(tmp_path):
+    """One env, Spinning Up's update schedule, torch's global RNG: parameter sums and logged losses
+    as before. Bitwise where the file was generated (and there the Adam moments' SHA-256 match too);
+    on another CPU (AVX2 vs AVX-512 kernels, seen here: 1e-8 to 7e-7 relative) float rounding differs,
+    so the numbers are compared to 1e-5 relative, which any change to the update itself (another
+    noise draw, another order of steps) exceeds by orders of magnitude. The outcome must not depend on
+    the machine the tests run on."""
+    got = reference_numbers(tmp_path)
+    ref = json.loads((DATA / "offpolicy_reference.json").read_text())
+    if got == ref:
+        return  # bitwise, as on the machine that wrote the file
+    for algo in ref:
+        assert got[algo]["argv"] == ref[algo]["argv"]
+        for net in ("actor", "critic"):
+            assert float.fromhex(got[algo]["param_sums"][net]) == pytest.approx(
+                float.fromhex(ref[algo]["param_sums"][net]), rel=1e-5), (algo, net)
+        assert len(got[algo]["losses"]) == len(ref[algo]["losses"])
+        for a, b in zip(got[algo]["losses"], ref[algo]["losses"]):
+            assert a.keys() == b.keys()
+            for k in a:
+                if b[k] != "":
+                    assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-5, abs=1e-7), (algo, k)
 
 
 # ---------------------------------------------------------------------- the functional update
@@ -176,8 +193,8 @@ def test_functional_update_equals_update(algo, compile, capsys):
     vmapped gradients and the Adam steps through torch.compile, as `--seeds K --compile`) against
     update(), from the same state and the same draws, for a few steps (TD3: both delay branches)."""
     from tests.test_offpolicy import _agent
-    from rlmeta.multiseed import StackedSeeds
-    from rlmeta.replay import ReplayBatch
+    from rlmeta.app.multiseed import StackedSeeds
+    from rlmeta.core.replay import ReplayBatch
 
     kw = {"autotune": True} if algo == "sac" else {}
     ref, fun = _agent(algo, seed=3, **kw), _agent(algo, seed=3, **kw)
@@ -218,7 +235,7 @@ def test_graph_update_path_equals_default_on_cpu(algo, monkeypatch):
     rate as tensors) and the CapturedFn wrapper (one per graph_key; on the CPU it runs eagerly) give
     the default path's numbers to float rounding, over updates that cover TD3's two branches.
     (The CUDA replay itself is checked against eager by benchmarks/gpu_offpolicy.py on a GPU.)"""
-    from rlmeta import offpolicy
+    from rlmeta.agents.offpolicy import base as offpolicy
     from tests.test_offpolicy import _agent
 
     kw = {"autotune": True} if algo == "sac" else {}

@@ -1,4 +1,4 @@
-"""DDPG / TD3 / SAC and their shared mechanics (rlmeta/offpolicy.py, replay.py, networks.py),
+"""DDPG / TD3 / SAC and their shared mechanics (agents/offpolicy/base.py, replay.py, networks.py),
 checked against hand computations in float64 and closed forms."""
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ import pytest
 import torch
 from torch import nn
 
-from agents.pg import ddpg, sac, td3
-from envs.gym_backend import GymBackend
-from rlmeta.checkpoint import load_checkpoint
-from rlmeta.cli import main
-from rlmeta.networks import DeterministicActor, QEnsemble, SquashedGaussianActor
-from rlmeta.offpolicy import OffPolicyConfig, OffPolicyLoop, make_target, maybe_compile, polyak_update
-from rlmeta.optim import FlatAdam
-from rlmeta.replay import ReplayBatch, ReplayBuffer
-from rlmeta.vec_env import VecEnv
+from rlmeta.agents.offpolicy import ddpg, sac, td3
+from rlmeta.envs.gym_backend import GymBackend
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.app.cli import main
+from rlmeta.core.networks import DeterministicActor, QEnsemble, SquashedGaussianActor
+from rlmeta.agents.offpolicy.base import OffPolicyConfig, OffPolicyLoop, make_target, polyak_update
+from rlmeta.core.graphs import maybe_compile
+from rlmeta.core.optim import FlatAdam
+from rlmeta.core.replay import ReplayBatch, ReplayBuffer
+from rlmeta.core.vec_env import VecEnv
 
 D = torch.float64
 
@@ -110,7 +111,7 @@ def test_td3_target_smoothing_clips_noise_and_action():
 
 
 def _agent(algo: str, **kw):
-    from rlmeta.runner import build_agent
+    from rlmeta.app.runner import build_agent
 
     Cfg = {"ddpg": ddpg.DDPGConfig, "td3": td3.TD3Config, "sac": sac.SACConfig}[algo]
     kw = {"eval_every": 0, **kw}

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from agents.pg.sac import SACConfig
-from agents.pg.td3 import TD3Config
-from envs.mujoco.batched import MujocoBatchBackend
-from rlmeta.offpolicy import GPU_PRESET, OffPolicyLoop
-from rlmeta.vec_env import DeviceVecEnv, VecEnv
+from rlmeta.agents.offpolicy.sac import SACConfig
+from rlmeta.agents.offpolicy.td3 import TD3Config
+from rlmeta.envs.mujoco.batched import MujocoBatchBackend
+from rlmeta.agents.offpolicy.base import GPU_PRESET, OffPolicyLoop
+from rlmeta.core.vec_env import DeviceVecEnv, VecEnv
 from torch_backend import TorchOnCPU  # tests/torch_backend.py
 
 N, LIMIT = 4, 20  # worlds, time limit (short, so truncations happen within the test)
@@ -95,7 +95,7 @@ def test_truncated_rows_keep_the_last_observation_and_done_zero():
 
 
 def test_gpu_presets_follow_fasttd3():
-    """The gpu presets' numbers (documented in rlmeta.offpolicy.GPU_PRESET): 1024 warp worlds, batch
+    """The gpu presets' numbers (documented in rlmeta.agents.offpolicy.base.GPU_PRESET): 1024 warp worlds, batch
     32768, 2 updates per vector step, tau 0.1, obs normalisation, CUDA graphs."""
     for Cfg in (SACConfig, TD3Config):
         c = Cfg.presets()["gpu"]
@@ -111,7 +111,7 @@ def test_gpu_presets_follow_fasttd3():
 def test_gpu_preset_updates_on_a_device_env():
     """A tiny gpu-preset run through the agent on the device env: 2 updates per vector step once the
     buffer holds update_after rows; episode statistics come from the device sums."""
-    from agents.pg.td3 import TD3
+    from rlmeta.agents.offpolicy.td3 import TD3
 
     cfg = TD3Config.presets()["gpu"].replace(env="Hopper-v5", device="cpu", num_envs=N, update_every=N,
                                              utd_ratio=2 / N, batch_size=32, hidden_sizes=(16,), start_steps=8,
@@ -136,8 +136,8 @@ def test_gpu_preset_cli_on_warp_cpu(tmp_path):
     pytest.importorskip("warp")
     import csv
 
-    from rlmeta.checkpoint import load_checkpoint
-    from rlmeta.cli import main
+    from rlmeta.core.checkpoint import load_checkpoint
+    from rlmeta.app.cli import main
 
     for algo in ("td3", "sac"):
         rd = tmp_path / algo

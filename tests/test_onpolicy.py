@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents.pg.trpo import TRPOConfig, mean_kl, trpo_step
-from rlmeta.buffers import RolloutBatch
-from rlmeta.checkpoint import load_checkpoint
-from rlmeta.cli import main
-from envs import make_vec_env
-from rlmeta.natural_gradient import conjugate_gradient, fisher_vector_product, flat_grad
-from rlmeta.networks import GaussianActor
+from rlmeta.agents.onpolicy.trpo import TRPOConfig, mean_kl, trpo_step
+from rlmeta.core.buffers import RolloutBatch
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.app.cli import main
+from rlmeta.envs import make_vec_env
+from rlmeta.core.natural_gradient import conjugate_gradient, fisher_vector_product, flat_grad
+from rlmeta.core.networks import GaussianActor
 
 
 def test_conjugate_gradient_solves_spd_system():
@@ -70,7 +70,7 @@ def test_trpo_step_respects_kl_bound_and_improves_surrogate(max_kl):
 
 def test_extra_loss_hook_reaches_every_agent(tmp_path):
     """The README's research-extension example: an L2 penalty on the policy mean, registered once."""
-    from rlmeta.runner import build_agent
+    from rlmeta.app.runner import build_agent
 
     calls = {}
 
@@ -79,9 +79,9 @@ def test_extra_loss_hook_reaches_every_agent(tmp_path):
         calls[agent.algo] = calls.get(agent.algo, 0) + 1
         return coef * mean.pow(2).mean(), {"losses/mean_l2": mean.pow(2).mean().item()}
 
-    from agents.pg.ppo import PPOConfig
-    from agents.pg.trpo import TRPOConfig
-    from agents.pg.vpg import VPGConfig
+    from rlmeta.agents.onpolicy.ppo import PPOConfig
+    from rlmeta.agents.onpolicy.trpo import TRPOConfig
+    from rlmeta.agents.onpolicy.vpg import VPGConfig
 
     for algo, Cfg in [("ppo", PPOConfig), ("vpg", VPGConfig), ("trpo", TRPOConfig)]:
         cfg = Cfg(env="Hopper-v5", num_envs=2, num_steps=64, total_steps=128, progress=False)
@@ -116,7 +116,7 @@ def test_short_cli_run_and_resume(algo, tmp_path):
 # ---------------------------------------------------------------------- CPU fast paths (issue 19): bitwise equal
 @pytest.mark.parametrize("activation", ["tanh", "relu", "elu"])
 def test_fast_sampler_and_value_are_bitwise_the_modules(activation):
-    from rlmeta.networks import Critic, GaussianActor
+    from rlmeta.core.networks import Critic, GaussianActor
 
     torch.manual_seed(0)
     actor, critic = GaussianActor(11, 3, (32, 16), activation, -0.4, True), Critic(11, (32, 16), activation, True)
@@ -146,7 +146,7 @@ def test_numpy_sampler_and_value_match_the_modules(activation):
     """The all-CPU collection's numpy forwards: the same torch noise draws as `sample`, so actions,
     log-probs and values equal the modules' within float tolerance (BLAS order); live weight views;
     a subclass with its own sample() gets it back behind numpy conversions (bitwise)."""
-    from rlmeta.networks import Critic, GaussianActor
+    from rlmeta.core.networks import Critic, GaussianActor
 
     torch.manual_seed(0)
     actor, critic = GaussianActor(11, 3, (32, 16), activation, -0.4, True), Critic(11, (32, 16), activation, True)
@@ -177,7 +177,7 @@ def test_numpy_sampler_and_value_match_the_modules(activation):
 
 
 def test_running_mean_std_single_row_update_is_bitwise_the_general_one():
-    from rlmeta.vec_env import RunningMeanStd
+    from rlmeta.core.vec_env import RunningMeanStd
 
     rng = np.random.default_rng(0)
     fast, ref = RunningMeanStd((5,)), RunningMeanStd((5,))
@@ -196,7 +196,7 @@ def test_running_mean_std_single_row_update_is_bitwise_the_general_one():
 
 def reference_collect(col, policy, value, lam):
     """OnPolicyCollector's tensor loop before the numpy host path (the specification it must equal)."""
-    from rlmeta.rollout import OnPolicyCollector  # noqa: F401
+    from rlmeta.core.rollout import OnPolicyCollector  # noqa: F401
 
     buf, obs = col.buffer, col.obs
     with torch.no_grad():
@@ -222,8 +222,8 @@ def reference_collect(col, policy, value, lam):
 def test_host_collection_is_bitwise_the_tensor_loop(num_envs):
     """numpy rows into the buffer + fast sampler/value + numpy GAE == the old tensor loop with the
     modules, bit for bit, across truncations (a 30-step limit) and Hopper terminations."""
-    from rlmeta.networks import Critic, GaussianActor
-    from rlmeta.rollout import OnPolicyCollector
+    from rlmeta.core.networks import Critic, GaussianActor
+    from rlmeta.core.rollout import OnPolicyCollector
 
     out = []
     for fast in (True, False):
@@ -258,8 +258,8 @@ def test_ppo_update_is_bitwise_the_per_network_loop(preset):
     a gather per minibatch, the policy stepped, then the critic, each with its own backward. Same
     permutations -> bitwise the same parameters, Adam moments and metrics; spinningup exercises the KL
     early stop (the policy stops, the critic goes on) and full-batch minibatches."""
-    from agents.pg.ppo import PPO, PPOConfig, policy_loss
-    from rlmeta.onpolicy import to_floats, value_loss
+    from rlmeta.agents.onpolicy.ppo import PPO, PPOConfig, policy_loss
+    from rlmeta.agents.onpolicy.base import to_floats, value_loss
 
     results = []
     for new in (True, False):

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from rlmeta.optim import FlatAdam
+from rlmeta.core.optim import FlatAdam
 
 
 def _net():
@@ -77,7 +77,7 @@ def test_gradients_steps_are_bitwise_separate_minimize_calls():
     """Gradients (eager): one backward of the summed losses of two disjoint networks, then each
     optimizer's own clipped step (different learning rates and clip norms' effects) == two separate
     minimize calls, bitwise."""
-    from rlmeta.optim import Gradients
+    from rlmeta.core.optim import Gradients
 
     def build():
         torch.manual_seed(0)
@@ -111,7 +111,7 @@ def test_gradients_compiled_equal_autograd_for_each_instance():
     later in the same process (which may reuse the compiled graph: its parameters are inputs)."""
     import pytest
 
-    from rlmeta.optim import Gradients
+    from rlmeta.core.optim import Gradients
 
     pytest.importorskip("torch._dynamo")
     for seed in (0, 1):
@@ -153,8 +153,8 @@ def test_gradients_compiled_equal_autograd_for_each_instance():
 def test_set_torch_threads_keeps_adam_moments_out_of_the_subnormal_range():
     # a parameter whose gradient is exactly zero (a dead ReLU unit) has its first moment decay by
     # beta1 per step; with denormals flushed it jumps from the smallest normal float to 0 instead of
-    # lingering ~150 steps in the slow subnormal range (rlmeta.seeding.set_torch_threads)
-    from rlmeta.seeding import set_torch_threads
+    # lingering ~150 steps in the slow subnormal range (rlmeta.core.seeding.set_torch_threads)
+    from rlmeta.core.seeding import set_torch_threads
 
     set_torch_threads(torch.get_num_threads())
     tiny = torch.finfo(torch.float32).tiny  # 1.18e-38, the smallest normal float32
@@ -174,9 +174,9 @@ def test_set_torch_threads_keeps_adam_moments_out_of_the_subnormal_range():
 
 
 def test_torch_threads_zero_means_auto_and_negative_is_refused():
-    from rlmeta.errors import ConfigError
-    from rlmeta.offpolicy import OffPolicyConfig
-    from rlmeta.seeding import auto_threads, set_torch_threads
+    from rlmeta.core.errors import ConfigError
+    from rlmeta.agents.offpolicy.base import OffPolicyConfig
+    from rlmeta.core.seeding import auto_threads, set_torch_threads
 
     before = torch.get_num_threads()
     try:

@@ -9,12 +9,12 @@ from unittest import mock
 import pytest
 import torch
 
-from agents.pg.ppo import PPO, PPOConfig, policy_loss
-from envs import make_vec_env
-from rlmeta.buffers import RolloutBatch
-from rlmeta.networks import Critic, GaussianActor
-from rlmeta.offpolicy import maybe_compile
-from rlmeta.onpolicy import value_loss
+from rlmeta.agents.onpolicy.ppo import PPO, PPOConfig, policy_loss
+from rlmeta.envs import make_vec_env
+from rlmeta.core.buffers import RolloutBatch
+from rlmeta.core.networks import Critic, GaussianActor
+from rlmeta.core.graphs import maybe_compile
+from rlmeta.agents.onpolicy.base import value_loss
 
 OBS, ACT, B = 11, 3, 32  # B: the minibatch of the update-phase test (same shapes: compiled graphs are reused)
 
@@ -134,7 +134,7 @@ def test_adaptive_kl_learning_rate_by_hand():
 def test_captured_fn_runs_eagerly_off_cuda_and_falls_back():
     """CapturedFn: on CPU tensors the function simply runs (no graph); a capture that fails (here: a
     .item() inside, faked by raising) warns once, restores the state and runs eagerly."""
-    from rlmeta.graphs import CapturedFn
+    from rlmeta.core.graphs import CapturedFn
 
     w = torch.zeros(3)
 
@@ -185,7 +185,7 @@ def test_private_compiled_functions_never_share_graphs(capsys):
     function serve another with the same code (dynamo caches on the code object): closures that
     differ only in a Python number, as two agents' losses differ in gamma, give their own results."""
     pytest.importorskip("torch._dynamo")
-    from rlmeta.graphs import Compiled
+    from rlmeta.core.graphs import Compiled
 
     def scaled(k: float):
         return lambda x: x * k  # one code object for every k

@@ -30,7 +30,7 @@ def test_extension_example_runs_from_python_and_cli(tmp_path: Path):
     l2 = _column(tmp_path / "runs" / "ppo-l2" / "progress.csv", "losses/action_l2")
     assert len(l2) == 2 and all(math.isfinite(v) and v > 0 for v in l2)
 
-    subprocess.run([sys.executable, "-m", "rlmeta.cli", "train", "my_ideas:PPOWithL2", "--env", "Hopper-v5",
+    subprocess.run([sys.executable, "-m", "rlmeta", "train", "my_ideas:PPOWithL2", "--env", "Hopper-v5",
                     "--total-steps", "2048", "--run-dir", "runs/cli", "--no-progress"],
                    cwd=tmp_path, check=True, capture_output=True)
     assert len(_column(tmp_path / "runs" / "cli" / "progress.csv", "losses/action_l2")) == 1

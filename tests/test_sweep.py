@@ -19,8 +19,8 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from agents.pg.ppo import PPOConfig  # noqa: E402
-from rlmeta.cli import load_preset, main  # noqa: E402
+from rlmeta.agents.onpolicy.ppo import PPOConfig  # noqa: E402
+from rlmeta.app.cli import load_preset, main  # noqa: E402
 
 SPACE = """\
 preset: cleanrl
@@ -70,7 +70,7 @@ def _check_values(out: Path, trial) -> None:
 
 def test_sweep_survives_kill_without_repeating_and_writes_best(tmp_path):
     space, out = _space(tmp_path), tmp_path / "sw"
-    cmd = [sys.executable, "-m", "rlmeta.cli", *_args(space, out, 3, 4096)]
+    cmd = [sys.executable, "-m", "rlmeta", *_args(space, out, 3, 4096)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:  # kill -9 while the second trial trains (16 iterations; we poll every 20 ms)
         while not (out / "trial-001" / "progress.csv").exists():
@@ -192,7 +192,7 @@ def test_ray_executor_matches_local_trials(tmp_path):
 def test_ray_trial_restarted_by_ray_gets_its_folder_back(tmp_path):
     """Ray may restart a trial's function from scratch under the same trial id; it must reuse (and
     empty) its folder instead of claiming a new number."""
-    from rlmeta.sweep import _claim_trial_dir
+    from rlmeta.app.sweep import _claim_trial_dir
 
     assert _claim_trial_dir(tmp_path, "aaa")[0] == 0
     assert _claim_trial_dir(tmp_path, "bbb")[0] == 1
@@ -210,7 +210,7 @@ def test_importance_png_tick_labels_do_not_overlap(tmp_path, monkeypatch):
 
     import matplotlib.pyplot as plt
 
-    from rlmeta.sweep import Param, Space, TrialRecord, write_importance_png
+    from rlmeta.app.sweep import Param, Space, TrialRecord, write_importance_png
 
     params = [Param("actor_lr", "float", 1e-5, 1e-2, log=True), Param("critic_lr", "float", 1e-5, 1e-2, log=True),
               Param("update_epochs", "int", 1, 20), Param("gae_lambda", "float", 0.8, 0.99),

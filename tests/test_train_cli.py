@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from rlmeta.checkpoint import load_checkpoint
-from rlmeta.cli import main
-from rlmeta.seeding import rng_state
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.app.cli import main
+from rlmeta.core.seeding import rng_state
 
 SMALL = ["--num-envs", "2", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "2",
          "--no-progress"]
@@ -69,7 +69,7 @@ def test_corrupt_checkpoint_is_reported_and_kept(tmp_path, capsys):
 def test_resume_after_kill_continues_bitwise(tmp_path, monkeypatch):
     """A run killed after 2 of 3 iterations and resumed ends with exactly the parameters, optimizer,
     normaliser and RNG state of an uninterrupted run (the batched MuJoCo backend checkpoints physics)."""
-    from agents.pg import ppo
+    from rlmeta.agents.onpolicy import ppo
 
     common = ["train", "ppo", "--env", "HalfCheetah-v5", "--total-steps", "1536", "--checkpoint-every", "512",
               *SMALL]
@@ -133,7 +133,7 @@ def test_wandb_offline_run_holds_metrics_and_config(tmp_path):
 def test_help_lists_every_hyperparameter(capsys):
     from dataclasses import fields
 
-    from agents.pg.ppo import PPOConfig
+    from rlmeta.agents.onpolicy.ppo import PPOConfig
 
     with pytest.raises(SystemExit) as e:
         main(["train", "ppo", "--help"])
@@ -144,7 +144,7 @@ def test_help_lists_every_hyperparameter(capsys):
 
 
 def test_spinningup_preset_values():
-    from agents.pg.ppo import PPOConfig
+    from rlmeta.agents.onpolicy.ppo import PPOConfig
 
     su = PPOConfig.presets()["spinningup"]
     assert su.num_steps * su.num_envs == 4000 and su.update_epochs == 80 and su.num_minibatches == 1

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlmeta import checkpoint as ckpt_mod
-from rlmeta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from rlmeta.cli import main
-from rlmeta.runner import run_dir_lock
+from rlmeta.core import checkpoint as ckpt_mod
+from rlmeta.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rlmeta.app.cli import main
+from rlmeta.app.runner import run_dir_lock
 
 PPO = ["--env", "Hopper-v5", "--num-envs", "2", "--num-steps", "128", "--num-minibatches", "2",
        "--update-epochs", "1", "--checkpoint-every", "256", "--no-progress"]
@@ -76,7 +76,7 @@ def test_loading_a_crafted_checkpoint_never_runs_code(tmp_path):
 
 
 def test_checkpoint_round_trips_numpy_and_rng_states_exactly(tmp_path):
-    from rlmeta.seeding import rng_state
+    from rlmeta.core.seeding import rng_state
 
     np.random.seed(3)
     payload = {"rng": rng_state(), "obs_rms": {"mean": np.linspace(0, 1, 7), "count": np.float64(12.5)},
@@ -210,7 +210,7 @@ def test_bench_children_die_with_their_parent(tmp_path):
     the child gets SIGTERM instead of training on unattended."""
     script = (
         "import subprocess, sys, time\n"
-        "from benchmarks.executors import die_with_parent\n"
+        "from rlmeta.benchmarks.executors import die_with_parent\n"
         "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], preexec_fn=die_with_parent())\n"
         "print(p.pid, flush=True)\n"
         "time.sleep(120)\n")
@@ -286,7 +286,7 @@ def test_total_steps_rounding_is_said_once(tmp_path, capsys):
 
 # ---------------------------------------------------------------------- noise
 def test_console_progress_shows_only_reported_metrics(capsys, tmp_path):
-    from rlmeta.logger import Logger
+    from rlmeta.core.logger import Logger
 
     log = Logger(tmp_path, "alphazero", {"env": "tictactoe"}, 100, progress=True)
     log._last_print = -1e9
@@ -301,7 +301,7 @@ def test_console_progress_shows_only_reported_metrics(capsys, tmp_path):
 def test_no_mujoco_or_wandb_noise(tmp_path):
     """HalfCheetah's XML made MuJoCo print a settotalmass deprecation on every run, and W&B suggested
     its LLM tracer because our package is called `agents`."""
-    code = ("import sys; from rlmeta.cli import main; sys.exit(main(['train', 'ppo', '--env', 'HalfCheetah-v5', "
+    code = ("import sys; from rlmeta.app.cli import main; sys.exit(main(['train', 'ppo', '--env', 'HalfCheetah-v5', "
             "'--total-steps', '256', '--num-envs', '2', '--num-steps', '128', '--num-minibatches', '2', "
             f"'--update-epochs', '1', '--no-progress', '--wandb', 'offline', '--run-dir', r'{tmp_path / 'r'}']))")
     env = {**os.environ, "WANDB_MODE": "offline"}

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from envs import make_vec_env
-from envs.gym_backend import GymBackend
-from envs.mujoco.batched import MujocoBatchBackend
-from rlmeta.errors import ConfigError
-from rlmeta.vec_env import RunningMeanStd
+from rlmeta.envs import make_vec_env
+from rlmeta.envs.gym_backend import GymBackend
+from rlmeta.envs.mujoco.batched import MujocoBatchBackend
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.vec_env import RunningMeanStd
 
 
 def test_running_mean_std_matches_numpy():

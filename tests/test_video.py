@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("imageio_ffmpeg")
 
-from rlmeta.checkpoint import load_checkpoint  # noqa: E402
-from rlmeta.cli import main  # noqa: E402
-from rlmeta.runner import VIDEO_SEED_OFFSET, build_agent  # noqa: E402
-from rlmeta.video import read_frames  # noqa: E402
+from rlmeta.core.checkpoint import load_checkpoint  # noqa: E402
+from rlmeta.app.cli import main  # noqa: E402
+from rlmeta.app.runner import VIDEO_SEED_OFFSET, build_agent  # noqa: E402
+from rlmeta.core.recording import read_frames  # noqa: E402
 
 SMALL = ["--num-envs", "2", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "2",
          "--no-progress", "--device", "cpu"]
@@ -29,7 +29,7 @@ SMALL = ["--num-envs", "2", "--num-steps", "256", "--num-minibatches", "4", "--u
 
 def _replay_length(run_dir, seed: int) -> tuple[int, float]:
     """Episode length and return of the run's final deterministic policy on a non-rendering env."""
-    from agents.pg.ppo import PPOConfig
+    from rlmeta.agents.onpolicy.ppo import PPOConfig
 
     saved = json.loads((run_dir / "config.json").read_text())
     saved.pop("algo")
@@ -120,9 +120,9 @@ def test_render_cli_mp4_and_gif(video_run, capsys, tmp_path):
 def test_render_board_game_calls_render_game(tmp_path, capsys, monkeypatch):
     (tmp_path / "config.json").write_text(json.dumps({"algo": "alphazero", "env": "tictactoe"}))
     calls = []
-    fake = types.ModuleType("agents.alphazero.cli")
+    fake = types.ModuleType("rlmeta.app.boardgames")
     fake.render_game = lambda run_dir, episodes: calls.append((run_dir, episodes)) or "X|O|X\n-+-+-\n..."
-    monkeypatch.setitem(sys.modules, "agents.alphazero.cli", fake)
+    monkeypatch.setitem(sys.modules, "rlmeta.app.boardgames", fake)
     out = tmp_path / "game.txt"
     assert main(["render", str(tmp_path), "--episodes", "3", "--out", str(out)]) == 0
     assert calls == [(str(tmp_path), 3)]

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 import torch
 
-from envs import make_vec_env
-from envs.mujoco.batched import MujocoBatchBackend
-from rlmeta.errors import ConfigError
-from rlmeta.rollout import OnPolicyCollector
-from rlmeta.vec_env import DeviceVecEnv, VecEnv
+from rlmeta.envs import make_vec_env
+from rlmeta.envs.mujoco.batched import MujocoBatchBackend
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.rollout import OnPolicyCollector
+from rlmeta.core.vec_env import DeviceVecEnv, VecEnv
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def warp_backend():
     """WarpBackend class (skips the test without mujoco-warp)."""
     pytest.importorskip("mujoco_warp")
     pytest.importorskip("warp")
-    from envs.mujoco.warp_backend import WarpBackend
+    from rlmeta.envs.mujoco.warp_backend import WarpBackend
 
     return WarpBackend
 
@@ -241,7 +241,7 @@ def test_device_vec_env_equals_numpy_vec_env(norm):
 def test_collector_device_path_equals_numpy_path():
     """OnPolicyCollector on a DeviceVecEnv (tensors, bootstrap by torch.where) builds the same batch as
     on a numpy VecEnv (index-add bootstrap), across truncations (20-step limit) and terminations."""
-    from rlmeta.networks import Critic, GaussianActor
+    from rlmeta.core.networks import Critic, GaussianActor
 
     torch.manual_seed(0)
     actor, critic = GaussianActor(11, 3, (16,)), Critic(11, (16,))
@@ -276,15 +276,15 @@ def test_make_vec_env_warp_wiring_and_errors(warp_backend, monkeypatch):
         with pytest.raises(ConfigError, match="cuda"):
             make_vec_env("Hopper-v5", backend="warp", device="cuda")
     # without mujoco-warp installed: one clear line, not a traceback
-    monkeypatch.delitem(sys.modules, "envs.mujoco.warp_backend")
+    monkeypatch.delitem(sys.modules, "rlmeta.envs.mujoco.warp_backend")
     monkeypatch.setitem(sys.modules, "mujoco_warp", None)
     with pytest.raises(ConfigError, match="needs mujoco-warp"):
         make_vec_env("Hopper-v5", backend="warp", device="cpu")
 
 
 def test_ppo_cli_runs_on_warp_backend_and_resumes(warp_backend, tmp_path):
-    from rlmeta.checkpoint import load_checkpoint
-    from rlmeta.cli import main
+    from rlmeta.core.checkpoint import load_checkpoint
+    from rlmeta.app.cli import main
 
     rd = tmp_path / "ppo-warp"
     common = ["--env", "HalfCheetah-v5", "--env-backend", "warp", "--device", "cpu", "--num-envs", "4",
@@ -303,7 +303,7 @@ def test_staggered_starts_spread_episode_ends_and_device_stats_match_host(warp_b
     """stagger_starts: episode clocks start uniformly in [0, limit); world i's first (shortened) episode
     ends after limit - clock_i steps and is not reported; every later one runs the full limit. The
     device-side statistics (torch_io: masked sums, no host sync) equal the host path's list."""
-    from rlmeta.rollout import EpisodeStats
+    from rlmeta.core.rollout import EpisodeStats
 
     n, limit, steps = 16, 20, 65
     runs = []
@@ -338,8 +338,8 @@ def test_staggered_starts_spread_episode_ends_and_device_stats_match_host(warp_b
 @pytest.mark.parametrize("algo", ["vpg", "trpo"])
 def test_vpg_trpo_train_on_the_gpu_path(warp_backend, tmp_path, algo):
     """VPG and TRPO share the device collector: they train on warp worlds with staggered starts."""
-    from rlmeta.checkpoint import load_checkpoint
-    from rlmeta.cli import main
+    from rlmeta.core.checkpoint import load_checkpoint
+    from rlmeta.app.cli import main
 
     rd = tmp_path / algo
     assert main(["train", algo, "--env", "Hopper-v5", "--env-backend", "warp", "--device", "cpu", "--stagger-starts",

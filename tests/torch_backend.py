@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from envs.mujoco.batched import MujocoBatchBackend
+from rlmeta.envs.mujoco.batched import MujocoBatchBackend
 
 
 class TorchOnCPU:

@@ -27,13 +27,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from rlmeta.agent import Agent
-from rlmeta.config import RunConfig
-from rlmeta.errors import ConfigError
+from rlmeta.agents.base import Agent
+from rlmeta.core.config import RunConfig
+from rlmeta.core.errors import ConfigError
 
-from agents.alphazero.network import PolicyValueNet, model_fn
-from agents.alphazero.search import SearchConfig, search
-from agents.alphazero.selfplay import ReplayBuffer, SelfPlay, alphazero_loss
+from rlmeta.agents.alphazero.network import PolicyValueNet, model_fn
+from rlmeta.agents.alphazero.search import SearchConfig
+from rlmeta.agents.alphazero.selfplay import ReplayBuffer, SelfPlay, alphazero_loss
 
 
 @dataclass
@@ -109,7 +109,7 @@ class AlphaZeroConfig(RunConfig):
 
     def validate(self) -> None:
         super().validate()
-        from envs.board import GAMES
+        from rlmeta.envs.board import GAMES
 
         if self.env not in GAMES:
             raise ConfigError(f"alphazero plays board games ({', '.join(GAMES)}), not '{self.env}'")
@@ -167,7 +167,7 @@ class BoardEnvs:
     checkpointed with it."""
 
     def __init__(self, name: str, num_games: int, device: torch.device):
-        from envs.board import make
+        from rlmeta.envs.board import make
 
         try:
             self.game = make(name, num_games, device)
@@ -206,7 +206,7 @@ class AlphaZero(Agent):
     @classmethod
     def check_env(cls, envs: Any) -> None:
         if not isinstance(envs, BoardEnvs):
-            raise ConfigError("alphazero needs a batched board game (envs.board)")
+            raise ConfigError("alphazero needs a batched board game (rlmeta.envs.board)")
 
     def __init__(self, cfg: AlphaZeroConfig, envs: BoardEnvs, device: torch.device):
         super().__init__(cfg, envs, device)
@@ -267,7 +267,7 @@ class AlphaZero(Agent):
     def optimal_move_share(self, num_simulations: int = 0) -> float:
         """Share of reachable tic-tac-toe positions where the greedy move (raw network, or a search
         with num_simulations) is optimal under exact minimax."""
-        from agents.alphazero.evaluate import TicTacToeEvaluator
+        from rlmeta.agents.alphazero.evaluate import TicTacToeEvaluator
 
         if self._evaluator is None:
             self._evaluator = TicTacToeEvaluator(self.device)
@@ -275,7 +275,7 @@ class AlphaZero(Agent):
 
     def player(self, num_simulations: int = 0):
         """A deterministic player (State -> action [B]) for evaluation and the arena."""
-        from agents.alphazero.players import NetworkPlayer
+        from rlmeta.agents.alphazero.players import NetworkPlayer
 
         cfg = self.cfg.search_config(training=False)
         cfg.num_simulations = max(num_simulations, 1)

@@ -21,15 +21,11 @@ from typing import Any, NamedTuple, Optional
 
 import torch
 
-from rlmeta.errors import ConfigError
+from rlmeta.core.errors import ConfigError
 
-from envs.board import make
-from envs.board.solvers import tictactoe_solver
-
-
-def tictactoe_optimal_actions(game: Any, state: Any) -> torch.Tensor:
-    """[B, 9] bool: the minimax-optimal moves in each position of `state`."""
-    return tictactoe_solver().optimal_mask(state.board.cpu()).to(state.board.device)
+from rlmeta.agents.alphazero.players import SolverPlayer, play_games
+from rlmeta.envs.board import make
+from rlmeta.envs.board.solvers import tictactoe_solver
 
 
 class TicTacToeEvaluator:
@@ -62,8 +58,6 @@ class TicTacToeEvaluator:
     @torch.no_grad()
     def vs_perfect(self, player: Any, games_per_seat: int = 100) -> dict[str, tuple[int, int, int]]:
         """W/D/L of `player` against a perfect player that picks uniformly among optimal moves."""
-        from agents.alphazero.players import SolverPlayer, play_games
-
         perfect = SolverPlayer("tictactoe", randomize=True)
         game = make("tictactoe", 1, self.states.player.device)
         out = {}
@@ -106,7 +100,7 @@ def read_pons(path: str | Path, limit: Optional[int] = None) -> tuple[list[str],
 def solve_labels(moves: list[str], scores: list[int], progress: bool = False) -> list[str]:
     """Optimal-move labels of each position with the exact solver: a string of 7 characters,
     '1' optimal, '0' a mistake, '.' a full column."""
-    from envs.board.solvers import C4Position, connect4_solver
+    from rlmeta.envs.board.solvers import C4Position, connect4_solver
 
     solver = connect4_solver()
     out = []

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 
-from rlmeta.errors import ConfigError
+from rlmeta.core.errors import ConfigError
 
-from agents.alphazero.network import model_fn
-from agents.alphazero.search import SearchConfig, search, uniform_model, where_state
-from envs.board.core import random_legal_action
+from rlmeta.agents.alphazero.network import model_fn
+from rlmeta.agents.alphazero.search import SearchConfig, search, uniform_model, where_state
+from rlmeta.envs.board.core import random_legal_action
+from rlmeta.envs.board.solvers import tictactoe_solver
 
 
 class Player:
@@ -95,8 +95,6 @@ class SolverPlayer(Player):
         self.name = "solver"
         self.randomize = randomize
         if game_name == "tictactoe":
-            from agents.alphazero.evaluate import tictactoe_optimal_actions
-
             self.optimal = tictactoe_optimal_actions
         elif game_name == "connect4":
             self.optimal = _connect4_optimal_actions
@@ -119,7 +117,7 @@ class MinimaxPlayer(Player):
         self.name = f"minimax:{depth}"
 
     def __call__(self, game: Any, state: Any) -> torch.Tensor:
-        from envs.board.solvers import connect4_positions, minimax_connect4
+        from rlmeta.envs.board.solvers import connect4_positions, minimax_connect4
 
         out = []
         for p in connect4_positions(state):
@@ -129,81 +127,18 @@ class MinimaxPlayer(Player):
         return torch.tensor(out, dtype=torch.long, device=state.player.device)
 
 
+def tictactoe_optimal_actions(game: Any, state: Any) -> torch.Tensor:
+    """[B, 9] bool: the minimax-optimal moves in each position of `state`."""
+    return tictactoe_solver().optimal_mask(state.board.cpu()).to(state.board.device)
+
+
 def _connect4_optimal_actions(game: Any, state: Any) -> torch.Tensor:
     """[B, A] bool: moves with the best exact score (envs/board/solvers.py alpha-beta)."""
     try:
-        from envs.board import solvers
+        from rlmeta.envs.board import solvers
     except ImportError as e:
         raise ConfigError(f"connect4 solver not available: {e}") from None
     return solvers.connect4_optimal_moves(game, state)
-
-
-def load_network(path: str | Path, device: str | torch.device = "cpu"):
-    """checkpoint.pt of an alphazero run -> (net in eval mode, config, game name)."""
-    from rlmeta.checkpoint import load_checkpoint
-
-    from agents.alphazero.agent import AlphaZeroConfig, build_net
-    from envs.board import make
-
-    ckpt = load_checkpoint(path, map_location=device)
-    if ckpt.get("algo") not in ("alphazero", "alphago"):
-        raise ConfigError(f"{path} is a {ckpt.get('algo')} checkpoint, not alphazero")
-    cfg = AlphaZeroConfig.from_dict(ckpt["config"])
-    game = make(cfg.env, 1, device)
-    net = build_net(cfg, game).to(device)
-    net.load_state_dict(ckpt["agent"]["net"])
-    net.eval()
-    return net, cfg, cfg.env
-
-
-def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu", default_sims: int = 0,
-                 search: Optional[str] = None, solver: Optional[bool] = None) -> Player:
-    """Player from a spec string (see module docstring); a bare checkpoint path searches
-    `default_sims` simulations per move (0 = greedy raw policy). `search` (puct / gumbel) and
-    `solver` override, for checkpoints, the search the run was trained with."""
-    if search not in (None, "puct", "gumbel"):
-        raise ConfigError(f"search must be puct or gumbel, got {search!r}")
-    if spec == "random":
-        return RandomPlayer()
-    if spec == "solver":
-        return SolverPlayer(game_name)
-    if spec.startswith("mcts:"):
-        try:
-            n = int(spec.split(":", 1)[1])
-        except ValueError:
-            raise ConfigError(f"bad player '{spec}': expected mcts:N with an integer N") from None
-        if n < 1:
-            raise ConfigError(f"bad player '{spec}': N must be >= 1")
-        return MCTSPlayer(n)
-    if spec.startswith("minimax:"):
-        if game_name != "connect4":
-            raise ConfigError(f"minimax:D is a connect4 player, not {game_name}")
-        d = spec.split(":", 1)[1]
-        if not d.isdigit() or int(d) < 1:
-            raise ConfigError(f"bad player '{spec}': expected minimax:D with an integer D >= 1")
-        return MinimaxPlayer(int(d))
-    sims = default_sims
-    path = spec
-    if spec.startswith("az:"):
-        parts = spec[3:].rsplit(":", 1)
-        if len(parts) == 2 and parts[1].isdigit():
-            path, sims = parts[0], int(parts[1])
-        else:
-            path = spec[3:]
-    if not Path(path).exists():
-        raise ConfigError(f"unknown player '{spec}': not random, solver, mcts:N, minimax:D, az:CKPT:SIMS "
-                          "or an existing checkpoint path")
-    net, cfg, trained_on = load_network(path, device)
-    if trained_on != game_name:
-        raise ConfigError(f"{path} was trained on {trained_on}, not {game_name}")
-    algo = search or cfg.search
-    prove = cfg.solver if solver is None else solver
-    scfg = SearchConfig(num_simulations=max(sims, 1), algorithm=algo, c_init=cfg.c_init, max_considered=cfg.max_considered,
-                        gumbel_scale=0.0, c_visit=cfg.c_visit, c_scale=cfg.c_scale, solver=prove)
-    from envs.board import make
-
-    name = f"az:{Path(path).name}:{sims}" + (f"({algo}{'+solver' if prove else ''})" if sims > 0 else "")
-    return NetworkPlayer(make(game_name, 1, device), net, sims, scfg, name=name)
 
 
 # ---------------------------------------------------------------------- playing games
@@ -300,7 +235,7 @@ def elo_from_score(s: float) -> float:
 
 def arena(game_name: str, a: Player, b: Player, num_games: int, device: str | torch.device = "cpu") -> ArenaResult:
     """num_games between a and b, half with a moving first (seats alternate)."""
-    from envs.board import make
+    from rlmeta.envs.board import make
 
     game = make(game_name, 1, device)
     n1 = (num_games + 1) // 2

@@ -33,18 +33,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlmeta.errors import ConfigError
+from rlmeta.core.errors import ConfigError
 
-from agents.alphazero.network import LinearRolloutPolicy, PolicyValueNet, model_fn, policy_fn  # noqa: F401
-from agents.alphazero.search import SearchConfig, where_state
-from envs.board.core import random_legal_action
+from rlmeta.agents.alphazero.network import LinearRolloutPolicy, PolicyValueNet, model_fn, policy_fn  # noqa: F401
+from rlmeta.agents.alphazero.search import SearchConfig, where_state
+from rlmeta.envs.board.core import random_legal_action
 
 HEADER = "# rlmeta game records v1 game="
 RESULTS = {"1-0": 0, "0-1": 1, "1/2-1/2": -1, "*": -2}  # -> winner id (-1 draw, -2 unfinished)
 
 
 class GameRecords(NamedTuple):
-    game: str                  # envs.board game name
+    game: str                  # rlmeta.envs.board game name
     actions: list[list[int]]   # one action list per game
     winners: list[int]         # 0 / 1, -1 draw, -2 unfinished
 
@@ -83,7 +83,7 @@ def read_records(path: str | Path) -> GameRecords:
 def _replay(rec: GameRecords, check: bool = False, device: str | torch.device = "cpu"):
     """Replay all games in one batch -> (obs [n, C, H, W], action [n], player [n], game index [n],
     final State [G]) for every recorded move. With check, illegal moves and wrong results raise."""
-    from envs.board import make
+    from rlmeta.envs.board import make
 
     try:
         game = make(rec.game, len(rec.actions), device)
@@ -128,7 +128,7 @@ def generate_games(game_name: str, player: Callable, num_games: int, random_plie
                    device: str | torch.device = "cpu") -> GameRecords:
     """`num_games` games of `player` against itself (batched); the first U{0..random_plies} plies
     of each game are uniformly random (diversity; they are part of the record)."""
-    from envs.board import make
+    from rlmeta.envs.board import make
 
     game = make(game_name, num_games, device)
     s = game.reset()
@@ -156,7 +156,7 @@ class Supervised(NamedTuple):
 def expert_samples(rec: GameRecords, device: str | torch.device = "cpu") -> Supervised:
     """Every move of every finished game of `rec` as (position, move, outcome)."""
     obs, act, player, gidx, final = _replay(rec, device=device)
-    from envs.board import make
+    from rlmeta.envs.board import make
 
     r = make(rec.game, 1, device).rewards(final).float()  # [G, 2]
     z = r[gidx, player]
@@ -222,7 +222,7 @@ def value_data(game_name: str, policy: nn.Module, num_games: int, temperature: f
     """AlphaGo's value-network data: `num_games` games of the policy against itself (moves
     sampled from softmax(logits / temperature)); ONE uniformly chosen position per game with the
     game's final outcome, so the samples are not correlated."""
-    from envs.board import make
+    from rlmeta.envs.board import make
 
     game = make(game_name, num_games, device)
     fn = policy_fn(policy)
@@ -252,7 +252,7 @@ def alphago_player(game_name: str, policy: nn.Module, value_net: Optional[nn.Mod
                    lam: float = 0.5, num_simulations: int = 64, c_init: float = 1.25):
     """A search player with AlphaGo's leaf evaluation: priors from `policy`, value
     (1 - lam) * value_net + lam * (outcome of one `rollout` playout); value_net=None needs lam=1."""
-    from agents.alphazero.players import SearchPlayer
+    from rlmeta.agents.alphazero.players import SearchPlayer
 
     if value_net is None and lam < 1.0:
         raise ConfigError("alphago_player without a value network needs lam = 1 (pure rollouts)")

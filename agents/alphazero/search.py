@@ -62,7 +62,7 @@ What mctx lacks: subtree reuse (`reuse_subtree`): after a move the chosen child'
 the next root, with its statistics, because our simulators are exact.
 
 Example:
-    >>> from envs.board import make
+    >>> from rlmeta.envs.board import make
     >>> game = make("tictactoe", 8, "cpu")
     >>> out = search(game, game.reset(), uniform_model, SearchConfig(num_simulations=64))
     >>> out.action.shape, out.policy.shape       # [8], [8, 9]
@@ -77,7 +77,7 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import torch
 
-from envs.board.core import random_legal_action, where_state  # noqa: F401  (where_state: re-exported)
+from rlmeta.envs.board.core import random_legal_action, where_state  # noqa: F401  (where_state: re-exported)
 
 ROOT_INDEX = 0
 UNVISITED = -1  # children[b, n, a] of an action never expanded
@@ -124,7 +124,7 @@ class SearchConfig:
     one (see the module docstring); off = plain AlphaZero / Gumbel MuZero search."""
 
     def validate(self) -> None:
-        from rlmeta.errors import ConfigError
+        from rlmeta.core.errors import ConfigError
 
         if self.num_simulations < 1:
             raise ConfigError(f"num_simulations must be >= 1, got {self.num_simulations}")

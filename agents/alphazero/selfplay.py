@@ -16,8 +16,8 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch.nn import functional as F
 
-from agents.alphazero.search import ModelFn, SearchConfig, Tree, compact_tree, reuse_subtree, search, where_state
-from envs.board.core import random_legal_action
+from rlmeta.agents.alphazero.search import ModelFn, SearchConfig, Tree, compact_tree, reuse_subtree, search, where_state
+from rlmeta.envs.board.core import random_legal_action
 
 
 def _planes(x: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ learn2learn's convention (its examples' `fast_adapt`): one `taskset.sample()` re
 positions are the adaptation (support) set and the odd ones the evaluation (query) set.
 
 Example:
-    >>> from agents.maml.l2l import get_tasksets, taskset_batch
+    >>> from rlmeta.agents.maml.l2l import get_tasksets, taskset_batch
     >>> tasksets = get_tasksets("omniglot", train_ways=5, train_samples=2, test_ways=5, test_samples=2,
     ...                         num_tasks=20000, root="~/data")           # needs learn2learn
     >>> xs, ys, xq, yq = taskset_batch(tasksets.train, meta_batch=32)     # [32, 5, 1, 28, 28], [32, 5] ...
@@ -27,7 +27,7 @@ from typing import Any, NamedTuple, Protocol
 
 import torch
 
-from rlmeta.errors import ConfigError
+from rlmeta.core.errors import ConfigError
 
 MISSING = ("learn2learn is not installed: bash scripts/install_learn2learn.sh, then pip install -e '.[meta]' "
            "(the extra rlmeta[meta]; learn2learn 0.2.0 from PyPI does not build on Python >= 3.11, the script "

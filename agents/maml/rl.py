@@ -11,7 +11,7 @@ sub-env m * R + r runs rollout r of task m):
 4. sample D_K with the adapted policies and update theta on the post-update objective, whose
    gradient flows back through the adaptation (second order unless --first-order):
    - trpo (MAML): max mean_m E[pi_theta'_m / pi_old * A] s.t. mean_m KL(pi_old || pi_theta'_m) <= delta,
-     the natural gradient by CG on Fisher-vector products of that KL (rlmeta.natural_gradient);
+     the natural gradient by CG on Fisher-vector products of that KL (rlmeta.core.natural_gradient);
    - promp (Rothfuss et al. 2019): `promp_steps` Adam steps on the PPO-clipped post-update objective
      plus a penalty eta * KL(pi_old || pi_theta_k) on the data of every inner step k (D_0 .. D_K-1).
 
@@ -50,14 +50,14 @@ import torch
 import tyro
 from torch.func import vmap
 
-from agents.maml.core import MetaLearner, Params
-from agents.maml.run import MetaRunConfig
-from envs.meta import FAMILIES, MetaVecEnv, make_meta_env, meta_env_class
-from rlmeta.distributions import gaussian_kl, gaussian_log_prob
-from rlmeta.errors import ConfigError
-from rlmeta.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
-from rlmeta.networks import GaussianActor
-from rlmeta.seeding import resolve_device
+from rlmeta.agents.maml.core import MetaLearner, Params
+from rlmeta.agents.maml.config import MetaRunConfig
+from rlmeta.envs.meta import FAMILIES, MetaVecEnv, make_meta_env, meta_env_class
+from rlmeta.core.distributions import gaussian_kl, gaussian_log_prob
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
+from rlmeta.core.networks import GaussianActor
+from rlmeta.core.seeding import resolve_device
 
 
 @dataclass

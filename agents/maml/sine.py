@@ -22,11 +22,11 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
-from agents.maml.core import MetaLearner
-from agents.maml.run import MetaRunConfig
-from rlmeta.errors import ConfigError
-from rlmeta.networks import mlp
-from rlmeta.seeding import resolve_device
+from rlmeta.agents.maml.core import MetaLearner
+from rlmeta.agents.maml.config import MetaRunConfig
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.networks import mlp
+from rlmeta.core.seeding import resolve_device
 
 AMPLITUDE = (0.1, 5.0)
 PHASE = (0.0, math.pi)

@@ -5,7 +5,7 @@ torch ops (no Python loop over the batch), on CPU or CUDA. Search/learning code 
 `BoardGame` interface:
 
     >>> import torch
-    >>> from envs.board import make
+    >>> from rlmeta.envs.board import make
     >>> game = make("connect4", batch_size=4)
     >>> s = game.reset()
     >>> s = game.step(s, torch.tensor([3, 3, 0, 6]))    # one column per row
@@ -23,14 +23,14 @@ import difflib
 
 import torch
 
-from envs.board.core import BoardGame, State, cat_states, random_legal_action, where_state
+from rlmeta.envs.board.core import BoardGame, State, cat_states, random_legal_action, where_state
 
 GAMES: dict[str, str] = {
-    "tictactoe": "envs.board.tictactoe:TicTacToe",
-    "connect4": "envs.board.connect4:ConnectFour",
-    "othello": "envs.board.othello:Othello",
-    "gomoku": "envs.board.gomoku:Gomoku",
-    "go9": "envs.board.go:Go9",
+    "tictactoe": "rlmeta.envs.board.tictactoe:TicTacToe",
+    "connect4": "rlmeta.envs.board.connect4:ConnectFour",
+    "othello": "rlmeta.envs.board.othello:Othello",
+    "gomoku": "rlmeta.envs.board.gomoku:Gomoku",
+    "go9": "rlmeta.envs.board.go:Go9",
 }
 
 

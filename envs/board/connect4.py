@@ -9,7 +9,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from envs.board.core import BoardGame, KInARow, State, where_state
+from rlmeta.envs.board.core import BoardGame, KInARow, State, where_state
 
 H, W = 6, 7
 # Bitboard layout (Pons): bit 7c + i is column c, i-th cell from the bottom (i = 0..5); bit 7c + 6

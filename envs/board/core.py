@@ -69,7 +69,7 @@ class BoardGame:
     """Base class: a two-player, zero-sum, perfect-information board game over a batch.
 
     Example:
-        >>> from envs.board import make
+        >>> from rlmeta.envs.board import make
         >>> g = make("tictactoe", batch_size=2)
         >>> s = g.step(g.reset(), torch.tensor([4, 0]))
         >>> g.legal_mask(s).sum(1).tolist()

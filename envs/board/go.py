@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from envs.board.core import BoardGame
+from rlmeta.envs.board.core import BoardGame
 
 N = 9
 CELLS = N * N
@@ -55,7 +55,7 @@ class Go9(BoardGame):
 
     Example:
         >>> import torch
-        >>> from envs.board import make
+        >>> from rlmeta.envs.board import make
         >>> g = make("go9", batch_size=2)
         >>> s = g.step(g.reset(), torch.tensor([40, 81]))   # tengen / pass
         >>> g.legal_mask(s).sum(1).tolist(), g.observation(s).shape

@@ -4,7 +4,7 @@ parameters size=15, connect=5, anti=False, wrap=False: it counts a line as soon 
 
 from __future__ import annotations
 
-from envs.board.core import KInARow
+from rlmeta.envs.board.core import KInARow
 
 
 class Gomoku(KInARow):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envs.board.core import KInARow
+from rlmeta.envs.board.core import KInARow
 
 
 class TicTacToe(KInARow):

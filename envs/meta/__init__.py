@@ -15,19 +15,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from envs.meta.base import MetaVecEnv
-from rlmeta.errors import ConfigError
+from rlmeta.envs.meta.base import MetaVecEnv
+from rlmeta.core.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
 
-    from envs.meta.batched import TorchMetaEnv
+    from rlmeta.envs.meta.batched import TorchMetaEnv
 
 FAMILIES = {
-    "cheetah-vel": "envs.meta.cheetah:HalfCheetahVel",
-    "cheetah-dir": "envs.meta.cheetah:HalfCheetahDir",
-    "ant-dir": "envs.meta.ant:AntDir",
-    "point": "envs.meta.point:PointGoal",
+    "cheetah-vel": "rlmeta.envs.meta.cheetah:HalfCheetahVel",
+    "cheetah-dir": "rlmeta.envs.meta.cheetah:HalfCheetahDir",
+    "ant-dir": "rlmeta.envs.meta.ant:AntDir",
+    "point": "rlmeta.envs.meta.point:PointGoal",
 }
 
 
@@ -48,7 +48,7 @@ def make_meta_env(name: str, num_envs: int, threads: int = 0, backend: str = "nu
     envs/meta/batched.py on that physics backend (tensors in and out, on `device` for warp)."""
     cls = meta_env_class(name)
     if backend != "numpy":
-        from envs.meta.batched import TorchMetaEnv
+        from rlmeta.envs.meta.batched import TorchMetaEnv
 
         return TorchMetaEnv(name, num_envs, backend=backend, device=device, threads=threads)
     if name.startswith("cheetah"):

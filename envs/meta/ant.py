@@ -16,7 +16,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from envs.meta.base import MetaVecEnv
+from rlmeta.envs.meta.base import MetaVecEnv
 
 
 class AntDir(MetaVecEnv):

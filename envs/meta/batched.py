@@ -32,9 +32,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from envs.meta import meta_env_class
-from envs.meta.cheetah import CTRL_COST
-from rlmeta.errors import ConfigError
+from rlmeta.envs.meta import meta_env_class
+from rlmeta.envs.meta.cheetah import CTRL_COST
+from rlmeta.core.errors import ConfigError
 
 BACKENDS = ("mujoco", "warp")
 
@@ -59,7 +59,7 @@ class _MujocoPhysics:
     """MujocoBatchBackend (numpy, float64) seen as tensors; its own gymnasium reward is ignored."""
 
     def __init__(self, num_envs: int, threads: int):
-        from envs.mujoco.batched import MujocoBatchBackend
+        from rlmeta.envs.mujoco.batched import MujocoBatchBackend
 
         self.b = MujocoBatchBackend("HalfCheetah-v5", num_envs, threads=threads)
         self.dt = float(self.b._env.unwrapped.dt)
@@ -84,7 +84,7 @@ class _WarpPhysics:
 
     def __init__(self, num_envs: int, device: str | torch.device):
         try:
-            from envs.mujoco.warp_backend import WarpBackend
+            from rlmeta.envs.mujoco.warp_backend import WarpBackend
         except ImportError as e:
             raise ConfigError(f"backend 'warp' needs the gpu extra: pip install -e '.[gpu]' ({e})") from None
         self.b = WarpBackend("HalfCheetah-v5", num_envs, device=device)

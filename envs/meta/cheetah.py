@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.meta.base import MetaVecEnv
-from envs.mujoco.batched import MujocoBatchBackend, _HalfCheetah
+from rlmeta.envs.meta.base import MetaVecEnv
+from rlmeta.envs.mujoco.batched import MujocoBatchBackend, _HalfCheetah
 
 CTRL_COST = 0.05
 

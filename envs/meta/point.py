@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.meta.base import MetaVecEnv
+from rlmeta.envs.meta.base import MetaVecEnv
 
 
 class PointGoal(MetaVecEnv):

@@ -2,8 +2,8 @@
 or mujoco-warp worlds on a GPU in warp_backend.py (imported only when asked for: it needs the
 `gpu` extra)."""
 
-from envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
+from rlmeta.envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
 
-WARP_TASKS = ("HalfCheetah-v5", "Hopper-v5")  # tasks of envs.mujoco.warp_backend.WarpBackend
+WARP_TASKS = ("HalfCheetah-v5", "Hopper-v5")  # tasks of rlmeta.envs.mujoco.warp_backend.WarpBackend
 
 __all__ = ["MujocoBatchBackend", "SUPPORTED_TASKS", "WARP_TASKS"]

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import warp as wp
 
-from envs.mujoco import WARP_TASKS
+from rlmeta.envs.mujoco import WARP_TASKS
 
 
 @dataclass
@@ -129,10 +129,10 @@ def reset_noise(spec: TaskSpec, init_qpos: torch.Tensor, init_qvel: torch.Tensor
 class WarpBackend:
     """N mujoco-warp worlds of a gymnasium v5 task; torch tensors in and out on `device`.
 
-    Implements the VecBackend protocol of rlmeta/vec_env.py with tensors instead of arrays:
+    Implements the VecBackend protocol of rlmeta/core/vec_env.py with tensors instead of arrays:
     `step(actions [N, act_dim]) -> obs, reward, terminated, truncated, final_obs` (float32 / bool,
     SAME_STEP autoreset: `obs` holds the reset observation where an episode ended, `final_obs` its
-    last one). rlmeta.vec_env.DeviceVecEnv wraps it for agents.
+    last one). rlmeta.core.vec_env.DeviceVecEnv wraps it for agents.
 
     nconmax / njmax: per-world contact / constraint capacity (mujoco-warp's defaults when None).
     use_graphs: on CUDA, replay the physics and reset sequences as CUDA graphs (where supported).

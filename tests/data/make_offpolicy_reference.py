@@ -7,8 +7,8 @@ import csv, hashlib, json, sys, tempfile
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch
-from rlmeta.cli import main
-from rlmeta.checkpoint import load_checkpoint
+from rlmeta.app.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
 
 COMMON = ["--env", "Hopper-v5", "--hidden-sizes", "32", "32", "--batch-size", "32", "--start-steps", "200",
           "--update-after", "100", "--update-every", "50", "--eval-every", "0", "--log-every", "200",

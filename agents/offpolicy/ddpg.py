@@ -1,0 +1,154 @@
+"""Deep Deterministic Policy Gradient (Lillicrap et al. 2016), as in Spinning Up.
+
+Reads top to bottom: config -> losses -> agent. A deterministic actor mu(s) ascends one critic
+Q(s, mu(s)); the critic regresses on r + gamma (1 - done) Q_targ(s', mu_targ(s')); exploration adds
+Gaussian noise to mu(s). Replay, targets, polyak, the collection loop and test episodes are shared
+with TD3/SAC (agents/offpolicy/base.py).
+
+Presets:
+- `spinningup` (default): Spinning Up's PyTorch DDPG: (256,256) relu, lr 1e-3, batch 100, 10k
+  uniform-random start steps, 50 updates every 50 steps, polyak 0.995, act_noise 0.1. Default: the
+  protocol of the reference curves in benchmarks/ (HalfCheetah 10.1k at 1M steps).
+- `fujimoto`: the re-tuned DDPG of the TD3 authors (sfujim/TD3, OurDDPG.py and main.py): lr 3e-4,
+  batch 256, 25k random start steps before any update, one update per env step, tau 0.005.
+
+Example:
+    rlmeta train ddpg --env HalfCheetah-v5 --total-steps 1000000 --run-dir runs/ddpg-hc
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.networks import DeterministicActor, QEnsemble
+from rlmeta.agents.offpolicy.base import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, polyak_update
+from rlmeta.core.optim import FlatAdam
+from rlmeta.agents.offpolicy.stacked import StackedSeeds
+from rlmeta.core.replay import ReplayBatch
+from rlmeta.core.vec_env import VecEnv
+
+
+@dataclass
+class DDPGConfig(OffPolicyConfig):
+    """DDPG hyperparameters (defaults: the spinningup preset; shared fields in agents/offpolicy/base.py)."""
+
+    preset: str = "spinningup"
+    """Named preset setting the defaults: spinningup (default) or fujimoto (see above); or a .json/.yaml file."""
+    act_noise: float = 0.1
+    """Std of the Gaussian exploration noise, in units of the half-width of the action Box."""
+
+    def validate(self) -> None:
+        super().validate()
+        if self.act_noise < 0:
+            raise ConfigError(f"--act-noise must be >= 0, got {self.act_noise}")
+
+    @classmethod
+    def presets(cls) -> dict[str, "DDPGConfig"]:
+        return {
+            "spinningup": cls(),
+            "fujimoto": cls(preset="fujimoto", pi_lr=3e-4, q_lr=3e-4, batch_size=256, start_steps=25_000,
+                            update_after=25_000, update_every=1),
+        }
+
+
+# ---------------------------------------------------------------------- losses
+def critic_loss(q: QEnsemble, q_targ: QEnsemble, actor_targ: DeterministicActor, b: ReplayBatch, gamma: float):
+    """MSE of Q(s, a) against y = r + gamma (1 - done) Q_targ(s', mu_targ(s')).  -> (loss, metrics)"""
+    with torch.no_grad():
+        q_next = q_targ(b.next_obs, actor_targ(b.next_obs))[0]  # [B]
+        backup = b.rewards + gamma * (1.0 - b.dones) * q_next
+    qs = q(b.obs, b.actions)[0]  # [B]
+    loss = (qs - backup).pow(2).mean()
+    return loss, {"losses/qf_loss": loss.detach(), "losses/qf1_values": qs.detach().mean()}
+
+
+def actor_loss(actor: DeterministicActor, q: QEnsemble, obs: torch.Tensor):
+    """-E[Q(s, mu(s))]; the critic's weights are detached (gradients reach the actor only).  -> (loss, metrics)"""
+    loss = -q(obs, actor(obs), detach_params=True)[0].mean()
+    return loss, {"losses/actor_loss": loss.detach()}
+
+
+# ---------------------------------------------------------------------- agent
+class DDPG(OffPolicyAgent):
+    algo = "ddpg"
+    Config = DDPGConfig
+
+    def __init__(self, cfg: DDPGConfig, envs: VecEnv, device: torch.device):
+        super().__init__(cfg, envs, device)
+        obs_dim = envs.single_observation_space.shape[0]
+        space = envs.single_action_space
+        act_dim = space.shape[0]
+        self.low = torch.as_tensor(space.low, dtype=torch.float32, device=device)
+        self.high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
+        self.actor = self.build_actor(obs_dim, act_dim).to(device)
+        self.critic = self.build_critic(obs_dim, act_dim).to(device)
+        self.actor_targ, self.actor_targ_flat = make_target(self.actor)
+        self.critic_targ, self.critic_targ_flat = make_target(self.critic)
+        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
+        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
+        self.loop = OffPolicyLoop(cfg, envs, device)
+
+    # ------------------------------------------------------------------ network hooks (see OffPolicyAgent)
+    def build_actor(self, obs_dim: int, act_dim: int) -> nn.Module:
+        space = self.envs.single_action_space
+        return DeterministicActor(obs_dim, act_dim, self.cfg.hidden_sizes, self.cfg.activation, space.low, space.high)
+
+    def build_critic(self, obs_dim: int, act_dim: int) -> nn.Module:
+        # a one-member ensemble: the same batched critic code as TD3/SAC
+        return QEnsemble(obs_dim, act_dim, self.cfg.hidden_sizes, n=1, activation=self.cfg.activation)
+
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        a = self.actor(obs)
+        a = a + self.cfg.act_noise * self.actor.act_scale * torch.randn_like(a)
+        return torch.max(torch.min(a, self.high), self.low)
+
+    def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
+        """Critic step, actor step against the updated critic, then polyak of both targets."""
+        cfg = self.cfg
+        loss_q, metrics = critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma)
+        self.critic_opt.minimize(loss_q)
+        loss_pi, pm = actor_loss(self.actor, self.critic, b.obs)
+        if self.extra_losses:  # research hook (agents/base.py): added to the actor loss
+            extra, em = self.extra_loss(b)
+            loss_pi, pm = loss_pi + extra, {**pm, **em}
+        self.actor_opt.minimize(loss_pi)
+        polyak_update(self.actor_targ_flat, self.actor_opt.flat, cfg.polyak)
+        polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
+        return {**metrics, **pm}
+
+    # ------------------------------------------------------------------ K seeds at once
+    def update_noise(self, batch_size: int) -> tuple[()]:
+        """DDPG's update draws no random numbers (besides the minibatch)."""
+        return ()
+
+    def update_seeds(self, S: StackedSeeds, b: ReplayBatch, noise: tuple[torch.Tensor, ...],
+                     num_updates: int) -> dict[str, torch.Tensor]:
+        """update() for K seeds at once (stacked.py): the same losses vmapped over the
+        seeds' stacked parameters S[...] [K, P]; b is [K, B, ...]. -> metrics [K]"""
+        cfg = self.cfg
+
+        def q_loss(q, q_targ, mu_targ, b):
+            return critic_loss(S.bind(self.critic, q), S.bind(self.critic_targ, q_targ), S.bind(self.actor_targ, mu_targ),
+                               b, cfg.gamma)
+
+        g, metrics = S.grad(q_loss, S["critic_opt"], S["critic_targ_flat"], S["actor_targ_flat"], b)
+        S.step("critic_opt", g)
+
+        def pi_loss(mu, q, obs):
+            return actor_loss(S.bind(self.actor, mu), S.bind(self.critic, q), obs)
+
+        g, pm = S.grad(pi_loss, S["actor_opt"], S["critic_opt"], b.obs)
+        S.step("actor_opt", g)
+        S.lerp("actor_targ_flat", "actor_opt", cfg.polyak)
+        S.lerp("critic_targ_flat", "critic_opt", cfg.polyak)
+        return {**metrics, **pm}
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        o = torch.as_tensor(obs, device=self.device)
+        return (self.actor(o) if deterministic else self.explore(o)).cpu().numpy()

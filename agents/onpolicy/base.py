@@ -1,0 +1,181 @@
+"""What VPG, TRPO and PPO share: config fields, actor/critic/collector construction, the value
+loss and the full-batch critic fit. Each algorithm file then only holds its policy update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from rlmeta.agents.base import Agent
+from rlmeta.core.buffers import RolloutBatch
+from rlmeta.core.config import RunConfig
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.networks import Critic, GaussianActor, has_hooks
+from rlmeta.core.optim import FlatAdam
+from rlmeta.core.rollout import OnPolicyCollector
+from rlmeta.core.vec_env import VecEnv
+
+
+@dataclass
+class OnPolicyConfig(RunConfig):
+    """Fields of every on-policy agent (defaults: Spinning Up's benchmark settings)."""
+
+    num_envs: int = 4
+    """Parallel environments."""
+    num_steps: int = 1000
+    """Steps per env per iteration; the batch is num_steps * num_envs (Spinning Up: 4000 per epoch)."""
+    hidden_sizes: tuple[int, ...] = (64, 32)
+    """Hidden layer sizes of actor and critic."""
+    activation: str = "tanh"
+    """Hidden activation: tanh, relu or elu."""
+    ortho_init: bool = False
+    """Orthogonal initialisation (policy head gain 0.01) instead of torch's default."""
+    log_std_init: float = -0.5
+    """Initial log standard deviation of the Gaussian policy."""
+    critic_lr: float = 1e-3
+    """Adam learning rate of the value function."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.97
+    """GAE lambda."""
+    norm_adv: bool = True
+    """Normalise advantages (per minibatch) before the policy update."""
+
+    def validate(self) -> None:
+        super().validate()
+        self._check(num_steps=self.num_steps > 0, gamma=0 <= self.gamma <= 1, gae_lambda=0 <= self.gae_lambda <= 1,
+                    critic_lr=self.critic_lr > 0, hidden_sizes=len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0)
+        if self.activation not in ("tanh", "relu", "elu"):
+            raise ConfigError(f"--activation must be tanh, relu or elu, got {self.activation!r}")
+
+    def _check(self, **ok: bool) -> None:
+        """Raise a one-line ConfigError for the first field whose check is False."""
+        for name, good in ok.items():
+            if not good:
+                raise ConfigError(f"--{name.replace('_', '-')}: invalid value {getattr(self, name)!r}")
+
+
+def value_loss(critic: Critic, b: RolloutBatch, clip_coef: float = 0.0):
+    """0.5 * E[(V(s) - R)^2]; with clip_coef > 0 clipped around the old prediction (PPO2).
+    -> (loss, metrics as 0-dim tensors: no host sync, and torch.compile keeps one graph)"""
+    v = critic(b.obs)  # [B]
+    err = (v - b.returns).pow(2)
+    if clip_coef > 0:
+        v_clipped = b.values + (v - b.values).clamp(-clip_coef, clip_coef)
+        err = torch.max(err, (v_clipped - b.returns).pow(2))
+    loss = 0.5 * err.mean()
+    return loss, {"losses/value_loss": loss.detach()}
+
+
+def to_floats(metrics: dict) -> dict[str, float]:
+    """Tensor (or float) metrics -> floats for the logger: the one host sync, once per iteration."""
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def normalized(adv: torch.Tensor) -> torch.Tensor:
+    return (adv - adv.mean()) / (adv.std() + 1e-8)
+
+
+class OnPolicyAgent(Agent):
+    """Builds actor, critic (+ FlatAdam), and the collector; subclasses write `iteration()`.
+
+    Networks come from two hooks, called before any optimizer or executor is made, so a subclass that
+    overrides them is trained everywhere (the optimizers step its parameters, --compile and CUDA
+    graphs run its forward):
+
+    - `build_actor(obs_dim, act_dim) -> nn.Module` with the policy interface the losses use:
+      `log_prob_entropy(obs [B, obs_dim], act [B, act_dim]) -> (log_prob [B], entropy [B])`,
+      `sample(obs) -> (action [B, act_dim], log_prob [B])`, `act(obs, deterministic) -> action`
+      (TRPO's KL also reads `forward(obs) -> (mean, log_std)`). `fast_sampler()` / `numpy_sampler()`
+      are optional: without them (or with forward hooks registered) collection calls `sample` itself.
+    - `build_critic(obs_dim) -> nn.Module`: `forward(obs [B, obs_dim]) -> value [B]`; `fast_value()` /
+      `numpy_value()` optional likewise.
+
+    Example:
+        >>> class WidePPO(PPO):
+        ...     def build_actor(self, obs_dim, act_dim):
+        ...         return GaussianActor(obs_dim, act_dim, (256, 256), "tanh", self.cfg.log_std_init)
+    """
+
+    Config = OnPolicyConfig
+    lr_fields = {"critic_lr": "critic_opt"}
+
+    def __init__(self, cfg: OnPolicyConfig, envs: VecEnv, device: torch.device):
+        super().__init__(cfg, envs, device)
+        obs_dim = envs.single_observation_space.shape[0]
+        act_dim = envs.single_action_space.shape[0]
+        self.actor = self.build_actor(obs_dim, act_dim).to(device)
+        self.critic = self.build_critic(obs_dim).to(device)
+        # capturable on CUDA and when compiling: learning rate and step count live on the device as
+        # tensors (no host syncs, CUDA graphs, no recompiles as the rate anneals)
+        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5,
+                                   capturable=device.type == "cuda" or getattr(cfg, "compile", False))
+        self.collector = OnPolicyCollector(envs, cfg.num_steps, device, cfg.gamma)
+
+    # ------------------------------------------------------------------ network hooks
+    def build_actor(self, obs_dim: int, act_dim: int) -> nn.Module:
+        """The policy network (default: an MLP Gaussian with a state-independent log-std)."""
+        cfg = self.cfg
+        return GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init, cfg.ortho_init)
+
+    def build_critic(self, obs_dim: int) -> nn.Module:
+        """The value network V(s) (default: an MLP)."""
+        cfg = self.cfg
+        return Critic(obs_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init)
+
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.cfg.num_steps * self.cfg.num_envs
+
+    def collect(self) -> RolloutBatch:
+        """One batch of T * N transitions with GAE advantages; advances global_step."""
+        # no-grad forwards without module dispatch (rlmeta/core/networks.py): numpy ones on the all-CPU path
+        # (float-tolerance equal to the modules), torch ones elsewhere (bitwise the modules')
+        policy, value = self._samplers()
+        batch = self.collector.collect(policy, value, self.cfg.gae_lambda)
+        self.global_step += self.steps_per_iteration
+        return batch
+
+    def _samplers(self) -> tuple[Callable, Callable]:
+        """(policy, value) for the collector: the networks' fast forms where they offer them, their
+        own sample / forward otherwise (a custom network, or one with forward hooks, runs as itself)."""
+        actor, critic, host = self.actor, self.critic, self.collector.host
+        kind = "numpy" if host else "fast"
+        policy = getattr(actor, f"{kind}_sampler", None)
+        value = getattr(critic, f"{kind}_value", None)
+        if policy is not None and not has_hooks(actor):
+            policy = policy()
+        elif host:
+            policy = lambda obs: tuple(x.numpy() for x in actor.sample(torch.from_numpy(obs)))  # noqa: E731
+        else:
+            policy = actor.sample
+        if value is not None and not has_hooks(critic):
+            value = value()
+        elif host:
+            value = lambda obs: critic(torch.from_numpy(obs)).numpy()  # noqa: E731
+        else:
+            value = critic
+        return policy, value
+
+    def fit_critic(self, batch: RolloutBatch, iters: int) -> dict[str, float]:
+        """Spinning Up's value fit: `iters` full-batch Adam steps on the returns."""
+        metrics: dict[str, torch.Tensor] = {}
+        for _ in range(iters):
+            loss, metrics = value_loss(self.critic, batch)
+            self.critic_opt.minimize(loss)
+        return to_floats(metrics)
+
+    def batch_metrics(self, batch: RolloutBatch) -> dict[str, float]:
+        """Explained variance of the old values and the episodes that ended in this batch."""
+        y, v = batch.returns, batch.values
+        out = {"losses/explained_variance": float(1 - torch.var(y - v) / (torch.var(y) + 1e-8))}
+        out.update(self.collector.stats.pop())
+        return out
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        return self.actor.act(torch.as_tensor(obs, device=self.device), deterministic).cpu().numpy()

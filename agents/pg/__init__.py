@@ -1,1 +1,0 @@
-"""The policy-gradient family of Spinning Up: VPG, TRPO, PPO, DDPG, TD3, SAC."""

@@ -1,0 +1,7 @@
+"""`python -m rlmeta ...` is the `rlmeta` command."""
+
+import sys
+
+from rlmeta.app.cli import main
+
+sys.exit(main())

@@ -1,0 +1,326 @@
+"""Networks shared by the agents: MLP, Gaussian actor (state-independent log-std), critics."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.modules import module as nn_module
+
+from rlmeta.core.distributions import LOG_2PI, gaussian_entropy, gaussian_log_prob
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+
+
+def mlp(
+    sizes: Sequence[int],
+    activation: str = "tanh",
+    output_activation: type[nn.Module] | None = None,
+    ortho_init: bool = False,
+    output_gain: float = 1.0,
+) -> nn.Sequential:
+    """MLP with `len(sizes) - 1` linear layers. ortho_init: orthogonal weights (gain sqrt 2 hidden,
+    `output_gain` last) and zero biases, as in the PPO implementation details (CleanRL/SB3)."""
+    act = ACTIVATIONS[activation]
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        lin = nn.Linear(sizes[i], sizes[i + 1])
+        last = i == len(sizes) - 2
+        if ortho_init:
+            nn.init.orthogonal_(lin.weight, output_gain if last else np.sqrt(2))
+            nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if not last:
+            layers.append(act())
+        elif output_activation is not None:
+            layers.append(output_activation())
+    return nn.Sequential(*layers)
+
+
+def has_hooks(module: nn.Module) -> bool:
+    """True when a forward (pre-)hook is registered on `module`, on any of its submodules, or globally:
+    a fast path that reads the weights directly would run around the hook, so it must not be used."""
+    if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
+
+
+def frozen_forward(seq: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """`seq`'s forward as direct torch calls on its live weights, for no-grad inference in a hot loop.
+
+    nn.Module's __call__ machinery costs more than a 64x64 layer's arithmetic; this runs the same
+    kernels (nn.Linear on a 2-D input is addmm(bias, x, weight.t())), so outputs are bitwise the
+    module's (tests/test_onpolicy.py). The weights are detached views: optimiser steps that update
+    the parameters in place are seen; rebuild after anything that reassigns `param.data`.
+    None when `seq` holds a layer this does not know, or has forward hooks (the caller then uses the
+    module, hooks and all)."""
+    if not isinstance(seq, nn.Sequential) or has_hooks(seq):
+        return None
+    fns: list[Callable[[torch.Tensor], torch.Tensor]] = []
+    for m in seq:
+        if type(m) is nn.Linear and m.bias is not None:
+            fns.append(lambda x, w=m.weight.detach().t(), b=m.bias.detach(): torch.addmm(b, x, w))
+        elif type(m) is nn.Tanh:
+            fns.append(torch.tanh)
+        elif type(m) is nn.ReLU and not m.inplace:
+            fns.append(torch.relu)
+        elif type(m) is nn.ELU and m.alpha == 1.0 and not m.inplace:
+            fns.append(nn.functional.elu)
+        else:
+            return None
+
+    return _chain(fns)
+
+
+def _chain(fns: list[Callable]) -> Callable:
+    def forward(x):
+        for f in fns:
+            x = f(x)
+        return x
+
+    return forward
+
+
+# in-place numpy activations of numpy_forward (the matmul's output is a fresh array)
+NUMPY_ACTIVATIONS: dict[type, Callable[[np.ndarray], np.ndarray]] = {
+    nn.Tanh: lambda x: np.tanh(x, out=x),
+    nn.ReLU: lambda x: np.maximum(x, 0, out=x),
+    nn.ELU: lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+}
+
+
+def numpy_forward(seq: nn.Sequential) -> Callable[[np.ndarray], np.ndarray] | None:
+    """`seq`'s forward in numpy on views of its live CPU weights, for no-grad inference one env-step at
+    a time: for a [1, 17] x [17, 64] layer a torch op's dispatch costs several times the matmul, numpy's
+    call a fraction of it. float32 in, float32 out; equal to the module within float tolerance (BLAS
+    sums in its own order), not bitwise (tests/test_onpolicy.py). The weights are views: in-place
+    optimiser steps are seen. None when `seq` holds a layer this does not know, or has forward hooks."""
+    if not isinstance(seq, nn.Sequential) or has_hooks(seq):
+        return None
+    fns: list[Callable[[np.ndarray], np.ndarray]] = []
+    for m in seq:
+        if type(m) is nn.Linear and m.bias is not None and m.weight.device.type == "cpu":
+            fns.append(lambda x, w=m.weight.detach().numpy().T, b=m.bias.detach().numpy(): x @ w + b)
+        elif type(m) in NUMPY_ACTIVATIONS and getattr(m, "alpha", 1.0) == 1.0 and not getattr(m, "inplace", False):
+            fns.append(NUMPY_ACTIVATIONS[type(m)])
+        else:
+            return None
+
+    return _chain(fns)
+
+
+class GaussianActor(nn.Module):
+    """pi(a|s) = N(mu(s), diag(exp(log_std))^2) with a state-independent, learned log_std."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "tanh",
+                 log_std_init: float = 0.0, ortho_init: bool = False):
+        super().__init__()
+        self.mu = mlp([obs_dim, *hidden, act_dim], activation, ortho_init=ortho_init, output_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs [B, obs_dim] -> mean [B, act_dim], log_std [B, act_dim] (broadcast)."""
+        mean = self.mu(obs)
+        return mean, self.log_std.expand_as(mean)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> action [B, act_dim], log_prob [B]"""
+        mean, log_std = self(obs)
+        a = mean + torch.randn_like(mean) * log_std.exp()
+        return a, gaussian_log_prob(a, mean, log_std)
+
+    def log_prob_entropy(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> log_prob [B], entropy [B]"""
+        mean, log_std = self(obs)
+        return gaussian_log_prob(act, mean, log_std), gaussian_entropy(log_std)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        return self(obs)[0] if deterministic else self.sample(obs)[0]
+
+    def fast_sampler(self) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """A no-grad `sample` for collection loops: bitwise the same actions and log-probs from the
+        same RNG draws, without module dispatch (frozen_forward) and with exp(+-log_std) computed
+        once per call of this method instead of per step. Subclasses that change forward/sample get
+        their own `sample` back."""
+        mu = frozen_forward(self.mu)
+        if (mu is None or has_hooks(self) or type(self).forward is not GaussianActor.forward
+                or type(self).sample is not GaussianActor.sample):
+            return self.sample
+        log_std = self.log_std.detach()
+        # exp of the [act_dim] vector broadcast == exp of its [B, act_dim] expansion, element for element
+        std, inv_std, shift = log_std.exp(), torch.exp(-log_std), 0.5 * LOG_2PI
+
+        def sample(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            mean = mu(obs)  # [B, act_dim]
+            a = mean + torch.randn_like(mean) * std
+            z = (a - mean) * inv_std  # gaussian_log_prob's operations, in its order
+            return a, (-0.5 * z.pow(2) - log_std - shift).sum(-1)
+
+        return sample
+
+    def numpy_sampler(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """`fast_sampler` with numpy in and out (obs [N, obs_dim] float32 -> action [N, act_dim],
+        log_prob [N]) for the all-CPU collection loop: the MLP in numpy (numpy_forward), the noise
+        still from torch's generator (the same draws as `sample`), so actions equal `sample`'s within
+        float tolerance. Falls back to the torch sampler wrapped in conversions."""
+        mu = numpy_forward(self.mu)
+        fast = self.fast_sampler()
+        if mu is None or fast == self.sample:  # (bound methods compare equal, are never identical)
+            return lambda obs: tuple(x.detach().numpy() for x in fast(torch.from_numpy(obs)))
+        log_std = self.log_std.detach().numpy().copy()  # this collection's values, as fast_sampler
+        std, inv_std, shift = np.exp(log_std), np.exp(-log_std), np.float32(0.5 * LOG_2PI)
+
+        def sample(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            mean = mu(obs)  # [N, act_dim]
+            a = mean + torch.randn(mean.shape).numpy() * std  # randn_like(mean)'s draws
+            z = (a - mean) * inv_std
+            return a, (-0.5 * z * z - log_std - shift).sum(-1)
+
+        return sample
+
+
+class Critic(nn.Module):
+    """V(s): obs [B, obs_dim] -> [B]."""
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int], activation: str = "tanh", ortho_init: bool = False):
+        super().__init__()
+        self.v = mlp([obs_dim, *hidden, 1], activation, ortho_init=ortho_init, output_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.v(obs).squeeze(-1)
+
+    def fast_value(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A no-grad forward for collection loops, bitwise equal to self(obs) (see frozen_forward)."""
+        v = frozen_forward(self.v)
+        if v is None or has_hooks(self) or type(self).forward is not Critic.forward:
+            return self
+        return lambda obs: v(obs).squeeze(-1)
+
+    def numpy_value(self) -> Callable[[np.ndarray], np.ndarray]:
+        """`fast_value` with numpy in and out (see GaussianActor.numpy_sampler): obs [N, obs_dim] -> [N]."""
+        v = numpy_forward(self.v)
+        fast = self.fast_value()
+        if v is None or fast is self:
+            return lambda obs: fast(torch.from_numpy(obs)).detach().numpy()
+        return lambda obs: v(obs)[:, 0]
+
+
+# ---------------------------------------------------------------------- off-policy (DDPG, TD3, SAC)
+from rlmeta.core.distributions import tanh_squash_log_prob  # noqa: E402  (appended section)
+
+# In-place activations for QEnsemble: baddbmm's backward needs its inputs, not its output, and these
+# activations' backward needs only their result, so overwriting saves one [E, B, H] tensor per layer.
+INPLACE_ACTIVATIONS = {"relu": torch.relu_, "tanh": torch.tanh_, "elu": lambda x: nn.functional.elu_(x)}
+
+
+def box_scale_bias(low: np.ndarray | float, high: np.ndarray | float,
+                   act_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scale, bias) [act_dim] of the affine map [-1, 1] -> [low, high]: a = scale * tanh(.) + bias.
+    np.array copies: np.broadcast_to returns a read-only view, which torch.as_tensor warns about."""
+    low_t = torch.as_tensor(np.array(np.broadcast_to(low, (act_dim,)), dtype=np.float32))
+    high_t = torch.as_tensor(np.array(np.broadcast_to(high, (act_dim,)), dtype=np.float32))
+    return (high_t - low_t) / 2, (high_t + low_t) / 2
+
+
+def _uniform_like_linear(shape: Sequence[int], fan_in: int) -> torch.Tensor:
+    """nn.Linear's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases alike."""
+    bound = 1.0 / np.sqrt(fan_in)
+    return torch.empty(*shape).uniform_(-bound, bound)
+
+
+class QEnsemble(nn.Module):
+    """E independent Q(s, a) MLPs evaluated as one batched network: obs [B, obs_dim], act [B, act_dim]
+    -> q [E, B]. Weights are stacked ([E, in, out]) so each layer of all E critics is one
+    torch.baddbmm: TD3/SAC's twin critics cost one call instead of two. Each member is initialised
+    like an nn.Linear MLP (Spinning Up's critics), independently.
+
+    Example:
+        >>> q = QEnsemble(17, 6, (256, 256), n=2)
+        >>> q(obs, act).min(0).values        # clipped double-Q, [B]
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], n: int = 2, activation: str = "relu"):
+        super().__init__()
+        sizes = [obs_dim + act_dim, *hidden, 1]
+        self.n = n
+        self.weights = nn.ParameterList(
+            [nn.Parameter(_uniform_like_linear((n, i, o), i)) for i, o in zip(sizes[:-1], sizes[1:])])
+        self.biases = nn.ParameterList(
+            [nn.Parameter(_uniform_like_linear((n, 1, o), i)) for i, o in zip(sizes[:-1], sizes[1:])])
+        self.act = INPLACE_ACTIVATIONS[activation]
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor, members: int | None = None,
+                detach_params: bool = False) -> torch.Tensor:
+        """-> q [E, B]. members=k: only the first k critics (TD3's actor loss uses Q1 alone).
+        detach_params: gradients flow to obs/act only (actor losses: no wasted critic weight grads)."""
+        x = torch.cat([obs, act], -1)  # [B, obs_dim + act_dim]
+        e = self.n if members is None else members
+        x = x.unsqueeze(0).expand(e, *x.shape)  # [E, B, in]
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if e < self.n:  # slice only when needed: SliceBackward of a full slice costs a zeros + copy
+                w, b = w[:e], b[:e]
+            if detach_params:
+                w, b = w.detach(), b.detach()
+            x = torch.baddbmm(b, x, w)  # [E, B, out]
+            if i < last:
+                x = self.act(x)
+        return x.squeeze(-1)
+
+
+class DeterministicActor(nn.Module):
+    """mu(s) = scale * tanh(mlp(s)) + bias, squashed into the Box [low, high] (DDPG, TD3)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "relu",
+                 low: np.ndarray | float = -1.0, high: np.ndarray | float = 1.0):
+        super().__init__()
+        self.mu = mlp([obs_dim, *hidden, act_dim], activation)
+        scale, bias = box_scale_bias(low, high, act_dim)
+        self.register_buffer("act_scale", scale)  # [act_dim]
+        self.register_buffer("act_bias", bias)  # [act_dim]
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, obs_dim] -> action [B, act_dim] inside [low, high]."""
+        return torch.tanh(self.mu(obs)) * self.act_scale + self.act_bias
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC's policy: u ~ N(mu(s), std(s)^2), a = scale * tanh(u) + bias (Spinning Up's
+    SquashedGaussianMLPActor). One linear head outputs [mu, log_std]; log_std is clamped to
+    [log_std_min, log_std_max] as in Spinning Up.
+
+    Example:
+        >>> pi = SquashedGaussianActor(17, 6, (256, 256))
+        >>> a, logp = pi.sample(obs)      # [B, 6] in the Box, [B] log-prob incl. the tanh log-det
+        >>> a_det = pi.deterministic(obs)  # scale * tanh(mu) + bias
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "relu",
+                 low: np.ndarray | float = -1.0, high: np.ndarray | float = 1.0,
+                 log_std_min: float = -20.0, log_std_max: float = 2.0):
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, 2 * act_dim], activation)
+        self.act_dim, self.log_std_min, self.log_std_max = act_dim, log_std_min, log_std_max
+        scale, bias = box_scale_bias(low, high, act_dim)
+        self.register_buffer("act_scale", scale)  # [act_dim]
+        self.register_buffer("act_bias", bias)  # [act_dim]
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs [B, obs_dim] -> mean [B, act_dim], log_std [B, act_dim] of the pre-tanh Gaussian."""
+        mean, log_std = self.net(obs).split(self.act_dim, -1)
+        return mean, log_std.clamp(self.log_std_min, self.log_std_max)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reparameterised sample -> action [B, act_dim], log_prob [B] (of tanh(u); the constant
+        log-det of the affine rescale is dropped, as in Spinning Up)."""
+        mean, log_std = self(obs)
+        u = mean + torch.randn_like(mean) * log_std.exp()
+        logp = tanh_squash_log_prob(u, gaussian_log_prob(u, mean, log_std))
+        return torch.tanh(u) * self.act_scale + self.act_bias, logp
+
+    def deterministic(self, obs: torch.Tensor) -> torch.Tensor:
+        """The test-time action: scale * tanh(mean) + bias."""
+        return torch.tanh(self(obs)[0]) * self.act_scale + self.act_bias
