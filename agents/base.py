@@ -62,10 +62,13 @@ class Agent:
 
     @classmethod
     def check_env(cls, envs: VecEnv) -> None:
-        space = envs.single_action_space
+        cls.check_action_space(envs.single_action_space, envs.env_id or "this env")
+
+    @classmethod
+    def check_action_space(cls, space: gym.Space, env_id: str) -> None:
+        """ConfigError when this agent cannot act in `space`."""
         if cls.continuous_actions and not isinstance(space, gym.spaces.Box):
-            raise ConfigError(f"{cls.algo} needs a continuous (Box) action space; "
-                              f"{envs.env_id or 'this env'} has {space}")
+            raise ConfigError(f"{cls.algo} needs a continuous (Box) action space; {env_id} has {space}")
 
     def extra_loss(self, batch: Any) -> tuple[torch.Tensor | float, dict[str, float]]:
         """Sum of the registered extra losses on `batch`, with their metrics."""

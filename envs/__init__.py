@@ -42,6 +42,17 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
         raise ConfigError(f"unknown env '{env_id}'{hint}") from None
 
 
+def action_space_of(env_id: str) -> gym.Space:
+    """The action space of one instance of `env_id` (built and closed at once): lets a command check
+    that an agent can act in an env before it starts any work (a sweep, before its first trial)."""
+    check_env_id(env_id)
+    env = gym.make(env_id)
+    try:
+        return env.action_space
+    finally:
+        env.close()
+
+
 def make_vec_env(
     env_id: str,
     num_envs: int = 1,

@@ -176,3 +176,12 @@ def test_connect4_mirror_symmetry():
     (o0, p0), (o1, p1) = g.symmetries(obs, pi)
     assert torch.equal(o1, g.observation(g.from_moves(["7761"])))
     assert p1.tolist() == [pi[0].flip(0).tolist()]
+
+
+def test_a_float_action_is_refused_not_truncated():
+    game = make("tictactoe", 1, "cpu")
+    state = game.reset()
+    for bad in (torch.tensor([4.7]), [4.7], torch.tensor([True])):
+        with pytest.raises(ValueError, match="actions must be integers"):
+            game.step(state, bad)
+    assert game.step(state, [4]).board.flatten().tolist().count(0) == 8  # ints still play

@@ -222,3 +222,60 @@ def test_wandb_online_without_a_server_falls_back_to_offline_at_once(tmp_path, c
     assert "W&B server is not reachable; logging offline" in err and "Traceback" not in err
     assert list((run / "wandb").glob("offline-run-*/run-*.wandb"))
     assert (run / "checkpoint.pt").is_file()
+
+
+def test_a_fifo_or_device_as_checkpoint_is_refused_without_hanging(tmp_path):
+    from rlmeta.core.checkpoint import CheckpointError, load_checkpoint
+
+    fifo = tmp_path / "checkpoint.pt"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(CheckpointError, match="not a regular file"):
+            load_checkpoint(path)
+
+
+@pytest.mark.parametrize("call", [
+    ["train", "ppo", "--env", "Hopper-v5", "--hidden-sizes", "100000000", "100000000"],
+    ["train", "ppo", "--env", "Hopper-v5", "--num-envs", "1000000"],
+    ["train", "ppo", "--env", "Hopper-v5", "--num-steps", "1000000000000000"],
+    ["train", "ppo", "--env", "Hopper-v5", "--torch-threads", "1000000"],
+    ["train", "alphazero", "--env", "tictactoe", "--num-envs", "1e8"],
+    ["train", "sac", "--env", "Hopper-v5", "--buffer-size", "1e13"],
+    ["arena", "tictactoe", "random", "random", "--games", "1000000000000"],
+    ["meta-train", "sine", "--hidden-sizes", "-3"],
+    ["meta-train", "sine", "--hidden-sizes", "0"],
+    ["meta-train", "sine", "--eval-steps", "-1"],
+    ["meta-train", "sine", "--hidden-sizes", "1000000000", "1000000000"],
+    ["train", "sac", "--seeds", "1000000000", "--env", "Hopper-v5"],
+], ids=lambda c: " ".join(c))
+def test_sizes_that_cannot_fit_are_refused_before_allocating(call, tmp_path, capsys):
+    """Before the fix these were tracebacks after a failed allocation, a segfault (torch threads), or a
+    run that built a million simulators for an hour (--num-envs, --seeds): now one line, rc 2, and no
+    run directory."""
+    run = tmp_path / "run"
+    argv = call + (["--run-dir", str(run)] if call[0] in ("train", "meta-train") and "--seeds" not in call else [])
+    assert main(argv) == 2
+    one_error_line(capsys)
+    assert not run.exists()
+
+
+def test_disk_full_at_start_names_the_file_and_leaves_no_temp(tmp_path, capsys, monkeypatch):
+    import builtins
+    import errno
+
+    from rlmeta.core import fileio
+
+    def full_open(path, mode="r", *a, **kw):
+        f = builtins.open(path, mode, *a, **kw)
+        if "w" in mode or "a" in mode:
+            def write(_text):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            f.write = write
+        return f
+
+    monkeypatch.setattr(fileio, "open", full_open, raising=False)
+    run = tmp_path / "run"
+    assert main(["train", "ppo", "--run-dir", str(run), *PPO]) == 2
+    line = one_error_line(capsys, "No space left on device")
+    assert str(run / "config.json") in line
+    assert not list(tmp_path.rglob("*.tmp"))

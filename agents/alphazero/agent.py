@@ -107,6 +107,18 @@ class AlphaZeroConfig(RunConfig):
     eval_every: int = 0
     """Every this many iterations, log charts/optimal_move_share (tictactoe, exact solver); 0 = off."""
 
+    memory_flags = "--num-envs / --num-simulations / --replay-size / --channels"
+
+    def memory_estimate(self) -> dict[str, int]:
+        """Lower bound with 9 board cells and actions (tic-tac-toe): the search tree of every game
+        ([B, N] node arrays and [B, N, A] child arrays, about 8 of them, float32), the replay buffer of
+        positions and the network's first layer activations for a batch."""
+        cells = 9
+        nodes = self.num_simulations + 1
+        return {"search trees": self.num_envs * nodes * (8 + 8 * cells) * 4,
+                "replay buffer": self.replay_size * (2 * cells + 1) * 4,
+                "activations": max(self.num_envs, self.batch_size) * self.channels * cells * 4 * 4}
+
     def validate(self) -> None:
         super().validate()
         from rlmeta.envs.board import GAMES

@@ -55,6 +55,7 @@ from rlmeta.agents.maml.config import MetaRunConfig
 from rlmeta.envs.meta import FAMILIES, MetaVecEnv, make_meta_env, meta_env_class
 from rlmeta.core.distributions import gaussian_kl, gaussian_log_prob
 from rlmeta.core.errors import ConfigError
+from rlmeta.core.memory import check_fits, mlp_params
 from rlmeta.core.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from rlmeta.core.networks import GaussianActor
 from rlmeta.core.seeding import resolve_device
@@ -167,6 +168,9 @@ class MetaRLConfig(MetaRunConfig):
             raise ConfigError(f"--activation must be relu, tanh or elu, got {self.activation}")
         if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
             raise ConfigError(f"--hidden-sizes must be positive, got {self.hidden_sizes}")
+        check_fits({"networks": (self.meta_batch + 4) * 4 * mlp_params([1, *self.hidden_sizes, 1]),
+                    "rollouts": self.meta_batch * self.rollouts_per_task * max(self.horizon, 1) * 8 * 4 * 2},
+                   "--hidden-sizes / --meta-batch / --rollouts-per-task / --horizon")
 
     def resolved_horizon(self) -> int:
         return self.horizon or meta_env_class(self.env).horizon

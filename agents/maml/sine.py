@@ -25,6 +25,7 @@ import torch
 from rlmeta.agents.maml.core import MetaLearner
 from rlmeta.agents.maml.config import MetaRunConfig
 from rlmeta.core.errors import ConfigError
+from rlmeta.core.memory import check_fits, mlp_params
 from rlmeta.core.networks import mlp
 from rlmeta.core.seeding import resolve_device
 
@@ -115,6 +116,14 @@ class SineConfig(MetaRunConfig):
             raise ConfigError(f"--inner-steps must be >= 0, got {self.inner_steps}")
         if self.activation not in ("relu", "tanh", "elu"):
             raise ConfigError(f"--activation must be relu, tanh or elu, got {self.activation}")
+        if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
+            raise ConfigError(f"--hidden-sizes must be positive, got {self.hidden_sizes}")
+        if not self.eval_steps or min(self.eval_steps) < 0:
+            raise ConfigError(f"--eval-steps must be >= 0, got {self.eval_steps}")
+        # the network for every task of a meta-batch (vmapped), with Adam
+        check_fits({"networks": (self.meta_batch + 4) * 4 * mlp_params([1, *self.hidden_sizes, 1]),
+                    "task batch": self.meta_batch * (self.k_shot + self.eval_query) * max(self.hidden_sizes) * 4},
+                   "--hidden-sizes / --meta-batch / --k-shot")
 
 
 class SineTrainer:

@@ -33,6 +33,7 @@ from rlmeta.agents.offpolicy.stacked import StackedSeeds
 from rlmeta.core.config import RunConfig
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.evaluation import evaluate
+from rlmeta.core.memory import mlp_params
 from rlmeta.core.graphs import CapturedFn
 from rlmeta.core.optim import FlatAdam
 from rlmeta.core.replay import ReplayBatch, ReplayBuffer, uniform_actions
@@ -109,6 +110,15 @@ class OffPolicyConfig(RunConfig):
                 raise ConfigError(f"--{name.replace('_', '-')}: invalid value {getattr(self, name)!r}")
         if self.activation not in ("tanh", "relu", "elu"):
             raise ConfigError(f"--activation must be tanh, relu or elu, got {self.activation!r}")
+
+    memory_flags = "--buffer-size / --hidden-sizes / --batch-size / --num-envs"
+
+    def memory_estimate(self) -> dict[str, int]:
+        """+ actor, two critics and their targets with Adam, the replay buffer (float32 rows of obs,
+        next obs, action, reward, done) and one minibatch's activations."""
+        nets = 6 * 4 * 4 * mlp_params([1, *self.hidden_sizes, 1])
+        return {**super().memory_estimate(), "networks": nets, "replay buffer": self.buffer_size * 5 * 4,
+                "minibatch activations": 3 * self.batch_size * sum(self.hidden_sizes) * 4}
 
 
 # ---------------------------------------------------------------------- the gpu preset

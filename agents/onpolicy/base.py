@@ -14,6 +14,7 @@ from rlmeta.agents.base import Agent
 from rlmeta.core.buffers import RolloutBatch
 from rlmeta.core.config import RunConfig
 from rlmeta.core.errors import ConfigError
+from rlmeta.core.memory import mlp_params
 from rlmeta.core.networks import Critic, GaussianActor, has_hooks
 from rlmeta.core.optim import FlatAdam
 from rlmeta.core.rollout import OnPolicyCollector
@@ -51,6 +52,14 @@ class OnPolicyConfig(RunConfig):
                     critic_lr=self.critic_lr > 0, hidden_sizes=len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0)
         if self.activation not in ("tanh", "relu", "elu"):
             raise ConfigError(f"--activation must be tanh, relu or elu, got {self.activation!r}")
+
+    memory_flags = "--num-envs / --num-steps / --hidden-sizes"
+
+    def memory_estimate(self) -> dict[str, int]:
+        """+ actor and critic with Adam (parameters, gradients, two moments) and the rollout batch."""
+        nets = 2 * 4 * 4 * mlp_params([1, *self.hidden_sizes, 1])
+        return {**super().memory_estimate(), "networks": nets,
+                "rollout buffer": self.num_envs * self.num_steps * 8 * 4}
 
     def _check(self, **ok: bool) -> None:
         """Raise a one-line ConfigError for the first field whose check is False."""

@@ -116,7 +116,11 @@ class BoardGame:
         """Play action [B] int64 in every non-terminal row; returns a new State (input untouched).
         An illegal action in a live row raises ValueError unless check (default: self.check) is
         False."""
-        action = torch.as_tensor(action, device=self.device).long().reshape(-1)
+        action = torch.as_tensor(action, device=self.device)
+        if action.is_floating_point() or action.is_complex() or action.dtype == torch.bool:
+            # .long() would truncate 4.7 to 4 and play a move nobody chose
+            raise ValueError(f"actions must be integers (an integer tensor or ints), got {action.dtype}")
+        action = action.long().reshape(-1)
         if action.shape[0] != state.player.shape[0]:
             raise ValueError(f"action has {action.shape[0]} rows, state has {state.player.shape[0]}")
         nxt, legal = self._step(state, action)

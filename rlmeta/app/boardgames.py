@@ -21,6 +21,7 @@ from typing import Any, Optional, TextIO
 import torch
 
 from rlmeta.core.errors import ConfigError
+from rlmeta.core.memory import check_fits
 from rlmeta.core.seeding import set_torch_threads
 
 from rlmeta.agents.alphazero.loading import parse_player
@@ -164,6 +165,8 @@ def cmd_arena(args: list[str]) -> int:
     game = _check_game(a.game)
     if a.games < 1 or a.simulations < 0:
         raise ConfigError("--games must be >= 1 and --simulations >= 0")
+    # all games are played side by side: board, player and a search tree per game
+    check_fits({"games": a.games * (1 + a.simulations) * 1024}, "--games / --simulations")
     torch.manual_seed(_seed(a.seed))
     dev = _device(a.device)
     pa, pb = (parse_player(x, game, dev, default_sims=a.simulations, search=a.search, solver=a.solver or None)

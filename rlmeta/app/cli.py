@@ -13,6 +13,8 @@ from typing import Sequence
 
 from rlmeta.core.errors import ConfigError
 
+MAX_SEEDS = 256
+
 COMMANDS = {
     "train": "train an agent: rlmeta train ALGO --env ENV_ID --total-steps N --seed S --run-dir DIR",
     "bench": "run a benchmark suite (resumable), then write summary.md and plots",
@@ -316,6 +318,9 @@ def cmd_train(args: list[str]) -> int:
             raise ConfigError(f"--seeds: {e}") from None
         if k < 1:
             raise ConfigError(f"--seeds must be >= 1, got {k}")
+        if k > MAX_SEEDS:
+            raise ConfigError(f"--seeds {k}: at most {MAX_SEEDS} seeds train in one process (each holds its "
+                              "own envs, networks and replay buffer); run several groups")
         if k > 1:
             cfgs = seed_configs(algo, seed_argvs(algo, _group_seed(rest, k), k))
             from rlmeta.app.multiseed import train_seeds
@@ -366,6 +371,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as e:  # a path the user named cannot be made, read or written: bad input, not a bug
         print(f"rlmeta: error: {_os_error(e)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:  # a size no estimate caught: one line, not a traceback
+        text = str(e)
+        if not isinstance(e, MemoryError) and not any(s in text for s in ("can't allocate memory", "out of memory",
+                                                                             "Cannot allocate memory")):
+            raise
+        tried = re.search(r"allocate (\d+) bytes", text)
+        size = f" ({int(tried.group(1)) / 1024**3:,.1f} GB in one allocation)" if tried else ""
+        print(f"rlmeta: error: out of memory{size}: reduce the sizes of this run (--num-envs, --games, "
+              "--hidden-sizes, buffer and batch sizes)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("rlmeta: interrupted; resume with --resume RUN_DIR (the last checkpoint is intact)", file=sys.stderr)

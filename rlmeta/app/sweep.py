@@ -717,10 +717,12 @@ def cmd_sweep(args: list[str]) -> int:
         raise ConfigError(f"--ray-cpus must be >= 1, got {a.ray_cpus}")
     if not (a.cpus_per_trial > 0 and math.isfinite(a.cpus_per_trial)):
         raise ConfigError(f"--cpus-per-trial must be positive, got {a.cpus_per_trial}")
-    from rlmeta.envs import check_env_id
+    from rlmeta.envs import action_space_of
 
-    Config = get_agent(a.algo).Config
-    check_env_id(a.env)
+    agent_cls = get_agent(a.algo)
+    Config = agent_cls.Config
+    # an env the agent cannot act in fails here, once, not inside every trial
+    agent_cls.check_action_space(action_space_of(a.env), a.env)
     space = load_space(a.space, Config)
     out = Path(a.out)
     spec = SweepSpec(a.algo, a.env, a.total_steps, a.seed, a.metric, a.window, a.name or out.resolve().name, a.wandb)

@@ -142,6 +142,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"no checkpoint at {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint file")
+    if not path.is_file():  # a FIFO or a device would block the read, or never end
+        raise CheckpointError(f"{path} is not a regular file (a pipe or a device?), not a checkpoint")
     try:
         outer = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, a pickle that asks for code, ...

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 from rlmeta.core.errors import ConfigError
+from rlmeta.core.fileio import write_text_atomic
+from rlmeta.core.memory import MAX_THREADS, check_fits
 
 # numpy's global seeding (np.random.seed) and Optuna's samplers take seeds below 2**32
 SEED_LIMIT = 2**32
@@ -236,7 +238,20 @@ class RunConfig(ConfigBase):
             raise ConfigError(f"--seed must be >= 0, got {self.seed}")
         if self.seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
+        for name in ("torch_threads", "env_threads"):
+            if getattr(self, name) > MAX_THREADS:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at most {MAX_THREADS}, got {getattr(self, name)}")
         self.check_finite()
+        check_fits(self.memory_estimate(), self.memory_flags)
+
+    # the settings that size a run's memory, named when it cannot fit (subclasses extend both)
+    memory_flags = "--num-envs"
+
+    def memory_estimate(self) -> dict[str, int]:
+        """A lower bound of the bytes a run holds, by part, before the env's sizes are known (one
+        observation and action dimension assumed): simulators at about 100 KB each on the CPU backends."""
+        per_env = 4 * 1024 if self.env_backend == "warp" else 100 * 1024
+        return {"environments": self.num_envs * per_env}
 
     @classmethod
     def presets(cls) -> dict[str, "RunConfig"]:
@@ -246,9 +261,7 @@ class RunConfig(ConfigBase):
 
 def save_config(cfg: RunConfig, path: Path, algo: str) -> None:
     data = {"algo": algo, **cfg.to_dict()}
-    tmp = Path(str(path) + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False))
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False))
 
 
 def load_config_dict(path: Path) -> dict[str, Any]:

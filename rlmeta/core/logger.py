@@ -20,6 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from rlmeta.core.errors import ConfigError
+from rlmeta.core.fileio import append_text, write_text_atomic
 
 
 def wandb_key_available() -> bool:
@@ -92,12 +93,11 @@ class CSVWriter:
             path.unlink()
 
     def _rewrite(self) -> None:
-        tmp = self.path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=self.columns, lineterminator="\n")
-            w.writeheader()
-            w.writerows(self.rows)
-        tmp.replace(self.path)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n")
+        w.writeheader()
+        w.writerows(self.rows)
+        write_text_atomic(self.path, buf.getvalue())
         self._f = None
 
     def write(self, row: dict[str, Any]) -> None:
@@ -107,8 +107,9 @@ class CSVWriter:
             self.columns += new
             self._rewrite()
             return
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns, lineterminator="\n").writerow(row)
+        buf = io.StringIO()
+        csv.DictWriter(buf, fieldnames=self.columns, lineterminator="\n").writerow(row)
+        append_text(self.path, buf.getvalue())
 
 
 class Logger:
