@@ -18,18 +18,14 @@ import shlex
 import sys
 from pathlib import Path
 
+from rlmeta.app.cli import ArgParser
 from rlmeta.benchmarks import report
 from rlmeta.benchmarks.suites import BUDGETS, builtin_suites, load_suite
 from rlmeta.core.errors import ConfigError, require_extra
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line through rlmeta's error path, not argparse's usage dump
-        raise ConfigError(f"{self.prog}: {message}")
-
-
 def bench_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rlmeta bench", formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = ArgParser(prog="rlmeta bench", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="Run a benchmark suite (resumable), then write DIR/summary.md and DIR/<env>.png.\n\n"
                             f"Built-in suites: {', '.join(builtin_suites())} (benchmarks/suites/*.yaml);\n"
                             "SUITE may also be a path to your own suite YAML file.\n\n"
@@ -135,7 +131,7 @@ def _load(paths: list[Path], metric: str | None) -> list[report.Run]:
 
 
 def cmd_plot(argv: list[str]) -> int:
-    p = _Parser(prog="rlmeta plot", description="Plot learning curves (seed mean +- std, Spinning Up smoothing) of "
+    p = ArgParser(prog="rlmeta plot", description="Plot learning curves (seed mean +- std, Spinning Up smoothing) of "
                 "run directories, one PNG per environment, with Spinning Up's reference curves dashed. Runs are "
                 "seeds of one curve when algo, env and config agree (seed, run dir, logging and device aside); "
                 "runs that repeat a seed get curves of their own.")
@@ -158,7 +154,7 @@ def cmd_plot(argv: list[str]) -> int:
 
 
 def cmd_compare(argv: list[str]) -> int:
-    p = _Parser(prog="rlmeta compare", description="Print a markdown table of runs: steps, final and best return "
+    p = ArgParser(prog="rlmeta compare", description="Print a markdown table of runs: steps, final and best return "
                 "(protocol metric, smoothed), wall time and SPS, one row per run.")
     p.add_argument("runs", nargs="+", type=Path, help=RUNS_HELP)
     p.add_argument("--metric", default=None, help="progress.csv column (default: the protocol metric)")

@@ -30,10 +30,8 @@ import re
 import shlex
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,8 +60,10 @@ def make_config(args: argparse.Namespace):
     over = {k: getattr(args, k) for k in ("num_envs", "num_simulations", "channels", "blocks", "batch_size",
                                           "updates_per_iteration", "moves_per_iteration", "replay_size",
                                           "min_replay", "lr", "search") if getattr(args, k) is not None}
+    # the preset's GPU settings (bfloat16 autocast, TF32, cuDNN benchmark) are config fields the agent
+    # applies: `rlmeta train alphazero --preset connect4-gpu` runs what this script measures
     return AlphaZeroConfig.presets()["connect4-gpu"].replace(device=args.device, seed=args.seed, progress=False,
-                                                             **over)
+                                                             bf16=args.amp, **over)
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -297,10 +297,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     amp = args.amp and device.type == "cuda"
-    if device.type == "cuda":  # fixed shapes: let cuDNN pick its fastest convolutions; TF32 for float32 matmuls
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high")
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
     sets = labelled_sets(args.limit)
     names = [n for n in ORDER if n in sets]
     sets = {n: sets[n] for n in names}
@@ -348,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
             break
         t = time.perf_counter()
         s0 = agent.global_step
-        with autocast():
-            m = agent.iteration()  # ends in host reads of the losses: the time is real
+        m = agent.iteration()  # (in the preset's autocast) ends in host reads of the losses: the time is real
         sync(device)
         dt = time.perf_counter() - t
         train_s += dt

@@ -41,3 +41,26 @@ def test_readme_commands_are_the_scripts_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in ci
     assert "rlmeta bench smoke" in (ROOT / "scripts" / "main.sh").read_text()
+
+
+def test_network_hook_example_trains_its_own_network():
+    import torch
+
+    from rlmeta.agents.onpolicy.ppo import PPOConfig
+    from rlmeta.app.registry import ALGOS, register
+    from rlmeta.app.runner import build_agent
+
+    namespace: dict = {}
+    exec(_tested_block("layernorm_ppo.py"), namespace)
+    register("layernorm-ppo", namespace["LayerNormPPO"])
+    try:
+        agent = build_agent("layernorm-ppo", PPOConfig(env="Hopper-v5", num_envs=2, num_steps=64, num_minibatches=2,
+                                                       update_epochs=1, total_steps=128, progress=False))
+        norm = agent.actor.mu[1]
+        assert isinstance(norm, torch.nn.LayerNorm)
+        before = norm.weight.detach().clone()
+        agent.iteration()
+        assert not torch.equal(before, norm.weight.detach())  # the optimizer stepped the LayerNorm too
+        agent.envs.close()
+    finally:
+        ALGOS.pop("layernorm-ppo", None)

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -107,6 +108,13 @@ class AlphaZeroConfig(RunConfig):
     eval_every: int = 0
     """Every this many iterations, log charts/optimal_move_share (tictactoe, exact solver); 0 = off."""
 
+    bf16: bool = False
+    """On CUDA: self-play and training in bfloat16 autocast (the connect4-gpu preset; ignored on the CPU)."""
+    tf32: bool = False
+    """On CUDA: TF32 for float32 matmuls and convolutions (torch.set_float32_matmul_precision("high"))."""
+    cudnn_benchmark: bool = False
+    """On CUDA: let cuDNN time and pick its fastest convolutions (the shapes are fixed)."""
+
     memory_flags = "--num-envs / --num-simulations / --replay-size / --channels"
 
     def memory_estimate(self) -> dict[str, int]:
@@ -163,7 +171,8 @@ class AlphaZeroConfig(RunConfig):
                 preset="connect4-gpu", env="connect4", total_steps=20_000_000, num_envs=4096, num_simulations=32,
                 max_considered=7, channels=128, blocks=5, value_hidden=128, lr=2e-3, batch_size=1024,
                 replay_size=1_000_000, min_replay=50_000, moves_per_iteration=4, updates_per_iteration=64,
-                checkpoint_every=2_000_000, eval_every=0, random_opening_moves=8),
+                checkpoint_every=2_000_000, eval_every=0, random_opening_moves=8,
+                bf16=True, tf32=True, cudnn_benchmark=True),
             # 9x9 Go (OpenSpiel's rules, 162-ply cap): ~480 self-play positions/s on one CPU core
             "go9": cls(
                 preset="go9", env="go9", total_steps=600_000, num_envs=256, num_simulations=16,
@@ -222,6 +231,14 @@ class AlphaZero(Agent):
 
     def __init__(self, cfg: AlphaZeroConfig, envs: BoardEnvs, device: torch.device):
         super().__init__(cfg, envs, device)
+        if device.type == "cuda":  # the preset's GPU settings: what benchmarks/gpu_alphazero.py measures
+            if cfg.cudnn_benchmark:
+                torch.backends.cudnn.benchmark = True
+            if cfg.tf32:
+                torch.set_float32_matmul_precision("high")
+                torch.backends.cudnn.allow_tf32 = True
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cfg.bf16 and device.type == "cuda" \
+            else contextlib.nullcontext
         self.game = envs.game
         self.net = build_net(cfg, self.game).to(device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -234,6 +251,10 @@ class AlphaZero(Agent):
 
     def iteration(self) -> dict[str, float]:
         cfg = self.cfg
+        with self.autocast():
+            return self._iteration(cfg)
+
+    def _iteration(self, cfg: AlphaZeroConfig) -> dict[str, float]:
         model = model_fn(self.net)
         self.net.eval()  # self-play uses batch-norm running statistics, as evaluation does
         for _ in range(cfg.moves_per_iteration):

@@ -35,6 +35,7 @@ from rlmeta.core.errors import ConfigError
 from rlmeta.core.evaluation import evaluate
 from rlmeta.core.memory import mlp_params
 from rlmeta.core.graphs import CapturedFn
+from rlmeta.core.networks import DeterministicActor, QEnsemble
 from rlmeta.core.optim import FlatAdam
 from rlmeta.core.replay import ReplayBatch, ReplayBuffer, uniform_actions
 from rlmeta.core.rollout import EpisodeStats
@@ -336,6 +337,15 @@ class OffPolicyLoop:
                   file=sys.stderr)
 
 
+def noisy_action(actor: nn.Module, obs: torch.Tensor, noise: float, low: torch.Tensor,
+                 high: torch.Tensor) -> torch.Tensor:
+    """DDPG's and TD3's exploration: mu(s) + noise * half-width * N(0, 1), clipped to the Box.
+    obs [N, obs_dim] -> action [N, act_dim]"""
+    a = actor(obs)
+    a = a + noise * actor.act_scale * torch.randn_like(a)
+    return torch.max(torch.min(a, high), low)
+
+
 def use_cuda_graphs(cfg: OffPolicyConfig, device: torch.device) -> bool:
     """--compile on a CUDA device: replay each update as a CUDA graph (rlmeta/core/graphs.py); on the CPU
     --compile runs OffPolicyAgent.compiled_update instead."""
@@ -365,6 +375,10 @@ class OffPolicyAgent(Agent):
 
     def __init__(self, cfg: OffPolicyConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
+        space = envs.single_action_space
+        # the Box as device tensors (exploration noise is clipped to it without a host copy)
+        self.low = torch.as_tensor(space.low, dtype=torch.float32, device=device)
+        self.high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
         self.graphs = use_cuda_graphs(cfg, device)  # build FlatAdams with capturable=self.graphs
         self._update_fn: Update | None = None
         self._stacked: Any = None  # the one-seed StackedSeeds of compiled_update()
@@ -438,19 +452,38 @@ class OffPolicyAgent(Agent):
 
         return update
 
+    def build_networks(self, actor_target: bool) -> None:
+        """self.actor and self.critic from the build hooks, their target copies (the critic's always,
+        the actor's for DDPG/TD3) and one FlatAdam per network: what the three algorithms share."""
+        cfg, device = self.cfg, self.device
+        obs_dim = self.envs.single_observation_space.shape[0]
+        act_dim = self.envs.single_action_space.shape[0]
+        self.actor = self.build_actor(obs_dim, act_dim).to(device)
+        self.critic = self.build_critic(obs_dim, act_dim).to(device)
+        if actor_target:
+            self.actor_targ, self.actor_targ_flat = make_target(self.actor)
+        self.critic_targ, self.critic_targ_flat = make_target(self.critic)
+        # FlatAdam == torch Adam numerically, one fused step per network (rlmeta/core/optim.py)
+        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
+        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
+
     # ------------------------------------------------------------------ network hooks
     # Called by the algorithm's __init__ before targets, optimizers and executors are made, so a
     # subclass's networks are what every path (eager, --compile, CUDA graph, --seeds) trains.
+    n_critics: int = 2  # members of the critic ensemble (clipped double Q; DDPG: 1)
+
     def build_actor(self, obs_dim: int, act_dim: int) -> nn.Module:
-        """The policy network; the algorithm's losses define its interface (DDPG/TD3: forward(obs
-        [B, obs_dim]) -> action [B, act_dim] inside the Box; SAC: forward -> (mean, log_std) of the
-        pre-tanh Gaussian, with act_scale / act_bias / act_dim attributes, sample and deterministic)."""
-        raise NotImplementedError
+        """The policy network; the algorithm's losses define its interface. Default: DDPG's and TD3's
+        DeterministicActor, forward(obs [B, obs_dim]) -> action [B, act_dim] inside the Box, with an
+        act_scale buffer. SAC's: forward -> (mean, log_std) of the pre-tanh Gaussian, with act_scale /
+        act_bias / act_dim, sample and deterministic (SquashedGaussianActor)."""
+        space = self.envs.single_action_space
+        return DeterministicActor(obs_dim, act_dim, self.cfg.hidden_sizes, self.cfg.activation, space.low, space.high)
 
     def build_critic(self, obs_dim: int, act_dim: int) -> nn.Module:
         """The Q-network(s): forward(obs [B, obs_dim], act [B, act_dim], detach_params=False) ->
-        Q-values [n, B] of n members (rlmeta.core.networks.QEnsemble)."""
-        raise NotImplementedError
+        Q-values [n, B] of n_critics members (default: rlmeta.core.networks.QEnsemble)."""
+        return QEnsemble(obs_dim, act_dim, self.cfg.hidden_sizes, n=self.n_critics, activation=self.cfg.activation)
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         """obs [N, obs_dim] -> exploratory actions [N, act_dim] inside the Box."""

@@ -22,13 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import nn
 
+from rlmeta.agents.offpolicy.base import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, noisy_action, polyak_update
+from rlmeta.agents.offpolicy.stacked import StackedSeeds
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.networks import DeterministicActor, QEnsemble
-from rlmeta.agents.offpolicy.base import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target, polyak_update
-from rlmeta.core.optim import FlatAdam
-from rlmeta.agents.offpolicy.stacked import StackedSeeds
 from rlmeta.core.replay import ReplayBatch
 from rlmeta.core.vec_env import VecEnv
 
@@ -77,35 +75,15 @@ def actor_loss(actor: DeterministicActor, q: QEnsemble, obs: torch.Tensor):
 class DDPG(OffPolicyAgent):
     algo = "ddpg"
     Config = DDPGConfig
+    n_critics = 1  # a one-member ensemble: the same batched critic code as TD3/SAC
 
     def __init__(self, cfg: DDPGConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
-        obs_dim = envs.single_observation_space.shape[0]
-        space = envs.single_action_space
-        act_dim = space.shape[0]
-        self.low = torch.as_tensor(space.low, dtype=torch.float32, device=device)
-        self.high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
-        self.actor = self.build_actor(obs_dim, act_dim).to(device)
-        self.critic = self.build_critic(obs_dim, act_dim).to(device)
-        self.actor_targ, self.actor_targ_flat = make_target(self.actor)
-        self.critic_targ, self.critic_targ_flat = make_target(self.critic)
-        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
-        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
+        self.build_networks(actor_target=True)  # actor, critic, both targets, optimizers
         self.loop = OffPolicyLoop(cfg, envs, device)
 
-    # ------------------------------------------------------------------ network hooks (see OffPolicyAgent)
-    def build_actor(self, obs_dim: int, act_dim: int) -> nn.Module:
-        space = self.envs.single_action_space
-        return DeterministicActor(obs_dim, act_dim, self.cfg.hidden_sizes, self.cfg.activation, space.low, space.high)
-
-    def build_critic(self, obs_dim: int, act_dim: int) -> nn.Module:
-        # a one-member ensemble: the same batched critic code as TD3/SAC
-        return QEnsemble(obs_dim, act_dim, self.cfg.hidden_sizes, n=1, activation=self.cfg.activation)
-
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
-        a = self.actor(obs)
-        a = a + self.cfg.act_noise * self.actor.act_scale * torch.randn_like(a)
-        return torch.max(torch.min(a, self.high), self.low)
+        return noisy_action(self.actor, obs, self.cfg.act_noise, self.low, self.high)
 
     def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
         """Critic step, actor step against the updated critic, then polyak of both targets."""

@@ -39,13 +39,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlmeta.core.errors import ConfigError
-from rlmeta.core.distributions import gaussian_log_prob, tanh_squash_log_prob
-from rlmeta.core.networks import QEnsemble, SquashedGaussianActor
-from rlmeta.agents.offpolicy.base import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, make_target,
-                              polyak_update)
-from rlmeta.core.optim import FlatAdam
+from rlmeta.agents.offpolicy.base import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, polyak_update)
 from rlmeta.agents.offpolicy.stacked import StackedSeeds
+from rlmeta.core.distributions import gaussian_log_prob, tanh_squash_log_prob
+from rlmeta.core.errors import ConfigError
+from rlmeta.core.networks import QEnsemble, SquashedGaussianActor
+from rlmeta.core.optim import FlatAdam
 from rlmeta.core.replay import ReplayBatch
 from rlmeta.core.vec_env import VecEnv
 
@@ -138,15 +137,8 @@ class SAC(OffPolicyAgent):
 
     def __init__(self, cfg: SACConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
-        obs_dim = envs.single_observation_space.shape[0]
-        space = envs.single_action_space
-        act_dim = space.shape[0]
-        self.actor = self.build_actor(obs_dim, act_dim).to(device)
-        self.critic = self.build_critic(obs_dim, act_dim).to(device)
-        self.critic_targ, self.critic_targ_flat = make_target(self.critic)
-        # FlatAdam == torch Adam numerically, one fused step per network (rlmeta/core/optim.py)
-        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.pi_lr, capturable=self.graphs)
-        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.q_lr, capturable=self.graphs)
+        act_dim = envs.single_action_space.shape[0]
+        self.build_networks(actor_target=False)  # actor, critic, the critic's target, optimizers
         self.target_entropy = float(-act_dim if cfg.target_entropy is None else cfg.target_entropy)
         self.log_alpha = torch.tensor([float(np.log(max(cfg.alpha, 1e-30)))], device=device, requires_grad=True)
         self.alpha_opt = FlatAdam([self.log_alpha], lr=cfg.alpha_lr, capturable=self.graphs) if cfg.autotune else None
@@ -156,9 +148,6 @@ class SAC(OffPolicyAgent):
     def build_actor(self, obs_dim: int, act_dim: int) -> nn.Module:
         space = self.envs.single_action_space
         return SquashedGaussianActor(obs_dim, act_dim, self.cfg.hidden_sizes, self.cfg.activation, space.low, space.high)
-
-    def build_critic(self, obs_dim: int, act_dim: int) -> nn.Module:
-        return QEnsemble(obs_dim, act_dim, self.cfg.hidden_sizes, n=2, activation=self.cfg.activation)
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor.sample(obs)[0]

@@ -20,6 +20,7 @@ from typing import Any, Optional, TextIO
 
 import torch
 
+from rlmeta.app.cli import ArgParser
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import check_fits
 from rlmeta.core.seeding import set_torch_threads
@@ -28,14 +29,6 @@ from rlmeta.agents.alphazero.loading import parse_player
 
 DEFAULT_PONS = str(Path(__file__).resolve().parents[2] / "benchmarks" / "reference" / "connect4")
 GAMES_HELP = "tictactoe, connect4, othello, gomoku or go9"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad flags as ConfigError (one line, exit 2) instead of exiting."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise ConfigError(f"{self.prog}: {message}")
-
 
 
 def _seed(seed: int) -> int:
@@ -90,7 +83,7 @@ def _player_spec(checkpoint: Optional[str], player: Optional[str], flag: str = "
 
 # ---------------------------------------------------------------------- eval
 def cmd_eval(args: list[str]) -> int:
-    p = _Parser(prog="rlmeta eval", description=(
+    p = ArgParser(prog="rlmeta eval", description=(
         "Evaluate a board-game player exactly. tictactoe: share of minimax-optimal moves over all 4520 "
         "reachable non-terminal positions, and W/D/L against a perfect player from both seats. connect4: "
         "mistake rate on each of Pascal Pons' six test sets (a move is a mistake if another legal move has "
@@ -147,7 +140,7 @@ def cmd_eval(args: list[str]) -> int:
 
 # ---------------------------------------------------------------------- arena
 def cmd_arena(args: list[str]) -> int:
-    p = _Parser(prog="rlmeta arena", description=(
+    p = ArgParser(prog="rlmeta arena", description=(
         "Play A against B, half the games with A moving first. Prints win/draw/loss per seat and "
         "Elo(A) - Elo(B) with a 95% confidence interval (normal approximation of the mean score; when one "
         "side won every game, a one-sided exact binomial bound)."))
@@ -278,7 +271,7 @@ def _move_name(game: Any, a: int) -> str:
 
 
 def cmd_play(args: list[str]) -> int:
-    p = _Parser(prog="rlmeta play", description=(
+    p = ArgParser(prog="rlmeta play", description=(
         "Play a board game against an agent in the terminal. Moves: tictactoe cell 1-9 (row by row), "
         "connect4 column 1-7, othello/gomoku column letter + row number (d3) or `pass`. `quit` ends."))
     p.add_argument("game", help=GAMES_HELP)

@@ -6,6 +6,7 @@ Bad input exits with status 2 and one line: `rlmeta: error: <reason>`.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from pathlib import Path
@@ -14,6 +15,15 @@ from typing import Sequence
 from rlmeta.core.errors import ConfigError
 
 MAX_SEEDS = 256
+
+
+class ArgParser(argparse.ArgumentParser):
+    """argparse for the commands that are not generated from a config dataclass (bench, plot,
+    compare, render, eval, arena, play, sweep): a bad flag is a ConfigError, so the user gets one
+    line and exit status 2 through main(), not argparse's usage dump."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message}")
 
 COMMANDS = {
     "train": "train an agent: rlmeta train ALGO --env ENV_ID --total-steps N --seed S --run-dir DIR",

@@ -3,12 +3,12 @@ their games as text. Recording itself lives in rlmeta.core.recording."""
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from rlmeta.app.cli import ArgParser
 from rlmeta.app.registry import get_agent
 from rlmeta.core.config import SEED_LIMIT, load_config_dict
 from rlmeta.core.errors import ConfigError
@@ -16,11 +16,6 @@ from rlmeta.core.recording import EpisodeRecorder, require_video, write_gif, wri
 
 
 # --------------------------------------------------------------------------- rlmeta render
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line through rlmeta's error path, not argparse's usage dump
-        raise ConfigError(f"{self.prog}: {message}")
-
-
 def render_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = None, gif: bool = False,
                size: int = 480, seed: int | None = None, device: str = "auto", agent: str | None = None) -> list[Path]:
     """Render the checkpointed policy of run_dir: `episodes` episodes in one mp4 (+ a GIF).
@@ -73,7 +68,7 @@ def render_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = 
 
 def cmd_render(args: list[str]) -> int:
     """`rlmeta render RUN_DIR [--episodes N] [--out FILE] [--gif] [--size PX] [--seed S]`."""
-    p = _Parser(prog="rlmeta render", description="Render a checkpointed policy to mp4 (and GIF); "
+    p = ArgParser(prog="rlmeta render", description="Render a checkpointed policy to mp4 (and GIF); "
                                 "board-game runs print their games as text.")
     p.add_argument("run_dir", help="a run directory holding config.json and checkpoint.pt")
     p.add_argument("--episodes", type=int, default=1,

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from rlmeta.app.cli import ArgParser
 from rlmeta.core.errors import ConfigError, require_extra
 
 # fields a sweep sets itself (from flags); a space may not tune or fix them
@@ -657,13 +658,8 @@ def write_outputs(out: Path, spec: SweepSpec, space: Space, records: list[TrialR
 
 
 # --------------------------------------------------------------------------- CLI
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line through rlmeta's error path, not argparse's usage dump
-        raise ConfigError(f"{self.prog}: {message}")
-
-
 def sweep_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rlmeta sweep", formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = ArgParser(prog="rlmeta sweep", formatter_class=argparse.RawDescriptionHelpFormatter,
                 description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n", 1)[1].split("Outputs:")[0])
     p.add_argument("algo", help="algorithm (rlmeta train ALGO)")
     p.add_argument("--env", required=True, help="gymnasium env id")

@@ -75,7 +75,11 @@ class RunningMeanStd:
             self.var = (self.var * self.count + delta**2 * self.count / tot) / tot
             self.count = tot
             return
-        batch_mean, batch_var, n = x.mean(0), x.var(0), x.shape[0]
+        self.merge(x.mean(0), x.var(0), x.shape[0])
+
+    def merge(self, batch_mean, batch_var, n: int) -> None:
+        """Fold in a batch's mean and (population) variance of n rows: Chan et al.'s update, the same
+        operations on numpy arrays and on tensors (TorchRunningMeanStd)."""
         delta = batch_mean - self.mean
         tot = self.count + n
         self.mean = self.mean + delta * n / tot
@@ -233,13 +237,7 @@ class TorchRunningMeanStd(RunningMeanStd):
 
     def update(self, x: torch.Tensor) -> None:  # x: [B, *shape]
         x = x.double()
-        batch_mean, batch_var, n = x.mean(0), x.var(0, correction=0), x.shape[0]
-        delta = batch_mean - self.mean
-        tot = self.count + n
-        self.mean = self.mean + delta * n / tot
-        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / tot
-        self.var = m2 / tot
-        self.count = tot
+        self.merge(x.mean(0), x.var(0, correction=0), x.shape[0])
 
     def state_dict(self) -> dict[str, Any]:
         return {"mean": self.mean.cpu().numpy().copy(), "var": self.var.cpu().numpy().copy(), "count": self.count}
