@@ -50,6 +50,10 @@ def bench_parser() -> argparse.ArgumentParser:
                    help="run only these algos and/or envs (e.g. --only ddpg td3 Hopper-v5: DDPG and TD3 on "
                         "Hopper); summary.md still covers every run of the suite found in --out")
     p.add_argument("--report-only", action="store_true", help="skip training; rewrite summary.md and plots")
+    p.add_argument("--at", type=int, nargs="+", default=None, metavar="STEP",
+                   help="steps of the summary table's rows (default: 500k, 1M, 3M, or a run's last step); e.g. "
+                        "--at 200000 250000 300000 for a 300k budget, where the smoothing window of the earlier "
+                        "two reaches both ways")
     return p
 
 
@@ -57,6 +61,8 @@ def cmd_bench(argv: list[str]) -> int:
     args = bench_parser().parse_args(argv)
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.at and min(args.at) <= 0:
+        raise ConfigError(f"--at: steps must be positive, got {min(args.at)}")
     if args.executor == "ray":
         require_extra("ray", "dist", "--executor ray")
     suite = load_suite(args.suite)
@@ -82,7 +88,8 @@ def cmd_bench(argv: list[str]) -> int:
             failed = run_local(specs, args.jobs, out / "logs")
     # the summary covers every run of the suite found in `out`, not only the ones this call ran
     write_report(out, [s.run_dir for s in all_specs if s.run_dir.exists()],
-                 title=f"{suite.name}, budget {budget}", command=command)
+                 title=f"{suite.name}, budget {budget}", command=command,
+                 milestones=tuple(args.at) if args.at else report.MILESTONES)
     if failed:
         print(f"rlmeta bench: {len(failed)} run(s) failed: {', '.join(failed)}; rerun the same command to retry",
               file=sys.stderr)
@@ -103,13 +110,22 @@ def filter_specs(specs: list, only: list[str], suite_name: str) -> list:
     return [s for s in specs if (not algos or s.algo in algos) and (not envs or s.env in envs)]
 
 
-def write_report(out: Path, run_dirs: list[Path], title: str, command: str | None) -> Path:
+SUMMARY_COLUMNS = ["algo", "env", "step", "mean", "std", "seeds", "ref_mean", "ref_std", "ref_source", "ratio",
+                   "wall_time", "sps"]
+
+
+def write_report(out: Path, run_dirs: list[Path], title: str, command: str | None,
+                 milestones: tuple[int, ...] = report.MILESTONES) -> Path:
+    """summary.md (with summary.csv: every number of its table) and one plot per env."""
     runs = report.load_runs(run_dirs)
     curves = report.group_curves(runs)
     plots = report.plot_all(curves, out)
     path = out / "summary.md"
-    path.write_text(report.summary_markdown(curves, title=title, command=command, plots=[p.name for p in plots]))
-    print(f"rlmeta bench: wrote {path} and {', '.join(p.name for p in plots) or 'no plots'}", file=sys.stderr)
+    path.write_text(report.summary_markdown(curves, title=title, command=command, plots=[p.name for p in plots],
+                                            milestones=milestones))
+    report.write_csv(out / "summary.csv", report.summary_rows(curves, milestones), SUMMARY_COLUMNS)
+    print(f"rlmeta bench: wrote {path}, summary.csv and {', '.join(p.name for p in plots) or 'no plots'}",
+          file=sys.stderr)
     return path
 
 

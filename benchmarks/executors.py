@@ -75,6 +75,9 @@ class SuiteProgress:
 
     def refresh(self, running: int, finished: int) -> None:
         done = sum(min(s.total_steps, last_step(s.run_dir)) for s in self.specs)
+        # runs really finished (a group's process finishes several at once; its later seeds are not
+        # launched apart, which `finished` counts)
+        finished = sum(s.steps_done() >= s.total_steps for s in self.specs)
         if self.tty:
             self.bar.update(done - self.bar.n)
             self.bar.set_postfix(runs=f"{finished}/{len(self.specs)}", running=running)
@@ -89,9 +92,11 @@ class SuiteProgress:
 
 def _pending(specs: Sequence[RunSpec]) -> list[RunSpec]:
     todo = [s for s in specs if not s.is_complete()]
-    skipped = len(specs) - len(todo)
-    if skipped:
-        print(f"rlmeta bench: {skipped} of {len(specs)} runs already complete, skipping them", file=sys.stderr)
+    # a later seed of a group is "complete" for launching while its group's process trains it: count
+    # only the runs that are really finished
+    done = sum(s.steps_done() >= s.total_steps for s in specs)
+    if done:
+        print(f"rlmeta bench: {done} of {len(specs)} runs already complete, skipping them", file=sys.stderr)
     return todo
 
 

@@ -371,7 +371,8 @@ def machine_line() -> str:
 
 
 def summary_markdown(curves: dict[tuple[str, str, str], Curve], title: str = "Benchmark summary",
-                     command: str | None = None, plots: Sequence[str] = ()) -> str:
+                     command: str | None = None, plots: Sequence[str] = (),
+                     milestones: Sequence[int] = MILESTONES) -> str:
     lines = [f"# {title}", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
@@ -381,11 +382,12 @@ def summary_markdown(curves: dict[tuple[str, str, str], Curve], title: str = "Be
               "then mean +- std over seeds. Reference: Spinning Up's published curves (10 seeds, v3 tasks; "
               "TRPO: TF1), interpolated at the same step. Ratio = rlmeta mean / reference mean (blank when "
               "the reference is not positive). At the last step of a run the window reaches back only (6 points), "
-              "so a still-rising curve reads lower there than the reference, whose window reaches both ways. "
+              "so a still-rising curve reads lower there than the reference, whose window reaches both ways "
+              "(rows at steps 5 or more points before a run's end have two-sided windows on both sides). "
               "Wall time and SPS: mean per run.", "",
               "| algo | env | step | rlmeta (mean +- std) | seeds | Spinning Up | ratio | wall time | SPS |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in summary_rows(curves):
+    for r in summary_rows(curves, milestones):
         ref = f"{r['ref_mean']:.0f} +- {r['ref_std']:.0f} ({r['ref_source']})" if math.isfinite(r["ref_mean"]) else "-"
         ratio = f"{r['ratio']:.2f}" if math.isfinite(r["ratio"]) else ""
         sps = f"{r['sps']:.0f}" if math.isfinite(r["sps"]) else "-"

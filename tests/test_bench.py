@@ -62,6 +62,13 @@ def test_suite_resume_skips_complete_runs_and_continues_interrupted_ones(tiny_su
     assert [int(float(r.split(",")[0])) for r in lines[1:]] == [500, 1000]
     assert "--resume" in (out / "logs" / "ppo-Hopper-v5-s1.log").read_text()
     assert (out / "summary.md").exists() and (out / "Hopper-v5.png").exists()
+    # --at picks the table's steps; summary.csv holds every number of the table
+    assert cmd_bench([str(tiny_suite), "--out", str(out), "--report-only", "--at", "500", "1000"]) == 0
+    rows = list(csv.DictReader((out / "summary.csv").open()))
+    assert [(r["algo"], r["step"], r["seeds"]) for r in rows] == [("ppo", "500", "2"), ("ppo", "1000", "2")]
+    table = (out / "summary.md").read_text()
+    for r in rows:
+        assert f"| ppo | Hopper-v5 | {int(r['step']):,} | {float(r['mean']):.0f} +- {float(r['std']):.0f} | 2 |" in table
 
     # a larger budget extends finished runs from their checkpoints
     assert cmd_bench([str(tiny_suite), "--out", str(out), "--jobs", "2", "--budget", "quick"]) == 0

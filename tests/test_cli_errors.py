@@ -272,3 +272,34 @@ def test_custom_module_class_agent_still_trains_from_the_cli(tmp_path, monkeypat
 
     agent_cls, cfg = parse_train_args("my_agent:MyPPO", ["--total-steps", "2e3"])
     assert agent_cls.__name__ == "MyPPO" and cfg.total_steps == 2000
+
+
+def _fuzz_calls() -> list[list[str]]:
+    """Every numeric flag of every agent, with a value that no flag accepts: a word for any number,
+    NaN and infinity for a float, a fraction for an integer (seeded choice of flags per algo)."""
+    import dataclasses
+    import typing
+
+    from rlmeta.app.registry import ALGOS, get_agent
+
+    calls = []
+    for algo in sorted(ALGOS):
+        hints = typing.get_type_hints(get_agent(algo).Config)
+        for f in dataclasses.fields(get_agent(algo).Config):
+            kind = hints[f.name]
+            flag = "--" + f.name.replace("_", "-")
+            if kind is int:
+                calls += [["train", algo, flag, "abc"], ["train", algo, flag, "1.5"]]
+            elif kind is float:
+                calls += [["train", algo, flag, "abc"], ["train", algo, flag, "nan"], ["train", algo, flag, "inf"]]
+    return calls
+
+
+FUZZ = _fuzz_calls()
+
+
+@pytest.mark.parametrize("argv", FUZZ, ids=[" ".join(c[1:]) for c in FUZZ])
+def test_fuzzed_numeric_flag_is_one_line_and_exit_2(argv, capsys, no_runs):
+    assert main(argv) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("rlmeta: error:"), err
