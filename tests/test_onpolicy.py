@@ -32,7 +32,7 @@ def test_fisher_vector_product_equals_explicit_hessian():
     with torch.no_grad():
         m0, s0 = (t.clone() for t in actor(obs))
     params = list(actor.parameters())
-    kl = lambda: mean_kl(actor, obs, m0, s0)  # noqa: E731
+    kl = lambda: mean_kl(actor, obs, (m0, s0))  # noqa: E731
     fvp = fisher_vector_product(kl, params, damping=0.0)
     n = sum(p.numel() for p in params)
     g = flat_grad(kl(), params, create_graph=True)
@@ -60,7 +60,7 @@ def test_trpo_step_respects_kl_bound_and_improves_surrogate(max_kl):
     before = [p.detach().clone() for p in actor.parameters()]
     cfg = TRPOConfig(max_kl=max_kl)
     metrics = trpo_step(actor, b, cfg)
-    kl = mean_kl(actor, b.obs, m0, s0).item()
+    kl = mean_kl(actor, b.obs, (m0, s0)).item()
     assert metrics["losses/step_accepted"] == 1.0
     assert 0 < kl <= max_kl
     # the quadratic model is accurate for small steps: the first try lands near the boundary

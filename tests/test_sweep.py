@@ -239,10 +239,10 @@ def test_importance_png_tick_labels_do_not_overlap(tmp_path, monkeypatch):
 
 def test_an_env_the_agent_cannot_act_in_is_refused_before_the_first_trial(tmp_path, capsys):
     p = tmp_path / "s.yaml"
-    p.write_text("actor_lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}")
-    argv = ["sweep", "ppo", "--env", "CartPole-v1", "--space", str(p), "--trials", "3", "--total-steps", "2048",
+    p.write_text("pi_lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}")
+    argv = ["sweep", "sac", "--env", "CartPole-v1", "--space", str(p), "--trials", "3", "--total-steps", "2048",
             "--out", str(tmp_path / "o")]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("rlmeta: error: ppo needs a continuous (Box) action space; CartPole-v1 has Discrete(2)")
+    assert err.startswith("rlmeta: error: sac needs a continuous (Box) action space; CartPole-v1 has Discrete(2)")
     assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -38,7 +38,7 @@ def test_train_writes_contract_files(tmp_path):
 @pytest.mark.parametrize("args,msg", [
     (["train", "nosuchalgo"], "unknown algo 'nosuchalgo'"),
     (["train", "ppo", "--env", "HalfCheeta-v5", "--total-steps", "10"], "unknown env 'HalfCheeta-v5'"),
-    (["train", "ppo", "--env", "CartPole-v1", "--total-steps", "10"], "continuous (Box) action space"),
+    (["train", "sac", "--env", "CartPole-v1", "--total-steps", "10"], "continuous (Box) action space"),
     (["train", "ppo", "--total-steps", "-5"], "--total-steps must be positive"),
     (["train", "ppo", "--gamma", "1.5"], "--gamma: invalid value 1.5"),
     (["train", "ppo", "--preset", "nope"], "unknown preset 'nope'"),

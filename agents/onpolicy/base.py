@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -15,7 +16,7 @@ from rlmeta.core.buffers import RolloutBatch
 from rlmeta.core.config import RunConfig
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import mlp_params
-from rlmeta.core.networks import Critic, GaussianActor, has_hooks
+from rlmeta.core.networks import CategoricalActor, Critic, GaussianActor, has_hooks
 from rlmeta.core.optim import FlatAdam
 from rlmeta.core.rollout import OnPolicyCollector
 from rlmeta.core.vec_env import VecEnv
@@ -112,11 +113,18 @@ class OnPolicyAgent(Agent):
 
     Config = OnPolicyConfig
     lr_fields = {"critic_lr": "critic_opt"}
+    continuous_actions = False  # Box (Gaussian policy) or Discrete (categorical policy)
+
+    @classmethod
+    def check_action_space(cls, space: gym.Space, env_id: str) -> None:
+        if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete)):
+            raise ConfigError(f"{cls.algo} takes a Box (continuous) or Discrete action space; {env_id} has {space}")
 
     def __init__(self, cfg: OnPolicyConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
         obs_dim = envs.single_observation_space.shape[0]
-        act_dim = envs.single_action_space.shape[0]
+        space = envs.single_action_space
+        act_dim = int(space.n) if isinstance(space, gym.spaces.Discrete) else space.shape[0]
         self.actor = self.build_actor(obs_dim, act_dim).to(device)
         self.critic = self.build_critic(obs_dim).to(device)
         # capturable on CUDA and when compiling: learning rate and step count live on the device as
@@ -127,8 +135,11 @@ class OnPolicyAgent(Agent):
 
     # ------------------------------------------------------------------ network hooks
     def build_actor(self, obs_dim: int, act_dim: int) -> nn.Module:
-        """The policy network (default: an MLP Gaussian with a state-independent log-std)."""
+        """The policy network: an MLP Gaussian with a state-independent log-std on a Box; on a
+        Discrete(n) space a categorical over its n actions (act_dim = n then)."""
         cfg = self.cfg
+        if isinstance(self.envs.single_action_space, gym.spaces.Discrete):
+            return CategoricalActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init)
         return GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init, cfg.ortho_init)
 
     def build_critic(self, obs_dim: int) -> nn.Module:

@@ -45,7 +45,8 @@ class PPOConfig(OnPolicyConfig):
     """PPO hyperparameters (defaults: the cleanrl preset)."""
 
     preset: str = "cleanrl"
-    """Named preset that sets the defaults below: cleanrl or spinningup (or a .json/.yaml file)."""
+    """Named preset that sets the defaults below: cleanrl, spinningup, classic (CartPole-like discrete
+    tasks, CleanRL's ppo.py) or gpu (or a .json/.yaml file)."""
     num_envs: int = 1
     """Parallel environments."""
     num_steps: int = 2048
@@ -110,6 +111,16 @@ class PPOConfig(OnPolicyConfig):
                 hidden_sizes=(64, 32), ortho_init=False, log_std_init=-0.5, actor_lr=3e-4, critic_lr=1e-3,
                 anneal_lr=False, gae_lambda=0.97, update_epochs=80, num_minibatches=1, clip_vloss=False,
                 vf_coef=1.0, max_grad_norm=0.0, target_kl=0.01,
+            ),
+            # CleanRL's ppo.py (classic control, discrete actions: CartPole-v1, Acrobot-v1): 4 envs x 128
+            # steps, 4 epochs of 4 minibatches, lr 2.5e-4 annealed, entropy bonus 0.01, raw observations
+            # and rewards, 500k steps. Difference: one Adam and one gradient-norm clip per network here,
+            # one shared by both in CleanRL.
+            "classic": cls(
+                preset="classic", env="CartPole-v1", num_envs=4, num_steps=128, total_steps=500_000,
+                normalize_obs=False, normalize_reward=False, hidden_sizes=(64, 64), ortho_init=True,
+                actor_lr=2.5e-4, critic_lr=2.5e-4, anneal_lr=True, gae_lambda=0.95, update_epochs=4,
+                num_minibatches=4, clip_coef=0.2, clip_vloss=True, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5,
             ),
             # Massively parallel PPO (Brax PPO, rsl_rl, rl_games): many worlds and short unrolls, few
             # epochs of big minibatches, an adaptive-KL step size instead of annealing (the run's

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import torch
 
 from rlmeta.core.buffers import RolloutBatch
-from rlmeta.core.distributions import gaussian_kl
 from rlmeta.core.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from rlmeta.core.networks import GaussianActor
 from rlmeta.agents.onpolicy.base import OnPolicyAgent, OnPolicyConfig, normalized
@@ -58,10 +57,10 @@ def surrogate_loss(actor: GaussianActor, b: RolloutBatch, adv: torch.Tensor):
     return loss, {"losses/policy_loss": loss.item(), "losses/entropy": entropy.mean().item()}
 
 
-def mean_kl(actor: GaussianActor, obs: torch.Tensor, old_mean: torch.Tensor, old_log_std: torch.Tensor):
-    """Mean KL(pi_old || pi) over the batch; pi_old's parameters are constants."""
-    mean, log_std = actor(obs)
-    return gaussian_kl(old_mean, old_log_std, mean, log_std).mean()
+def mean_kl(actor: GaussianActor, obs: torch.Tensor, old: tuple[torch.Tensor, ...]):
+    """Mean KL(pi_old || pi) over the batch; pi_old's parameters (actor.dist_params) are constants:
+    a Gaussian's (mean, log_std) or a categorical's logits."""
+    return actor.kl(obs, old).mean()
 
 
 def trpo_step(actor: GaussianActor, b: RolloutBatch, cfg: TRPOConfig, extra_loss=None) -> dict[str, float]:
@@ -69,13 +68,13 @@ def trpo_step(actor: GaussianActor, b: RolloutBatch, cfg: TRPOConfig, extra_loss
     adv = normalized(b.advantages) if cfg.norm_adv else b.advantages
     params = list(actor.parameters())
     with torch.no_grad():  # a snapshot: log_std comes back as a view of the live parameter
-        old_mean, old_log_std = (t.clone() for t in actor(b.obs))
+        old = tuple(t.clone() for t in actor.dist_params(b.obs))
 
     def loss_fn() -> torch.Tensor:
         loss = surrogate_loss(actor, b, adv)[0]
         return loss + extra_loss(b)[0] if extra_loss is not None else loss
 
-    kl_fn = lambda: mean_kl(actor, b.obs, old_mean, old_log_std)  # noqa: E731
+    kl_fn = lambda: mean_kl(actor, b.obs, old)  # noqa: E731
     loss, metrics = surrogate_loss(actor, b, adv)
     if extra_loss is not None:
         extra, em = extra_loss(b)

@@ -1,4 +1,4 @@
-"""Closed-form diagonal-Gaussian math as plain tensor functions.
+"""Closed-form diagonal-Gaussian and categorical math as plain tensor functions.
 
 Cheaper than torch.distributions in the hot loop (no validation, no object per call); tests check
 them against torch.distributions to 1e-6.
@@ -37,3 +37,21 @@ def tanh_squash_log_prob(u: torch.Tensor, log_prob_u: torch.Tensor) -> torch.Ten
     Uses the stable identity log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)).  [..., D] -> [...]
     """
     return log_prob_u - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+
+
+# ---------------------------------------------------------------------- categorical (discrete actions)
+def categorical_log_prob(logits: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[action].  logits [..., A], action [...] (integer values) -> [...]"""
+    return torch.log_softmax(logits, -1).gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
+
+
+def categorical_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """-sum p log p.  [..., A] -> [...]"""
+    logp = torch.log_softmax(logits, -1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def categorical_kl(logits0: torch.Tensor, logits1: torch.Tensor) -> torch.Tensor:
+    """KL(Cat(logits0) || Cat(logits1)).  [..., A] -> [...]"""
+    logp0, logp1 = torch.log_softmax(logits0, -1), torch.log_softmax(logits1, -1)
+    return (logp0.exp() * (logp0 - logp1)).sum(-1)

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from torch.nn.modules import module as nn_module
 
-from rlmeta.core.distributions import LOG_2PI, gaussian_entropy, gaussian_log_prob
+from rlmeta.core.distributions import (LOG_2PI, categorical_entropy, categorical_kl, categorical_log_prob,
+                                       gaussian_entropy, gaussian_kl, gaussian_log_prob)
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
@@ -140,6 +141,14 @@ class GaussianActor(nn.Module):
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         return self(obs)[0] if deterministic else self.sample(obs)[0]
 
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The distribution's parameters at obs (TRPO snapshots them as pi_old): (mean, log_std)."""
+        return self(obs)
+
+    def kl(self, obs: torch.Tensor, old: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """KL(pi_old || pi) at obs [B, obs_dim], pi_old given by dist_params -> [B]"""
+        return gaussian_kl(*old, *self(obs))
+
     def fast_sampler(self) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
         """A no-grad `sample` for collection loops: bitwise the same actions and log-probs from the
         same RNG draws, without module dispatch (frozen_forward) and with exp(+-log_std) computed
@@ -180,6 +189,48 @@ class GaussianActor(nn.Module):
             return a, (-0.5 * z * z - log_std - shift).sum(-1)
 
         return sample
+
+
+class CategoricalActor(nn.Module):
+    """pi(a|s) = Cat(softmax(logits(s))) over a Discrete(A) space. Actions travel as float indices
+    [B, 1] (the rollout buffer's [B, act_dim] layout with act_dim 1); the env gets integers.
+
+    Example:
+        >>> pi = CategoricalActor(4, 2, (64, 64))          # CartPole-v1
+        >>> a, logp = pi.sample(obs)                         # [B, 1] indices as floats, [B]
+        >>> logp2, ent = pi.log_prob_entropy(obs, a)         # [B], [B]
+    """
+
+    def __init__(self, obs_dim: int, num_actions: int, hidden: Sequence[int], activation: str = "tanh",
+                 ortho_init: bool = False):
+        super().__init__()
+        self.logits = mlp([obs_dim, *hidden, num_actions], activation, ortho_init=ortho_init, output_gain=0.01)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, obs_dim] -> logits [B, A]"""
+        return self.logits(obs)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> action [B, 1] (an index, as float), log_prob [B]"""
+        logits = self(obs)
+        a = torch.multinomial(torch.softmax(logits, -1), 1)  # [B, 1]
+        return a.float(), categorical_log_prob(logits, a.squeeze(-1))
+
+    def log_prob_entropy(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """act [B, 1] -> log_prob [B], entropy [B]"""
+        logits = self(obs)
+        return categorical_log_prob(logits, act.squeeze(-1)), categorical_entropy(logits)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Deterministic: the most probable action (argmax). -> [B, 1]"""
+        return self(obs).argmax(-1, keepdim=True).float() if deterministic else self.sample(obs)[0]
+
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (self(obs),)
+
+    def kl(self, obs: torch.Tensor, old: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return categorical_kl(old[0], self(obs))
 
 
 class Critic(nn.Module):

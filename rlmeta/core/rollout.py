@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from rlmeta.core.buffers import RolloutBatch, RolloutBuffer
-from rlmeta.core.vec_env import DeviceVecEnv, VecEnv
+from rlmeta.core.vec_env import DeviceVecEnv, VecEnv, action_dim
 
 
 class EpisodeStats:
@@ -65,7 +65,7 @@ class OnPolicyCollector:
     def __init__(self, envs: VecEnv, steps_per_env: int, device: torch.device, gamma: float):
         self.envs, self.T, self.device, self.gamma = envs, steps_per_env, device, gamma
         obs_dim = envs.single_observation_space.shape[0]
-        act_dim = envs.single_action_space.shape[0]
+        act_dim = action_dim(envs.single_action_space)
         self.buffer = RolloutBuffer(steps_per_env, envs.num_envs, obs_dim, act_dim, device)
         self.stats = EpisodeStats()
         self.obs: torch.Tensor | None = None  # [N, obs_dim] the observation the next step acts on

@@ -57,6 +57,13 @@ class VecBackend(Protocol):
     def close(self) -> None: ...
 
 
+def action_dim(space: gym.spaces.Space) -> int:
+    """Columns an action takes in a batch: a Box's size, 1 for a Discrete (the index, stored as float)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return 1
+    return int(np.prod(space.shape))
+
+
 class RunningMeanStd:
     """Streaming mean/var (Chan et al. parallel algorithm), as used by SB3/gymnasium normalisers."""
 
@@ -157,6 +164,8 @@ class VecEnv:
         """actions: [N, act_dim] (unclipped samples are fine: they are clipped to the Box here)."""
         if self._act_low is not None:
             actions = clip(actions, self._act_low, self._act_high)
+        elif isinstance(self.single_action_space, gym.spaces.Discrete):  # [N, 1] float indices -> [N] ints
+            actions = np.asarray(actions).reshape(self.num_envs).astype(np.int64) + self.single_action_space.start
         obs, reward, term, trunc, final_obs = self.backend.step(actions)
         reward = np.asarray(reward, np.float64)
         term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
@@ -191,8 +200,10 @@ class VecEnv:
         MuJoCo backend), everything needed to continue the current episodes exactly."""
         d: dict[str, Any] = {"obs_rms": self.obs_rms.state_dict(), "ret_rms": self.ret_rms.state_dict(),
                              "resets": self._resets}
-        if hasattr(self.backend, "state_dict") and self._last_obs is not None:
-            d["backend"] = self.backend.state_dict()
+        backend = self.backend.state_dict() if hasattr(self.backend, "state_dict") and self._last_obs is not None \
+            else None
+        if backend is not None:  # (None: this backend cannot save its envs' state)
+            d["backend"] = backend
             d["episode"] = {"ret": self._ep_return.copy(), "len": self._ep_length.copy(),
                             "disc": self._disc_return.copy(), "last_obs": self._last_obs.copy()}
         return d
