@@ -1,7 +1,8 @@
-"""Someone else's run directory (a tarball, a shared folder) is data, never instructions: rlmeta does
-not write through a symlinked or hard-linked `.lock`, and does not import a module that a run dir's
-config.json names. Each test plants the trap and checks that the victim is untouched and the user
-gets one line."""
+"""Faults and bad input, round three. Someone else's run directory (a tarball, a shared folder) is
+data, never instructions: rlmeta does not write through a symlinked or hard-linked `.lock`, and does
+not import a module that a run dir's config.json names. A `--seeds` group resumes after a kill at any
+moment; unreadable files, a full disk, a diverged iteration, an unreachable W&B server and sizes that
+cannot fit each get one line and lose nothing. Each test plants the fault and checks the outcome."""
 
 from __future__ import annotations
 
@@ -16,18 +17,10 @@ from torch import nn
 from rlmeta.app.cli import main
 from rlmeta.app.runner import run_dir_lock
 from rlmeta.core.errors import ConfigError
+from test_trust import one_error_line  # the CLI error contract's one-line check
 
 PPO = ["--env", "Hopper-v5", "--num-envs", "2", "--num-steps", "64", "--num-minibatches", "2",
        "--update-epochs", "1", "--total-steps", "128", "--no-progress"]
-
-
-def one_error_line(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("rlmeta: error:"), err
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture()
