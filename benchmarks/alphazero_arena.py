@@ -44,8 +44,8 @@ def main() -> int:
     p.add_argument("--note", default="", help="free text for the report's machine line (e.g. other load)")
     a = p.parse_args()
     torch.set_num_threads(1)
-    from rlmeta.core.checkpoint import load_checkpoint
     from rlmeta.app.runner import train
+    from rlmeta.core.checkpoint import load_checkpoint
 
     cfg = AlphaZeroConfig.presets()[a.preset]
     run_dir = Path(a.run_dir or f"runs/bench-alphazero-{a.preset}")

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rlmeta.agents.alphazero.evaluate import LABELS_DIR, PONS_SETS, read_pons  # noqa: E402
-from rlmeta.envs.board.solvers import C4Position, Connect4Solver  # noqa: E402
+from rlmeta.agents.alphazero.evaluate import LABELS_DIR, PONS_SETS, read_pons
+from rlmeta.envs.board.solvers import C4Position, Connect4Solver
 
 
 def main() -> int:

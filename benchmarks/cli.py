@@ -48,7 +48,8 @@ def bench_parser() -> argparse.ArgumentParser:
                    help="W&B mode of every run (group={algo}-{env}, job_type=bench, tags suite:/budget:)")
     p.add_argument("--only", nargs="+", default=None, metavar="ALGO_OR_ENV",
                    help="run only these algos and/or envs (e.g. --only ddpg td3 Hopper-v5: DDPG and TD3 on "
-                        "Hopper); summary.md still covers every run of the suite found in --out")
+                        "Hopper); an env outside the suite's default_envs runs only when named here (--only "
+                        "Walker2d-v5 Swimmer-v5 Ant-v5); summary.md still covers every run of the suite found in --out")
     p.add_argument("--report-only", action="store_true", help="skip training; rewrite summary.md and plots")
     p.add_argument("--at", type=int, nargs="+", default=None, metavar="STEP",
                    help="steps of the summary table's rows (default: 500k, 1M, 3M, or a run's last step); e.g. "
@@ -69,9 +70,10 @@ def cmd_bench(argv: list[str]) -> int:
     budget = args.budget or suite.default_budget
     seeds = args.seeds if args.seeds is not None else suite.seeds
     out = args.out or Path("runs") / f"bench-{suite.name}-{budget}"
-    all_specs = specs = suite.specs(budget, seeds, out, args.wandb)
-    if args.only:
-        specs = filter_specs(specs, args.only, suite.name)
+    all_specs = suite.specs(budget, seeds, out, args.wandb, envs=suite.envs)
+    specs = suite.specs(budget, seeds, out, args.wandb)  # the default envs
+    if args.only:  # naming an env reaches every env of the suite, not only the default ones
+        specs = filter_specs(all_specs if set(args.only) & set(suite.envs) else specs, args.only, suite.name)
     out.mkdir(parents=True, exist_ok=True)
     command = "rlmeta bench " + " ".join(shlex.quote(a) for a in argv)
     print(f"rlmeta bench: {suite.name}, budget {budget} ({suite.total_steps(budget):,} steps), {seeds} seed(s), "

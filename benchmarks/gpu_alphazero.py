@@ -7,8 +7,8 @@ benchmarks/results/alphazero_connect4.md. The trained network is written as a sm
 (config + weights, a few MB) that `rlmeta eval connect4`, `rlmeta arena` and `rlmeta play` load
 on a CPU; the script loads it back on the CPU and checks that it plays the same raw-policy moves.
 
-This is issue 16's GPU check: one command on a GPU machine prepared with ../shared/device/
-(call1.sh is enough: torch only), about 9 minutes on an H100, writing gpu_alphazero.md,
+This is AlphaZero's GPU check: one command on a GPU machine with a CUDA torch (no other extra
+needed), about 9 minutes on an H100, writing gpu_alphazero.md,
 gpu_alphazero.png, gpu_alphazero_train.csv, gpu_alphazero_eval.csv and checkpoint.pt into --out:
     python benchmarks/gpu_alphazero.py --out benchmarks/results/gpu_alphazero
 PUCT self-play instead of Gumbel: --search puct (and e.g. --num-simulations 64). The test suite runs
@@ -18,7 +18,7 @@ it in a tiny configuration on the CPU (tests/test_gpu_alphazero.py):
         --out /tmp/gpu_az
 
 Wall time: training seconds count self-play and learner iterations only (evaluations are timed
-apart and left out), from before the agent is built. Targets (issue 16): after at most 8 minutes
+apart and left out), from before the agent is built. Targets: after at most 8 minutes
 of training, the agent with a 600-simulation search makes no more mistakes than AlphaZero.jl on
 each set, and the raw policy fewer than the depth-5 minimax on each set.
 """
@@ -288,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--print-every", type=int, default=10, help="a progress line every N iterations")
     args = p.parse_args(argv)
 
-    from rlmeta.benchmarks.alphazero_connect4 import labelled_sets
     from rlmeta.app.runner import build_agent
+    from rlmeta.benchmarks.alphazero_connect4 import labelled_sets
 
     start = time.perf_counter()
     deadline = start + args.deadline_s

@@ -1,11 +1,10 @@
-"""MAML meta-RL on one GPU (issue 17's GPU check): cheetah-dir and cheetah-vel on mujoco-warp worlds,
+"""MAML meta-RL on one GPU (the MAML GPU check): cheetah-dir and cheetah-vel on mujoco-warp worlds,
 a meta-batch of tasks x rollouts per task as one vector env, MAML against the multi-task pretrained
 policy given the same env steps, both evaluated after 0-3 adaptation steps on the same held-out tasks.
 
-One command on a GPU machine prepared with ../shared/device/ (after call1.sh; call2.sh adds Warp),
-within 10 minutes on an H100 including set-up, writing gpu_maml.md, gpu_maml.png and CSVs into --out:
-    bash .device/call1.sh true                      # first device call: wheels, Warp part 1
-    bash .device/call2.sh python3 benchmarks/gpu_maml.py --out benchmarks/results/gpu_maml   # second call
+One command on a GPU machine with the `gpu` extra (mujoco-warp, warp-lang) installed, within 10 minutes
+on an H100 including set-up, writing gpu_maml.md, gpu_maml.png and CSVs into --out:
+    python benchmarks/gpu_maml.py --out benchmarks/results/gpu_maml
 The test suite runs it in a tiny configuration on the CPU MuJoCo backend (tests/test_gpu_maml.py):
     python benchmarks/gpu_maml.py --env-backend mujoco --device cpu --meta-batch 2 --rollouts 2 --horizon 5 \
         --max-iters 2 --baseline-lrs 0.1 --out /tmp/gpu_maml
@@ -53,9 +52,9 @@ when this was written) the defaults give 150-300 iterations on cheetah-dir, so 3
 stretch at ProMP's step sizes; the knobs for a second try are on the command line (--budget-s,
 --promp-steps, --meta-lr, --rollouts, --outer trpo --max-kl).
 
-ant-dir is reported as not run: the task-batched torch envs (envs/meta/batched.py) have HalfCheetah
-and point only (the warp backend has no Ant model), and ant-dir's numpy family steps gymnasium's Ant
-one world at a time on the CPU, far too slow for this budget.
+ant-dir is reported as not run: the two cheetah families take the script's whole budget. The
+task-batched torch env has Ant-v5 on both backends now (envs/meta/batched.py), so an ant-dir check is
+`rlmeta meta-train ant-dir --env-backend warp` on its own.
 """
 
 from __future__ import annotations
@@ -72,14 +71,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rlmeta.agents.maml.rl import MetaRLConfig, MetaRLTrainer  # noqa: E402
-from rlmeta.benchmarks.report import machine_line, write_csv  # noqa: E402
-from rlmeta.core.seeding import seed_everything  # noqa: E402
+from rlmeta.agents.maml.rl import MetaRLConfig, MetaRLTrainer
+from rlmeta.benchmarks.report import machine_line, write_csv
+from rlmeta.core.seeding import seed_everything
 
 RESULTS = Path(__file__).parent / "results"
 FAMILIES = ("cheetah-dir", "cheetah-vel")
 RLLIB_DIR_1STEP = 268.0  # RLlib MAML, HalfCheetahRandDirec, return after one step (211M env steps)
-DIR_TARGET = 300.0  # issue 17: cheetah-dir after one step, within the GPU budget
+DIR_TARGET = 300.0  # the GPU target: cheetah-dir after one step, within the GPU budget
 METHODS = ("MAML", "pretrained", "random init")
 TRAIN_COLUMNS = ("method", "iteration", "wall_s", "global_step", "charts/pre_update_return",
                  "charts/post_update_return", "losses/outer_kl", "losses/inner_kl", "charts/iteration_time")
@@ -258,7 +257,7 @@ def report(results: dict, errors: list[str], args: argparse.Namespace, argv: lis
         m, p = best(res["evals"]["MAML"])[1], best(res["evals"]["pretrained"])[1]
         diffs[fam] = [paired(m[k], p[k]) for k in range(4)]
         lines.append(f"| {fam} | " + " | ".join(f"{d:+.1f} +- {c:.1f}" for d, c in diffs[fam]) + " |")
-    lines += ["", "Targets (issue 17; references: RLlib's MAML on HalfCheetahRandDirec 268 after one step at horizon "
+    lines += ["", "Targets (references: RLlib's MAML on HalfCheetahRandDirec 268 after one step at horizon "
               "100 after 211M env steps; the multi-task pretrained policy is the MAML paper's baseline):", ""]
     if "cheetah-dir" in results:
         r1 = best(results["cheetah-dir"]["evals"]["MAML"])[1][1].mean()
@@ -268,9 +267,8 @@ def report(results: dict, errors: list[str], args: argparse.Namespace, argv: lis
         d, c = diffs["cheetah-vel"][1]
         lines.append(f"- cheetah-vel, MAML 1 step - pretrained 1 step, paired 95% interval above zero: "
                      f"{d:+.1f} +- {c:.1f}, **{'met' if d - c > 0 else 'not met'}**")
-    lines += ["- ant-dir: **not run**. The task-batched torch envs (envs/meta/batched.py) have HalfCheetah and point "
-              "only: the warp backend has no Ant model, and ant-dir's numpy family (envs/meta/ant.py) steps "
-              "gymnasium's Ant one world at a time on the CPU, far too slow for this budget."]
+    lines += ["- ant-dir: **not run**. The two cheetah families take this script's budget; the task-batched env "
+              "runs ant-dir on mujoco-warp too (envs/meta/batched.py): `rlmeta meta-train ant-dir --env-backend warp`."]
     lines += [f"\nERROR {e}" for e in errors]
     lines += ["", "Files: gpu_maml_train_<family>.csv (one row per meta-iteration of MAML and pretraining), "
               "gpu_maml_eval.csv (every method, step size and held-out task).", "", "![maml](gpu_maml.png)", ""]
@@ -363,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     for fam in args.families:
         try:
             results[fam] = run_family(fam, args, plan)
-        except Exception as e:  # noqa: BLE001 - keep what the other family measures; the error goes in the report
+        except Exception as e:
             errors.append(f"{fam}: {type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
             print("ERROR", errors[-1], flush=True)
             continue

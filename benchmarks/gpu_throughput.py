@@ -24,15 +24,15 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rlmeta.benchmarks.report import machine_line  # noqa: E402
+from rlmeta.benchmarks.report import machine_line
 
 RESULTS = Path(__file__).parent / "results"
 ENVS = ("HalfCheetah-v5", "Hopper-v5")

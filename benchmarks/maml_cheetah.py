@@ -14,7 +14,7 @@ advantages, as in training), sample again, ... up to 3 steps. MAML adapts with i
 size; for the two baselines every step size in --baseline-lrs is tried and the best (mean return over
 steps 1-3) is reported, as the MAML paper did (this picks on the test tasks: optimistic for them).
 MAML minus the pretrained policy is also taken per held-out task (same tasks and seeds: a paired
-comparison, its 95% interval over tasks), after 0-3 steps; issue 17's CPU target is that MAML after
+comparison, its 95% interval over tasks), after 0-3 steps; the CPU target is that MAML after
 one step lies above the pretrained policy after one step.
 
 Run (one core, about 15 minutes with the defaults):
@@ -46,12 +46,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rlmeta.app.meta_train import make_trainer  # noqa: E402
-from rlmeta.agents.maml.rl import MetaRLConfig, MetaRLTrainer  # noqa: E402
-from rlmeta.app.meta_run import CHECKPOINT, run_meta_training  # noqa: E402
-from rlmeta.benchmarks.report import machine_line  # noqa: E402
-from rlmeta.core.checkpoint import load_checkpoint  # noqa: E402
-from rlmeta.core.seeding import seed_everything  # noqa: E402
+from rlmeta.agents.maml.rl import MetaRLConfig, MetaRLTrainer
+from rlmeta.app.meta_run import CHECKPOINT, run_meta_training
+from rlmeta.app.meta_train import make_trainer
+from rlmeta.benchmarks.report import machine_line
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.core.seeding import seed_everything
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         _, lr, ret = best[name]
         w_s = f"{wall[name] / 60:.1f} min" if name in wall else "-"
         lines.append(f"| {name} | {lr} | {fmt(ret)} | {gain(ret)} | {w_s} |")
-    # the CPU target of issue 17: MAML after one step above the pretrained policy after one step, the
+    # the CPU target: MAML after one step above the pretrained policy after one step, the
     # difference taken per held-out task (same tasks, env and noise seeds for both), its 95% CI over tasks
     maml_ret, pre_ret = best["MAML"][2], best["pretrained"][2]
     diff = maml_ret - pre_ret  # [4, T]

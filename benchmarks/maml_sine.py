@@ -25,11 +25,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rlmeta.app.meta_train import make_trainer  # noqa: E402
-from rlmeta.app.meta_run import CHECKPOINT, run_meta_training  # noqa: E402
-from rlmeta.agents.maml.sine import SineConfig, mean_ci95, mse, sample_sine_tasks  # noqa: E402
-from rlmeta.benchmarks.report import machine_line  # noqa: E402
-from rlmeta.core.checkpoint import load_checkpoint  # noqa: E402
+from rlmeta.agents.maml.sine import SineConfig, mean_ci95, mse, sample_sine_tasks
+from rlmeta.app.meta_run import CHECKPOINT, run_meta_training
+from rlmeta.app.meta_train import make_trainer
+from rlmeta.benchmarks.report import machine_line
+from rlmeta.core.checkpoint import load_checkpoint
 
 RESULTS = Path(__file__).parent / "results"
 # (label, K, config overrides)
@@ -93,7 +93,7 @@ def write(results: list[dict], args: argparse.Namespace) -> None:
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         c = r["curve"]
-        cell = lambda n: f"{c[n][0]:.3f} +- {c[n][1]:.3f}" if np.isfinite(c[n][0]) else "diverges (nan)"  # noqa: E731
+        cell = lambda n, c=c: f"{c[n][0]:.3f} +- {c[n][1]:.3f}" if np.isfinite(c[n][0]) else "diverges (nan)"  # noqa: E731
         wall = f"{r['wall_s']:.0f} s"
         lines.append(f"| {r['label']} | {r['k']} | {cell(0)} | {cell(1)} | {cell(10)} | {r['median10']:.3f} | "
                      f"{r['bad10']} / {SineConfig().eval_tasks} | {r['iterations']} | {wall} |")

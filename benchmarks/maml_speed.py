@@ -28,8 +28,8 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -37,10 +37,10 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rlmeta.agents.maml.core import MetaLearner  # noqa: E402
-from rlmeta.agents.maml.sine import mse, sample_sine_tasks  # noqa: E402
-from rlmeta.benchmarks.report import machine_line  # noqa: E402
-from rlmeta.core.networks import mlp  # noqa: E402
+from rlmeta.agents.maml.core import MetaLearner
+from rlmeta.agents.maml.sine import mse, sample_sine_tasks
+from rlmeta.benchmarks.report import machine_line
+from rlmeta.core.networks import mlp
 
 RESULTS = Path(__file__).parent / "results"
 META_BATCH, K, LR = 25, 10, 0.01

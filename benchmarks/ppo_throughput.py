@@ -5,7 +5,7 @@ Both libraries train PPO with the same settings (CleanRL / SB3 defaults: batch 2
 minibatch 64, 64x64 tanh, obs + reward normalisation, torch on 1 thread). Each is built once in this
 process (rlmeta twice: default and --compile) and timed over whole iterations (collect + update) in
 alternating blocks after one warm-up iteration, so background load hits both alike; the report gives the median per-round ratio and its
-range (issue 19's protocol).
+range.
 
 Run:
     .venv/bin/python benchmarks/ppo_throughput.py            # writes benchmarks/results/ppo_throughput.{md,png}
@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rlmeta.benchmarks.report import machine_line  # noqa: E402
+from rlmeta.benchmarks.report import machine_line
 
 RESULTS = Path(__file__).parent / "results"
 ENV = "HalfCheetah-v5"

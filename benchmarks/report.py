@@ -23,9 +23,9 @@ import math
 import os
 import platform
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -310,14 +310,20 @@ class Reference:
 
 
 def reference(algo: str, env: str) -> Reference | None:
-    """Spinning Up's curve for algo on env (TRPO: the TF1 curve; Spinning Up has no PyTorch TRPO)."""
-    source, fname = ("TF1", "tf1_v3_curves.csv") if algo == "trpo" else ("PyTorch", "pytorch_v3_curves.csv")
+    """Spinning Up's curve for algo on env (TRPO: the TF1 curve; Spinning Up has no PyTorch TRPO), from
+    the framework's HalfCheetah/Hopper file or its `_more` file (Walker2d, Swimmer, Ant)."""
+    source, stem = ("TF1", "tf1_v3_curves") if algo == "trpo" else ("PyTorch", "pytorch_v3_curves")
     base_env = env.split("-")[0]
     rows = []
-    with (REFERENCE_DIR / fname).open() as f:
-        for r in csv.DictReader(f):
-            if r["env"] == base_env and r["algo"].lower() == algo:
-                rows.append((float(r["step"]), float(r["mean"]), float(r["std"])))
+    for path in (REFERENCE_DIR / f"{stem}.csv", REFERENCE_DIR / f"{stem}_more.csv"):
+        if not path.exists():
+            continue
+        with path.open() as f:
+            for r in csv.DictReader(f):
+                if r["env"] == base_env and r["algo"].lower() == algo:
+                    rows.append((float(r["step"]), float(r["mean"]), float(r["std"])))
+        if rows:
+            break
     if not rows:
         return None
     a = np.array(rows)
@@ -328,7 +334,7 @@ def reference(algo: str, env: str) -> Reference | None:
 def fmt_duration(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "-"
-    m = int(round(seconds / 60))
+    m = round(seconds / 60)
     return f"{m // 60}h{m % 60:02d}" if m >= 60 else f"{seconds / 60:.1f} min"
 
 

@@ -67,7 +67,8 @@ def make_vec_env(
 ) -> VecEnv:
     """Build the agent-facing VecEnv for a gymnasium id.
 
-    backend: "sync" / "async" (gymnasium.vector), "mujoco" (batched threads, HalfCheetah-v5 and
+    backend: "atari" (ALE's native vector env, envs/atari.py; the default for Atari ids such as
+    BreakoutNoFrameskip-v4 and ALE/Breakout-v5), "sync" / "async" (gymnasium.vector), "mujoco" (batched threads, HalfCheetah-v5 and
     Hopper-v5), "warp" (mujoco-warp worlds on `device`, HalfCheetah-v5 and Hopper-v5; extra `gpu`),
     or "auto" (mujoco where supported, else sync). device: where the warp worlds live (default
     cuda when available, else Warp's CPU device); other backends ignore it. stagger_starts (warp
@@ -79,6 +80,18 @@ def make_vec_env(
     from rlmeta.envs.gym_backend import GymBackend
     from rlmeta.envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
 
+    from rlmeta.envs.atari import is_atari
+
+    if is_atari(env_id) and backend in ("auto", "atari"):
+        # ALE's native vector env: emulators stepped in C++ threads, preprocessing included
+        from rlmeta.envs.atari import AtariBackend
+
+        raw_atari = AtariBackend(env_id, num_envs, threads=threads or min(num_envs, os.cpu_count() or 1))
+        return VecEnv(raw_atari, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
+                      gamma=gamma, env_id=env_id)
+    if backend == "atari":
+        raise ConfigError(f"--env-backend atari takes Atari ids (BreakoutNoFrameskip-v4, ALE/Breakout-v5), "
+                          f"not '{env_id}'")
     check_env_id(env_id)
     if backend == "auto":
         backend = "mujoco" if env_id in SUPPORTED_TASKS else "sync"
@@ -96,7 +109,7 @@ def make_vec_env(
         except gym.error.DependencyNotInstalled as e:
             raise ConfigError(f"env '{env_id}' needs a missing dependency: {e}") from None
     else:
-        raise ConfigError(f"unknown env backend '{backend}' (choose auto, sync, async, mujoco, warp)")
+        raise ConfigError(f"unknown env backend '{backend}' (choose auto, sync, async, mujoco, warp, atari)")
     return VecEnv(raw, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
                   gamma=gamma, env_id=env_id)
 

@@ -20,4 +20,4 @@ __version__ = "0.1.0"
 # registry): the sibling folders play the part setup.cfg's package_dir gives them when installed.
 _root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
 if _os.path.isfile(_os.path.join(_root, "setup.cfg")) and _os.path.isfile(_os.path.join(_root, "agents", "__init__.py")):
-    __path__.append(_root)  # noqa: F821 (the package's own __path__)
+    __path__.append(_root)

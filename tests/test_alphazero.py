@@ -108,8 +108,8 @@ def test_play_cli_reads_stdin(ttt_run, monkeypatch, capsys):
     assert "agent plays" in text
     assert text.rstrip().splitlines()[-1] in ("draw", "the agent wins")
     # input that ends early stops the game politely
-    from rlmeta.app.boardgames import play_terminal
     from rlmeta.agents.alphazero.players import RandomPlayer
+    from rlmeta.app.boardgames import play_terminal
 
     out = io.StringIO()
     assert play_terminal("connect4", RandomPlayer(), 1, io.StringIO(""), out) is None
@@ -205,7 +205,14 @@ def test_alphago_pipeline_on_tictactoe(tmp_path):
     from rlmeta.agents.alphazero.network import LinearRolloutPolicy, PolicyValueNet
     from rlmeta.agents.alphazero.players import NetworkPlayer, RandomPlayer, SolverPlayer
     from rlmeta.agents.alphazero.pretrain import (
-        alphago_player, expert_samples, fit, generate_games, policy_sl_loss, read_records, value_data, value_loss,
+        alphago_player,
+        expert_samples,
+        fit,
+        generate_games,
+        policy_sl_loss,
+        read_records,
+        value_data,
+        value_loss,
         write_records,
     )
     from rlmeta.envs.board import make

@@ -1,4 +1,4 @@
-"""AlphaZero resumes bit for bit (issue 18): a short tic-tac-toe run killed after a checkpoint and
+"""AlphaZero resumes bit for bit: a short tic-tac-toe run killed after a checkpoint and
 resumed with --resume ends with exactly the checkpoint of the same run left uninterrupted (every
 tensor: network, optimizer, replay buffer, the games in progress with their search trees, RNGs)
 and the same progress.csv rows."""
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.app.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
 
 torch.set_num_threads(1)
 

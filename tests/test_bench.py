@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rlmeta.app.cli import main as rlmeta_main
 from rlmeta.benchmarks import report
 from rlmeta.benchmarks.cli import cmd_bench
 from rlmeta.benchmarks.suites import load_suite
-from rlmeta.app.cli import main as rlmeta_main
 
 TINY_SUITE = """
 name: tiny
@@ -93,8 +93,8 @@ def _smooth_by_hand(y: list[float], window: int = 11) -> list[float]:
 
 
 def _ref_by_hand(algo: str, step: float) -> float:
-    rows = [r for r in csv.DictReader(open(report.REFERENCE_DIR / "pytorch_v3_curves.csv"))
-            if r["env"] == "Hopper" and r["algo"] == algo]
+    with open(report.REFERENCE_DIR / "pytorch_v3_curves.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["env"] == "Hopper" and r["algo"] == algo]
     xs, ys = [float(r["step"]) for r in rows], [float(r["mean"]) for r in rows]
     for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
         if x0 <= step <= x1:
@@ -275,6 +275,31 @@ def test_builtin_suites_load():
     assert argv[argv.index("--torch-threads") + 1] == "1"
 
 
+def test_more_tasks_run_when_named_and_report_against_spinning_up(tmp_path: Path, capsys):
+    """The MuJoCo suites list Walker2d, Swimmer and Ant beside their two default tasks: a plain run keeps
+    the two (recorded commands keep their meaning), --only ENV reaches the others; their Spinning Up
+    curves come from the `_more` reference files (values from README-more.md's table)."""
+    suite = load_suite("spinningup-mujoco")
+    assert {s.env for s in suite.specs("1m", 1, Path("out"))} == {"HalfCheetah-v5", "Hopper-v5"}
+    assert len(suite.specs("1m", 1, Path("out"), envs=suite.envs)) == 6 * 5
+    out = tmp_path / "b"
+    assert cmd_bench(["onpolicy-mujoco", "--only", "Walker2d-v5", "Ant-v5", "--seeds", "1", "--out", str(out),
+                      "--report-only"]) == 0
+    assert ", 6 runs ->" in capsys.readouterr().err  # 3 algos x 2 named envs
+    for algo, env, step, mean, std in (("ppo", "Walker2d-v5", 1_000_000, 1211.3, 321.3),
+                                       ("sac", "Ant-v5", 999_999, 3949.4, 1049.9),
+                                       ("ppo", "Swimmer-v5", 3_000_000, 116.5, 22.0)):
+        ref = report.reference(algo, env)
+        assert ref.source == "PyTorch" and ref.at(step) == pytest.approx((mean, std), abs=0.01)
+    assert report.reference("trpo", "Ant-v5").source == "TF1" and report.reference("ppo", "Humanoid-v5") is None
+    steps = np.arange(4000, 1_000_001, 4000)
+    _write_run(tmp_path / "runs" / "ppo-s0", "ppo", 0, steps, np.full(len(steps), 600.0), "charts/episodic_return",
+               steps / 1000.0, env="Walker2d-v5")
+    rows = report.summary_rows(report.group_curves(report.load_runs([tmp_path / "runs"])))
+    row = next(r for r in rows if r["step"] == 1_000_000)
+    assert row["env"] == "Walker2d-v5" and row["ref_mean"] == pytest.approx(1211.3) and row["ratio"] == pytest.approx(600 / 1211.3)
+
+
 def test_only_intersects_algos_and_envs():
     from rlmeta.benchmarks.cli import filter_specs
 
@@ -333,8 +358,8 @@ def test_offpolicy_seeds_train_together_and_resume(tmp_path: Path):
         cfg = json.loads((d / "config.json").read_text())
         assert cfg["seed"] == seed and cfg["seeds"] == 1 and cfg["hidden_sizes"] == [32, 32]
         assert cfg["wandb_job_type"] == "bench" and "suite:tiny-off" in cfg["wandb_tags"]
-    summary = (out / "summary.md").read_text()
-    assert "| td3 | Hopper-v5 |" in summary and "| 2 |" in summary  # both seeds in the table
+    rows = list(csv.DictReader((out / "summary.csv").open()))  # the numbers of summary.md
+    assert rows and all((r["algo"], r["env"], r["seeds"]) == ("td3", "Hopper-v5", "2") for r in rows)  # both seeds
     # a larger budget resumes both seeds from their checkpoints in one process
     resumed = load_suite(str(suite_file)).specs("quick", 2, out)[0].argv()
     assert resumed[:7] == ["train", "td3", "--seeds", "2", "--seed", "0", "--resume"]

@@ -1,4 +1,4 @@
-"""Illegal actions raise by default (issue 18): the legality each game's `_step` reports agrees with
+"""Illegal actions raise by default: the legality each game's `_step` reports agrees with
 its legal mask on every action of random positions, the cases the issue found (a Connect Four stone
 on a full column, a Go suicide, out-of-range actions, `from_moves('1111111')`) raise, terminal rows
 stay frozen, check=False opts out, and the search's unchecked hot paths only ever play legal moves."""

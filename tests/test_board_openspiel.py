@@ -27,13 +27,17 @@ def _os_board(game_name: str, st, shape) -> np.ndarray:
     h, w = shape
     obs = np.asarray(st.observation_tensor(0), dtype=np.float32)
     if game_name == "tic_tac_toe":      # planes: empty, o (player 1), x (player 0)
-        p = obs.reshape(3, h, w); b = p[2] - p[1]
+        p = obs.reshape(3, h, w)
+        b = p[2] - p[1]
     elif game_name == "connect_four":   # planes: x, o, empty; row 0 = bottom
-        p = obs.reshape(3, h, w); b = (p[0] - p[1])[::-1]
+        p = obs.reshape(3, h, w)
+        b = (p[0] - p[1])[::-1]
     elif game_name == "othello":        # planes: empty, black (x, player 0), white (o, player 1)
-        p = obs.reshape(3, h, w); b = p[1] - p[2]
+        p = obs.reshape(3, h, w)
+        b = p[1] - p[2]
     elif game_name == "gomoku":         # planes: black, white, black-to-move
-        p = obs.reshape(3, h, w); b = p[0] - p[1]
+        p = obs.reshape(3, h, w)
+        b = p[0] - p[1]
     else:
         raise KeyError(game_name)
     return b.astype(np.int8)

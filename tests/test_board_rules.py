@@ -173,7 +173,7 @@ def test_connect4_mirror_symmetry():
     s = g.from_moves(["1127"])
     obs = g.observation(s)
     pi = torch.tensor([[0.5, 0.2, 0.1, 0.1, 0.05, 0.05, 0.0]])
-    (o0, p0), (o1, p1) = g.symmetries(obs, pi)
+    _, (o1, p1) = g.symmetries(obs, pi)
     assert torch.equal(o1, g.observation(g.from_moves(["7761"])))
     assert p1.tolist() == [pi[0].flip(0).tolist()]
 

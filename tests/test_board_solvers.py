@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from rlmeta.envs.board import make
 from rlmeta.envs.board.solvers import (
-    C4Position, Connect4Solver, TicTacToeSolver, connect4_optimal_moves, minimax_connect4,
+    C4Position,
+    Connect4Solver,
+    TicTacToeSolver,
+    connect4_optimal_moves,
+    minimax_connect4,
 )
 
 PONS = Path(__file__).resolve().parents[1] / "benchmarks" / "reference" / "connect4"
@@ -66,7 +69,7 @@ def test_stored_labels_match_solver():
         pytest.skip("labels not generated")
     solver = Connect4Solver()
     for ln in lab.read_text().splitlines()[:30]:
-        m, sc, labels = ln.split()
+        m, _score, labels = ln.split()
         cols = solver.optimal_columns(C4Position.from_moves(m))
         assert labels == "".join("." if v is None else "1" if v else "0" for v in cols)
 

@@ -175,9 +175,9 @@ def files(tmp_path_factory) -> Path:
 def no_runs(monkeypatch):
     """A malformed call that is accepted fails the test at once instead of training for an hour."""
     import rlmeta.app.meta_run
-    import rlmeta.benchmarks.executors
     import rlmeta.app.runner
     import rlmeta.app.sweep
+    import rlmeta.benchmarks.executors
 
     def accepted(*args, **kwargs):
         raise AssertionError("the malformed call was accepted and started a run")
@@ -250,7 +250,12 @@ def test_errors_that_need_no_agent_come_back_before_torch_is_imported(tmp_path):
     calls = [["train", "foo"], ["train", "ppoo", "--env", "Hopper-v5"], ["meta-train", "nosuch"],
              ["sweep", "foo", "--env", "Hopper-v5", "--space", "s.yaml", "--trials", "2", "--out", str(tmp_path)],
              ["bench", "nosuchsuite"], ["plot", str(tmp_path / "none")], ["compare", str(tmp_path / "none")],
-             ["render", str(tmp_path / "none")], ["nosuchcmd"]]
+             ["render", str(tmp_path / "none")], ["nosuchcmd"],
+             # board games: an unknown game, a bad flag, a missing player, a missing checkpoint
+             ["eval", "chess"], ["arena", "chess", "random", "random"], ["play", "chess"],
+             ["eval", "tictactoe", "--bogus"], ["eval", "tictactoe"],
+             ["arena", "connect4", str(tmp_path / "none.pt"), "random", "--games", "0"],
+             ["play", "tictactoe", "--checkpoint", str(tmp_path / "none.pt")]]
     code = ("import json, sys\nfrom rlmeta.app.cli import main\nout = []\n"
             f"for argv in {calls!r}:\n"
             "    out.append([main(argv), 'torch' in sys.modules])\n"
@@ -261,6 +266,14 @@ def test_errors_that_need_no_agent_come_back_before_torch_is_imported(tmp_path):
     assert [rc for rc, _ in results] == [2] * len(calls), p.stderr
     assert [imported for _, imported in results] == [False] * len(calls)
     assert len(p.stderr.strip().splitlines()) == len(calls)  # one line per call
+
+
+def test_board_game_names_known_without_torch_are_the_registered_games():
+    from rlmeta.app.boardgames import GAME_NAMES
+    from rlmeta.envs.board import GAMES
+
+    # the built-in games (a test or a tutorial may have registered one of its own in this process)
+    assert tuple(k for k, v in GAMES.items() if v.startswith("rlmeta.envs.board.")) == GAME_NAMES
 
 
 def test_custom_module_class_agent_still_trains_from_the_cli(tmp_path, monkeypatch):

@@ -74,7 +74,7 @@ def test_float_index_actions_reach_the_env_as_integers():
     for _ in range(50):
         a = rng.integers(0, 2, size=3)
         out = ours.step(a.astype(np.float32)[:, None])
-        o2, r2, t2, tr2, _ = ref.step(a)
+        o2, r2, t2, _, _ = ref.step(a)
         assert np.array_equal(out.obs, o2) and np.array_equal(out.reward, r2) and np.array_equal(out.terminated, t2)
     ours.close()
     ref.close()

@@ -83,8 +83,12 @@ def test_collector_bootstraps_truncation_not_termination():
 
     envs = VecEnv(Pair())
     col = OnPolicyCollector(envs, steps_per_env=3, device=torch.device("cpu"), gamma=gamma)
-    value = lambda obs: 10.0 * obs[:, 0] + 1.0  # V(s) = 10 t + 1
-    policy = lambda obs: (np.zeros((obs.shape[0], 1), np.float32), np.zeros(obs.shape[0], np.float32))  # numpy path
+    def value(obs):  # V(s) = 10 t + 1
+        return 10.0 * obs[:, 0] + 1.0
+
+    def policy(obs):  # numpy path
+        return np.zeros((obs.shape[0], 1), np.float32), np.zeros(obs.shape[0], np.float32)
+
     b = col.collect(policy, value, lam)
     buf = col.buffer
     # rewards: t=1,2 then reset -> 1; truncated step (env 0, index 1) gets + gamma * V(final_obs=[2]) = 0.5*21

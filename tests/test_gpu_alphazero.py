@@ -1,4 +1,4 @@
-"""benchmarks/gpu_alphazero.py (issue 16's GPU check) in a tiny configuration on the CPU: it trains
+"""benchmarks/gpu_alphazero.py (AlphaZero's GPU check) in a tiny configuration on the CPU: it trains
 the connect4-gpu preset (shrunk), evaluates on Pons' sets during training, writes the report, CSVs,
 plot and a small checkpoint, and that checkpoint is what `rlmeta eval / arena / play` load."""
 
@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import torch
+from figures import assert_figure  # tests/figures.py
 
 from rlmeta.agents.alphazero.agent import AlphaZeroConfig
 
@@ -48,7 +49,7 @@ def test_gpu_alphazero_script_tiny_on_cpu(tmp_path, monkeypatch):
                                "12", "--updates-per-iteration", "2", "--max-iters", "3", "--eval-every-s", "0",
                                "--eval-sims", "4", "--limit", "8", "--search", "puct", "--out", str(out)]) == 0
     md = (out / "gpu_alphazero.md").read_text()
-    assert (out / "gpu_alphazero.png").stat().st_size > 10_000
+    assert_figure(out / "gpu_alphazero.png")
     rows = list(csv.DictReader((out / "gpu_alphazero_train.csv").open()))
     assert [int(r["global_step"]) for r in rows] == [192, 384, 576]  # 16 games x 12 moves per iteration
     assert int(rows[-1]["games"]) > 0 and float(rows[-1]["losses/policy_loss"]) > 0  # games ended, the learner ran

@@ -1,4 +1,4 @@
-"""benchmarks/gpu_maml.py (issue 17's GPU check) in a tiny configuration on the CPU MuJoCo backend
+"""benchmarks/gpu_maml.py (the MAML GPU check) in a tiny configuration on the CPU MuJoCo backend
 (the warp path of the same trainer is run by tests/test_maml_bench.py and test_maml_rl_batched.py):
 MAML, random init and pretraining on both cheetah families, the paired comparison and the files."""
 
@@ -8,6 +8,7 @@ import csv
 
 import numpy as np
 import pytest
+from figures import assert_figure  # tests/figures.py
 
 
 def test_gpu_maml_script_tiny_on_cpu(tmp_path):
@@ -18,7 +19,7 @@ def test_gpu_maml_script_tiny_on_cpu(tmp_path):
                           "--rollouts", "2", "--horizon", "5", "--eval-tasks", "2", "--max-iters", "2",
                           "--hidden-sizes", "16", "--baseline-lrs", "0.1", "0.5", "--out", str(out)]) == 0
     md = (out / "gpu_maml.md").read_text()
-    assert (out / "gpu_maml.png").stat().st_size > 10_000
+    assert_figure(out / "gpu_maml.png")
     assert "CPU run" in md and "ant-dir: **not run**" in md and "nan" not in md
     evals = list(csv.DictReader((out / "gpu_maml_eval.csv").open()))
     for fam in ("cheetah-dir", "cheetah-vel"):

@@ -107,7 +107,7 @@ def test_imports_point_downward():
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One import circle of `graph` (a list of modules, first == last), or None."""
     WHITE, GREY, BLACK = 0, 1, 2
-    colour = {m: WHITE for m in graph}
+    colour = dict.fromkeys(graph, WHITE)
     stack: list[str] = []
 
     def visit(m: str) -> list[str] | None:

@@ -156,9 +156,9 @@ def test_clone_adapt_interface_matches_functional_core():
 def test_sine_tasks_follow_the_spec():
     b = sample_sine_tasks(2000, 5, 5, torch.Generator().manual_seed(0))
     assert b.xs.shape == (2000, 5, 1) and b.yq.shape == (2000, 5, 1)
-    assert 0.1 <= b.amplitude.min() and b.amplitude.max() <= 5.0
-    assert 0.0 <= b.phase.min() and b.phase.max() <= torch.pi
-    assert -5 <= b.xs.min() and b.xs.max() <= 5
+    assert b.amplitude.min() >= 0.1 and b.amplitude.max() <= 5.0
+    assert b.phase.min() >= 0.0 and b.phase.max() <= torch.pi
+    assert b.xs.min() >= -5 and b.xs.max() <= 5
     y = b.amplitude[:, None, None] * torch.sin(b.xs - b.phase[:, None, None])
     assert torch.allclose(y, b.ys)
 

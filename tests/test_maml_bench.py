@@ -4,6 +4,7 @@ device): MAML, the pretrained baseline and the evaluation all sample through the
 from __future__ import annotations
 
 import pytest
+from figures import assert_figure  # tests/figures.py
 
 
 def test_maml_cheetah_benchmark_runs_on_the_warp_backend(tmp_path):
@@ -22,8 +23,8 @@ def test_maml_cheetah_benchmark_runs_on_the_warp_backend(tmp_path):
     assert "--env-backend warp --device cpu" in md and "env backend warp" in md and "Trained as two processes." in md
     rows = [line for line in md.splitlines() if line.startswith(("| MAML |", "| pretrained |", "| random init |"))]
     assert {r.split("|")[1].strip() for r in rows} == {"MAML", "pretrained", "random init"} and "nan" not in md
-    assert (tmp_path / "results" / "maml_cheetah-dir-warp.png").stat().st_size > 0
-    # the paired comparison (issue 17's CPU target): the mean of the per-task differences equals the
+    assert_figure(tmp_path / "results" / "maml_cheetah-dir-warp.png")
+    # the paired comparison (the CPU target): the mean of the per-task differences equals the
     # difference of the two rows' 1-step means (up to the tables' rounding to 0.1)
     line = next(x for x in md.splitlines() if x.startswith("MAML 1 step - pretrained 1 step (paired over held-out tasks)"))
     paired = float(line.split(": ")[1].split("+-")[0])

@@ -14,8 +14,8 @@ from rlmeta.agents.maml.core import MetaLearner
 from rlmeta.agents.maml.l2l import MISSING, get_tasksets, split_support_query, taskset_batch
 from rlmeta.agents.maml.rl import MetaRLConfig
 from rlmeta.agents.maml.sine import SineConfig
-from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.app.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.networks import mlp
 
@@ -89,7 +89,7 @@ class FakeTaskSet:
 
 def test_learn2learn_adapter_splits_like_learn2learn_and_feeds_maml():
     data, labels = FakeTaskSet().sample()
-    xs, ys, xq, yq = split_support_query(data, labels)
+    xs, ys, _, yq = split_support_query(data, labels)
     assert torch.equal(xs, data[0::2]) and torch.equal(yq, labels[1::2])  # even positions adapt
     assert torch.equal(ys.bincount(), torch.tensor([2, 2, 2]))  # every class in the support set
     b = taskset_batch(FakeTaskSet(), meta_batch=5)

@@ -11,14 +11,25 @@ import pytest
 import torch
 
 from rlmeta.agents.maml.core import MetaLearner
-from rlmeta.agents.maml.rl import (MetaRLConfig, MetaRLTrainer, Rollouts, StepBatch, adapt, baseline_features,
-                            discounted_cumsum, fit_linear_baseline, outer_terms, process_rollouts, sample_rollouts)
-from rlmeta.envs.meta import make_meta_env
-from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.agents.maml.rl import (
+    MetaRLConfig,
+    MetaRLTrainer,
+    Rollouts,
+    StepBatch,
+    adapt,
+    baseline_features,
+    discounted_cumsum,
+    fit_linear_baseline,
+    outer_terms,
+    process_rollouts,
+    sample_rollouts,
+)
 from rlmeta.app.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.core.distributions import gaussian_log_prob
 from rlmeta.core.natural_gradient import fisher_vector_product
 from rlmeta.core.networks import GaussianActor
+from rlmeta.envs.meta import make_meta_env
 
 torch.set_num_threads(1)
 
@@ -149,7 +160,7 @@ def test_meta_gradient_matches_autograd_loop(kind):
     """Post-update surrogate after 2 inner steps: vmapped torch.func == per-task autograd.grad loop (1e-10)."""
     learner = _learner()
     batches = _batches(learner, 2)
-    surr, _, kl, _ = torch.func.vmap(lambda p, bs: outer_terms(learner, p, bs, kind, 0.2), in_dims=(None, 0))(
+    surr, _, _, _ = torch.func.vmap(lambda p, bs: outer_terms(learner, p, bs, kind, 0.2), in_dims=(None, 0))(
         learner.params(), tuple(batches))
     ours = torch.autograd.grad(surr.mean(), list(learner.model.parameters()))
     total = 0.0
@@ -170,7 +181,7 @@ def test_ratio_and_logprob_meta_gradients_differ():
     batches = _batches(learner, 1)
     grads = {}
     for kind in ("ratio", "logprob"):
-        surr = torch.func.vmap(lambda p, bs: outer_terms(learner, p, bs, kind, 0.2)[0], in_dims=(None, 0))(
+        surr = torch.func.vmap(lambda p, bs, kind=kind: outer_terms(learner, p, bs, kind, 0.2)[0], in_dims=(None, 0))(
             learner.params(), tuple(batches))
         grads[kind] = torch.cat([g.flatten() for g in torch.autograd.grad(surr.mean(), list(learner.parameters()))])
     assert (grads["ratio"] - grads["logprob"]).abs().max() > 1e-6

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import pytest
 import torch
 
 from rlmeta.agents.alphazero.search import (
-    NO_PARENT, ROOT_INDEX, UNVISITED, SearchConfig, backup, completed_qvalues, considered_visit_sequence,
-    empty_tree, reuse_subtree, search, uniform_model,
+    NO_PARENT,
+    ROOT_INDEX,
+    UNVISITED,
+    SearchConfig,
+    backup,
+    completed_qvalues,
+    considered_visit_sequence,
+    empty_tree,
+    reuse_subtree,
+    search,
+    uniform_model,
 )
 from rlmeta.envs.board import make
 
@@ -100,11 +110,10 @@ def test_completed_q_hand_computation():
 
 def _tictactoe_minimax():
     """Exact values of every tic-tac-toe position for the player to move (memoised on the board)."""
-    from functools import lru_cache
 
     lines = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
 
-    @lru_cache(maxsize=None)
+    @functools.cache
     def value(cells: tuple[int, ...]) -> int:  # cells: +1 player to move, -1 opponent
         if any(all(cells[i] == -1 for i in ln) for ln in lines):
             return -1
@@ -318,7 +327,7 @@ def test_solver_proof_depths_match_exact_minimax_with_depth(algorithm):
     out = search(ev.game, ev.states, uniform_model, cfg)
     exact = torch.tensor([float(solver.plies[tuple(b)]) for b in ev.states.board.flatten(1).tolist()])
     proof, depth = out.tree.proven[:, ROOT_INDEX], out.tree.proof_depth[:, ROOT_INDEX]
-    lost, won = ev.values < 0, ev.values > 0
+    lost = ev.values < 0
     assert int(lost.sum()) == 632
     after = _tictactoe_plies_after_each_move(ev, solver)  # every move of a lost position loses
     latest = after.masked_fill(after.isinf(), -1).max(1).values

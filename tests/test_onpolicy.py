@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from rlmeta.agents.onpolicy.trpo import TRPOConfig, mean_kl, trpo_step
+from rlmeta.app.cli import main
 from rlmeta.core.buffers import RolloutBatch
 from rlmeta.core.checkpoint import load_checkpoint
-from rlmeta.app.cli import main
-from rlmeta.envs import make_vec_env
 from rlmeta.core.natural_gradient import conjugate_gradient, fisher_vector_product, flat_grad
 from rlmeta.core.networks import GaussianActor
+from rlmeta.envs import make_vec_env
 
 
 def test_conjugate_gradient_solves_spd_system():
@@ -113,7 +113,7 @@ def test_short_cli_run_and_resume(algo, tmp_path):
     assert np.isfinite(float(ck2["agent"]["global_step"]))
 
 
-# ---------------------------------------------------------------------- CPU fast paths (issue 19): bitwise equal
+# ---------------------------------------------------------------------- CPU fast paths: bitwise equal
 @pytest.mark.parametrize("activation", ["tanh", "relu", "elu"])
 def test_fast_sampler_and_value_are_bitwise_the_modules(activation):
     from rlmeta.core.networks import Critic, GaussianActor
@@ -238,8 +238,8 @@ def test_host_collection_is_bitwise_the_tensor_loop(num_envs):
         for _ in range(2):
             if fast:
                 sampler, value = actor.fast_sampler(), critic.fast_value()  # numpy in and out on this path
-                batches.append(col.collect(lambda o: tuple(x.numpy() for x in sampler(torch.from_numpy(o))),
-                                           lambda o: value(torch.from_numpy(o)).numpy(), 0.95))
+                batches.append(col.collect(lambda o, s=sampler: tuple(x.numpy() for x in s(torch.from_numpy(o))),
+                                           lambda o, v=value: v(torch.from_numpy(o)).numpy(), 0.95))
             else:
                 batches.append(reference_collect(col, actor.sample, critic, 0.95))
             batches[-1] = tuple(x.clone() for x in batches[-1])
@@ -258,8 +258,8 @@ def test_ppo_update_is_bitwise_the_per_network_loop(preset):
     a gather per minibatch, the policy stepped, then the critic, each with its own backward. Same
     permutations -> bitwise the same parameters, Adam moments and metrics; spinningup exercises the KL
     early stop (the policy stops, the critic goes on) and full-batch minibatches."""
-    from rlmeta.agents.onpolicy.ppo import PPO, PPOConfig, policy_loss
     from rlmeta.agents.onpolicy.base import to_floats, value_loss
+    from rlmeta.agents.onpolicy.ppo import PPO, PPOConfig, policy_loss
 
     results = []
     for new in (True, False):

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from rlmeta.core.optim import FlatAdam
+from rlmeta.core.optim import FlatAdam, adam_step
 
 
 def _net():
@@ -16,7 +16,7 @@ def test_flat_adam_equals_torch_adam_with_grad_clipping():
     ref = torch.optim.Adam(a.parameters(), lr=1e-2, eps=1e-5)
     flat = FlatAdam(b.parameters(), lr=1e-2, eps=1e-5)
     torch.manual_seed(1)
-    for i in range(20):
+    for _ in range(20):
         x, y = torch.randn(16, 5) * 3, torch.randn(16, 2)
         ref.zero_grad()
         ((a(x) - y) ** 2).mean().backward()
@@ -50,7 +50,7 @@ def test_capturable_flat_adam_equals_default_and_scales_lr():
     cap = FlatAdam(b.parameters(), lr=1e-2, eps=1e-5, capturable=True)
     assert isinstance(cap.lr, torch.Tensor) and cap.lr.dim() == 0
     torch.manual_seed(1)
-    for i in range(30):
+    for _ in range(30):
         x, y = torch.randn(16, 5) * 3, torch.randn(16, 2)
         ref.minimize(((a(x) - y) ** 2).mean(), max_grad_norm=0.5)
         cap.minimize(((b(x) - y) ** 2).mean(), max_grad_norm=0.5)
@@ -71,6 +71,27 @@ def test_capturable_flat_adam_equals_default_and_scales_lr():
     assert sd["t"] == 30 and isinstance(sd["lr"], float)
     ref.load_state_dict(sd)
     assert ref.t == 30 and ref.lr == sd["lr"]
+
+
+def test_functional_adam_step_is_flat_adam_bitwise():
+    """adam_step (the vmapped off-policy executor's Adam: pure, t and lr as float64 tensors) takes the
+    default FlatAdam's steps bit for bit, for gradients from 1e-8 to 10 (where the float32 bias
+    corrections of the capturable mode would differ), and under vmap row by row."""
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(1000))
+    opt = FlatAdam([w], lr=1e-3)
+    p, m, v = opt.flat.clone(), opt.m.clone(), opt.v.clone()
+    t, lr = torch.zeros((), dtype=torch.float64), torch.tensor(1e-3, dtype=torch.float64)
+    for _ in range(20):
+        g = torch.randn(1000) * 10.0 ** torch.randint(-8, 2, (1000,)).float()
+        opt.grad.copy_(g)
+        opt.step()
+        t = t + 1
+        p, m, v = adam_step(p, g, m, v, t, lr)
+        assert torch.equal(p, opt.flat) and torch.equal(m, opt.m) and torch.equal(v, opt.v)
+    rows = torch.func.vmap(lambda p, g, m, v: adam_step(p, g, m, v, t + 1, lr))(*(x.expand(2, 1000) for x in (p, g, m, v)))
+    for got, want in zip(rows, adam_step(p, g, m, v, t + 1, lr)):
+        assert torch.equal(got[0], want) and torch.equal(got[1], want)
 
 
 def test_gradients_steps_are_bitwise_separate_minimize_calls():
@@ -121,9 +142,9 @@ def test_gradients_compiled_equal_autograd_for_each_instance():
         oa, oc = FlatAdam(a.parameters(), lr=1e-2, capturable=True), FlatAdam(c.parameters(), lr=1e-3, capturable=True)
         root = torch.nn.ModuleDict({"a": a, "c": c})
 
-        def losses(x, y):
-            la = ((a(x) - y) ** 2).mean()
-            return [la, c(x).pow(2).mean()], {"la": la.detach()}
+        def losses(x, y):  # used within this iteration only
+            la = ((a(x) - y) ** 2).mean()  # noqa: B023
+            return [la, c(x).pow(2).mean()], {"la": la.detach()}  # noqa: B023
 
         x, y = torch.randn(16, 5), torch.randn(16, 2)
         eager = Gradients(losses, root, [oa, oc])
@@ -174,8 +195,8 @@ def test_set_torch_threads_keeps_adam_moments_out_of_the_subnormal_range():
 
 
 def test_torch_threads_zero_means_auto_and_negative_is_refused():
-    from rlmeta.core.errors import ConfigError
     from rlmeta.agents.offpolicy.base import OffPolicyConfig
+    from rlmeta.core.errors import ConfigError
     from rlmeta.core.seeding import auto_threads, set_torch_threads
 
     before = torch.get_num_threads()

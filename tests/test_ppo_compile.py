@@ -9,12 +9,12 @@ from unittest import mock
 import pytest
 import torch
 
-from rlmeta.agents.onpolicy.ppo import PPO, PPOConfig, policy_loss
-from rlmeta.envs import make_vec_env
-from rlmeta.core.buffers import RolloutBatch
-from rlmeta.core.networks import Critic, GaussianActor
-from rlmeta.core.graphs import maybe_compile
 from rlmeta.agents.onpolicy.base import value_loss
+from rlmeta.agents.onpolicy.ppo import PPO, PPOConfig, policy_loss
+from rlmeta.core.buffers import RolloutBatch
+from rlmeta.core.graphs import maybe_compile
+from rlmeta.core.networks import Critic, GaussianActor
+from rlmeta.envs import make_vec_env
 
 OBS, ACT, B = 11, 3, 32  # B: the minibatch of the update-phase test (same shapes: compiled graphs are reused)
 

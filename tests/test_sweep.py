@@ -19,6 +19,8 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
+from figures import assert_figure  # noqa: E402 (tests/figures.py)
+
 from rlmeta.agents.onpolicy.ppo import PPOConfig  # noqa: E402
 from rlmeta.app.cli import load_preset, main  # noqa: E402
 
@@ -53,6 +55,11 @@ def _returns(run_dir: Path) -> tuple[list[int], list[float]]:
                 steps.append(int(row["global_step"]))
                 rets.append(float(row[METRIC]))
     return steps, rets
+
+
+def _trials_csv(out: Path) -> list[dict[str, str]]:
+    with open(out / "trials.csv") as f:
+        return list(csv.DictReader(f))
 
 
 def _study(out: Path):
@@ -102,9 +109,14 @@ def test_sweep_survives_kill_without_repeating_and_writes_best(tmp_path):
     assert len(_study(out).trials) == 4
 
     best = max((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
-    table = (out / "trials.md").read_text()
-    assert f"best: trial {best.number} " in table and table.count("| COMPLETE |") == 3 and "| interrupted |" in table
-    assert (out / "importance.png").stat().st_size > 10_000
+    rows = _trials_csv(out)  # the numbers of trials.md
+    assert [r["trial"] for r in rows if r["best"] == "1"] == [str(best.number)]
+    assert sum(r["state"] == "COMPLETE" for r in rows) == 3 and any(r["note"] == "interrupted" for r in rows)
+    for r in rows:
+        if r["state"] == "COMPLETE":
+            t = next(t for t in trials if t.number == int(r["trial"]))
+            assert float(r["value"]) == t.value and float(r["actor_lr"]) == t.params["actor_lr"]
+    assert_figure(out / "importance.png", 300, 500)
     cfg = load_preset(PPOConfig, str(out / "best.yaml"))
     assert cfg.actor_lr == best.params["actor_lr"] and cfg.update_epochs == best.params["update_epochs"]
     assert cfg.hidden_sizes == tuple(json.loads(best.params["hidden_sizes"]))
@@ -129,13 +141,13 @@ def test_median_pruner_stops_a_trial_below_earlier_ones(tmp_path):
     for lr in (1e-3, 2e-3, 5e-4):
         study.add_trial(optuna.trial.create_trial(
             params={"actor_lr": lr, "update_epochs": 2, "hidden_sizes": "[32, 32]"}, distributions=dists,
-            value=1e6, intermediate_values={s: 1e6 for s in range(256, 2049, 256)}))
+            value=1e6, intermediate_values=dict.fromkeys(range(256, 2049, 256), 1000000.0)))
     assert main(_args(space, out, 4, 2048)) == 0
     t = _study(out).trials[3]
     assert t.state.name == "PRUNED" and max(t.intermediate_values) == 512
     assert _returns(out / "trial-003")[0][-1] == 512 and not (out / "trial-003" / "done").exists()
     _check_values(out, t)
-    assert "| PRUNED |" in (out / "trials.md").read_text()
+    assert [r["state"] for r in _trials_csv(out) if r["trial"] == "3"] == ["PRUNED"]
 
 
 @pytest.mark.parametrize("space,msg", [
@@ -174,8 +186,7 @@ def test_ray_executor_matches_local_trials(tmp_path):
     assert main(_args(space, local, 2, 1024)) == 0
     assert main([*_args(space, ray_out, 2, 1024), "--executor", "ray", "--ray-cpus", "2"]) == 0
     by_params = {json.dumps(t.params, sort_keys=True): t.value for t in _study(local).trials}
-    table = (ray_out / "trials.md").read_text()
-    rows = [r for r in table.splitlines() if r.startswith("| ") and "COMPLETE" in r]
+    rows = [r for r in _trials_csv(ray_out) if r["state"] == "COMPLETE"]
     assert len(rows) == 2
     for n in (0, 1):
         rd = ray_out / f"trial-{n:03d}"
@@ -227,7 +238,7 @@ def test_importance_png_tick_labels_do_not_overlap(tmp_path, monkeypatch):
     figs, close = [], plt.close
     monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig) or close(fig))
     write_importance_png(tmp_path / "importance.png", space, records, METRIC)
-    assert (tmp_path / "importance.png").stat().st_size > 0
+    assert_figure(tmp_path / "importance.png")
     fig = figs[0]
     fig.canvas.draw()
     boxes = [t.get_window_extent() for t in fig.axes[1].get_xticklabels() if t.get_text()]

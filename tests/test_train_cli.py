@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.app.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.core.seeding import rng_state
 
 SMALL = ["--num-envs", "2", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "2",

@@ -1,4 +1,4 @@
-"""Issue 18, data and safety: checkpoints that never run code and verify a digest, atomic writes that
+"""Data and safety: checkpoints that never run code and verify a digest, atomic writes that
 clean up after a kill and say "disk full" in one line, a NaN/inf guard that keeps the last good
 checkpoint, one writer per run dir, bench children that die with their parent, a failed --resume
 that leaves the run as it was, learning-rate overrides that reach the optimizer, and the console
@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-from rlmeta.core import checkpoint as ckpt_mod
-from rlmeta.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rlmeta.app.cli import main
 from rlmeta.app.runner import run_dir_lock
+from rlmeta.core import checkpoint as ckpt_mod
+from rlmeta.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 PPO = ["--env", "Hopper-v5", "--num-envs", "2", "--num-steps", "128", "--num-minibatches", "2",
        "--update-epochs", "1", "--checkpoint-every", "256", "--no-progress"]
@@ -128,7 +128,7 @@ def test_disk_full_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monke
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ckpt_mod.os, "fsync", full)
-    with pytest.raises(CheckpointError, match="disk full.*previous checkpoint is intact"):
+    with pytest.raises(CheckpointError, match=r"disk full.*previous checkpoint is intact"):
         save_checkpoint(path, {"step": 2})
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temp file left

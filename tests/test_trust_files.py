@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_trust import one_error_line  # the CLI error contract's one-line check
 from torch import nn
 
 from rlmeta.app.cli import main
 from rlmeta.app.runner import run_dir_lock
 from rlmeta.core.errors import ConfigError
-from test_trust import one_error_line  # the CLI error contract's one-line check
 
 PPO = ["--env", "Hopper-v5", "--num-envs", "2", "--num-steps", "64", "--num-minibatches", "2",
        "--update-epochs", "1", "--total-steps", "128", "--no-progress"]
@@ -51,15 +51,13 @@ def test_hard_linked_or_special_lock_is_refused(tmp_path, victim):
     run = tmp_path / "H"
     run.mkdir()
     os.link(victim, run / ".lock")
-    with pytest.raises(ConfigError, match="hard link"):
-        with run_dir_lock(run):
-            pass
+    with pytest.raises(ConfigError, match="hard link"), run_dir_lock(run):
+        pass
     assert victim.read_text() == "precious\n"
     (run / ".lock").unlink()
     os.mkfifo(run / ".lock")  # would hang a blocking open
-    with pytest.raises(ConfigError, match="not a regular file"):
-        with run_dir_lock(run):
-            pass
+    with pytest.raises(ConfigError, match="not a regular file"), run_dir_lock(run):
+        pass
 
 
 def test_lock_of_a_normal_run_dir_still_holds_the_pid(tmp_path):
@@ -259,7 +257,7 @@ def test_disk_full_at_start_names_the_file_and_leaves_no_temp(tmp_path, capsys, 
     from rlmeta.core import fileio
 
     def full_open(path, mode="r", *a, **kw):
-        f = builtins.open(path, mode, *a, **kw)
+        f = builtins.open(path, mode, *a, **kw)  # noqa: SIM115 (returned to the caller, who closes it)
         if "w" in mode or "a" in mode:
             def write(_text):
                 raise OSError(errno.ENOSPC, "No space left on device")

@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("imageio_ffmpeg")
 
-from rlmeta.core.checkpoint import load_checkpoint  # noqa: E402
-from rlmeta.app.cli import main  # noqa: E402
-from rlmeta.app.runner import VIDEO_SEED_OFFSET, build_agent  # noqa: E402
-from rlmeta.core.recording import read_frames  # noqa: E402
+from rlmeta.app.cli import main
+from rlmeta.app.runner import VIDEO_SEED_OFFSET, build_agent
+from rlmeta.core.checkpoint import load_checkpoint
+from rlmeta.core.recording import read_frames
 
 SMALL = ["--num-envs", "2", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "2",
          "--no-progress", "--device", "cpu"]

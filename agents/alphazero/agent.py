@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 
-from rlmeta.agents.base import Agent
-from rlmeta.core.config import RunConfig
-from rlmeta.core.errors import ConfigError
-
 from rlmeta.agents.alphazero.network import PolicyValueNet, model_fn
 from rlmeta.agents.alphazero.search import SearchConfig
 from rlmeta.agents.alphazero.selfplay import ReplayBuffer, SelfPlay, alphazero_loss
+from rlmeta.agents.base import Agent
+from rlmeta.core.config import RunConfig
+from rlmeta.core.errors import ConfigError
 
 
 @dataclass
@@ -154,7 +153,7 @@ class AlphaZeroConfig(RunConfig):
             c_visit=self.c_visit, c_scale=self.c_scale, solver=self.solver)
 
     @classmethod
-    def presets(cls) -> dict[str, "AlphaZeroConfig"]:
+    def presets(cls) -> dict[str, AlphaZeroConfig]:
         return {
             "tictactoe": cls(),
             # sized for about 15 minutes of one CPU core (~800 self-play positions/s)
@@ -214,7 +213,7 @@ class AlphaZero(Agent):
     algo = "alphazero"
     Config = AlphaZeroConfig
     continuous_actions = False
-    lr_fields = {"lr": "opt"}  # --resume RUN --lr X reaches the optimizer
+    lr_fields: ClassVar[dict[str, str]] = {"lr": "opt"}  # --resume RUN --lr X reaches the optimizer
 
     @property
     def steps_per_iteration(self) -> int:

@@ -21,9 +21,8 @@ from typing import Any, NamedTuple, Optional
 
 import torch
 
-from rlmeta.core.errors import ConfigError
-
 from rlmeta.agents.alphazero.players import SolverPlayer, play_games
+from rlmeta.core.errors import ConfigError
 from rlmeta.envs.board import make
 from rlmeta.envs.board.solvers import tictactoe_solver
 

@@ -20,15 +20,15 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 
-from rlmeta.core.errors import ConfigError
-
 from rlmeta.agents.alphazero.network import model_fn
 from rlmeta.agents.alphazero.search import SearchConfig, search, uniform_model, where_state
+from rlmeta.core.errors import ConfigError
 from rlmeta.envs.board.core import random_legal_action
 from rlmeta.envs.board.solvers import tictactoe_solver
 

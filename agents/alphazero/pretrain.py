@@ -26,17 +26,17 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from rlmeta.core.errors import ConfigError
-
 from rlmeta.agents.alphazero.network import LinearRolloutPolicy, PolicyValueNet, model_fn, policy_fn  # noqa: F401
 from rlmeta.agents.alphazero.search import SearchConfig, where_state
+from rlmeta.core.errors import ConfigError
 from rlmeta.envs.board.core import random_legal_action
 
 HEADER = "# rlmeta game records v1 game="

@@ -71,9 +71,10 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from functools import lru_cache
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import torch
 
@@ -190,7 +191,7 @@ class Tree:
         return d
 
     @classmethod
-    def from_state_dict(cls, d: dict[str, Any], state_type: type, device: torch.device) -> "Tree":
+    def from_state_dict(cls, d: dict[str, Any], state_type: type, device: torch.device) -> Tree:
         states = state_type(**{k: v.to(device) for k, v in d["states"].items()})
         return cls(**{k: v.to(device) for k, v in d.items() if k != "states"}, states=states)
 
@@ -567,7 +568,7 @@ def considered_visit_sequence(max_considered: int, num_simulations: int) -> tupl
     count a considered root action must have to be chosen by simulation k."""
     if max_considered <= 1:
         return tuple(range(num_simulations))
-    log2max = int(math.ceil(math.log2(max_considered)))
+    log2max = math.ceil(math.log2(max_considered))
     seq: list[int] = []
     visits = [0] * max_considered
     m = max_considered

@@ -33,7 +33,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Literal, Sequence, Union
+from collections.abc import Callable, Iterable, Sequence
+from typing import Literal, Union
 
 import torch
 from torch import nn
@@ -103,7 +104,7 @@ class MetaLearner(nn.Module):
     def lr_dict(self) -> dict[str, torch.Tensor | float]:
         if self.meta_sgd:
             return {n: self.lrs[n.replace(".", "__")] for n in self.adapt_names}
-        return {n: self.inner_lr for n in self.adapt_names}
+        return dict.fromkeys(self.adapt_names, self.inner_lr)
 
     def forward(self, x: torch.Tensor, params: Params | None = None) -> torch.Tensor:
         """The model evaluated at `params` (default: the meta-parameters)."""
@@ -162,7 +163,7 @@ class MetaLearner(nn.Module):
         return out
 
     # ------------------------------------------------------------------ learn2learn-style interface
-    def clone(self) -> "Clone":
+    def clone(self) -> Clone:
         """A learner holding theta (still attached to the meta-parameters) that `adapt(loss)` moves.
 
         Example:
@@ -183,7 +184,7 @@ class Clone:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.learner(x, self.params)
 
-    def adapt(self, loss: torch.Tensor, first_order: bool | None = None) -> "Clone":
+    def adapt(self, loss: torch.Tensor, first_order: bool | None = None) -> Clone:
         """One inner step on `loss` (a scalar computed with this clone). Returns self."""
         fo = self.learner.first_order if first_order is None else first_order
         names = self.learner.adapt_names
@@ -192,5 +193,5 @@ class Clone:
         self.params = sgd_step(self.params, grads, self.learner.lr_dict(), first_order=fo)
         return self
 
-    def clone(self) -> "Clone":
+    def clone(self) -> Clone:
         return Clone(self.learner, dict(self.params))

@@ -41,24 +41,25 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Sequence
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import torch
 import tyro
 from torch.func import vmap
 
-from rlmeta.agents.maml.core import MetaLearner, Params
 from rlmeta.agents.maml.config import MetaRunConfig
-from rlmeta.envs.meta import FAMILIES, MetaVecEnv, make_meta_env, meta_env_class
+from rlmeta.agents.maml.core import MetaLearner, Params
 from rlmeta.core.distributions import gaussian_kl, gaussian_log_prob
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import check_fits, mlp_params
 from rlmeta.core.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from rlmeta.core.networks import GaussianActor
 from rlmeta.core.seeding import resolve_device
+from rlmeta.envs.meta import FAMILIES, MetaVecEnv, make_meta_env, meta_env_class
 
 
 @dataclass
@@ -128,7 +129,7 @@ class MetaRLConfig(MetaRunConfig):
     env_threads: int = 1
     """Physics threads of the batched MuJoCo backend (cheetah families); 0 = one per CPU core."""
     env_backend: Literal["numpy", "mujoco", "warp"] = "numpy"
-    """Meta env: numpy (envs/meta families), or the task-batched torch env (envs/meta/batched.py) on the batched MuJoCo backend (mujoco) or on mujoco-warp worlds on --device (warp; needs the gpu extra); not ant-dir."""
+    """Meta env: numpy (envs/meta families), or the task-batched torch env (envs/meta/batched.py) on the batched MuJoCo backend (mujoco) or on mujoco-warp worlds on --device (warp; needs the gpu extra)."""
     eval_tasks: int = 40
     """Held-out tasks in the final evaluation (returns after 0..eval_steps adaptation steps)."""
     eval_rollouts: int = 20
@@ -153,10 +154,9 @@ class MetaRLConfig(MetaRunConfig):
         for name in ("horizon", "inner_steps", "eval_steps", "env_threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.env_backend != "numpy" and self.env == "ant-dir":
-            raise ConfigError(f"--env-backend {self.env_backend} has no Ant model; ant-dir runs on --env-backend numpy")
-        if self.env.startswith("cheetah") and self.horizon >= 1000:
-            raise ConfigError(f"--horizon must be < 1000 for {self.env} (HalfCheetah-v5's time limit)")
+        if self.env in ("cheetah-vel", "cheetah-dir", "ant-dir") and self.horizon >= 1000:
+            env_id = "Ant-v5" if self.env == "ant-dir" else "HalfCheetah-v5"
+            raise ConfigError(f"--horizon must be < 1000 for {self.env} ({env_id}'s time limit)")
         for name in ("inner_lr", "max_kl", "meta_lr", "clip_eps", "target_inner_kl"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")

@@ -22,8 +22,8 @@ from typing import Any, Literal, NamedTuple
 
 import torch
 
-from rlmeta.agents.maml.core import MetaLearner
 from rlmeta.agents.maml.config import MetaRunConfig
+from rlmeta.agents.maml.core import MetaLearner
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import check_fits, mlp_params
 from rlmeta.core.networks import mlp

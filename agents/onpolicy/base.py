@@ -3,8 +3,9 @@ loss and the full-batch critic fit. Each algorithm file then only holds its poli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -16,7 +17,15 @@ from rlmeta.core.buffers import RolloutBatch
 from rlmeta.core.config import RunConfig
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import mlp_params
-from rlmeta.core.networks import CategoricalActor, Critic, GaussianActor, has_hooks
+from rlmeta.core.networks import (
+    CategoricalActor,
+    Critic,
+    GaussianActor,
+    NatureCNN,
+    SharedEncoder,
+    has_hooks,
+    is_image_space,
+)
 from rlmeta.core.optim import FlatAdam
 from rlmeta.core.rollout import OnPolicyCollector
 from rlmeta.core.vec_env import VecEnv
@@ -31,7 +40,7 @@ class OnPolicyConfig(RunConfig):
     num_steps: int = 1000
     """Steps per env per iteration; the batch is num_steps * num_envs (Spinning Up: 4000 per epoch)."""
     hidden_sizes: tuple[int, ...] = (64, 32)
-    """Hidden layer sizes of actor and critic."""
+    """Hidden layer sizes of actor and critic (after the image encoder on pixels; empty: linear heads)."""
     activation: str = "tanh"
     """Hidden activation: tanh, relu or elu."""
     ortho_init: bool = False
@@ -50,7 +59,7 @@ class OnPolicyConfig(RunConfig):
     def validate(self) -> None:
         super().validate()
         self._check(num_steps=self.num_steps > 0, gamma=0 <= self.gamma <= 1, gae_lambda=0 <= self.gae_lambda <= 1,
-                    critic_lr=self.critic_lr > 0, hidden_sizes=len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0)
+                    critic_lr=self.critic_lr > 0, hidden_sizes=min(self.hidden_sizes, default=1) > 0)
         if self.activation not in ("tanh", "relu", "elu"):
             raise ConfigError(f"--activation must be tanh, relu or elu, got {self.activation!r}")
 
@@ -112,8 +121,12 @@ class OnPolicyAgent(Agent):
     """
 
     Config = OnPolicyConfig
-    lr_fields = {"critic_lr": "critic_opt"}
+    lr_fields: ClassVar[dict[str, str]] = {"critic_lr": "critic_opt"}
     continuous_actions = False  # Box (Gaussian policy) or Discrete (categorical policy)
+    # image observations: whether the critic reuses the actor's encoder. Only for an agent whose one
+    # update steps both networks from the sum of their losses (PPO); VPG and TRPO fit the critic
+    # separately, so each network has its own encoder there.
+    share_encoder = False
 
     @classmethod
     def check_action_space(cls, space: gym.Space, env_id: str) -> None:
@@ -122,7 +135,10 @@ class OnPolicyAgent(Agent):
 
     def __init__(self, cfg: OnPolicyConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
-        obs_dim = envs.single_observation_space.shape[0]
+        # obs_dim: the observation's size (flattened for images; the default image networks read
+        # self.obs_shape)
+        self.obs_shape = tuple(envs.single_observation_space.shape)
+        obs_dim = int(np.prod(self.obs_shape))
         space = envs.single_action_space
         act_dim = int(space.n) if isinstance(space, gym.spaces.Discrete) else space.shape[0]
         self.actor = self.build_actor(obs_dim, act_dim).to(device)
@@ -136,16 +152,31 @@ class OnPolicyAgent(Agent):
     # ------------------------------------------------------------------ network hooks
     def build_actor(self, obs_dim: int, act_dim: int) -> nn.Module:
         """The policy network: an MLP Gaussian with a state-independent log-std on a Box; on a
-        Discrete(n) space a categorical over its n actions (act_dim = n then)."""
+        Discrete(n) space a categorical over its n actions (act_dim = n then). Image observations
+        (3 dims) first go through a NatureCNN encoder (`self.image_encoder()`)."""
         cfg = self.cfg
+        encoder = self.image_encoder()
         if isinstance(self.envs.single_action_space, gym.spaces.Discrete):
-            return CategoricalActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init)
-        return GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init, cfg.ortho_init)
+            return CategoricalActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init, encoder)
+        return GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init, cfg.ortho_init,
+                             encoder)
 
     def build_critic(self, obs_dim: int) -> nn.Module:
-        """The value network V(s) (default: an MLP)."""
+        """The value network V(s) (default: an MLP). On images: the actor's encoder where the agent
+        steps both networks together (`share_encoder`, PPO), else an encoder of its own."""
         cfg = self.cfg
-        return Critic(obs_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init)
+        encoder: nn.Module | SharedEncoder | None = None
+        if is_image_space(self.obs_shape):
+            actor_encoder = getattr(self.actor, "encoder", None)
+            encoder = SharedEncoder(actor_encoder) if self.share_encoder and actor_encoder is not None \
+                else self.image_encoder()
+        return Critic(obs_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init, encoder)
+
+    def image_encoder(self) -> nn.Module | None:
+        """The encoder for image observations (NatureCNN), None for vectors: override to change it."""
+        if not is_image_space(self.obs_shape):
+            return None
+        return NatureCNN(self.obs_shape, uint8=self.envs.single_observation_space.dtype == np.uint8)
 
     @property
     def steps_per_iteration(self) -> int:
@@ -164,6 +195,9 @@ class OnPolicyAgent(Agent):
         """(policy, value) for the collector: the networks' fast forms where they offer them, their
         own sample / forward otherwise (a custom network, or one with forward hooks, runs as itself)."""
         actor, critic, host = self.actor, self.critic, self.collector.host
+        shared = getattr(critic, "encoder", None)
+        if isinstance(shared, SharedEncoder) and hasattr(shared.module, "reuse"):
+            return self._shared_encoder_samplers(shared.module, host)
         kind = "numpy" if host else "fast"
         policy = getattr(actor, f"{kind}_sampler", None)
         value = getattr(critic, f"{kind}_value", None)
@@ -179,6 +213,26 @@ class OnPolicyAgent(Agent):
             value = lambda obs: critic(torch.from_numpy(obs)).numpy()  # noqa: E731
         else:
             value = critic
+        return policy, value
+
+    def _shared_encoder_samplers(self, encoder: nn.Module, host: bool) -> tuple[Callable, Callable]:
+        """(policy, value) over one shared image encoder: the policy call also computes the value of the
+        same observations (one encoder forward per step), handed to the value call that follows on them."""
+        actor, critic = self.actor, self.critic
+        last: dict = {}
+
+        def policy(obs):
+            t = torch.from_numpy(obs) if host else obs
+            with encoder.reuse():
+                a, logp = actor.sample(t)
+                last["obs"], last["v"] = obs, critic(t)
+            return (a.numpy(), logp.numpy()) if host else (a, logp)
+
+        def value(obs):
+            v = last.pop("v") if last.get("obs") is obs else critic(torch.from_numpy(obs) if host else obs)
+            last.clear()
+            return v.numpy() if host else v
+
         return policy, value
 
     def fit_critic(self, batch: RolloutBatch, iters: int) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Proximal Policy Optimization (Schulman et al. 2017), continuous actions.
+"""Proximal Policy Optimization (Schulman et al. 2017): continuous and discrete actions, vectors and pixels.
 
 Reads top to bottom: config -> policy loss -> agent (collect with GAE, then epochs of minibatch
 updates of policy and value). Three presets:
@@ -7,6 +7,8 @@ updates of policy and value). Three presets:
 - `spinningup`: Spinning Up's PyTorch PPO (4000 steps per epoch, 80 full-batch iterations for pi
   and for v, early stop at 1.5 x target_kl, (64,32) tanh, no normalisation), the protocol behind
   the reference curves in benchmarks/reference/.
+- `classic` (CartPole-v1, Acrobot-v1: CleanRL's ppo.py) and `atari` (CleanRL's ppo_atari.py: 8 games,
+  Nature CNN shared by policy and value, uint8 frame stacks in the rollout buffer).
 - `gpu`: thousands of mujoco-warp worlds on one GPU (Brax / rsl_rl style): 4096 worlds x 32 steps,
   staggered episode starts, obs + reward normalisation on the device, 5 epochs x 8 minibatches of
   16k, an adaptive-KL learning rate (rsl_rl), bigger ELU networks, and the whole update phase
@@ -27,15 +29,17 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from rlmeta.agents.onpolicy.base import OnPolicyAgent, OnPolicyConfig, normalized, to_floats, value_loss
 from rlmeta.core.buffers import RolloutBatch
 from rlmeta.core.graphs import CapturedFn
 from rlmeta.core.networks import GaussianActor
-from rlmeta.agents.onpolicy.base import OnPolicyAgent, OnPolicyConfig, normalized, to_floats, value_loss
 from rlmeta.core.optim import FlatAdam, Gradients
 from rlmeta.core.vec_env import VecEnv
 
@@ -46,7 +50,7 @@ class PPOConfig(OnPolicyConfig):
 
     preset: str = "cleanrl"
     """Named preset that sets the defaults below: cleanrl, spinningup, classic (CartPole-like discrete
-    tasks, CleanRL's ppo.py) or gpu (or a .json/.yaml file)."""
+    tasks, CleanRL's ppo.py), atari (CleanRL's ppo_atari.py) or gpu (or a .json/.yaml file)."""
     num_envs: int = 1
     """Parallel environments."""
     num_steps: int = 2048
@@ -103,7 +107,7 @@ class PPOConfig(OnPolicyConfig):
                     desired_kl=self.desired_kl >= 0, max_grad_norm=self.max_grad_norm >= 0)
 
     @classmethod
-    def presets(cls) -> dict[str, "PPOConfig"]:
+    def presets(cls) -> dict[str, PPOConfig]:
         return {
             "cleanrl": cls(),
             "spinningup": cls(
@@ -122,6 +126,18 @@ class PPOConfig(OnPolicyConfig):
                 actor_lr=2.5e-4, critic_lr=2.5e-4, anneal_lr=True, gae_lambda=0.95, update_epochs=4,
                 num_minibatches=4, clip_coef=0.2, clip_vloss=True, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5,
             ),
+            # CleanRL's ppo_atari.py (Atari with the Nature CNN shared by policy and value, envs/atari.py's
+            # preprocessing): 8 envs x 128 steps, 4 epochs of 4 minibatches, lr 2.5e-4 annealed, clip 0.1,
+            # entropy 0.01, 10M steps, linear heads on the 512 CNN features. Difference: the encoder is
+            # stepped by the policy's Adam with the gradients of both losses, the value head by its own
+            # Adam, and each network clips its own gradient norm (CleanRL: one Adam, one clip).
+            "atari": cls(
+                preset="atari", env="BreakoutNoFrameskip-v4", num_envs=8, num_steps=128, total_steps=10_000_000,
+                checkpoint_every=1_000_000, normalize_obs=False, normalize_reward=False, hidden_sizes=(),
+                ortho_init=True, actor_lr=2.5e-4, critic_lr=2.5e-4, anneal_lr=True, gamma=0.99, gae_lambda=0.95,
+                update_epochs=4, num_minibatches=4, clip_coef=0.1, clip_vloss=True, ent_coef=0.01, vf_coef=0.5,
+                max_grad_norm=0.5,
+            ),
             # Massively parallel PPO (Brax PPO, rsl_rl, rl_games): many worlds and short unrolls, few
             # epochs of big minibatches, an adaptive-KL step size instead of annealing (the run's
             # length is set by wall time, not steps), networks sized for the data (rsl_rl's ELU MLPs).
@@ -132,6 +148,27 @@ class PPOConfig(OnPolicyConfig):
                 update_epochs=5, num_minibatches=8, max_grad_norm=1.0, compile=True,
             ),
         }
+
+    @classmethod
+    def task_overrides(cls, preset: str, env: str) -> dict:
+        """Fields a preset sets differently on one task, applied when --env names it (flags given on
+        the command line still win). Only `gpu` has any: GPU_TASK_SETTINGS below."""
+        return dict(GPU_TASK_SETTINGS.get(env, {})) if preset == "gpu" else {}
+
+
+# The gpu preset's per-task changes, where the massively parallel references train a task differently.
+# Brax's PPO settings (google/brax, notebooks/training.ipynb, the TRAIN_FNS table): ant discounting 0.97,
+# entropy_cost 1e-2 (4 epochs of unroll 5); humanoid discounting 0.97, entropy_cost 1e-3, 8 epochs
+# (num_updates_per_batch) of unroll 10; halfcheetah 0.95; its hopper and walker2d entries train SAC, so
+# Walker2d keeps the preset's. Swimmer is in neither Brax's table nor MuJoCo Playground (whose
+# locomotion tasks are dm_control's, not gymnasium's): its forward reward is small and pays off over
+# long horizons, and rl-baselines3-zoo (hyperparams/ppo.yml, Swimmer-v3) trains it with gamma 0.9999.
+# HalfCheetah and Hopper keep the preset as it was measured (benchmarks/results/gpu_ppo/).
+GPU_TASK_SETTINGS: dict[str, dict] = {
+    "Ant-v5": dict(gamma=0.97, ent_coef=1e-2),
+    "Humanoid-v5": dict(gamma=0.97, ent_coef=1e-3, update_epochs=8),
+    "Swimmer-v5": dict(gamma=0.9999),
+}
 
 
 def policy_loss(actor: GaussianActor, b: RolloutBatch, clip_coef: float, ent_coef: float, norm_adv: bool):
@@ -154,7 +191,8 @@ def policy_loss(actor: GaussianActor, b: RolloutBatch, clip_coef: float, ent_coe
 class PPO(OnPolicyAgent):
     algo = "ppo"
     Config = PPOConfig
-    lr_fields = {"actor_lr": "actor_opt", "critic_lr": "critic_opt"}
+    lr_fields: ClassVar[dict[str, str]] = {"actor_lr": "actor_opt", "critic_lr": "critic_opt"}
+    share_encoder = True  # images: one encoder under policy and value (both losses in one backward)
 
     def __init__(self, cfg: PPOConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
@@ -214,13 +252,17 @@ class PPO(OnPolicyAgent):
     def minibatch_losses(self, mb: RolloutBatch, with_policy: bool) -> tuple[list[torch.Tensor], dict]:
         """-> ([vf_coef * value loss, policy loss + extra losses (with_policy only)], metrics as tensors)"""
         cfg = self.cfg
-        vloss, metrics = value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
-        losses = [cfg.vf_coef * vloss]
-        if with_policy:
-            loss, pm = policy_loss(self.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
-            extra, em = self.extra_loss(mb)
-            losses.append(loss + extra)
-            metrics = {**metrics, **pm, **em}
+        # a shared image encoder (NatureCNN) runs once for both losses of the minibatch
+        reuse = getattr(getattr(self.actor, "encoder", None), "reuse", None)
+        with reuse() if reuse is not None and self.share_encoder and not torch.compiler.is_compiling() \
+                else contextlib.nullcontext():
+            vloss, metrics = value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
+            losses = [cfg.vf_coef * vloss]
+            if with_policy:
+                loss, pm = policy_loss(self.actor, mb, cfg.clip_coef, cfg.ent_coef, cfg.norm_adv)
+                extra, em = self.extra_loss(mb)
+                losses.append(loss + extra)
+                metrics = {**metrics, **pm, **em}
         return losses, metrics
 
     def adapt_lr(self, kl: torch.Tensor) -> None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import torch
 
+from rlmeta.agents.onpolicy.base import OnPolicyAgent, OnPolicyConfig, normalized
 from rlmeta.core.buffers import RolloutBatch
 from rlmeta.core.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from rlmeta.core.networks import GaussianActor
-from rlmeta.agents.onpolicy.base import OnPolicyAgent, OnPolicyConfig, normalized
 
 
 @dataclass
@@ -46,7 +46,7 @@ class TRPOConfig(OnPolicyConfig):
                     critic_iters=self.critic_iters > 0)
 
     @classmethod
-    def presets(cls) -> dict[str, "TRPOConfig"]:
+    def presets(cls) -> dict[str, TRPOConfig]:
         return {"spinningup": cls()}
 
 

@@ -9,12 +9,13 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from rlmeta.agents.onpolicy.base import OnPolicyAgent, OnPolicyConfig, normalized
 from rlmeta.core.buffers import RolloutBatch
 from rlmeta.core.networks import GaussianActor
-from rlmeta.agents.onpolicy.base import OnPolicyAgent, OnPolicyConfig, normalized
 from rlmeta.core.optim import FlatAdam
 from rlmeta.core.vec_env import VecEnv
 
@@ -35,7 +36,7 @@ class VPGConfig(OnPolicyConfig):
         self._check(actor_lr=self.actor_lr > 0, critic_iters=self.critic_iters > 0)
 
     @classmethod
-    def presets(cls) -> dict[str, "VPGConfig"]:
+    def presets(cls) -> dict[str, VPGConfig]:
         return {"spinningup": cls()}
 
 
@@ -50,7 +51,7 @@ def policy_gradient_loss(actor: GaussianActor, b: RolloutBatch, norm_adv: bool):
 class VPG(OnPolicyAgent):
     algo = "vpg"
     Config = VPGConfig
-    lr_fields = {"actor_lr": "actor_opt", "critic_lr": "critic_opt"}
+    lr_fields: ClassVar[dict[str, str]] = {"actor_lr": "actor_opt", "critic_lr": "critic_opt"}
 
     def __init__(self, cfg: VPGConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)

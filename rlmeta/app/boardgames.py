@@ -7,6 +7,9 @@
 
 Players (eval --player, arena A B, play --opponent): random, mcts:N, solver, minimax:D (connect4),
 a checkpoint path (searching --simulations per move; 0 = the raw policy), az:CKPT:SIMS.
+
+torch, the games and the players are imported only once the arguments are known good: a misspelt
+game or flag is answered at once (tests/test_cli_errors.py checks torch is not imported then).
 """
 
 from __future__ import annotations
@@ -16,19 +19,20 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any, Optional, TextIO
-
-import torch
+from typing import TYPE_CHECKING, Any, Optional, TextIO
 
 from rlmeta.app.cli import ArgParser
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import check_fits
-from rlmeta.core.seeding import set_torch_threads
 
-from rlmeta.agents.alphazero.loading import parse_player
+if TYPE_CHECKING:
+    from rlmeta.agents.alphazero.players import Player
 
 DEFAULT_PONS = str(Path(__file__).resolve().parents[2] / "benchmarks" / "reference" / "connect4")
 GAMES_HELP = "tictactoe, connect4, othello, gomoku or go9"
+# The built-in games' names, known without importing rlmeta.envs.board (and torch) so that a misspelt
+# game is answered at once; tests/test_cli_errors.py checks they equal rlmeta.envs.board.GAMES.
+GAME_NAMES = ("tictactoe", "connect4", "othello", "gomoku", "go9")
 
 
 def _seed(seed: int) -> int:
@@ -40,18 +44,37 @@ def _seed(seed: int) -> int:
     return seed
 
 def _check_game(name: str) -> str:
-    from rlmeta.envs.board import GAMES
-
-    if name not in GAMES:
+    """name, or a ConfigError naming close matches. A game registered into rlmeta.envs.board.GAMES
+    by code in this process (the board-game tutorial) counts once that module is imported."""
+    board = sys.modules.get("rlmeta.envs.board")
+    games = list(getattr(board, "GAMES", GAME_NAMES))
+    if name not in games:
         import difflib
 
-        close = difflib.get_close_matches(name, list(GAMES), n=1)
+        close = difflib.get_close_matches(name, games, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError(f"unknown board game '{name}'{hint}; choose from {', '.join(GAMES)}")
+        raise ConfigError(f"unknown board game '{name}'{hint}; choose from {', '.join(games)}")
     return name
 
 
+def _parse_player(spec: str, game: str, device: str, sims: int, search: Optional[str], solver: bool) -> Player:
+    from rlmeta.agents.alphazero.loading import parse_player
+
+    return parse_player(spec, game, device, default_sims=sims, search=search, solver=solver or None)
+
+
+def _manual_seed(seed: int) -> None:
+    seed = _seed(seed)  # checked before torch is imported
+    import torch
+
+    torch.manual_seed(seed)
+
+
 def _device(name: str) -> str:
+    import torch
+
+    from rlmeta.core.seeding import set_torch_threads
+
     # one intra-op thread: these nets and batches are small, and extra threads spinning on a busy
     # machine made evaluation 10x slower here
     set_torch_threads(1)
@@ -78,7 +101,7 @@ def _player_spec(checkpoint: Optional[str], player: Optional[str], flag: str = "
         raise ConfigError(f"give --checkpoint CKPT (or {flag} SPEC)")
     if checkpoint and not Path(checkpoint).exists():
         raise ConfigError(f"no checkpoint at {checkpoint}")
-    return checkpoint or player  # type: ignore[return-value]
+    return checkpoint or player or ""  # (one of them is given)
 
 
 # ---------------------------------------------------------------------- eval
@@ -108,10 +131,10 @@ def cmd_eval(args: list[str]) -> int:
                           f"use `rlmeta arena {game} A B` to compare players")
     if a.simulations < 0 or a.games < 0 or (a.limit is not None and a.limit < 1):
         raise ConfigError("--simulations and --games must be >= 0, --limit >= 1")
-    torch.manual_seed(_seed(a.seed))
-    dev = _device(a.device)
     spec = _player_spec(a.checkpoint, a.player)
-    player = parse_player(spec, game, dev, default_sims=a.simulations, search=a.search, solver=a.solver or None)
+    _manual_seed(a.seed)
+    dev = _device(a.device)
+    player = _parse_player(spec, game, dev, a.simulations, a.search, a.solver)
     print(f"rlmeta eval {game}: player {player.name}")
     if game == "tictactoe":
         from rlmeta.agents.alphazero.evaluate import TicTacToeEvaluator
@@ -160,10 +183,9 @@ def cmd_arena(args: list[str]) -> int:
         raise ConfigError("--games must be >= 1 and --simulations >= 0")
     # all games are played side by side: board, player and a search tree per game
     check_fits({"games": a.games * (1 + a.simulations) * 1024}, "--games / --simulations")
-    torch.manual_seed(_seed(a.seed))
+    _manual_seed(a.seed)
     dev = _device(a.device)
-    pa, pb = (parse_player(x, game, dev, default_sims=a.simulations, search=a.search, solver=a.solver or None)
-              for x in (a.a, a.b))
+    pa, pb = (_parse_player(x, game, dev, a.simulations, a.search, a.solver) for x in (a.a, a.b))
     if pa.name == pb.name:
         pb.name = pb.name + "'"
     from rlmeta.agents.alphazero.players import arena
@@ -214,9 +236,9 @@ def _board_text(game: Any, state: Any) -> str:
         rows = [" ".join(glyph[v] or str(3 * r + c + 1) for c, v in enumerate(cells[3 * r:3 * r + 3])) for r in range(3)]
         return game.status_line(state, 0) + "\n" + "\n".join(rows)
     if game.name == "gomoku":
-        glyph = {0: ".", 1: "X", -1: "O"}
+        stones = {0: ".", 1: "X", -1: "O"}
         head = "   " + " ".join(chr(ord("a") + c) for c in range(15))
-        rows = [f"{r + 1:>2} " + " ".join(glyph[int(v)] for v in game_row) for r, game_row in enumerate(state.board[0].tolist())]
+        rows = [f"{r + 1:>2} " + " ".join(stones[int(v)] for v in game_row) for r, game_row in enumerate(state.board[0].tolist())]
         return game.status_line(state, 0) + "\n" + head + "\n" + "\n".join(rows)
     return game.to_string(state, 0)
 
@@ -224,6 +246,8 @@ def _board_text(game: Any, state: Any) -> str:
 def play_terminal(game_name: str, opponent: Any, human_seat: int, inp: TextIO, out: TextIO) -> Optional[int]:
     """One game of a human (reading `inp`) against `opponent`; returns the winner (-1 draw), or
     None if the input ended first."""
+    import torch
+
     from rlmeta.envs.board import make
 
     game = make(game_name, 1)
@@ -260,7 +284,7 @@ def play_terminal(game_name: str, opponent: Any, human_seat: int, inp: TextIO, o
 
 
 def _move_name(game: Any, a: int) -> str:
-    h, w = game.board_shape
+    w = game.board_shape[1]
     if game.name == "tictactoe":
         return str(a + 1)
     if game.name == "connect4":
@@ -286,15 +310,14 @@ def cmd_play(args: list[str]) -> int:
     game = _check_game(a.game)
     if a.simulations < 0:
         raise ConfigError("--simulations must be >= 0")
-    torch.manual_seed(_seed(a.seed))
-    opponent = parse_player(_player_spec(a.checkpoint, a.opponent, "--opponent"), game, _device("cpu"),
-                            default_sims=a.simulations, search=a.search, solver=a.solver or None)
+    spec = _player_spec(a.checkpoint, a.opponent, "--opponent")
+    _manual_seed(a.seed)
+    opponent = _parse_player(spec, game, _device("cpu"), a.simulations, a.search, a.solver)
     play_terminal(game, opponent, a.seat, sys.stdin, sys.stdout)
     return 0
 
 
 # ---------------------------------------------------------------------- render
-@torch.no_grad()
 def render_game(run_dir: str, episodes: int = 1) -> str:
     """Text of `episodes` self-play games of the run's checkpointed agent: every position as a
     board, with the move that led to it. The first game is the agent's greedy play (no noise);
@@ -303,10 +326,18 @@ def render_game(run_dir: str, episodes: int = 1) -> str:
     Example:
         >>> print(render_game("runs/az-ttt", 1))
     """
+    import torch
+
+    with torch.no_grad():
+        return _render_game(run_dir, episodes)
+
+
+def _render_game(run_dir: str, episodes: int) -> str:
     from rlmeta.agents.alphazero.loading import load_network
-    from rlmeta.agents.alphazero.search import SearchConfig, search
-    from rlmeta.envs.board import make
     from rlmeta.agents.alphazero.network import model_fn
+    from rlmeta.agents.alphazero.search import SearchConfig, search
+    from rlmeta.core.seeding import set_torch_threads
+    from rlmeta.envs.board import make
 
     ckpt = Path(run_dir) / "checkpoint.pt"
     if not ckpt.exists():

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn
 
 from rlmeta.core.errors import ConfigError
 
@@ -22,7 +23,7 @@ class ArgParser(argparse.ArgumentParser):
     compare, render, eval, arena, play, sweep): a bad flag is a ConfigError, so the user gets one
     line and exit status 2 through main(), not argparse's usage dump."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{self.prog}: {message}")
 
 COMMANDS = {
@@ -182,8 +183,8 @@ def parse_config(Config, args: list[str], default, prog: str, description: str =
 
 def parse_train_args(algo: str, args: list[str]):
     """-> (agent class, config) for `rlmeta train ALGO args...`."""
-    from rlmeta.core.config import load_config_dict
     from rlmeta.app.registry import get_agent
+    from rlmeta.core.config import load_config_dict
 
     resume = _pop_flag(args, "--resume")
     saved = None
@@ -199,6 +200,9 @@ def parse_train_args(algo: str, args: list[str]):
     else:
         preset = _pop_flag(args, "--preset")
         default = load_preset(Config, preset, algo) if preset else next(iter(Config.presets().values()))
+        overrides = getattr(Config, "task_overrides", None)  # a preset's per-task fields (PPO's gpu preset)
+        if overrides is not None:
+            default = default.replace(**overrides(default.preset, _pop_flag(args, "--env") or default.env))
     doc = (sys.modules[agent_cls.__module__].__doc__ or "").strip()
     cfg = parse_config(Config, args, default, prog=f"rlmeta train {algo}", description=doc)
     cfg.validate()

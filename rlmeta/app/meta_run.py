@@ -13,13 +13,12 @@ from pathlib import Path
 
 import torch
 
-
+from rlmeta.agents.maml.config import MetaRunConfig
+from rlmeta.app.runner import check_finite, run_dir_lock
 from rlmeta.core.checkpoint import load_checkpoint, save_checkpoint
 from rlmeta.core.config import save_config
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.logger import Logger
-from rlmeta.agents.maml.config import MetaRunConfig
-from rlmeta.app.runner import check_finite, run_dir_lock
 from rlmeta.core.seeding import rng_state, seed_everything, set_rng_state, set_torch_threads
 
 CHECKPOINT = "checkpoint.pt"

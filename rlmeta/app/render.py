@@ -41,23 +41,23 @@ def render_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = 
     # a module:Class named only inside the run's files is never imported (it would run its code)
     agent_cls = get_agent(algo, named_in=None if agent else f"{run_dir}/config.json")
     cfg = agent_cls.Config.from_dict(saved).replace(device=device, resume=None, wandb="disabled")
-    agent = build_agent(algo, cfg)
+    trained = build_agent(algo, cfg)
     try:
-        agent.load_state_dict(ckpt["agent"])
+        trained.load_state_dict(ckpt["agent"])
         # only the observation statistics are needed (not the backend's simulator state)
-        agent.envs.obs_rms.load_state_dict(ckpt["env"]["obs_rms"])
+        trained.envs.obs_rms.load_state_dict(ckpt["env"]["obs_rms"])
         rec = EpisodeRecorder(cfg.env, seed=cfg.seed + 3_000_017 if seed is None else seed, size=size)
         try:
             clips = []
             for k in range(episodes):
-                frames, ret, length = rec.record(lambda o: agent.act(o, True), agent.envs.normalize)
+                frames, ret, length = rec.record(lambda o: trained.act(o, True), trained.envs.normalize)
                 print(f"episode {k}: return {ret:.1f}, length {length}")
                 clips.append(frames)
             fps = rec.fps
         finally:
             rec.close()
     finally:
-        agent.envs.close()
+        trained.envs.close()
     frames = np.concatenate(clips)
     out = Path(out) if out else run_dir / "videos" / f"render-step{ckpt['global_step']}.mp4"
     paths = [write_mp4(frames, out.with_suffix(".mp4"), fps)]

@@ -20,19 +20,20 @@ import shutil
 import stat
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
+from rlmeta.app.registry import get_agent
 from rlmeta.core.checkpoint import load_checkpoint, save_checkpoint
 from rlmeta.core.config import RunConfig, save_config
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.logger import Logger, read_progress
 from rlmeta.core.recording import EpisodeRecorder, write_mp4
-from rlmeta.app.registry import get_agent
 from rlmeta.core.seeding import resolve_device, rng_state, seed_everything, set_rng_state, set_torch_threads
 
 CHECKPOINT = "checkpoint.pt"
@@ -114,7 +115,7 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     except BaseException:
-        if created and set(p.name for p in run_dir.iterdir()) <= {".lock"}:  # failed before writing anything
+        if created and {p.name for p in run_dir.iterdir()} <= {".lock"}:  # failed before writing anything
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     finally:
@@ -217,7 +218,12 @@ class RunSession:
     def __init__(self, algo: str, cfg: RunConfig, run_dir: Path, callback: Optional[IterationCallback] = None):
         self.algo, self.cfg, self.run_dir, self.callback = algo, cfg, run_dir, callback
         self.ckpt_path = run_dir / CHECKPOINT
-        self.agent = self.envs = self.logger = self.recorder = None
+        # the agent and its envs are typed Any: the runner drives any class with the Agent interface
+        # (a `module:Class` of the user's included), whose envs may be a VecEnv or a board game
+        self.agent: Any = None
+        self.envs: Any = None
+        self.logger: Logger | None = None
+        self.recorder: EpisodeRecorder | None = None
         self.last_good: int | None = None
         self.last_video = -1
         self.next_ckpt = 0
@@ -256,6 +262,11 @@ class RunSession:
                                       f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
                 agent.set_learning_rates([k for k in changed if k in agent.lr_fields])
                 set_rng_state(ckpt["rng"])
+                if isinstance(ckpt["env"], dict) and "obs_rms" in ckpt["env"] and "backend" not in ckpt["env"] \
+                        and agent.global_step < cfg.total_steps:
+                    # (e.g. ALE's native vector env, gymnasium MuJoCo envs: no way to save their state)
+                    print(f"rlmeta: note: {cfg.env}'s env backend cannot save its simulator state; the resumed run "
+                          "starts new episodes (agent, optimizers, normalisers and RNG resume exactly)", file=sys.stderr)
                 if agent.global_step >= cfg.total_steps:
                     print(f"rlmeta: {run_dir} is already trained to step {agent.global_step:,} (--total-steps "
                           f"{cfg.total_steps:,}); nothing to do", file=sys.stderr)
@@ -292,6 +303,7 @@ class RunSession:
 
     def record_video(self) -> None:
         agent, recorder, logger = self.agent, self.recorder, self.logger
+        assert recorder is not None and logger is not None, "record_video() needs an open run with a recorder"
         step = agent.global_step
         frames, ret, length = recorder.record(lambda obs: agent.act(obs, True), self.envs.normalize,
                                               seed=self.cfg.seed + VIDEO_SEED_OFFSET)
@@ -310,6 +322,7 @@ class RunSession:
         agent, cfg = self.agent, self.cfg
         check_finite(agent, metrics, agent.global_step, self.last_good)
         metrics["charts/SPS"] = steps / max(seconds, 1e-9)
+        assert self.logger is not None, "log() needs an open run"
         self.logger.log(agent.global_step, metrics)
         if self.callback is not None:
             self.callback(agent.global_step, metrics)
@@ -330,7 +343,8 @@ class RunSession:
         (self.run_dir / "done").write_text(f"{self.agent.global_step}\n")
 
     def close(self) -> None:
-        for thing in (self.logger, self.envs, self.recorder):
+        things: tuple[Any, ...] = (self.logger, self.envs, self.recorder)
+        for thing in things:
             if thing is not None:
                 thing.close()
         self.logger = self.envs = self.recorder = None

@@ -21,8 +21,8 @@ The search space is a YAML file: a mapping per tuned field, a plain value for a 
     hidden_sizes: {type: categorical, choices: [[64, 64], [256, 256]]}
     ent_coef: 0.0                                     # fixed
 
-Outputs: DIR/trials.md (params, final return, wall time), DIR/importance.png (PED-ANOVA importances and
-parallel coordinates), DIR/best.yaml (`rlmeta train ALGO --preset DIR/best.yaml`).
+Outputs: DIR/trials.md and DIR/trials.csv (params, final return, wall time), DIR/importance.png
+(PED-ANOVA importances and parallel coordinates), DIR/best.yaml (`rlmeta train ALGO --preset DIR/best.yaml`).
 """
 
 from __future__ import annotations
@@ -38,11 +38,13 @@ import sys
 import time
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rlmeta.app.cli import ArgParser
+from rlmeta.core.config import ConfigBase
 from rlmeta.core.errors import ConfigError, require_extra
 
 # fields a sweep sets itself (from flags); a space may not tune or fix them
@@ -114,7 +116,7 @@ def _num(path: Path, name: str, key: str, v: Any) -> float:
         raise ConfigError(f"{path}: '{name}.{key}' must be a number, got {v!r}") from None
 
 
-def load_space(path: str | Path, Config: type) -> Space:
+def load_space(path: str | Path, Config: type[ConfigBase]) -> Space:
     """Parse and check a space YAML against the algo's Config dataclass."""
     import yaml
 
@@ -211,7 +213,8 @@ class RunningObjective:
     """Mean of the last `window` logged values of `metric`: the trial's intermediate and final value."""
 
     def __init__(self, metric: str, window: int):
-        self.metric, self.recent = metric, deque(maxlen=window)
+        self.metric = metric
+        self.recent: deque[float] = deque(maxlen=window)
 
     def update(self, metrics: dict[str, float]) -> float | None:
         v = metrics.get(self.metric)
@@ -306,9 +309,7 @@ def finished_count(study) -> int:
 
     n = 0
     for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            n += 1
-        elif t.state == TrialState.FAIL and not t.user_attrs.get("interrupted"):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")):
             n += 1
     return n
 
@@ -529,9 +530,26 @@ def write_trials_md(path: Path, spec: SweepSpec, space: Space, records: list[Tri
     path.write_text("\n".join(lines) + "\n")
 
 
+def write_trials_csv(path: Path, space: Space, records: list[TrialRecord]) -> None:
+    """The numbers of trials.md, one row per trial: trial, state, value, wall_s, best (1 for the best
+    trial), note, then one column per tuned parameter (as Optuna stores it: categorical choices
+    that are lists as JSON text)."""
+    import csv
+
+    names = list(space.params)
+    best = best_record(records)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["trial", "state", "value", "wall_s", "best", "note", *names])
+        for r in records:
+            w.writerow([r.number, r.state, "" if r.value is None else repr(float(r.value)),
+                        "" if r.wall_s is None else f"{r.wall_s:.3f}", int(best is not None and r is best), r.note,
+                        *["" if r.params.get(n) is None else r.params[n] for n in names]])
+
+
 def best_record(records: list[TrialRecord]) -> TrialRecord | None:
     done = [r for r in records if r.state == "COMPLETE" and r.value is not None]
-    return max(done, key=lambda r: r.value) if done else None
+    return max(done, key=lambda r: r.value or 0.0) if done else None  # (value is not None in `done`)
 
 
 def write_best_yaml(path: Path, spec: SweepSpec, space: Space, best: TrialRecord) -> None:
@@ -623,7 +641,7 @@ def importance_figure(space: Space, records: list[TrialRecord], metric: str):
         vals = np.array([r.value for r in done])
         vmin, vmax = vals.min(), vals.max()
         cmap = plt.get_cmap("viridis")
-        for r in sorted(done, key=lambda r: r.value):
+        for r in sorted(done, key=lambda r: r.value or 0.0):  # (value is not None in `done`)
             ys = [coord(space.params[n], r.params[n]) for n in names] + [
                 (r.value - vmin) / (vmax - vmin) if vmax > vmin else 0.5]
             c = cmap((r.value - vmin) / (vmax - vmin) if vmax > vmin else 0.5)
@@ -650,6 +668,7 @@ def write_importance_png(path: Path, space: Space, records: list[TrialRecord], m
 def write_outputs(out: Path, spec: SweepSpec, space: Space, records: list[TrialRecord], command: str,
                   executor: str) -> TrialRecord | None:
     write_trials_md(out / "trials.md", spec, space, records, command, executor)
+    write_trials_csv(out / "trials.csv", space, records)
     write_importance_png(out / "importance.png", space, records, spec.metric)
     best = best_record(records)
     if best is not None:
@@ -696,8 +715,8 @@ def _int_arg(text: str) -> int:
 def cmd_sweep(args: list[str]) -> int:
     """`rlmeta sweep ALGO --env ENV --space SPACE.yaml --trials N --out DIR [...]`."""
     a = sweep_parser().parse_args(args)
-    from rlmeta.core.config import SEED_LIMIT
     from rlmeta.app.registry import check_name, get_agent
+    from rlmeta.core.config import SEED_LIMIT
 
     check_name(a.algo)
     require_extra("optuna", "sweep", "rlmeta sweep")

@@ -12,7 +12,7 @@ import torch
 class RolloutBatch(NamedTuple):
     """Flattened on-policy batch, B = T * N."""
 
-    obs: torch.Tensor  # [B, obs_dim]
+    obs: torch.Tensor  # [B, obs_dim], or [B, *obs_shape] (uint8 images: [B, 4, 84, 84] for Atari)
     actions: torch.Tensor  # [B, act_dim]
     logprobs: torch.Tensor  # [B] log pi_old(a|s)
     values: torch.Tensor  # [B] V_old(s)
@@ -54,12 +54,18 @@ def compute_gae(
 
 
 class RolloutBuffer:
-    """Preallocated [T, N] storage on the training device for one on-policy iteration."""
+    """Preallocated [T, N] storage on the training device for one on-policy iteration.
 
-    def __init__(self, T: int, N: int, obs_dim: int, act_dim: int, device: torch.device):
+    obs_shape: an int (vector observations, float32) or a shape; `obs_dtype` torch.uint8 keeps image
+    observations as bytes (an Atari batch of 8 x 128 stacks of 4 x 84 x 84 frames is 29 MB, not 116)."""
+
+    def __init__(self, T: int, N: int, obs_shape: int | tuple[int, ...], act_dim: int, device: torch.device,
+                 obs_dtype: torch.dtype = torch.float32):
         z = lambda *s: torch.zeros(*s, device=device)  # noqa: E731
         self.T, self.N = T, N
-        self.obs, self.actions = z(T, N, obs_dim), z(T, N, act_dim)
+        shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
+        self.obs = torch.zeros(T, N, *shape, dtype=obs_dtype, device=device)  # [T, N, *obs_shape]
+        self.actions = z(T, N, act_dim)
         self.logprobs, self.values, self.rewards, self.dones = z(T, N), z(T, N), z(T, N), z(T, N)
 
     def numpy(self) -> SimpleNamespace:

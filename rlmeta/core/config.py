@@ -14,7 +14,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional
 
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.fileio import write_text_atomic
@@ -109,6 +109,9 @@ class ConfigBase:
     """What every config dataclass shares (RunConfig for agents, the meta-training configs):
     dict round trip through config.json, replace, and the value checks of validate()."""
 
+    if TYPE_CHECKING:  # every subclass is a @dataclass: what dataclasses.fields / asdict / replace take
+        __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
     def check_finite(self) -> None:
         """Values a run can hold: floats finite, ints within int64, the seed below SEED_LIMIT, and
         no empty directory name (--run-dir '' would silently mean the default run dir)."""
@@ -175,10 +178,10 @@ class RunConfig(ConfigBase):
     """Torch device for networks and updates; auto picks cuda when available."""
     num_envs: int = 1
     """Parallel environments stepped as one batch."""
-    env_backend: Literal["auto", "sync", "async", "mujoco", "warp"] = "auto"
+    env_backend: Literal["auto", "sync", "async", "mujoco", "warp", "atari"] = "auto"
     """Vector-env backend: gymnasium sync/async, mujoco (batched, multi-threaded physics for the
-    supported MuJoCo tasks), or warp (mujoco-warp worlds on the GPU, extra `gpu`); auto = mujoco
-    where supported, else sync."""
+    supported MuJoCo tasks), warp (mujoco-warp worlds on the GPU, extra `gpu`) or atari (ALE's native
+    vector env, extra `atari`); auto = atari for Atari ids, mujoco where supported, else sync."""
     env_threads: int = 0
     """Physics threads for the mujoco backend (0 = one per CPU core)."""
     stagger_starts: bool = False
@@ -250,11 +253,13 @@ class RunConfig(ConfigBase):
     def memory_estimate(self) -> dict[str, int]:
         """A lower bound of the bytes a run holds, by part, before the env's sizes are known (one
         observation and action dimension assumed): simulators at about 100 KB each on the CPU backends."""
-        per_env = 4 * 1024 if self.env_backend == "warp" else 100 * 1024
+        # an Atari emulator with its frame stacks: about 1 MB; a MuJoCo MjData: about 100 kB
+        per_env = 4 * 1024 if self.env_backend == "warp" else (1024 * 1024 if "NoFrameskip" in self.env
+                                                                 or self.env.startswith("ALE/") else 100 * 1024)
         return {"environments": self.num_envs * per_env}
 
     @classmethod
-    def presets(cls) -> dict[str, "RunConfig"]:
+    def presets(cls) -> dict[str, RunConfig]:
         """Named presets; the first one is the default."""
         return {"default": cls()}
 

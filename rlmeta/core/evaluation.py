@@ -15,7 +15,8 @@ Example:
 from __future__ import annotations
 
 import copy
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 import numpy as np
 
@@ -57,8 +58,10 @@ def evaluate(
             out = envs.step(policy_fn(obs))
             # per-env bookkeeping (VecEnv's episode_returns do not say which sub-env ended)
             ep_len += 1
-            ep_ret += out.reward
-            for i in np.flatnonzero(out.terminated | out.truncated):
+            # the game's own reward and end where the learner sees others (Atari: clipped, lives)
+            ep_ret += out.reward if out.raw_reward is None else out.raw_reward
+            ended = out.terminated | out.truncated if out.episode_over is None else out.episode_over
+            for i in np.flatnonzero(ended):
                 if counts[i] < per_env:
                     done_eps.append((int(counts[i]), int(i), float(ep_ret[i]), int(ep_len[i])))
                 counts[i] += 1

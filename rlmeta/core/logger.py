@@ -52,7 +52,7 @@ def read_progress(path: Path, upto_step: int) -> tuple[list[str], list[dict[str,
             text = text[: text.rfind("\n") + 1]
         reader = csv.DictReader(io.StringIO(text))
         columns = list(reader.fieldnames or [])
-        rows = [r for r in reader if _step(r) is not None and _step(r) <= upto_step]
+        rows = [r for r in reader if (step := _step(r)) is not None and step <= upto_step]
     except (UnicodeDecodeError, csv.Error) as e:
         raise ConfigError(f"{path} is not a readable progress file ({type(e).__name__}); move it aside to "
                           "resume without the old rows") from None
@@ -138,7 +138,7 @@ class Logger:
         last = self.csv.rows[-1] if self.csv.rows else {}
         self._elapsed0 = float(last.get("time/elapsed") or 0.0)
         self._t0 = time.perf_counter()
-        self.wandb = None
+        self.wandb: Any = None  # the wandb Run, when W&B is on
         self.wandb_dir: Path | None = None
         if wandb_mode != "disabled":
             self._init_wandb(algo, config, wandb_mode, resume_step is not None)
@@ -180,17 +180,18 @@ class Logger:
             resume="allow" if resuming else None,
         )
         try:
-            self.wandb = wandb.init(**init, mode=mode, settings=wandb.Settings(console="off", silent=True,
-                                                                             init_timeout=WANDB_INIT_TIMEOUT_S))
+            settings = wandb.Settings(console="off", silent=True, init_timeout=WANDB_INIT_TIMEOUT_S)
+            run = wandb.init(**init, mode="online" if mode == "online" else "offline", settings=settings)
         except Exception as e:  # CommError / timeout of a server that went away after the check
             if mode != "online":
                 raise
             print(f"rlmeta: W&B online failed ({type(e).__name__}); logging offline (sync later with `wandb sync`)",
                   file=sys.stderr)
-            self.wandb = wandb.init(**init, mode="offline", settings=wandb.Settings(console="off", silent=True))
-        self.wandb.define_metric("global_step")
-        self.wandb.define_metric("*", step_metric="global_step")
-        self.wandb_dir = Path(self.wandb.dir).parent
+            run = wandb.init(**init, mode="offline", settings=wandb.Settings(console="off", silent=True))
+        run.define_metric("global_step")
+        run.define_metric("*", step_metric="global_step")
+        self.wandb = run
+        self.wandb_dir = Path(run.dir).parent
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         row = {"global_step": step, **{k: v for k, v in metrics.items() if v is not None},

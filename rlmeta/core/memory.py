@@ -9,7 +9,7 @@ what a run holds (see each config's `memory_estimate`), so a run that fits is ne
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from rlmeta.core.errors import ConfigError
 
@@ -43,6 +43,6 @@ def check_fits(parts: dict[str, int], flags: str, available: int | None = None) 
     need = sum(parts.values())
     have = available_bytes() if available is None else available
     if need > have:
-        what = max(parts, key=parts.get)
+        what = max(parts, key=lambda k: parts[k])
         raise ConfigError(f"{flags}: this run would need at least {need / GB:,.1f} GB of memory ({what}: "
                           f"{parts[what] / GB:,.1f} GB) and this machine has {have / GB:,.1f} GB available")

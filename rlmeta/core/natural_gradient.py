@@ -3,7 +3,7 @@ products and a backtracking line search on a KL constraint."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.modules import module as nn_module
 
-from rlmeta.core.distributions import (LOG_2PI, categorical_entropy, categorical_kl, categorical_log_prob,
-                                       gaussian_entropy, gaussian_kl, gaussian_log_prob)
+from rlmeta.core.distributions import (
+    LOG_2PI,
+    categorical_entropy,
+    categorical_kl,
+    categorical_log_prob,
+    gaussian_entropy,
+    gaussian_kl,
+    gaussian_log_prob,
+)
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
 
@@ -48,6 +56,90 @@ def has_hooks(module: nn.Module) -> bool:
     return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
 
 
+def is_image_space(shape: Sequence[int]) -> bool:
+    """A 3-dim observation (CHW or HWC) is an image: it gets a convolutional encoder by default."""
+    return len(shape) == 3
+
+
+class NatureCNN(nn.Module):
+    """The DQN encoder of Mnih et al. (2015), as CleanRL's ppo_atari.py and SB3's NatureCNN:
+    conv 8x8/4 (32) -> conv 4x4/2 (64) -> conv 3x3/1 (64) -> linear (512), ReLU after each,
+    orthogonal weights with gain sqrt 2 and zero biases.
+
+    Takes images [B, C, H, W] or, when the last dim looks like channels (1, 3 or 4) and the first does
+    not, [B, H, W, C]; uint8 pixels are scaled to [0, 1] here (on the device), floats pass as they are.
+
+    Example:
+        >>> enc = NatureCNN((4, 84, 84), uint8=True)
+        >>> enc(torch.zeros(2, 4, 84, 84, dtype=torch.uint8)).shape     # torch.Size([2, 512])
+    """
+
+    def __init__(self, obs_shape: Sequence[int], uint8: bool = True, features: int = 512):
+        super().__init__()
+        shape = tuple(int(x) for x in obs_shape)
+        if len(shape) != 3:
+            raise ValueError(f"NatureCNN takes 3-dim image observations, got shape {shape}")
+        self.channels_last = shape[-1] in (1, 3, 4) and shape[0] not in (1, 3, 4)
+        c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
+        self.uint8 = uint8
+        self.features = features
+
+        def conv(cin: int, cout: int, k: int, stride: int) -> nn.Conv2d:
+            layer = nn.Conv2d(cin, cout, k, stride)
+            nn.init.orthogonal_(layer.weight, np.sqrt(2))
+            nn.init.zeros_(layer.bias)
+            return layer
+
+        self.convs = nn.Sequential(conv(c, 32, 8, 4), nn.ReLU(), conv(32, 64, 4, 2), nn.ReLU(),
+                                   conv(64, 64, 3, 1), nn.ReLU(), nn.Flatten())
+        side = lambda n: ((n - 8) // 4 + 1 - 4) // 2 + 1 - 2  # noqa: E731  (after the three convolutions)
+        if min(h, w) < 36:
+            raise ValueError(f"NatureCNN: images of {h}x{w} are too small for its 8/4, 4/2, 3/1 convolutions "
+                             "(at least 36x36)")
+        flat = 64 * side(h) * side(w)  # 3136 for 84 x 84
+        self.fc = nn.Linear(flat, features)
+        nn.init.orthogonal_(self.fc.weight, np.sqrt(2))
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """obs [B, C, H, W] (or [B, H, W, C]) -> features [B, 512]"""
+        memo = self._memo
+        if memo is not None and memo[0] is obs:
+            return memo[1]
+        x = obs.permute(0, 3, 1, 2) if self.channels_last else obs
+        x = x.float() / 255.0 if self.uint8 else x
+        out = torch.relu(self.fc(self.convs(x)))
+        if memo is not None:
+            self._memo = (obs, out)
+        return out
+
+    _memo: tuple | None = None
+
+    @contextlib.contextmanager
+    def reuse(self):
+        """Within this block a second call on the same tensor returns the first call's features (the
+        same autograd node): a policy and a value head over one shared encoder cost one forward and one
+        backward of it, as SB3's shared features extractor. Only inside the block, where the parameters
+        cannot change between the calls."""
+        self._memo = (None, None)
+        try:
+            yield self
+        finally:
+            self._memo = None
+
+
+class SharedEncoder:
+    """Holds an encoder owned by another network without registering it as a submodule: the owner's
+    optimizer steps its parameters (with the gradients of both networks' losses, as one shared network
+    in CleanRL / SB3), the holder's optimizer only its own head."""
+
+    def __init__(self, encoder: nn.Module):
+        self.module = encoder
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)
+
+
 def frozen_forward(seq: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """`seq`'s forward as direct torch calls on its live weights, for no-grad inference in a hot loop.
 
@@ -62,7 +154,8 @@ def frozen_forward(seq: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor]
     fns: list[Callable[[torch.Tensor], torch.Tensor]] = []
     for m in seq:
         if type(m) is nn.Linear and m.bias is not None:
-            fns.append(lambda x, w=m.weight.detach().t(), b=m.bias.detach(): torch.addmm(b, x, w))
+            # (defaults bind this layer's weights now, not the loop variable's last value)
+            fns.append(lambda x, w=m.weight.detach().t(), b=m.bias.detach(): torch.addmm(b, x, w))  # noqa: B008
         elif type(m) is nn.Tanh:
             fns.append(torch.tanh)
         elif type(m) is nn.ReLU and not m.inplace:
@@ -103,7 +196,7 @@ def numpy_forward(seq: nn.Sequential) -> Callable[[np.ndarray], np.ndarray] | No
     fns: list[Callable[[np.ndarray], np.ndarray]] = []
     for m in seq:
         if type(m) is nn.Linear and m.bias is not None and m.weight.device.type == "cpu":
-            fns.append(lambda x, w=m.weight.detach().numpy().T, b=m.bias.detach().numpy(): x @ w + b)
+            fns.append(lambda x, w=m.weight.detach().numpy().T, b=m.bias.detach().numpy(): x @ w + b)  # noqa: B008
         elif type(m) in NUMPY_ACTIVATIONS and getattr(m, "alpha", 1.0) == 1.0 and not getattr(m, "inplace", False):
             fns.append(NUMPY_ACTIVATIONS[type(m)])
         else:
@@ -116,14 +209,17 @@ class GaussianActor(nn.Module):
     """pi(a|s) = N(mu(s), diag(exp(log_std))^2) with a state-independent, learned log_std."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "tanh",
-                 log_std_init: float = 0.0, ortho_init: bool = False):
+                 log_std_init: float = 0.0, ortho_init: bool = False, encoder: nn.Module | None = None):
         super().__init__()
-        self.mu = mlp([obs_dim, *hidden, act_dim], activation, ortho_init=ortho_init, output_gain=0.01)
+        # encoder (images): obs -> [B, encoder.features], then the MLP (obs_dim is then ignored)
+        self.encoder = encoder
+        in_dim = encoder.features if encoder is not None else obs_dim
+        self.mu = mlp([in_dim, *hidden, act_dim], activation, ortho_init=ortho_init, output_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """obs [B, obs_dim] -> mean [B, act_dim], log_std [B, act_dim] (broadcast)."""
-        mean = self.mu(obs)
+        """obs [B, obs_dim] (or images for an encoder) -> mean [B, act_dim], log_std [B, act_dim] (broadcast)."""
+        mean = self.mu(obs if self.encoder is None else self.encoder(obs))
         return mean, self.log_std.expand_as(mean)
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,7 +251,7 @@ class GaussianActor(nn.Module):
         once per call of this method instead of per step. Subclasses that change forward/sample get
         their own `sample` back."""
         mu = frozen_forward(self.mu)
-        if (mu is None or has_hooks(self) or type(self).forward is not GaussianActor.forward
+        if (mu is None or self.encoder is not None or has_hooks(self) or type(self).forward is not GaussianActor.forward
                 or type(self).sample is not GaussianActor.sample):
             return self.sample
         log_std = self.log_std.detach()
@@ -202,13 +298,16 @@ class CategoricalActor(nn.Module):
     """
 
     def __init__(self, obs_dim: int, num_actions: int, hidden: Sequence[int], activation: str = "tanh",
-                 ortho_init: bool = False):
+                 ortho_init: bool = False, encoder: nn.Module | None = None):
         super().__init__()
-        self.logits = mlp([obs_dim, *hidden, num_actions], activation, ortho_init=ortho_init, output_gain=0.01)
+        # encoder (images, e.g. NatureCNN): obs -> [B, encoder.features] before the MLP head
+        self.encoder = encoder
+        in_dim = encoder.features if encoder is not None else obs_dim
+        self.logits = mlp([in_dim, *hidden, num_actions], activation, ortho_init=ortho_init, output_gain=0.01)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """obs [B, obs_dim] -> logits [B, A]"""
-        return self.logits(obs)
+        """obs [B, obs_dim] (or images [B, C, H, W] with an encoder) -> logits [B, A]"""
+        return self.logits(obs if self.encoder is None else self.encoder(obs))
 
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> action [B, 1] (an index, as float), log_prob [B]"""
@@ -234,19 +333,28 @@ class CategoricalActor(nn.Module):
 
 
 class Critic(nn.Module):
-    """V(s): obs [B, obs_dim] -> [B]."""
+    """V(s): obs [B, obs_dim] -> [B].
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int], activation: str = "tanh", ortho_init: bool = False):
+    encoder: an nn.Module (its own, e.g. NatureCNN) or a SharedEncoder (the actor's, stepped by the
+    actor's optimizer) applied to the observation before the MLP.
+    """
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int], activation: str = "tanh", ortho_init: bool = False,
+                 encoder: nn.Module | SharedEncoder | None = None):
         super().__init__()
-        self.v = mlp([obs_dim, *hidden, 1], activation, ortho_init=ortho_init, output_gain=1.0)
+        self.encoder = encoder
+        in_dim = (encoder.module if isinstance(encoder, SharedEncoder) else encoder).features \
+            if encoder is not None else obs_dim
+        self.v = mlp([in_dim, *hidden, 1], activation, ortho_init=ortho_init, output_gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.v(obs).squeeze(-1)
+        """obs [B, obs_dim] (or images with an encoder) -> [B]"""
+        return self.v(obs if self.encoder is None else self.encoder(obs)).squeeze(-1)
 
     def fast_value(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """A no-grad forward for collection loops, bitwise equal to self(obs) (see frozen_forward)."""
         v = frozen_forward(self.v)
-        if v is None or has_hooks(self) or type(self).forward is not Critic.forward:
+        if v is None or self.encoder is not None or has_hooks(self) or type(self).forward is not Critic.forward:
             return self
         return lambda obs: v(obs).squeeze(-1)
 

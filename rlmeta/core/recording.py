@@ -19,8 +19,9 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class EpisodeRecorder:
         require_video()
         gl = default_gl_backend()
         self.env_id, self.seed, self.shadows = env_id, seed, shadows
-        self.env = None
+        self.env: Any = None  # the gymnasium env (None once closed)
         self._episodes = 0
         try:  # make and draw one frame now, so a machine that cannot render fails in one line up front
             try:
@@ -109,7 +110,7 @@ class EpisodeRecorder:
         self._episodes += 1
         space = self.env.action_space
         frames, ret, t = [self._render()], 0.0, 0
-        for t in range(1, max_steps + 1):
+        for t in range(1, max_steps + 1):  # noqa: B007 (t, the steps taken, is read after the loop)
             x = np.asarray(obs, np.float32)[None]  # [1, obs_dim]
             if normalize is not None:
                 x = normalize(x)
@@ -139,7 +140,7 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> Path:
     with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, pixelformat="yuv420p",
                             macro_block_size=1, ffmpeg_log_level="error") as w:
         for f in frames:
-            w.append_data(f)
+            w.append_data(f)  # type: ignore[attr-defined]  # (imageio's stubs type v2's writer as its base)
     tmp.replace(path)
     return path
 
@@ -162,4 +163,4 @@ def read_frames(path: str | Path) -> np.ndarray:
     import imageio.v2 as imageio
 
     with imageio.get_reader(path) as r:
-        return np.stack([f for f in r])
+        return np.stack([frame for frame in r])  # type: ignore[attr-defined]  # noqa: C416 (stubs: not iterable)

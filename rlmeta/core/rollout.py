@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -64,9 +64,10 @@ class OnPolicyCollector:
 
     def __init__(self, envs: VecEnv, steps_per_env: int, device: torch.device, gamma: float):
         self.envs, self.T, self.device, self.gamma = envs, steps_per_env, device, gamma
-        obs_dim = envs.single_observation_space.shape[0]
+        space = envs.single_observation_space
         act_dim = action_dim(envs.single_action_space)
-        self.buffer = RolloutBuffer(steps_per_env, envs.num_envs, obs_dim, act_dim, device)
+        obs_dtype = torch.uint8 if space.dtype == np.uint8 else torch.float32  # images stay bytes
+        self.buffer = RolloutBuffer(steps_per_env, envs.num_envs, space.shape, act_dim, device, obs_dtype)
         self.stats = EpisodeStats()
         self.obs: torch.Tensor | None = None  # [N, obs_dim] the observation the next step acts on
         self.on_device = isinstance(envs, DeviceVecEnv)

@@ -42,8 +42,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def auto_threads() -> int:
     """The thread count `--torch-threads 0` stands for: 2 where this process may use two or more CPU
-    cores, else 1. On a 2-core CPU a second thread made SAC and TD3 training 1.4-1.5x faster end to
-    end (benchmarks/results/offpolicy_throughput_2threads.md); more threads are not measured."""
+    cores, else 1. On a 2-core CPU a second thread made SAC and TD3 training faster end to end
+    (benchmarks/results/offpolicy_throughput_2threads.md against offpolicy_throughput.md); more
+    threads are not measured."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return min(2, max(1, cores))
 
@@ -55,8 +56,8 @@ def set_torch_threads(n: int) -> None:
     Why flush: Adam's first moment of a parameter whose gradient is exactly zero (a dead ReLU unit)
     decays by beta1 = 0.9 per step into the float32 subnormal range (below 1.2e-38) and stays there
     for about 150 steps; x86 handles subnormal operands in microcode, 10-25x slower. In a SAC run on
-    Hopper-v5, 14% of the critic's Adam moments were subnormal after 3000 steps, and one elementwise
-    Adam op took 490 us instead of 31 (benchmarks/results/offpolicy_throughput.md). Flushing (FTZ/DAZ,
+    Hopper-v5 a large share of the critic's Adam moments were subnormal after a few thousand steps,
+    and an elementwise Adam op became an order of magnitude slower (benchmarks/results/offpolicy_throughput.md). Flushing (FTZ/DAZ,
     what XLA and TensorFlow do on the CPU by default) changes results only where a value would have
     been below 1.2e-38 (2.2e-308 in float64). It is set on the calling thread before the thread count,
     so worker threads created afterwards inherit it.

@@ -22,6 +22,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rlmeta.core.errors import ConfigError
+
 
 def clip(x: np.ndarray, low, high) -> np.ndarray:
     """np.clip's values (NaN passes through) through two ufunc calls: np.clip's Python wrapper costs
@@ -40,10 +42,18 @@ class VecStep(NamedTuple):
     # DeviceVecEnv with torch_io only: returns/lengths are [N] (every env) and this [N] bool mask says
     # which ended a full episode this step, so statistics are summed on the device without a host sync
     episode_mask: Any = None
+    # backends whose learner sees transformed rewards/terminals (Atari: clipped rewards, a lost life as a
+    # terminal) also report the game's own [N] reward and [N] episode end; None where they are the same
+    raw_reward: Any = None
+    episode_over: Any = None
 
 
 class VecBackend(Protocol):
-    """What a backend provides: raw float64/float32 arrays, SAME_STEP autoreset."""
+    """What a backend provides: raw float64/float32 arrays (uint8 images), SAME_STEP autoreset.
+
+    `step` may return a sixth item, a dict with `raw_reward` [N] and `episode_over` [N], when the
+    reward and terminal it returns for learning differ from the episode's own (Atari, envs/atari.py):
+    episode statistics then sum the raw reward and count the episodes that really ended."""
 
     num_envs: int
     single_observation_space: gym.spaces.Space
@@ -127,6 +137,9 @@ class VecEnv:
         self.single_observation_space = backend.single_observation_space
         self.single_action_space = backend.single_action_space
         self.seed = seed
+        if normalize_obs and self.single_observation_space.dtype == np.uint8:
+            raise ConfigError(f"{env_id or 'this env'} has uint8 image observations: the network scales them "
+                              "to [0, 1]; turn off observation normalisation (--no-normalize-obs)")
         self.normalize_obs, self.normalize_reward = normalize_obs, normalize_reward
         self.gamma, self.clip_obs, self.clip_reward = gamma, clip_obs, clip_reward
         obs_shape = self.single_observation_space.shape
@@ -166,15 +179,17 @@ class VecEnv:
             actions = clip(actions, self._act_low, self._act_high)
         elif isinstance(self.single_action_space, gym.spaces.Discrete):  # [N, 1] float indices -> [N] ints
             actions = np.asarray(actions).reshape(self.num_envs).astype(np.int64) + self.single_action_space.start
-        obs, reward, term, trunc, final_obs = self.backend.step(actions)
+        obs, reward, term, trunc, final_obs, *info = self.backend.step(actions)
         reward = np.asarray(reward, np.float64)
         term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
         done = term | trunc
-        self._ep_return += reward
+        raw, over = (info[0]["raw_reward"], info[0]["episode_over"]) if info else (None, None)
+        ended = done if over is None else over
+        self._ep_return += reward if raw is None else raw
         self._ep_length += 1
-        ep_ret, ep_len = self._ep_return[done].copy(), self._ep_length[done].copy()
-        self._ep_return[done] = 0
-        self._ep_length[done] = 0
+        ep_ret, ep_len = self._ep_return[ended].copy(), self._ep_length[ended].copy()
+        self._ep_return[ended] = 0
+        self._ep_length[ended] = 0
         if self.normalize_reward:
             # gymnasium NormalizeReward: scale by the std of the running discounted return.
             self._disc_return = self._disc_return * self.gamma + reward
@@ -185,7 +200,8 @@ class VecEnv:
         norm_final = self._obs(final_obs, update=False)
         norm_obs = self._obs(obs, update=True)
         self._last_obs = norm_obs
-        return VecStep(norm_obs, reward.astype(np.float32), term, trunc, norm_final, ep_ret, ep_len)
+        return VecStep(norm_obs, reward.astype(np.float32), term, trunc, norm_final, ep_ret, ep_len,
+                       raw_reward=raw, episode_over=over)
 
     def close(self) -> None:
         self.backend.close()
@@ -226,6 +242,9 @@ class VecEnv:
         return seed
 
     def _obs(self, obs: np.ndarray, update: bool) -> np.ndarray:
+        if self.single_observation_space.dtype == np.uint8:
+            # images stay uint8 (4x less memory in the rollout buffer); the network scales them
+            return np.asarray(obs, np.uint8)
         obs = np.asarray(obs, np.float64)
         if not self.normalize_obs:
             return obs.astype(np.float32)

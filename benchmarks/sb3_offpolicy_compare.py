@@ -1,0 +1,172 @@
+"""Stable-Baselines3's DDPG / TD3 / SAC under Spinning Up's settings, next to rlmeta's runs of a suite:
+tells a defect of rlmeta's agent from a property of the task or the protocol.
+
+`run` trains SB3 on one (algo, env, seed) with the settings of rlmeta's `spinningup` preset (256x256
+ReLU, lr 1e-3, batch 100, 50 updates every 50 steps, polyak 0.995 = tau 0.005, gamma 0.99, 10k steps of
+uniform random actions, Gaussian action noise 0.1 for DDPG/TD3) and Spinning Up's test protocol (10
+deterministic episodes every 10k steps on a separate env), writing `progress.csv` (global_step,
+charts/test_return) like an rlmeta run. One difference SB3 cannot express: Spinning Up starts its
+updates at step 1000 while acting randomly until 10k; SB3's `learning_starts` does both at 10k.
+
+`report` reads those runs and rlmeta's run dirs (RUNS/ALGO-ENV-sSEED) and writes a markdown table,
+a CSV and a plot of the test returns of both, per seed and as mean over seeds.
+
+Run:
+    python benchmarks/sb3_offpolicy_compare.py run --algo ddpg --env Hopper-v5 --seed 0 --steps 200000 --out OUT
+    python benchmarks/sb3_offpolicy_compare.py report --algo ddpg --env Hopper-v5 --sb3 OUT --rlmeta RUNS \\
+        --seeds 0 1 2 --out benchmarks/results/offpolicy-300k/sb3_ddpg_hopper
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rlmeta.benchmarks.report import machine_line
+
+
+def train_sb3(algo: str, env_id: str, seed: int, steps: int, out: Path, eval_every: int = 10_000,
+              eval_episodes: int = 10) -> None:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import DDPG, SAC, TD3
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.noise import NormalActionNoise
+
+    torch.set_num_threads(1)
+    env = gym.make(env_id)
+    eval_env = gym.make(env_id)
+    n = env.action_space.shape[0]
+    common = dict(learning_rate=1e-3, buffer_size=1_000_000, learning_starts=10_000, batch_size=100, tau=0.005,
+                  gamma=0.99, train_freq=(50, "step"), gradient_steps=50, seed=seed, device="cpu",
+                  policy_kwargs={"net_arch": [256, 256]})
+    if algo == "sac":
+        model = SAC("MlpPolicy", env, ent_coef=0.2, **common)  # Spinning Up: fixed alpha 0.2
+    else:
+        noise = NormalActionNoise(np.zeros(n), 0.1 * np.ones(n))  # Hopper's Box is [-1, 1]
+        cls = DDPG if algo == "ddpg" else TD3
+        model = cls("MlpPolicy", env, action_noise=noise, **common)
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out / "progress.csv", "w", newline="")  # noqa: SIM115  (written by the callback, closed after learn)
+    w = csv.writer(f)
+    w.writerow(["global_step", "charts/test_return", "charts/test_return_std", "time/elapsed"])
+    t0 = time.perf_counter()
+
+    class Evaluate(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % eval_every == 0:
+                rets = []
+                for k in range(eval_episodes):
+                    obs, _ = eval_env.reset(seed=10_000 + seed * 100 + k + self.num_timesteps)
+                    done, ret = False, 0.0
+                    while not done:
+                        a, _ = model.predict(obs, deterministic=True)
+                        obs, r, term, trunc, _ = eval_env.step(a)
+                        ret += float(r)
+                        done = term or trunc
+                    rets.append(ret)
+                w.writerow([self.num_timesteps, np.mean(rets), np.std(rets), time.perf_counter() - t0])
+                f.flush()
+                print(f"{algo} {env_id} seed {seed}: step {self.num_timesteps} test return {np.mean(rets):.0f}",
+                      flush=True)
+            return True
+
+    model.learn(total_timesteps=steps, callback=Evaluate())
+    f.close()
+
+
+def read(path: Path) -> dict[int, float]:
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    return {int(float(r["global_step"])): float(r["charts/test_return"]) for r in rows if r.get("charts/test_return")}
+
+
+def report(args: argparse.Namespace) -> None:
+    sb3 = {s: read(args.sb3 / f"{args.algo}-{args.env}-s{s}" / "progress.csv") for s in args.seeds}
+    ours = {s: read(args.rlmeta / f"{args.algo}-{args.env}-s{s}" / "progress.csv") for s in args.seeds}
+    last = min(max(d) for d in sb3.values())
+    steps = list(range(10_000, last + 1, 10_000))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["library", "seed", "global_step", "test_return"])
+        for name, runs in (("rlmeta", ours), ("SB3", sb3)):
+            for s, d in runs.items():
+                for t in steps:
+                    if t in d:
+                        w.writerow([name, s, t, f"{d[t]:.2f}"])
+
+    def window(d: dict[int, float], t: int) -> float:  # mean of the test returns of the last 50k steps up to t
+        vals = [d[k] for k in range(t - 40_000, t + 1, 10_000) if k in d]
+        return float(np.mean(vals))
+
+    marks = [t for t in (100_000, 150_000, 200_000, 250_000, 300_000) if t <= last]
+    lines = [f"# {args.algo.upper()} on {args.env}: rlmeta and Stable-Baselines3 under the same settings", "",
+             f"Command: `python benchmarks/sb3_offpolicy_compare.py run --algo {args.algo} --env {args.env} --seed S "
+             f"--steps {last}` for S in {' '.join(map(str, args.seeds))}, then `... report`  ",
+             f"Machine: {machine_line()}  ", f"Measured: {time.strftime('%Y-%m-%d')}. rlmeta: the suite's runs "
+             "(`rlmeta bench spinningup-mujoco --budget quick --seeds 3`). Both: Spinning Up's settings (see the "
+             "script's docstring for the one difference) and test protocol (10 deterministic episodes every 10k "
+             "steps). Figures: mean of each seed's test returns over the last 5 evaluations (40k steps) up to the "
+             "step, per seed and over seeds. CSV: every evaluation of both.", "",
+             "| step | library | per seed | mean over seeds |", "|---:|---|---|---:|"]
+    for t in marks:
+        for name, runs in (("rlmeta", ours), ("SB3", sb3)):
+            per = [window(d, t) for d in runs.values()]
+            lines.append(f"| {t:,} | {name} | {', '.join(f'{x:.0f}' for x in per)} | {statistics.mean(per):.0f} |")
+    lines += ["", f"![side by side]({args.out.name}.png)", ""]
+    args.out.with_suffix(".md").write_text("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    for name, runs, color in (("rlmeta", ours, "C0"), ("SB3", sb3, "C1")):
+        for d in runs.values():
+            ts = [t for t in steps if t in d]
+            ax.plot(ts, [d[t] for t in ts], color=color, alpha=0.35, lw=0.9)
+        mean = [statistics.mean(window(d, t) for d in runs.values()) for t in steps[4:]]
+        ax.plot(steps[4:], mean, color=color, lw=2.2, label=f"{name} (mean over seeds {', '.join(map(str, runs))})")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("test return (10 deterministic episodes)")
+    ax.set_title(f"{args.algo.upper()} {args.env}: thin = seeds, thick = 5-evaluation mean")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out.with_suffix(".png"))
+    print(args.out.with_suffix(".md").read_text())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="train SB3 on one seed, writing OUT/ALGO-ENV-sSEED/progress.csv")
+    r.add_argument("--algo", choices=["ddpg", "td3", "sac"], required=True, help="SB3 algorithm")
+    r.add_argument("--env", default="Hopper-v5", help="gymnasium id")
+    r.add_argument("--seed", type=int, default=0, help="seed of SB3 and the env")
+    r.add_argument("--steps", type=int, default=300_000, help="env steps to train")
+    r.add_argument("--out", type=Path, required=True, help="folder for the run's CSV")
+    g = sub.add_parser("report", help="table, CSV and plot of SB3's and rlmeta's runs")
+    g.add_argument("--algo", choices=["ddpg", "td3", "sac"], required=True, help="algorithm")
+    g.add_argument("--env", default="Hopper-v5", help="gymnasium id")
+    g.add_argument("--sb3", type=Path, required=True, help="the folder given to `run --out`")
+    g.add_argument("--rlmeta", type=Path, required=True, help="the suite's run folder (ALGO-ENV-sSEED inside)")
+    g.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds to compare")
+    g.add_argument("--out", type=Path, required=True, help="output path without suffix (.md, .csv, .png)")
+    args = p.parse_args()
+    if args.cmd == "run":
+        train_sb3(args.algo, args.env, args.seed, args.steps, args.out / f"{args.algo}-{args.env}-s{args.seed}")
+    else:
+        report(args)
+
+
+if __name__ == "__main__":
+    main()
