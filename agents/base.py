@@ -6,12 +6,15 @@ checkpoints. Research hooks are few and named:
 - `iteration()`: collect -> update; returns a metrics dict (the only method an agent must write).
 - `extra_losses`: callables `(agent, batch) -> (loss, metrics)` added to the agent's main loss
   (the policy loss for policy-gradient agents, the actor loss for off-policy ones), so a new
-  regulariser reaches every agent without overriding any `iteration()`.
+  regulariser reaches every agent without overriding any `iteration()`. They read networks through
+  the `agent` they are handed: under the off-policy vmapped executors (`--seeds K`, `--compile` on
+  the CPU) that is one seed's view of the agent, whose networks carry that seed's parameters.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np

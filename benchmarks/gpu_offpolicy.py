@@ -1,8 +1,8 @@
-"""Off-policy agents on one GPU (issue 15's GPU check): Spinning Up's protocol (one env, one update per
+"""Off-policy agents on one GPU (the off-policy GPU check): Spinning Up's protocol (one env, one update per
 env step) with the update eager and replayed as CUDA graphs (`--compile` on CUDA), K seeds in one
 process (`--seeds K`), and the captured == eager check.
 
-One command on a GPU machine prepared with ../shared/device/ (a few minutes on an H100), writing
+One command on a GPU machine with the `gpu` extra installed (a few minutes on an H100), writing
 gpu_offpolicy.md, gpu_offpolicy.png and gpu_offpolicy.csv into --out:
     python benchmarks/gpu_offpolicy.py --out benchmarks/results/gpu_offpolicy
 The test suite runs it in a tiny configuration on the CPU (tests/test_gpu_offpolicy.py; there the
@@ -11,7 +11,7 @@ The test suite runs it in a tiny configuration on the CPU (tests/test_gpu_offpol
 
 Rows: env-steps/s of `agent.iteration()` over --steps env steps after --start-steps random ones and a
 warm-up phase (capture happens there), on HalfCheetah-v5 with the CPU MuJoCo env (the Spinning Up
-protocol steps one env; the update is what the GPU speeds up). Targets (issue 15, H100/H200): SAC
+protocol steps one env; the update is what the GPU speeds up). Targets (on an H100/H200): SAC
 >= 1500 env-steps/s, TD3 >= 2000.
 
 Parallel worlds (`--preset gpu`, mujoco-warp, 1024 worlds, after FastTD3/FastSAC): SAC and TD3 on
@@ -19,7 +19,7 @@ HalfCheetah-v5 and Hopper-v5, one seed each, each trained for --worlds-budget-s 
 from before its worlds are built (warp kernel compilation and CUDA-graph capture included), then
 --worlds-eval-episodes deterministic test episodes. Reported: env-steps/s, the best training return
 (mean over the episodes of one log row: exploration noise on) and when the target was first reached,
-and the test return. Targets (issue 15): HalfCheetah >= 10,000, Hopper >= 3000 within 5 minutes.
+and the test return. Targets: HalfCheetah >= 10,000, Hopper >= 3000 within 5 minutes.
 Four 5-minute runs do not fit the script's 8 minutes, so by default each run gets 75 s and every run
 is shrunk to end before --deadline-s (default 420 s for the whole script); a full 5-minute check of
 one task is its own call, e.g.
@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 RESULTS = Path(__file__).parent / "results"
 TARGETS = {"sac": 1500.0, "td3": 2000.0}
-RETURN_TARGETS = {"HalfCheetah-v5": 10_000.0, "Hopper-v5": 3000.0}  # within 5 minutes (issue 15)
+RETURN_TARGETS = {"HalfCheetah-v5": 10_000.0, "Hopper-v5": 3000.0}  # within 5 minutes of wall time
 
 
 # the wall clock of the budgets and deadlines (a test swaps in a clock that ticks per call, so the
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         w.writerows(rows)
     cmd = "python benchmarks/gpu_offpolicy.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    lines = ["# Off-policy agents on one GPU (issue 15)", "", f"Command: `{cmd.strip()}`  ",
+    lines = ["# Off-policy agents on one GPU", "", f"Command: `{cmd.strip()}`  ",
              f"Machine: {machine_line()}; device {args.device}  ",
              f"Measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; whole script {minutes:.1f} min.", ""]
     if rows:
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"Parallel worlds: {w_note}.")
     else:
         lines += ["| algo | env | budget | env-steps/s | best training return | target reached at | test return | "
-                  "target (issue 15) |", "|---|---|---:|---:|---:|---:|---:|---|"]
+                  "target |", "|---|---|---:|---:|---:|---:|---:|---|"]
         for r in w_rows:
             if "note" in r:
                 lines.append(f"| {r['algo']} | {r['env']} | - | - | - | - | - | {r['note']} |")

@@ -259,7 +259,7 @@ def main() -> None:
                      f"{2 * share:.0%} of it. " if args.threads == 1 else "") +
                   "What rlmeta saves: Adam and polyak as a few ops on flat buffers, batched "
                   "twin critics, no per-step Python bookkeeping, and with --compile (the CPU's compiled single-run "
-                  "update: update_seeds over one seed, gradients and Adam steps as torch.compile'd graphs, "
+                  "update: update_step vmapped over one seed, gradients, Adam steps and target updates as one torch.compile'd graph per graph_key(), "
                   "agents/offpolicy/base.py) no autograd bookkeeping and fused elementwise work. What stays: the "
                   "matrix multiplies, which MKL runs below its in-cache speed here because an update's "
                   "activations do not fit in L2 (a profile of the compiled SAC update on 1 thread: 4.1 of 6.0 ms "

@@ -6,6 +6,8 @@ A suite file (built-ins live in benchmarks/suites/*.yaml; any path works too):
     algos:                      # algo -> preset and extra config fields for every run of it
       ppo: {preset: spinningup}
     envs: [HalfCheetah-v5, Hopper-v5]
+    default_envs: []            # the envs a run without `--only ENV` covers ([] = all of envs); the
+                                # others run when named: `rlmeta bench SUITE --only Walker2d-v5`
     seeds: 2                    # default for --seeds
     default_budget: smoke       # default for --budget
     budgets: {smoke: 150000, quick: 300000, 1m: 1000000, 3m: 3000000}
@@ -137,21 +139,27 @@ class Suite:
     overrides: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     seeds_together: bool = True
+    default_envs: list[str] = field(default_factory=list)
+    """The envs of a run that names none with --only ([] = every env of `envs`): a suite can offer more
+    tasks than its default covers, so its recorded commands keep meaning what they ran."""
 
     def total_steps(self, budget: str) -> int:
         if budget not in self.budgets:
             raise ConfigError(f"--budget must be one of {', '.join(self.budgets)}, got '{budget}'")
         return int(self.budgets[budget])
 
-    def specs(self, budget: str, seeds: int, out: Path, wandb: str = "disabled") -> list[RunSpec]:
-        """Every run of the suite, ordered env-major so parallel workers mix algorithms."""
+    def specs(self, budget: str, seeds: int, out: Path, wandb: str = "disabled",
+              envs: list[str] | None = None) -> list[RunSpec]:
+        """The runs of the suite on `envs` (default: default_envs, or every env), ordered env-major so
+        parallel workers mix algorithms."""
+        envs = envs if envs is not None else (self.default_envs or self.envs)
         if seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
         steps = self.total_steps(budget)
         tags = (f"suite:{self.name}", f"budget:{budget}")
         out_specs = []
         for seed in range(seeds):
-            for env in self.envs:
+            for env in envs:
                 for algo, opts in self.algos.items():
                     opts = dict(opts or {})
                     preset = opts.pop("preset", None)
@@ -191,4 +199,7 @@ def load_suite(name_or_path: str) -> Suite:
             raise ConfigError(f"suite file {path}: unknown algo '{algo}'; available: {', '.join(ALGOS)}")
     for env in data["envs"]:
         check_env_id(env)
+    stray = set(data.get("default_envs") or []) - set(data["envs"])
+    if stray:
+        raise ConfigError(f"suite file {path}: default_envs {sorted(stray)} are not among its envs")
     return Suite(**data)

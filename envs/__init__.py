@@ -77,10 +77,9 @@ def make_vec_env(
     Example:
         >>> envs = make_vec_env("Hopper-v5", num_envs=4096, backend="warp", device="cuda")
     """
+    from rlmeta.envs.atari import is_atari
     from rlmeta.envs.gym_backend import GymBackend
     from rlmeta.envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
-
-    from rlmeta.envs.atari import is_atari
 
     if is_atari(env_id) and backend in ("auto", "atari"):
         # ALE's native vector env: emulators stepped in C++ threads, preprocessing included

@@ -160,3 +160,22 @@ def test_atari_errors_are_one_line(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "ale_py", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"pip install 'rlmeta\[atari\]'"):
         make_vec_env("ALE/Breakout-v5", 1)
+
+
+def test_atari_episode_recording_feeds_the_policy_frame_stacks():
+    pytest.importorskip("imageio_ffmpeg")
+    from rlmeta.core.recording import EpisodeRecorder
+    from rlmeta.envs.atari import recording_env
+
+    seen = []
+
+    def policy(obs):  # the policy sees what it was trained on: [1, 4, 84, 84] uint8
+        seen.append((obs.shape, obs.dtype))
+        return np.array([[1.0]], np.float32)  # FIRE, as a float index
+
+    rec = EpisodeRecorder("BreakoutNoFrameskip-v4", seed=0, make_env=recording_env("BreakoutNoFrameskip-v4"))
+    frames, _, length = rec.record(policy, max_steps=40)
+    rec.close()
+    assert length == 40 and frames.shape == (41, 210, 160, 3) and frames.dtype == np.uint8
+    assert set(seen) == {((1, 4, 84, 84), np.dtype(np.uint8))}
+    assert recording_env("Hopper-v5") is None

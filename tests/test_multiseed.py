@@ -1,5 +1,5 @@
-"""Several seeds in one process (rlmeta/app/multiseed.py) and the functional update it shares with the
-GPU path: each seed of `--seeds K` matches its single run, resumes, and the CPU default path keeps
+"""Several seeds in one process (rlmeta/app/multiseed.py) and the vmapped executor it shares with the
+CPU's --compile: each seed of `--seeds K` matches its single run, resumes, and the CPU default path keeps
 the numbers it had before either existed."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.app.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
 
 DATA = Path(__file__).parent / "data"
 ALGOS = ["ddpg", "td3", "sac"]
@@ -93,8 +93,8 @@ def test_seeds_resume_continues_like_an_uninterrupted_run(tmp_path):
 
 
 def test_compile_on_the_cpu_is_the_eager_run_and_resumes(tmp_path, capsys):
-    """`train sac --compile` on the CPU runs each update as update_seeds over one seed with compiled
-    gradients and Adam steps (OffPolicyAgent.compiled_update). Over the 200 uniform-random steps (the
+    """`train sac --compile` on the CPU runs each update as update_step vmapped over one seed, one
+    compiled graph (OffPolicyAgent.compiled_update). Over the 200 uniform-random steps (the
     same transitions either way) it is the eager run to float rounding: fused kernels round
     differently, which grows like a 1e-7 perturbation of the weights would (about 1e-6 relative in
     the parameters after 150 updates), and a loss that is a difference of near-equal terms shows it
@@ -187,26 +187,33 @@ def test_default_path_is_the_code_before_multiseed(tmp_path):
 
 
 # ---------------------------------------------------------------------- the functional update
-@pytest.mark.parametrize("algo, compile", [("ddpg", False), ("td3", False), ("sac", False), ("sac", True)])
-def test_functional_update_equals_update(algo, compile, capsys):
-    """update_seeds over one seed (vmap of torch.func.grad of the same losses; with compile=True the
-    vmapped gradients and the Adam steps through torch.compile, as `--seeds K --compile`) against
-    update(), from the same state and the same draws, for a few steps (TD3: both delay branches)."""
-    from tests.test_offpolicy import _agent
+@pytest.mark.parametrize("algo, mode", [("ddpg", "eager"), ("td3", "eager"), ("sac", "eager"), ("sac", "compile"),
+                                        ("td3", "graph")])
+def test_functional_update_equals_update(algo, mode, capsys, monkeypatch):
+    """The vmapped executor over one seed (StackedSeeds.update: update_step under vmap with
+    torch.func.grad and a functional Adam; "compile": one torch.compile'd graph, as `--seeds K
+    --compile` and the CPU's --compile; "graph": the CUDA-graph executor's plumbing, CapturedFn per
+    graph_key(), which runs eagerly on the CPU) against the eager update(), from the same state and
+    the same draws, for a few steps (TD3: both delay branches)."""
+    from rlmeta.agents.offpolicy import stacked
     from rlmeta.app.multiseed import StackedSeeds
+    from rlmeta.core.graphs import CapturedFn
     from rlmeta.core.replay import ReplayBatch
+    from tests.test_offpolicy import _agent
 
     kw = {"autotune": True} if algo == "sac" else {}
     ref, fun = _agent(algo, seed=3, **kw), _agent(algo, seed=3, **kw)
+    if mode == "graph":
+        monkeypatch.setattr(stacked, "_cuda_graphs", lambda compile, device: compile)
     try:
-        S = StackedSeeds([fun], compile=compile)
+        S = StackedSeeds([fun], compile=mode != "eager")
         for i in range(4):
             torch.manual_seed(100 + i)
             m_ref = ref.update(ref.loop.buffer.sample(8))
             torch.manual_seed(100 + i)
             b = fun.loop.buffer.sample(8)
             noise = fun.update_noise(8)
-            m_fun = fun.update_seeds(S, ReplayBatch(*(x[None] for x in b)), tuple(x[None] for x in noise), i)
+            m_fun = S.update(ReplayBatch(*(x[None] for x in b)), tuple(x[None] for x in noise))
             ref.loop.num_updates += 1
             fun.loop.num_updates += 1
             S.sync_counts()
@@ -220,6 +227,8 @@ def test_functional_update_equals_update(algo, compile, capsys):
             torch.testing.assert_close(a.m, b.m, rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(fun.critic_targ_flat, ref.critic_targ_flat, rtol=1e-5, atol=1e-6)
         assert "torch.compile" not in capsys.readouterr().err  # compiled, not the eager fallback
+        if mode == "graph":  # one CapturedFn per value of graph_key()
+            assert len(S._fns) == 2 and all(isinstance(f, CapturedFn) for f in S._fns.values())
         # the agent's modules see the stacked rows: its act() uses the updated actor
         obs = fun.loop.buffer.sample(4).obs.numpy()
         torch.testing.assert_close(torch.as_tensor(fun.act(obs, True)), torch.as_tensor(ref.act(obs, True)),

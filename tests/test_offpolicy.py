@@ -12,15 +12,15 @@ import torch
 from torch import nn
 
 from rlmeta.agents.offpolicy import ddpg, sac, td3
-from rlmeta.envs.gym_backend import GymBackend
-from rlmeta.core.checkpoint import load_checkpoint
-from rlmeta.app.cli import main
-from rlmeta.core.networks import DeterministicActor, QEnsemble, SquashedGaussianActor
 from rlmeta.agents.offpolicy.base import OffPolicyConfig, OffPolicyLoop, make_target, polyak_update
+from rlmeta.app.cli import main
+from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.core.graphs import maybe_compile
+from rlmeta.core.networks import DeterministicActor, QEnsemble, SquashedGaussianActor
 from rlmeta.core.optim import FlatAdam
 from rlmeta.core.replay import ReplayBatch, ReplayBuffer
 from rlmeta.core.vec_env import VecEnv
+from rlmeta.envs.gym_backend import GymBackend
 
 D = torch.float64
 
@@ -128,7 +128,7 @@ def test_td3_delayed_actor_and_targets():
     agent = _agent("td3", policy_delay=3)
     try:
         changed = []
-        for k in range(9):
+        for _ in range(9):
             before = [agent.actor_opt.flat.clone(), agent.critic_opt.flat.clone(), agent.actor_targ_flat.clone(),
                       agent.critic_targ_flat.clone()]
             agent.update(agent.loop.buffer.sample(8))

@@ -1,4 +1,4 @@
-"""The off-policy loop with many parallel worlds on a device (issue 15's `--preset gpu` for SAC and TD3):
+"""The off-policy loop with many parallel worlds on a device (`--preset gpu` for SAC and TD3):
 OffPolicyLoop on a DeviceVecEnv (torch in and out, episode statistics summed on the device) fills the
 replay buffer with exactly what the numpy path stores on the same physics: N transitions per vector
 step, done = terminated only, next_obs = the true last observation at a time limit; the device
@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch_backend import TorchOnCPU  # tests/torch_backend.py
 
+from rlmeta.agents.offpolicy.base import GPU_PRESET, OffPolicyLoop
 from rlmeta.agents.offpolicy.sac import SACConfig
 from rlmeta.agents.offpolicy.td3 import TD3Config
-from rlmeta.envs.mujoco.batched import MujocoBatchBackend
-from rlmeta.agents.offpolicy.base import GPU_PRESET, OffPolicyLoop
 from rlmeta.core.vec_env import DeviceVecEnv, VecEnv
-from torch_backend import TorchOnCPU  # tests/torch_backend.py
+from rlmeta.envs.mujoco.batched import MujocoBatchBackend
 
 N, LIMIT = 4, 20  # worlds, time limit (short, so truncations happen within the test)
 
@@ -136,8 +136,8 @@ def test_gpu_preset_cli_on_warp_cpu(tmp_path):
     pytest.importorskip("warp")
     import csv
 
-    from rlmeta.core.checkpoint import load_checkpoint
     from rlmeta.app.cli import main
+    from rlmeta.core.checkpoint import load_checkpoint
 
     for algo in ("td3", "sac"):
         rd = tmp_path / algo

@@ -19,15 +19,16 @@ from __future__ import annotations
 import sys
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 import pytest
 import torch
 
-from rlmeta.envs import make_vec_env
-from rlmeta.envs.mujoco.batched import MujocoBatchBackend
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.rollout import OnPolicyCollector
 from rlmeta.core.vec_env import DeviceVecEnv, VecEnv
+from rlmeta.envs import make_vec_env
+from rlmeta.envs.mujoco.batched import MujocoBatchBackend
 
 
 @pytest.fixture(scope="module")
@@ -51,25 +52,51 @@ def hopper_margin(qpos: np.ndarray, qvel: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------- per-step agreement
-@pytest.mark.parametrize("env_id,steps", [("HalfCheetah-v5", 40), ("Hopper-v5", 60)])
-def test_one_step_from_gymnasium_state_matches(warp_backend, env_id, steps):
-    """Each step: copy gymnasium's (qpos, qvel) into the worlds, apply the same action, compare."""
-    n = 4
-    b = warp_backend(env_id, n)
+# Physics settings both sides share where mujoco-warp cannot model gymnasium's (see the module
+# docstring of envs/mujoco/warp_backend.py): Humanoid's PGS solver (Newton on both sides), Ant's
+# pyramidal cone with mujoco-warp's capsule-plane contact frames (elliptic on both sides).
+SHARED_OPTIONS = {"Humanoid-v5": {"solver": mujoco.mjtSolver.mjSOL_NEWTON},
+                  "Ant-v5": {"cone": mujoco.mjtCone.mjCONE_ELLIPTIC}}
+# (qpos index, value) that puts world 0 out of the healthy range: the first step must terminate it
+UNHEALTHY = {"Walker2d-v5": (1, 2.5), "Ant-v5": (2, 1.5), "Humanoid-v5": (2, 2.5)}
+
+
+def gym_envs(env_id: str, n: int) -> list[gym.Env]:
     envs = [gym.make(env_id) for _ in range(n)]
     for i, e in enumerate(envs):
+        for k, v in SHARED_OPTIONS.get(env_id, {}).items():
+            setattr(e.unwrapped.model.opt, k, v)
         e.reset(seed=i)
+    return envs
+
+
+@pytest.mark.parametrize("env_id,steps", [("HalfCheetah-v5", 40), ("Hopper-v5", 60), ("Walker2d-v5", 12),
+                                          ("Swimmer-v5", 12), ("Ant-v5", 12), ("Humanoid-v5", 12)])
+def test_one_step_from_gymnasium_state_matches(warp_backend, env_id, steps):
+    """Each step: copy gymnasium's (qpos, qvel) into the worlds (and set_state gymnasium to it too, so
+    both recompute the derived fields Ant and Humanoid read: xpos, xipos, cinert, cvel), apply the same
+    action, compare reward, its terms, termination and observation (cfrc_ext, cinert, ... included)."""
+    n = 4
+    b = warp_backend(env_id, n, options=SHARED_OPTIONS.get(env_id))
+    envs = gym_envs(env_id, n)
     b.reset(0)
     rng = np.random.default_rng(0)
     terminations = 0
     for k in range(steps):
         qpos, qvel = gym_state(envs)
+        if k == 0 and env_id in UNHEALTHY:
+            j, z = UNHEALTHY[env_id]
+            qpos[0, j] = z
+        for e, q, v in zip(envs, qpos, qvel):
+            e.unwrapped.set_state(q, v)
         b.set_state(qpos, qvel, elapsed=0)
         act = rng.uniform(-1, 1, (n, b.single_action_space.shape[0]))
         _, rew, term, trunc, final_obs = b.step(torch.as_tensor(act))
         for i, e in enumerate(envs):
-            o, r, t, _, _ = e.step(act[i])
+            o, r, t, _, info = e.step(act[i])
             assert rew[i].item() == pytest.approx(r, abs=2e-3), (k, i)
+            for name, term_i in b.info.items():
+                assert term_i[i].item() == pytest.approx(info[name], abs=2e-3), (k, i, name)
             np.testing.assert_allclose(final_obs[i].numpy(), o, rtol=1e-3, atol=2e-3)
             q, v = e.unwrapped.data.qpos, e.unwrapped.data.qvel
             if env_id != "Hopper-v5" or abs(hopper_margin(q, v)) > 1e-3:  # float32 cannot decide closer calls
@@ -80,6 +107,10 @@ def test_one_step_from_gymnasium_state_matches(warp_backend, env_id, steps):
                 e.reset(seed=100 + k * n + i)
     if env_id == "Hopper-v5":
         assert terminations >= 3  # random actions topple the hopper: termination was exercised
+    if env_id in UNHEALTHY:
+        assert terminations >= 1
+    if env_id in ("Ant-v5", "Humanoid-v5"):
+        assert b.fields["cfrc_ext"].abs().max() > 0  # contact forces were computed (rne_postconstraint)
 
 
 def test_a_few_steps_without_resync_stay_close(warp_backend):
@@ -176,6 +207,40 @@ def test_termination_autoreset_same_step(warp_backend):
     assert (obs[1, :5] - init).abs().max() <= 5e-3 + 1e-6  # reset noise scale 5e-3
     assert b.elapsed.tolist() == [6, 0, 6]
     assert torch.equal(obs[[0, 2]], final_obs[[0, 2]])
+
+
+def test_reset_observation_reads_forward_fields(warp_backend):
+    """Humanoid's observation reads fields mj_forward computes (cinert, cvel, qfrc_actuator) and zero
+    contact forces after a reset: the reset observation, and the one an autoreset puts in `obs` in the
+    step where world 1 falls, equal gymnasium's _get_obs() after set_state of the same (qpos, qvel);
+    the other worlds' observations are their own continued ones."""
+    env_id, n = "Humanoid-v5", 3
+    b = warp_backend(env_id, n, options=SHARED_OPTIONS[env_id])
+    ref = gym_envs(env_id, 1)[0].unwrapped
+
+    def gym_reset_obs(i: int) -> np.ndarray:
+        ref.reset(seed=0)  # mj_resetData: cfrc_ext zero, as after gymnasium's own reset
+        ref.set_state(b.qpos[i].double().numpy(), b.qvel[i].double().numpy())
+        return ref._get_obs()
+
+    obs = b.reset(5)
+    assert obs.shape == (n, 348) and obs[:, -13 * 6:].abs().max() == 0  # no contact forces yet
+    for i in range(n):
+        np.testing.assert_allclose(obs[i].numpy(), gym_reset_obs(i), rtol=1e-3, atol=2e-3)
+    envs = gym_envs(env_id, n)
+    qpos, qvel = gym_state(envs)
+    qpos[1, 2] = 2.5  # world 1's torso above the healthy range: it terminates in the next step
+    for e, q, v in zip(envs, qpos, qvel):
+        e.unwrapped.set_state(q, v)
+    b.set_state(qpos, qvel, elapsed=0)
+    act = np.random.default_rng(2).uniform(-0.4, 0.4, (n, 17))
+    obs, rew, term, _, final_obs = b.step(torch.as_tensor(act))
+    ref_steps = [e.step(a) for e, a in zip(envs, act)]
+    assert term.tolist() == [False, True, False] == [bool(t) for _, _, t, _, _ in ref_steps]
+    np.testing.assert_allclose(obs[1].numpy(), gym_reset_obs(1), rtol=1e-3, atol=2e-3)
+    for i in (0, 2):
+        assert torch.equal(obs[i], final_obs[i]) and rew[i].item() == pytest.approx(ref_steps[i][1], abs=2e-3)
+        np.testing.assert_allclose(obs[i].numpy(), ref_steps[i][0], rtol=1e-3, atol=2e-3)
 
 
 @pytest.mark.parametrize("env_id", ["HalfCheetah-v5", "Hopper-v5"])
@@ -283,8 +348,8 @@ def test_make_vec_env_warp_wiring_and_errors(warp_backend, monkeypatch):
 
 
 def test_ppo_cli_runs_on_warp_backend_and_resumes(warp_backend, tmp_path):
-    from rlmeta.core.checkpoint import load_checkpoint
     from rlmeta.app.cli import main
+    from rlmeta.core.checkpoint import load_checkpoint
 
     rd = tmp_path / "ppo-warp"
     common = ["--env", "HalfCheetah-v5", "--env-backend", "warp", "--device", "cpu", "--num-envs", "4",
@@ -298,7 +363,7 @@ def test_ppo_cli_runs_on_warp_backend_and_resumes(warp_backend, tmp_path):
     assert ck["global_step"] == 192 and ck["env"]["backend"]["elapsed"].tolist() == [48] * 4
 
 
-# ---------------------------------------------------------------------- GPU-scale training path (issue 14)
+# ---------------------------------------------------------------------- GPU-scale training path
 def test_staggered_starts_spread_episode_ends_and_device_stats_match_host(warp_backend):
     """stagger_starts: episode clocks start uniformly in [0, limit); world i's first (shortened) episode
     ends after limit - clock_i steps and is not reported; every later one runs the full limit. The
@@ -313,7 +378,7 @@ def test_staggered_starts_spread_episode_ends_and_device_stats_match_host(warp_b
         env.reset()
         clocks = env.backend.elapsed.clone()
         stats, rets, lens, ends = EpisodeStats(), [], [], []
-        for t in range(steps):
+        for _ in range(steps):
             out = env.step(torch.full((n, 6), 0.3) if torch_io else np.full((n, 6), 0.3, np.float32))
             ends.append(int((torch.as_tensor(out.terminated) | torch.as_tensor(out.truncated)).sum()))
             stats.add(out.episode_returns, out.episode_lengths, out.episode_mask)
@@ -323,8 +388,8 @@ def test_staggered_starts_spread_episode_ends_and_device_stats_match_host(warp_b
             lens += torch.as_tensor(l).tolist()
         env.close()
         runs.append((clocks, stats.pop(), rets, lens, ends))
-    (clocks, dev_stats, rets, lens, ends), (clocks2, host_stats, rets2, lens2, _) = runs
-    assert torch.equal(clocks, clocks2) and 0 <= clocks.min() and clocks.max() < limit and len(set(clocks.tolist())) >= 8
+    (clocks, dev_stats, rets, lens, ends), (clocks2, host_stats, rets2, _, _) = runs
+    assert torch.equal(clocks, clocks2) and clocks.min() >= 0 and clocks.max() < limit and len(set(clocks.tolist())) >= 8
     # full episodes of world i within `steps`: after its first ends at limit - c, one every `limit` steps
     expected = sum((steps - (limit - c)) // limit for c in clocks.tolist())
     assert len(rets) == expected and set(lens) == {limit}
@@ -338,8 +403,8 @@ def test_staggered_starts_spread_episode_ends_and_device_stats_match_host(warp_b
 @pytest.mark.parametrize("algo", ["vpg", "trpo"])
 def test_vpg_trpo_train_on_the_gpu_path(warp_backend, tmp_path, algo):
     """VPG and TRPO share the device collector: they train on warp worlds with staggered starts."""
-    from rlmeta.core.checkpoint import load_checkpoint
     from rlmeta.app.cli import main
+    from rlmeta.core.checkpoint import load_checkpoint
 
     rd = tmp_path / algo
     assert main(["train", algo, "--env", "Hopper-v5", "--env-backend", "warp", "--device", "cpu", "--stagger-starts",

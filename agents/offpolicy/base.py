@@ -1,10 +1,11 @@
 """What DDPG, TD3 and SAC share: their config fields, target networks with a one-op polyak update,
-an optional torch.compile wrapper, and the collect -> store -> update -> evaluate loop.
+the learner interface their one update step is written against and the executors that run it
+(eager, CUDA graph, vmapped over seeds, compiled), and the collect -> store -> update -> evaluate loop.
 
 An algorithm file keeps only what differs: networks, losses, the update step and how it explores.
 It subclasses `OffPolicyAgent`, builds `self.loop = OffPolicyLoop(cfg, envs, device)` and writes
-`explore(obs)`, `update(batch)` and `act(obs, deterministic)`; iteration() and checkpointing of the
-loop (replay buffer, update counters) come from here.
+`explore(obs)`, `update_step(L, batch, noise)`, `update_noise(B)` and `act(obs, deterministic)`;
+iteration(), the executors and checkpointing of the loop (replay buffer, update counters) come from here.
 
 The loop (Spinning Up's, vectorised): for the first `start_steps` env steps actions are uniform in
 the Box; after that `explore(obs)`. Every `update_every` env steps (summed over the num_envs
@@ -21,20 +22,21 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from rlmeta.agents.base import Agent
-from rlmeta.agents.offpolicy.stacked import StackedSeeds
+from rlmeta.agents.offpolicy.stacked import StackedSeeds, VmapUpdateError
 from rlmeta.core.config import RunConfig
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.evaluation import evaluate
-from rlmeta.core.memory import mlp_params
 from rlmeta.core.graphs import CapturedFn
+from rlmeta.core.memory import mlp_params
 from rlmeta.core.networks import DeterministicActor, QEnsemble
 from rlmeta.core.optim import FlatAdam
 from rlmeta.core.replay import ReplayBatch, ReplayBuffer, uniform_actions
@@ -267,11 +269,12 @@ class OffPolicyLoop:
         """Phases of (collect update_every env steps -> updates) for log_every env steps, stopping
         early at an evaluation step or total_steps. -> (new global step, metrics)."""
         last: dict[str, torch.Tensor] = {}
-        for step, n_updates in self.phases(step, explore):
+        end = step  # the global step after each phase
+        for end, n_updates in self.phases(step, explore):  # noqa: B007  (read after the loop)
             for _ in range(n_updates):
                 last = update(self.buffer.sample(self.cfg.batch_size))
                 self.num_updates += 1  # TD3's policy_delay reads this
-        return step, self.end_iteration(step, last, act)
+        return end, self.end_iteration(end, last, act)
 
     def phases(self, step: int, explore: Explore) -> Iterator[tuple[int, int]]:
         """The collection phases of one iteration: each yields (global step, updates owed) after
@@ -352,26 +355,88 @@ def use_cuda_graphs(cfg: OffPolicyConfig, device: torch.device) -> bool:
     return bool(cfg.compile) and device.type == "cuda"
 
 
+# ---------------------------------------------------------------------- the update, written once
+LossFn = Callable[[Any], tuple[torch.Tensor, Any]]  # nets -> (0-dim or [1] loss, aux: metrics / tensors)
+
+
+class Learner(Protocol):
+    """What an algorithm's update_step sees of the training state; the executors bind it:
+    LiveLearner to the agent's live modules and FlatAdams (eager, and recorded as a CUDA graph),
+    agents/offpolicy/stacked.py's _SeedLearner to one seed's rows of stacked parameters under vmap
+    (--seeds K, and --compile on the CPU) with torch.func.grad and a functional Adam.
+
+    - `nets`: the agent as this learner sees it: `nets.critic(obs, act)`, `nets.log_alpha`, and its
+      methods (`nets.extra_loss(b)`) run with these networks. Losses read networks through it only.
+    - `minimize(opt, loss_fn)`: one Adam step of the agent's optimizer attribute `opt` ('critic_opt')
+      on loss_fn(nets) -> (loss, aux), differentiated w.r.t. that optimizer's parameters only; -> aux.
+    - `polyak(target, source, polyak)`: target network buffer ('critic_targ_flat') <- polyak * target +
+      (1 - polyak) * the parameters of optimizer `source` ('critic_opt').
+    Under vmap update_step runs once per seed's shapes ([B, ...]), as in a single run.
+
+    Example (inside update_step):
+        >>> metrics = L.minimize("critic_opt", lambda nets: critic_loss(nets.critic, nets.critic_targ, ...))
+        >>> L.polyak("critic_targ_flat", "critic_opt", cfg.polyak)
+    """
+
+    nets: Any
+
+    def minimize(self, opt: str, loss_fn: LossFn) -> Any: ...
+
+    def polyak(self, target: str, source: str, polyak: float) -> None: ...
+
+
+class LiveLearner:
+    """The learner on the agent's live modules: autograd and the agent's FlatAdams, in place."""
+
+    def __init__(self, agent: Any):
+        self.nets = agent
+
+    def minimize(self, opt: str, loss_fn: LossFn) -> Any:
+        loss, aux = loss_fn(self.nets)
+        getattr(self.nets, opt).minimize(loss)
+        return aux
+
+    def polyak(self, target: str, source: str, polyak: float) -> None:
+        polyak_update(getattr(self.nets, target), getattr(self.nets, source).flat, polyak)
+
+
+def with_extra_losses(nets: Any, b: ReplayBatch, loss: torch.Tensor,
+                      metrics: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """loss + the agent's extra_losses on b (the research hook of agents/base.py), with their metrics.
+    Called with the learner's nets, so under vmap each extra loss sees that seed's networks."""
+    if not nets.extra_losses:
+        return loss, metrics
+    extra, em = nets.extra_loss(b)
+    # a float metric as a float64 tensor (logged as the same number): a vmapped step returns tensors only
+    em = {k: v if isinstance(v, torch.Tensor) else torch.tensor(float(v), dtype=torch.float64) for k, v in em.items()}
+    return loss + extra, {**metrics, **em}
+
+
 class OffPolicyAgent(Agent):
     """Base of DDPG, TD3 and SAC: one iteration is `self.loop.iteration(...)` with the agent's
     explore / update / act; the loop's state travels with the checkpoint.
 
-    The GPU update path (`--compile --device cuda`): the agent's own update() is recorded once as a
-    CUDA graph and replayed with one launch per update (one graph per value of graph_key(): TD3's
-    delayed actor step is a Python branch). Its optimizers are then built capturable (step count and
-    learning rate on the device), the replay buffer lives on the device, and the minibatch indices and
-    the losses' noise are drawn there: no host sync per update. A capture that fails (an extra loss
-    that calls .item()) warns once and runs eagerly.
-
-    The CPU update path (`--compile` on the CPU): update() is run as its functional twin, the agent's
-    update_seeds() over one seed (rlmeta/app/multiseed.py), whose gradients and Adam steps are
-    torch.compile'd graphs: the same losses, the same random draws in the same order, numbers equal
-    to float rounding (tests/test_multiseed.py). Compiling update() itself gave nothing here (its
-    matmuls stay in MKL either way); the functional graphs save the autograd bookkeeping and fuse the
-    elementwise work around them (benchmarks/results/offpolicy_throughput.md)."""
+    An algorithm writes its update once, as `update_step(L, b, noise)` against the Learner interface
+    above, and `update_noise(B)`, the random draws of one update (passed in, so that K seeds under vmap
+    each use their own single run's draws). Executors run that one step:
+    - eager (the default): `update(b)` on the live modules;
+    - `--compile` on a CUDA device: `update(b)` recorded once as a CUDA graph and replayed with one
+      launch per update (one graph per value of graph_key(): TD3's delayed actor step is a Python
+      branch). Its optimizers are then built capturable (step count and learning rate on the device),
+      the replay buffer lives on the device, and the minibatch indices and the noise are drawn there:
+      no host sync per update. A capture that fails (an extra loss that calls .item()) warns once and
+      runs eagerly;
+    - `--compile` on the CPU: update_step vmapped over this one seed (agents/offpolicy/stacked.py) as
+      one torch.compile'd graph per graph_key(): the same losses, the same random draws in the same
+      order, numbers equal to float rounding (tests/test_multiseed.py). Compiling the live update
+      gave nothing here (its matmuls stay in MKL either way); the functional graph saves the autograd
+      bookkeeping and fuses the elementwise work around them (benchmarks/results/offpolicy_throughput.md).
+      A step that cannot run vmapped (an .item() in an extra loss) warns once and runs eagerly;
+    - `--seeds K` (rlmeta/app/multiseed.py): update_step vmapped over K seeds, refused in one line
+      where it cannot run vmapped."""
 
     loop: OffPolicyLoop
-    lr_fields = {"pi_lr": "actor_opt", "q_lr": "critic_opt"}
+    lr_fields: ClassVar[dict[str, str]] = {"pi_lr": "actor_opt", "q_lr": "critic_opt"}
 
     def __init__(self, cfg: OffPolicyConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
@@ -380,58 +445,78 @@ class OffPolicyAgent(Agent):
         self.low = torch.as_tensor(space.low, dtype=torch.float32, device=device)
         self.high = torch.as_tensor(space.high, dtype=torch.float32, device=device)
         self.graphs = use_cuda_graphs(cfg, device)  # build FlatAdams with capturable=self.graphs
+        self._live = LiveLearner(self)
         self._update_fn: Update | None = None
         self._stacked: Any = None  # the one-seed StackedSeeds of compiled_update()
 
     def iteration(self) -> dict[str, float]:
         # collect -> store -> update phases -> test episodes
         if self._update_fn is None:  # built at the first iteration: after a --resume has loaded its state
-            if self.graphs:
-                self._update_fn = self.captured_update()
-            elif self.cfg.compile and not (gap := self.functional_update_gap()):
-                self._update_fn = self.compiled_update()
-            else:
-                if self.cfg.compile:  # said once, never dropped silently
-                    print(f"rlmeta: --compile on the CPU runs update_seeds(), and {gap}: this run uses the "
-                          "eager update() instead", file=sys.stderr)
-                self._update_fn = self.update
+            self._update_fn = self.executor()
         self.global_step, metrics = self.loop.iteration(self.global_step, self.explore, self._update_fn, self.act)
         if self._stacked is not None:
             self._stacked.sync_counts()  # Adam step counts back into the optimizers a checkpoint saves
         return metrics
 
-    def functional_update_gap(self) -> str | None:
-        """Why update_seeds() (the functional twin that --seeds K and the CPU's --compile run) would not
-        run this agent's code, or None. It cannot see extra_losses, and it does not contain an update()
-        that a subclass overrides without overriding update_seeds() as well."""
-        if self.extra_losses:
-            return "it cannot run extra_losses (they see the agent, not one seed's stacked parameters)"
-        mro = type(self).__mro__
-        upd = next(k for k in mro if "update" in vars(k))
-        fun = next((k for k in mro if "update_seeds" in vars(k)), None)
-        if fun is None:
-            return f"{type(self).__name__} has no update_seeds()"
-        if upd is not fun and issubclass(upd, fun):
-            return f"{upd.__name__} overrides update() but not update_seeds()"
+    def executor(self) -> Update:
+        """The update this run's settings ask for (see the class docstring). Its metrics keep the last
+        value of a metric an update skips (TD3's actor metrics between actor steps)."""
+        if self.graphs:
+            fn = self.captured_update()
+        elif self.cfg.compile and (why := self.overridden_update()):
+            print(f"rlmeta: --compile on the CPU runs update_step() vmapped, and {why}: this run uses the eager "
+                  "update() instead", file=sys.stderr)  # said once, never dropped silently
+            fn = self.update
+        elif self.cfg.compile:
+            fn = self.compiled_update()
+        else:
+            fn = self.update
+        last: dict[str, torch.Tensor] = {}
+
+        def update(b: ReplayBatch) -> dict[str, torch.Tensor]:
+            last.update(fn(b))
+            return last
+
+        return update
+
+    def overridden_update(self) -> str | None:
+        """Why the vmapped executor (--seeds K, --compile on the CPU) would not run this agent's code, or
+        None: it runs update_step(), not an update() (the eager executor) that a subclass overrides."""
+        owner = next(k for k in type(self).__mro__ if "update" in vars(k))
+        if owner is not OffPolicyAgent:
+            return f"{owner.__name__} overrides update() (override update_step() instead, which every executor runs)"
         return None
 
+    def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
+        """One update on the live modules: update_noise's draws, then update_step. -> metrics as tensors
+        (no host sync)."""
+        return self.update_step(self._live, b, self.update_noise(b.obs.shape[0]))
+
     def compiled_update(self) -> Update:
-        """update() as update_seeds() over this one seed, compiled (see the class docstring). The
-        agent's parameters, Adam moments and targets become row 0 of [1, P] stacked buffers (views:
-        modules, checkpoints and evaluation see them as before)."""
+        """update_step vmapped over this one seed, compiled (see the class docstring). The agent's
+        parameters, Adam moments and targets become row 0 of [1, P] stacked buffers (views: modules,
+        checkpoints and evaluation see them as before)."""
         S = self._stacked = StackedSeeds([self], compile=True)
 
         def update(b: ReplayBatch) -> dict[str, torch.Tensor]:
-            noise = self.update_noise(self.cfg.batch_size)  # drawn after the minibatch, as update() does
-            one = ReplayBatch(*(x.unsqueeze(0) for x in b))  # [1, B, ...]
-            metrics = self.update_seeds(S, one, tuple(x.unsqueeze(0) for x in noise), self.loop.num_updates)
-            return {k: v[0] for k, v in metrics.items()}
+            noise = self.update_noise(b.obs.shape[0])  # drawn after the minibatch, as update() does
+            if self._stacked is not None:
+                try:
+                    m = S.update(ReplayBatch(*(x.unsqueeze(0) for x in b)), tuple(x.unsqueeze(0) for x in noise))
+                    return {k: v[0] for k, v in m.items()}
+                except VmapUpdateError as e:  # the state is unchanged: this update runs eagerly instead
+                    print(f"rlmeta: --compile on the CPU runs update_step() vmapped, and it failed there ({e}): "
+                          "this run uses the eager update() instead", file=sys.stderr)
+                    S.sync_counts()
+                    self._stacked = None
+            return self.update_step(self._live, b, noise)
 
         return update
 
     def graph_key(self) -> Any:
-        """The Python-side choices of the next update() (TD3: whether the actor steps); one CUDA
-        graph is recorded per value."""
+        """The Python-side choices of the next update_step (TD3: whether the actor steps); one CUDA graph
+        or compiled graph is recorded per value. A subclass that branches on anything else in Python
+        adds it here."""
         return None
 
     def captured_update(self) -> Update:
@@ -489,9 +574,16 @@ class OffPolicyAgent(Agent):
         """obs [N, obs_dim] -> exploratory actions [N, act_dim] inside the Box."""
         raise NotImplementedError
 
-    def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
-        """One gradient update on a minibatch -> metrics as tensors (no host sync)."""
+    def update_step(self, L: Learner, b: ReplayBatch, noise: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        """The algorithm's one update (critic, actor, ... steps and target updates) on a minibatch b
+        [B, ...] with update_noise's draws -> metrics as tensors. Written against `L` only (losses read
+        the networks through L.nets), so every executor runs it, a subclass's override included. No
+        host syncs (.item()) and no random draws inside; Python branches only on graph_key()."""
         raise NotImplementedError
+
+    def update_noise(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """The random draws of one update_step, in order (drawn right after the minibatch). Default: none."""
+        return ()
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "loop": self.loop.state_dict()}

@@ -23,8 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlmeta.agents.offpolicy.base import OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, noisy_action, polyak_update
-from rlmeta.agents.offpolicy.stacked import StackedSeeds
+from rlmeta.agents.offpolicy.base import (
+    Learner,
+    OffPolicyAgent,
+    OffPolicyConfig,
+    OffPolicyLoop,
+    noisy_action,
+    with_extra_losses,
+)
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.networks import DeterministicActor, QEnsemble
 from rlmeta.core.replay import ReplayBatch
@@ -46,7 +52,7 @@ class DDPGConfig(OffPolicyConfig):
             raise ConfigError(f"--act-noise must be >= 0, got {self.act_noise}")
 
     @classmethod
-    def presets(cls) -> dict[str, "DDPGConfig"]:
+    def presets(cls) -> dict[str, DDPGConfig]:
         return {
             "spinningup": cls(),
             "fujimoto": cls(preset="fujimoto", pi_lr=3e-4, q_lr=3e-4, batch_size=256, start_steps=25_000,
@@ -85,46 +91,22 @@ class DDPG(OffPolicyAgent):
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         return noisy_action(self.actor, obs, self.cfg.act_noise, self.low, self.high)
 
-    def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
-        """Critic step, actor step against the updated critic, then polyak of both targets."""
-        cfg = self.cfg
-        loss_q, metrics = critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma)
-        self.critic_opt.minimize(loss_q)
-        loss_pi, pm = actor_loss(self.actor, self.critic, b.obs)
-        if self.extra_losses:  # research hook (agents/base.py): added to the actor loss
-            extra, em = self.extra_loss(b)
-            loss_pi, pm = loss_pi + extra, {**pm, **em}
-        self.actor_opt.minimize(loss_pi)
-        polyak_update(self.actor_targ_flat, self.actor_opt.flat, cfg.polyak)
-        polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
-        return {**metrics, **pm}
-
-    # ------------------------------------------------------------------ K seeds at once
-    def update_noise(self, batch_size: int) -> tuple[()]:
-        """DDPG's update draws no random numbers (besides the minibatch)."""
-        return ()
-
-    def update_seeds(self, S: StackedSeeds, b: ReplayBatch, noise: tuple[torch.Tensor, ...],
-                     num_updates: int) -> dict[str, torch.Tensor]:
-        """update() for K seeds at once (stacked.py): the same losses vmapped over the
-        seeds' stacked parameters S[...] [K, P]; b is [K, B, ...]. -> metrics [K]"""
+    def update_step(self, L: Learner, b: ReplayBatch, noise: tuple[()]) -> dict[str, torch.Tensor]:
+        """Critic step, actor step against the updated critic, then polyak of both targets. (No random
+        draws besides the minibatch: update_noise is the base's empty tuple.)"""
         cfg = self.cfg
 
-        def q_loss(q, q_targ, mu_targ, b):
-            return critic_loss(S.bind(self.critic, q), S.bind(self.critic_targ, q_targ), S.bind(self.actor_targ, mu_targ),
-                               b, cfg.gamma)
+        def q_loss(nets):
+            return critic_loss(nets.critic, nets.critic_targ, nets.actor_targ, b, cfg.gamma)
 
-        g, metrics = S.grad(q_loss, S["critic_opt"], S["critic_targ_flat"], S["actor_targ_flat"], b)
-        S.step("critic_opt", g)
+        def pi_loss(nets):  # + the research hook's extra losses (agents/base.py)
+            return with_extra_losses(nets, b, *actor_loss(nets.actor, nets.critic, b.obs))
 
-        def pi_loss(mu, q, obs):
-            return actor_loss(S.bind(self.actor, mu), S.bind(self.critic, q), obs)
-
-        g, pm = S.grad(pi_loss, S["actor_opt"], S["critic_opt"], b.obs)
-        S.step("actor_opt", g)
-        S.lerp("actor_targ_flat", "actor_opt", cfg.polyak)
-        S.lerp("critic_targ_flat", "critic_opt", cfg.polyak)
-        return {**metrics, **pm}
+        metrics = L.minimize("critic_opt", q_loss)
+        metrics = {**metrics, **L.minimize("actor_opt", pi_loss)}
+        L.polyak("actor_targ_flat", "actor_opt", cfg.polyak)
+        L.polyak("critic_targ_flat", "critic_opt", cfg.polyak)
+        return metrics
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:

@@ -34,13 +34,20 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from rlmeta.agents.offpolicy.base import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, polyak_update)
-from rlmeta.agents.offpolicy.stacked import StackedSeeds
+from rlmeta.agents.offpolicy.base import (
+    GPU_PRESET,
+    Learner,
+    OffPolicyAgent,
+    OffPolicyConfig,
+    OffPolicyLoop,
+    with_extra_losses,
+)
 from rlmeta.core.distributions import gaussian_log_prob, tanh_squash_log_prob
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.networks import QEnsemble, SquashedGaussianActor
@@ -72,7 +79,7 @@ class SACConfig(OffPolicyConfig):
             raise ConfigError(f"--alpha-lr must be positive, got {self.alpha_lr}")
 
     @classmethod
-    def presets(cls) -> dict[str, "SACConfig"]:
+    def presets(cls) -> dict[str, SACConfig]:
         return {
             "spinningup": cls(),
             "sb3": cls(preset="sb3", pi_lr=3e-4, q_lr=3e-4, alpha_lr=3e-4, batch_size=256, polyak=0.995,
@@ -133,7 +140,7 @@ def alpha_loss(log_alpha: torch.Tensor, logp: torch.Tensor, target_entropy: floa
 class SAC(OffPolicyAgent):
     algo = "sac"
     Config = SACConfig
-    lr_fields = {"pi_lr": "actor_opt", "q_lr": "critic_opt", "alpha_lr": "alpha_opt"}
+    lr_fields: ClassVar[dict[str, str]] = {"pi_lr": "actor_opt", "q_lr": "critic_opt", "alpha_lr": "alpha_opt"}
 
     def __init__(self, cfg: SACConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
@@ -152,69 +159,39 @@ class SAC(OffPolicyAgent):
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor.sample(obs)[0]
 
-    def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
+    def update_step(self, L: Learner, b: ReplayBatch, noise: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One SAC step: critics, then the actor against the updated critics, then alpha, then targets."""
         cfg = self.cfg
-        alpha = self.log_alpha.detach().exp()  # [1] a tensor: no host sync in the hot loop
-        loss_q, metrics = critic_loss(self.critic, self.critic_targ, self.actor, b, cfg.gamma, alpha)
-        self.critic_opt.minimize(loss_q)
-        loss_pi, logp, pm = actor_loss(self.actor, self.critic, b.obs, alpha)
-        if self.extra_losses:  # research hook (agents/base.py): added to the actor loss
-            extra, em = self.extra_loss(b)
-            loss_pi = loss_pi + extra
-            metrics.update(em)
-        self.actor_opt.minimize(loss_pi)
-        metrics.update(pm)
+        eps_next, eps_pi = noise  # [B, act_dim] each: the noise of a' (critic target) and of a (actor)
+        alpha = L.nets.log_alpha.detach().exp()  # [1] a tensor: no host sync in the hot loop
+
+        def q_loss(nets):
+            return critic_loss(nets.critic, nets.critic_targ, nets.actor, b, cfg.gamma, alpha, eps_next)
+
+        def pi_loss(nets):  # + the research hook's extra losses (agents/base.py)
+            loss, logp, pm = actor_loss(nets.actor, nets.critic, b.obs, alpha, eps_pi)
+            loss, pm = with_extra_losses(nets, b, loss, pm)
+            return loss, (logp, pm)
+
+        metrics = L.minimize("critic_opt", q_loss)
+        logp, pm = L.minimize("actor_opt", pi_loss)  # logp [B] detached: the temperature's loss reads it
+        metrics = {**metrics, **pm}
         if self.alpha_opt is not None:
-            loss_a = alpha_loss(self.log_alpha, logp, self.target_entropy)
-            self.alpha_opt.minimize(loss_a)
-            metrics["losses/alpha_loss"] = loss_a.detach()
+            def a_loss(nets):
+                loss = alpha_loss(nets.log_alpha, logp, self.target_entropy)  # [1]
+                return loss, loss.detach()
+
+            metrics["losses/alpha_loss"] = L.minimize("alpha_opt", a_loss)
         metrics["losses/alpha"] = alpha
         # flat parameter buffers on both sides: the whole polyak update is one lerp_
-        polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
+        L.polyak("critic_targ_flat", "critic_opt", cfg.polyak)
         return metrics
 
-    # ------------------------------------------------------------------ K seeds at once
     def update_noise(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The random draws of one update(), in its order: the noise of a' in the critic target and
-        of a in the actor loss.  [B, act_dim] each"""
+        """The random draws of one update, in its order: the noise of a' in the critic target and of a
+        in the actor loss.  [B, act_dim] each"""
         shape = (batch_size, self.actor.act_dim)
         return torch.randn(shape, device=self.device), torch.randn(shape, device=self.device)
-
-    def update_seeds(self, S: StackedSeeds, b: ReplayBatch, noise: tuple[torch.Tensor, ...],
-                     num_updates: int) -> dict[str, torch.Tensor]:
-        """update() for K seeds at once (stacked.py): the same losses, vmapped over the
-        seeds' stacked parameters S[...] [K, P]; b and noise carry a leading seed dim [K, B, ...].
-        -> metrics [K, ...]"""
-        cfg = self.cfg
-        eps_next, eps_pi = noise
-        log_alpha = S["alpha_opt"] if self.alpha_opt is not None else S.constant(self.log_alpha)  # [K, 1]
-        alpha = log_alpha.exp()
-
-        def q_loss(q, q_targ, pi, b, alpha, eps):
-            return critic_loss(S.bind(self.critic, q), S.bind(self.critic_targ, q_targ), S.bind(self.actor, pi), b,
-                               cfg.gamma, alpha, eps)
-
-        g, metrics = S.grad(q_loss, S["critic_opt"], S["critic_targ_flat"], S["actor_opt"], b, alpha, eps_next)
-        S.step("critic_opt", g)
-
-        def pi_loss(pi, q, obs, alpha, eps):
-            loss, logp, m = actor_loss(S.bind(self.actor, pi), S.bind(self.critic, q), obs, alpha, eps)
-            return loss, (logp, m)
-
-        g, (logp, pm) = S.grad(pi_loss, S["actor_opt"], S["critic_opt"], b.obs, alpha, eps_pi)
-        S.step("actor_opt", g)
-        metrics.update(pm)
-        if self.alpha_opt is not None:
-            def a_loss(log_alpha, logp):
-                loss = alpha_loss(log_alpha, logp, self.target_entropy)  # [1]
-                return loss.sum(), loss.detach()  # grad needs a 0-dim loss
-
-            g, metrics["losses/alpha_loss"] = S.grad(a_loss, log_alpha, logp)
-            S.step("alpha_opt", g)
-        metrics["losses/alpha"] = alpha
-        S.lerp("critic_targ_flat", "critic_opt", cfg.polyak)
-        return metrics
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:

@@ -37,9 +37,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rlmeta.agents.offpolicy.base import (GPU_PRESET, OffPolicyAgent, OffPolicyConfig, OffPolicyLoop, noisy_action,
-                                         polyak_update)
-from rlmeta.agents.offpolicy.stacked import StackedSeeds
+from rlmeta.agents.offpolicy.base import (
+    GPU_PRESET,
+    Learner,
+    OffPolicyAgent,
+    OffPolicyConfig,
+    OffPolicyLoop,
+    noisy_action,
+    with_extra_losses,
+)
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.networks import DeterministicActor, QEnsemble
 from rlmeta.core.replay import ReplayBatch
@@ -69,7 +75,7 @@ class TD3Config(OffPolicyConfig):
             raise ConfigError(f"--policy-delay must be >= 1, got {self.policy_delay}")
 
     @classmethod
-    def presets(cls) -> dict[str, "TD3Config"]:
+    def presets(cls) -> dict[str, TD3Config]:
         return {
             "spinningup": cls(),
             "fujimoto": cls(preset="fujimoto", pi_lr=3e-4, q_lr=3e-4, batch_size=256, start_steps=25_000,
@@ -121,7 +127,6 @@ class TD3(OffPolicyAgent):
         super().__init__(cfg, envs, device)
         self.build_networks(actor_target=True)  # actor, critic, both targets, optimizers
         self.loop = OffPolicyLoop(cfg, envs, device)
-        self._last_actor_metrics: dict[str, torch.Tensor] = {}
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         return noisy_action(self.actor, obs, self.cfg.act_noise, self.low, self.high)
@@ -130,49 +135,30 @@ class TD3(OffPolicyAgent):
         """Whether the next update steps the actor (one CUDA graph each way)."""
         return (self.loop.num_updates + 1) % self.cfg.policy_delay == 0
 
-    def update(self, b: ReplayBatch) -> dict[str, torch.Tensor]:
+    def update_step(self, L: Learner, b: ReplayBatch, noise: tuple[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Critic step every call; actor step and polyak of both targets every policy_delay calls."""
         cfg = self.cfg
-        loss_q, metrics = critic_loss(self.critic, self.critic_targ, self.actor_targ, b, cfg.gamma,
-                                            cfg.target_noise, cfg.noise_clip, self.low, self.high)
-        self.critic_opt.minimize(loss_q)
-        # loop.num_updates counts finished updates; this is update number num_updates + 1
+        (smoothing,) = noise  # [B, act_dim]
+
+        def q_loss(nets):
+            return critic_loss(nets.critic, nets.critic_targ, nets.actor_targ, b, cfg.gamma, cfg.target_noise,
+                               cfg.noise_clip, self.low, self.high, smoothing)
+
+        def pi_loss(nets):  # + the research hook's extra losses (agents/base.py)
+            return with_extra_losses(nets, b, *actor_loss(nets.actor, nets.critic, b.obs))
+
+        metrics = L.minimize("critic_opt", q_loss)
+        # loop.num_updates counts finished updates; this is update number num_updates + 1. Between actor
+        # steps the executors keep logging the last actor step's metrics
         if self.graph_key():
-            loss_pi, self._last_actor_metrics = actor_loss(self.actor, self.critic, b.obs)
-            if self.extra_losses:  # research hook (agents/base.py): added to the actor loss
-                extra, em = self.extra_loss(b)
-                loss_pi, self._last_actor_metrics = loss_pi + extra, {**self._last_actor_metrics, **em}
-            self.actor_opt.minimize(loss_pi)
-            polyak_update(self.actor_targ_flat, self.actor_opt.flat, cfg.polyak)
-            polyak_update(self.critic_targ_flat, self.critic_opt.flat, cfg.polyak)
-        return {**metrics, **self._last_actor_metrics}
+            metrics = {**metrics, **L.minimize("actor_opt", pi_loss)}
+            L.polyak("actor_targ_flat", "actor_opt", cfg.polyak)
+            L.polyak("critic_targ_flat", "critic_opt", cfg.polyak)
+        return metrics
 
-    # ------------------------------------------------------------------ K seeds at once
     def update_noise(self, batch_size: int) -> tuple[torch.Tensor]:
-        """The random draw of one update(): the target smoothing noise.  [B, act_dim]"""
+        """The random draw of one update: the target smoothing noise.  [B, act_dim]"""
         return (torch.randn(batch_size, self.low.shape[0], device=self.device),)
-
-    def update_seeds(self, S: StackedSeeds, b: ReplayBatch, noise: tuple[torch.Tensor, ...],
-                     num_updates: int) -> dict[str, torch.Tensor]:
-        """update() for K seeds at once (stacked.py): the same losses vmapped over the
-        seeds' stacked parameters S[...] [K, P]; b and noise are [K, B, ...]. -> metrics [K]"""
-        cfg = self.cfg
-
-        def q_loss(q, q_targ, mu_targ, b, noise):
-            return critic_loss(S.bind(self.critic, q), S.bind(self.critic_targ, q_targ), S.bind(self.actor_targ, mu_targ),
-                               b, cfg.gamma, cfg.target_noise, cfg.noise_clip, self.low, self.high, noise)
-
-        g, metrics = S.grad(q_loss, S["critic_opt"], S["critic_targ_flat"], S["actor_targ_flat"], b, noise[0])
-        S.step("critic_opt", g)
-        if (num_updates + 1) % cfg.policy_delay == 0:
-            def pi_loss(mu, q, obs):
-                return actor_loss(S.bind(self.actor, mu), S.bind(self.critic, q), obs)
-
-            g, self._last_actor_metrics = S.grad(pi_loss, S["actor_opt"], S["critic_opt"], b.obs)
-            S.step("actor_opt", g)
-            S.lerp("actor_targ_flat", "actor_opt", cfg.polyak)
-            S.lerp("critic_targ_flat", "critic_opt", cfg.polyak)
-        return {**metrics, **self._last_actor_metrics}
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:

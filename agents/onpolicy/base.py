@@ -21,6 +21,7 @@ from rlmeta.core.networks import (
     CategoricalActor,
     Critic,
     GaussianActor,
+    MultiCategoricalActor,
     NatureCNN,
     SharedEncoder,
     has_hooks,
@@ -130,8 +131,10 @@ class OnPolicyAgent(Agent):
 
     @classmethod
     def check_action_space(cls, space: gym.Space, env_id: str) -> None:
-        if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete)):
-            raise ConfigError(f"{cls.algo} takes a Box (continuous) or Discrete action space; {env_id} has {space}")
+        if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete)) or \
+                (isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim != 1):
+            raise ConfigError(f"{cls.algo} takes a Box (continuous), Discrete or (1-dim) MultiDiscrete action space; "
+                              f"{env_id} has {space}")
 
     def __init__(self, cfg: OnPolicyConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
@@ -140,7 +143,9 @@ class OnPolicyAgent(Agent):
         self.obs_shape = tuple(envs.single_observation_space.shape)
         obs_dim = int(np.prod(self.obs_shape))
         space = envs.single_action_space
-        act_dim = int(space.n) if isinstance(space, gym.spaces.Discrete) else space.shape[0]
+        # the policy head's width: n logits (Discrete), sum(nvec) (MultiDiscrete), the Box's size
+        act_dim = int(space.n) if isinstance(space, gym.spaces.Discrete) else \
+            int(space.nvec.sum()) if isinstance(space, gym.spaces.MultiDiscrete) else space.shape[0]
         self.actor = self.build_actor(obs_dim, act_dim).to(device)
         self.critic = self.build_critic(obs_dim).to(device)
         # capturable on CUDA and when compiling: learning rate and step count live on the device as
@@ -156,7 +161,11 @@ class OnPolicyAgent(Agent):
         (3 dims) first go through a NatureCNN encoder (`self.image_encoder()`)."""
         cfg = self.cfg
         encoder = self.image_encoder()
-        if isinstance(self.envs.single_action_space, gym.spaces.Discrete):
+        space = self.envs.single_action_space
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            return MultiCategoricalActor(obs_dim, space.nvec.tolist(), cfg.hidden_sizes, cfg.activation,
+                                         cfg.ortho_init, encoder)
+        if isinstance(space, gym.spaces.Discrete):
             return CategoricalActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init, encoder)
         return GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init, cfg.ortho_init,
                              encoder)

@@ -1,4 +1,4 @@
-"""Batched two-player board games as torch tensors (issue 5).
+"""Batched two-player board games as torch tensors.
 
 Every game keeps a batch of positions in a `State` of [B, ...] tensors and steps all rows with
 torch ops (no Python loop over the batch), on CPU or CUDA. Search/learning code uses only the
@@ -51,4 +51,4 @@ def make(name: str, batch_size: int = 1, device: str | torch.device = "cpu", che
     return game_class(name)(batch_size, device, check=check)
 
 
-__all__ = ["GAMES", "BoardGame", "State", "make", "game_class", "cat_states", "random_legal_action", "where_state"]
+__all__ = ["GAMES", "BoardGame", "State", "cat_states", "game_class", "make", "random_legal_action", "where_state"]

@@ -32,7 +32,7 @@ class ConnectFour(KInARow):
     def to_string(self, state: State, i: int = 0) -> str:
         return super().to_string(state, i) + "\n" + "1234567"
 
-    def playout_view(self, state: State) -> tuple["Bits", "BitConnectFour"]:
+    def playout_view(self, state: State) -> tuple[Bits, BitConnectFour]:
         """`state` as bitboards and the simulator that steps them: random playouts (search.rollout)
         run on two int64 words per game instead of a [6, 7] board (a few ops on [B] per ply)."""
         if getattr(self, "_bits", None) is None:

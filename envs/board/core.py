@@ -20,7 +20,8 @@ Conventions (all games):
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -152,7 +153,7 @@ class BoardGame:
         """A uniformly random legal action [B] (0 in finished rows)."""
         return random_legal_action(self.legal_mask(state))
 
-    def playout_view(self, state: State) -> tuple[NamedTuple, "BoardGame"]:
+    def playout_view(self, state: State) -> tuple[NamedTuple, BoardGame]:
         """(positions, simulator) for random playouts (search.rollout): the simulator's
         random_action / step / rewards / index act on the positions. Here the game itself; a game
         overrides it with a cheaper encoding (Connect Four: bitboards)."""
@@ -189,7 +190,7 @@ class BoardGame:
         return type(state)(*(f[idx] for f in state))
 
     def to_string(self, state: State, i: int = 0) -> str:
-        h, w = self.board_shape
+        h, _ = self.board_shape
         glyph = {0: ".", 1: "X", -1: "O"}
         rows = ["".join(glyph[int(v)] for v in state.board[i, r].tolist()) for r in range(h)]
         head = self.status_line(state, i)

@@ -38,7 +38,9 @@ class Othello(BoardGame):
             if k < 0:
                 m &= (1 << (64 + k)) - 1          # right shifts are arithmetic on int64: clear the fill
             m &= not_a if dc == 1 else not_h if dc == -1 else (1 << 64) - 1  # no wrap across edges
-            amount.append(abs(k)); left.append(k > 0); mask.append(m - (1 << 64) if m >= 1 << 63 else m)
+            amount.append(abs(k))
+            left.append(k > 0)
+            mask.append(m - (1 << 64) if m >= 1 << 63 else m)
         t = dict(dtype=torch.long, device=self.device)
         self._amount = torch.tensor(amount, **t)          # [8]
         self._left = torch.tensor(left, device=self.device)

@@ -141,7 +141,7 @@ class C4Position:
         self.cur, self.mask, self.n = cur, mask, n
 
     @classmethod
-    def from_moves(cls, moves: str) -> "C4Position":
+    def from_moves(cls, moves: str) -> C4Position:
         """Pons move string (columns 1..7). Raises ValueError on a full column or a finished game."""
         p = cls()
         for ch in moves:
@@ -154,7 +154,7 @@ class C4Position:
         return p
 
     @classmethod
-    def from_board(cls, board, player: int) -> "C4Position":
+    def from_board(cls, board, player: int) -> C4Position:
         """Our board convention ([6, 7], row 0 top, +1 player 0) and the player to move."""
         me = 1 - 2 * player
         cur = mask = 0

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rlmeta.envs.meta.base import MetaVecEnv
 from rlmeta.core.errors import ConfigError
+from rlmeta.envs.meta.base import MetaVecEnv
 
 if TYPE_CHECKING:
     import torch

@@ -8,7 +8,9 @@ the 2-D goal-direction variant of later work: direction ~ {-1, +1} and
 with every term Ant-v5's own (forward_reward = x-velocity of the torso from its xpos before/after,
 healthy_reward 1, ctrl 0.5 * sum(a^2), contact 5e-4 * sum(clip(cfrc_ext, -1, 1)^2)); these equal
 ProMP's ant_rand_direc.py weights. The episode terminates when the torso leaves z in [0.2, 1.0].
-Ant is not in the batched MuJoCo backend, so the sub-envs are plain gymnasium envs stepped in a loop.
+The sub-envs are plain gymnasium envs stepped in a loop, reading gymnasium's own info terms: the
+reference that the task-batched torch version (envs/meta/batched.py, Ant-v5's rules from
+envs/mujoco/tasks/ant.py on the batched backends) is tested against.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class AntDir(MetaVecEnv):
 
     task_dim = 1
     horizon = 200
+    obs_dim, act_dim = 105, 8  # Ant-v5's defaults (each instance reads its own from gymnasium)
+    act_low, act_high = np.full(8, -1.0), np.full(8, 1.0)
 
     def __init__(self, num_envs: int, **make_kwargs):
         self.envs = [gym.make("Ant-v5", **make_kwargs).unwrapped for _ in range(num_envs)]

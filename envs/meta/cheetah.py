@@ -15,22 +15,24 @@ from __future__ import annotations
 import numpy as np
 
 from rlmeta.envs.meta.base import MetaVecEnv
-from rlmeta.envs.mujoco.batched import MujocoBatchBackend, _HalfCheetah
+from rlmeta.envs.mujoco.batched import MujocoBatchBackend
+from rlmeta.envs.mujoco.tasks import HalfCheetah
 
 CTRL_COST = 0.05
 
 
-class _GoalTask(_HalfCheetah):
-    """The backend's HalfCheetah semantics with one goal per sub-env; `reward_fn(v, goal)` -> [N]."""
+class _GoalTask(HalfCheetah):
+    """HalfCheetah-v5's rules (envs/mujoco/tasks/half_cheetah.py) with one goal per sub-env: the
+    owner's `task_reward(v, goal)` -> [N] replaces the forward reward, and the control cost is ProMP's."""
 
-    def __init__(self, env, owner: "_CheetahMeta"):
-        super().__init__(env)
+    def __init__(self, env, owner: _CheetahMeta):
+        super().__init__(env, xp=np)
         self.owner = owner
 
-    def reward(self, x_before, qpos, qvel, action):
-        v = (qpos[:, 0] - x_before) / self.u.dt
+    def reward(self, s, x_velocity, action):
         ctrl = CTRL_COST * np.sum(np.square(action), axis=1)
-        return self.owner.task_reward(v, self.owner._tasks[:, 0]) - ctrl, np.zeros(len(v), bool)
+        reward = self.owner.task_reward(x_velocity, self.owner._tasks[:, 0]) - ctrl
+        return reward, self.never(reward), {}
 
 
 class _CheetahMeta(MetaVecEnv):

@@ -4,6 +4,6 @@ or mujoco-warp worlds on a GPU in warp_backend.py (imported only when asked for:
 
 from rlmeta.envs.mujoco.batched import SUPPORTED_TASKS, MujocoBatchBackend
 
-WARP_TASKS = ("HalfCheetah-v5", "Hopper-v5")  # tasks of rlmeta.envs.mujoco.warp_backend.WarpBackend
+WARP_TASKS = tuple(SUPPORTED_TASKS)  # tasks of rlmeta.envs.mujoco.warp_backend.WarpBackend: all of them
 
-__all__ = ["MujocoBatchBackend", "SUPPORTED_TASKS", "WARP_TASKS"]
+__all__ = ["SUPPORTED_TASKS", "WARP_TASKS", "MujocoBatchBackend"]

@@ -6,17 +6,16 @@ each keeps its own run directory, config.json, progress.csv, checkpoint.pt and W
 (rlmeta.app.runner.RunSession). What they share is the update: the K agents' flat parameter buffers,
 Adam moments and target networks are re-homed as rows of stacked [K, P] tensors (the agents'
 modules keep working on their row, as views), and one update of all K seeds is the agent's own
-losses under `torch.func.vmap(torch.func.grad(...))` (`update_seeds` next to `update` in each
-algorithm file), followed by one Adam step and one polyak lerp over all K rows.
+`update_step` (the same one every executor runs) under `torch.func.vmap`, with torch.func.grad and a
+functional Adam (rlmeta/agents/offpolicy/stacked.py). A step that cannot run vmapped (an .item() in an
+extra loss) is refused in one line at the first update.
 
-Speed (benchmarks/results/multiseed_throughput.md, SAC Hopper-v5 with Spinning Up's settings, 3 seeds,
-an idle 2-core CPU, steady rates): `--seeds 3 --compile --torch-threads 2` runs 2.35x three separate
-runs one after another at the defaults, 1.18x three separate `--compile --torch-threads 2` runs one
-after another, and 1.19x three runs side by side (one thread each). On one thread `--seeds 3
---compile` is 1.5x three runs one after another. The stacked seeds' matrix multiplies are large
-enough for a second thread to pay. Without --compile the vmapped update is no faster than K single
-ones (functorch's per-op wrapping costs about what batching the seeds saves). On a GPU, where a small
-update is launch-bound, K seeds cost about one.
+Speed: benchmarks/results/multiseed_throughput.md compares `--seeds 3 --compile` with three separate
+runs (one after another, compiled, side by side). Batching the seeds saves per-op overhead, not
+matrix-multiply work, and the stacked seeds' matrix multiplies are large enough for a second thread
+to pay. Without --compile the vmapped update is no faster than K single ones (functorch's per-op
+wrapping costs about what batching the seeds saves). On a GPU, where a small update is launch-bound,
+K seeds should cost about one (not measured yet).
 
 RNG streams: a single run draws everything (uniform start actions, exploration noise, minibatch
 indices, the noise inside the losses) from the global RNGs in a fixed order. Here each seed keeps its
@@ -42,12 +41,13 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Optional
 
 from rlmeta.agents.offpolicy.base import OffPolicyAgent
-from rlmeta.agents.offpolicy.stacked import SeedRNG, StackedSeeds, lockstep_iteration
+from rlmeta.agents.offpolicy.stacked import SeedRNG, StackedSeeds, VmapUpdateError, lockstep_iteration
 from rlmeta.app.registry import get_agent
 from rlmeta.app.runner import RunSession, run_dir_lock, run_dir_of
 from rlmeta.core.errors import ConfigError
@@ -116,16 +116,20 @@ def _train_group(runs: list[Any], states: list[dict[str, Any]]) -> None:
                 runs[0].log(metrics, time.perf_counter() - t0, agent.global_step - s0)
             runs[0].finish()
         return
-    gap = agents[0].functional_update_gap()
-    if gap:  # update_seeds() would silently leave the subclass's code out
-        raise ConfigError(f"--seeds K > 1 runs every update through update_seeds(), and {gap}; train the "
-                          "seeds separately (one `rlmeta train` per seed) or write update_seeds() too")
+    why = agents[0].overridden_update()
+    if why:  # the vmapped update_step would silently leave the subclass's update() out
+        raise ConfigError(f"--seeds K > 1 runs update_step() vmapped over the seeds, and {why}; or train the "
+                          "seeds separately (one `rlmeta train` per seed)")
     if any(r.cfg.total_steps != total for r in runs):
         raise ConfigError("--seeds: every seed needs the same --total-steps")
     S = StackedSeeds(agents, compile=runs[0].cfg.compile)
     while agents[0].global_step < total:
         t0, s0 = time.perf_counter(), [a.global_step for a in agents]
-        metrics = lockstep_iteration(agents, S, rng)
+        try:
+            metrics = lockstep_iteration(agents, S, rng)
+        except VmapUpdateError as e:  # the update that failed changed nothing
+            raise ConfigError(f"--seeds K > 1 runs update_step() vmapped over the seeds, and it failed there ({e}); "
+                              "train the seeds separately (one `rlmeta train` per seed)") from e
         seconds = time.perf_counter() - t0
         for i, run in enumerate(runs):
             with rng.use(i):  # a checkpoint saves this seed's RNG states

@@ -29,6 +29,7 @@ def render_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = 
     # bad call at once)
     from rlmeta.app.runner import CHECKPOINT, build_agent
     from rlmeta.core.checkpoint import load_checkpoint
+    from rlmeta.envs.atari import recording_env
 
     run_dir = Path(run_dir)
     saved = load_config_dict(run_dir / "config.json")
@@ -46,7 +47,8 @@ def render_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = 
         trained.load_state_dict(ckpt["agent"])
         # only the observation statistics are needed (not the backend's simulator state)
         trained.envs.obs_rms.load_state_dict(ckpt["env"]["obs_rms"])
-        rec = EpisodeRecorder(cfg.env, seed=cfg.seed + 3_000_017 if seed is None else seed, size=size)
+        rec = EpisodeRecorder(cfg.env, seed=cfg.seed + 3_000_017 if seed is None else seed, size=size,
+                              make_env=recording_env(cfg.env))
         try:
             clips = []
             for k in range(episodes):

@@ -35,6 +35,7 @@ from rlmeta.core.errors import ConfigError
 from rlmeta.core.logger import Logger, read_progress
 from rlmeta.core.recording import EpisodeRecorder, write_mp4
 from rlmeta.core.seeding import resolve_device, rng_state, seed_everything, set_rng_state, set_torch_threads
+from rlmeta.envs.atari import recording_env
 
 CHECKPOINT = "checkpoint.pt"
 VIDEO_SEED_OFFSET = 2_000_003  # every training video starts from the same state: progress is comparable
@@ -244,7 +245,8 @@ class RunSession:
             raise ConfigError(f"{ckpt_path} is a {ckpt.get('algo')} checkpoint, not {algo}")
 
         if cfg.capture_video:  # before any file is written: a machine that cannot render fails in one line
-            self.recorder = EpisodeRecorder(cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size)
+            self.recorder = EpisodeRecorder(cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size,
+                                            make_env=recording_env(cfg.env))
         try:
             agent = build_agent(algo, cfg)
         except BaseException:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch.utils._pytree import tree_flatten, tree_unflatten
@@ -76,7 +77,7 @@ class CapturedFn:
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 out = self.fn(*args)
-        except Exception as e:  # noqa: BLE001 - any capture failure falls back to eager
+        except Exception as e:
             msg = str(e).splitlines()[0][:200] if str(e) else ""
             print(f"rlmeta: CUDA graph capture of the {self.name} failed ({type(e).__name__}: {msg}); "
                   "running eagerly", file=sys.stderr)
@@ -127,9 +128,13 @@ class Compiled:
                 return self._compiled(*args, **kw)
             except Exception as e:
                 self._compiled = None
+                # the fallback first: where it fails too (the function's own fault, not the compiler's),
+                # its error is the one line the caller reports
+                out = self.fallback(*args, **kw)
                 msg = str(e).splitlines()[0][:200] if str(e) else ""
                 print(f"rlmeta: torch.compile failed{self.what} ({type(e).__name__}: {msg}); running eagerly",
                       file=sys.stderr)
+                return out
         return self.fallback(*args, **kw)
 
 

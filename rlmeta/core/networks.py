@@ -332,6 +332,50 @@ class CategoricalActor(nn.Module):
         return categorical_kl(old[0], self(obs))
 
 
+class MultiCategoricalActor(CategoricalActor):
+    """pi(a|s) = prod_k Cat(a_k; softmax(logits_k(s))) over a MultiDiscrete(nvec) space: one head of
+    sum(nvec) logits, split into K independent categoricals; log-prob, entropy and KL are sums over the
+    K dims. Actions travel as float indices [B, K].
+
+    Example:
+        >>> pi = MultiCategoricalActor(4, (3, 2), (64, 64))   # MultiDiscrete([3, 2])
+        >>> a, logp = pi.sample(obs)                            # [B, 2] indices as floats, [B]
+    """
+
+    def __init__(self, obs_dim: int, nvec: Sequence[int], hidden: Sequence[int], activation: str = "tanh",
+                 ortho_init: bool = False, encoder: nn.Module | None = None):
+        super().__init__(obs_dim, int(sum(nvec)), hidden, activation, ortho_init, encoder)
+        self.nvec = [int(n) for n in nvec]
+
+    def _split(self, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:  # [B, sum n] -> K x [B, n_k]
+        return torch.split(logits, self.nvec, dim=-1)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> action [B, K] (indices, as floats), log_prob [B]"""
+        parts = self._split(self(obs))
+        a = torch.cat([torch.multinomial(torch.softmax(lg, -1), 1) for lg in parts], -1)  # [B, K]
+        return a.float(), self._log_prob(parts, a)
+
+    def _log_prob(self, parts: tuple[torch.Tensor, ...], act: torch.Tensor) -> torch.Tensor:
+        return torch.stack([categorical_log_prob(lg, act[..., k]) for k, lg in enumerate(parts)], -1).sum(-1)
+
+    def log_prob_entropy(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """act [B, K] -> log_prob [B], entropy [B]"""
+        parts = self._split(self(obs))
+        return self._log_prob(parts, act), torch.stack([categorical_entropy(lg) for lg in parts], -1).sum(-1)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Deterministic: each dim's most probable action. -> [B, K]"""
+        if not deterministic:
+            return self.sample(obs)[0]
+        return torch.stack([lg.argmax(-1) for lg in self._split(self(obs))], -1).float()
+
+    def kl(self, obs: torch.Tensor, old: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        pairs = zip(self._split(old[0]), self._split(self(obs)))
+        return torch.stack([categorical_kl(a, b) for a, b in pairs], -1).sum(-1)
+
+
 class Critic(nn.Module):
     """V(s): obs [B, obs_dim] -> [B].
 

@@ -3,13 +3,14 @@
 Small RL networks spend most of an update in per-tensor op overhead, not arithmetic: torch's Adam
 and clip_grad_norm_ issue a handful of ops per parameter tensor. Here every parameter (and its
 .grad) is a view into one flat tensor, so the step and the gradient-norm clip are a few ops in
-total. The numbers equal torch.optim.Adam (tests/test_optim.py); on this CPU a PPO minibatch
-update of two 64x64 MLPs is about 1.6x faster (benchmarks/ppo_throughput.py).
+total. The numbers equal torch.optim.Adam (tests/test_optim.py); what it saves in a PPO update is
+measured by benchmarks/ppo_throughput.py (benchmarks/results/ppo_throughput.md).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -121,6 +122,28 @@ class FlatAdam:
         else:
             self._t = int(d["t"])
         self.lr = float(d["lr"])
+
+
+def adam_step(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t: torch.Tensor,
+              lr: torch.Tensor, betas: tuple[float, float] = (0.9, 0.999),
+              eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """FlatAdam.step as a pure function, for updates under torch.func.vmap / torch.compile / CUDA graphs
+    that must not write in place or read numbers on the host. t (the count after this step) and lr are
+    0-dim float64 tensors, so the bias corrections are the default FlatAdam's double-precision ones
+    (in float32, 1 - 0.999**t is off by 1e-5 relative at the first steps) and the elementwise ops are
+    its ops: equal to FlatAdam.step bitwise where the ops run unfused. -> new (p, m, v)
+
+    Example:
+        >>> p, m, v = adam_step(p, grad, m, v, t=t + 1, lr=lr)
+    """
+    b1, b2 = betas
+    # in place on new tensors only (never on the arguments): each P-sized allocation costs more than
+    # its arithmetic on the CPU
+    m = m.lerp(g, 1 - b1)
+    v = (v * b2).addcmul(g, g, value=1 - b2)  # (addcmul_ has no vmap batching rule)
+    bc1, bc2 = 1 - b1**t, 1 - b2**t
+    denom = (v / bc2).sqrt_().add_(eps)
+    return (m * (-lr / bc1)).div_(denom).add_(p), m, v  # p + step / denom, as addcdiv_
 
 
 class Gradients:

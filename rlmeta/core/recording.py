@@ -53,10 +53,14 @@ class EpisodeRecorder:
     frame takes ~118 ms with them and ~34 ms without (measured); the picture barely changes.
     """
 
-    def __init__(self, env_id: str, seed: int = 0, size: int = 256, shadows: bool = False):
+    def __init__(self, env_id: str, seed: int = 0, size: int = 256, shadows: bool = False,
+                 make_env: Callable[[], Any] | None = None):
+        """make_env: builds the env to record (render_mode rgb_array, observations as the policy was
+        trained on), for envs that need more than `gym.make(env_id)`: Atari's preprocessing
+        (rlmeta.envs.atari.recording_env)."""
         import gymnasium as gym
 
-        if env_id not in gym.registry:
+        if make_env is None and env_id not in gym.registry:
             raise ConfigError(f"videos record gymnasium envs and '{env_id}' is not one "
                               "(board-game runs: `rlmeta render RUN_DIR` prints their games)")
         require_video()
@@ -65,10 +69,13 @@ class EpisodeRecorder:
         self.env: Any = None  # the gymnasium env (None once closed)
         self._episodes = 0
         try:  # make and draw one frame now, so a machine that cannot render fails in one line up front
-            try:
-                self.env = gym.make(env_id, render_mode="rgb_array", width=size, height=size)
-            except TypeError:  # non-MuJoCo envs take no width/height
-                self.env = gym.make(env_id, render_mode="rgb_array")
+            if make_env is not None:
+                self.env = make_env()
+            else:
+                try:
+                    self.env = gym.make(env_id, render_mode="rgb_array", width=size, height=size)
+                except TypeError:  # non-MuJoCo envs take no width/height
+                    self.env = gym.make(env_id, render_mode="rgb_array")
             self.fps = int(self.env.metadata.get("render_fps") or 30)
             self.env.reset(seed=seed)
             self._render()
@@ -111,12 +118,17 @@ class EpisodeRecorder:
         space = self.env.action_space
         frames, ret, t = [self._render()], 0.0, 0
         for t in range(1, max_steps + 1):  # noqa: B007 (t, the steps taken, is read after the loop)
-            x = np.asarray(obs, np.float32)[None]  # [1, obs_dim]
+            x = np.asarray(obs)[None]  # [1, obs_dim] (or [1, 4, 84, 84] uint8 frames)
+            x = x if x.dtype == np.uint8 else x.astype(np.float32)
             if normalize is not None:
                 x = normalize(x)
             action = policy_fn(x)[0]
             if isinstance(space, gym.spaces.Box):
                 action = np.clip(action, space.low, space.high)
+            elif isinstance(space, gym.spaces.Discrete):  # a [1] float index -> the env's integer
+                action = int(np.asarray(action).reshape(-1)[0]) + int(space.start)
+            elif isinstance(space, gym.spaces.MultiDiscrete):  # [K] float indices -> integers
+                action = np.asarray(action).astype(np.int64) + space.start
             obs, reward, term, trunc, _ = self.env.step(action)
             ret += float(reward)
             frames.append(self._render())

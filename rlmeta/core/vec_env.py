@@ -68,9 +68,12 @@ class VecBackend(Protocol):
 
 
 def action_dim(space: gym.spaces.Space) -> int:
-    """Columns an action takes in a batch: a Box's size, 1 for a Discrete (the index, stored as float)."""
+    """Columns an action takes in a batch: a Box's size, 1 for a Discrete (the index, stored as float),
+    K for a MultiDiscrete of K dims."""
     if isinstance(space, gym.spaces.Discrete):
         return 1
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return int(space.nvec.size)
     return int(np.prod(space.shape))
 
 
@@ -179,6 +182,9 @@ class VecEnv:
             actions = clip(actions, self._act_low, self._act_high)
         elif isinstance(self.single_action_space, gym.spaces.Discrete):  # [N, 1] float indices -> [N] ints
             actions = np.asarray(actions).reshape(self.num_envs).astype(np.int64) + self.single_action_space.start
+        elif isinstance(self.single_action_space, gym.spaces.MultiDiscrete):  # [N, K] float indices -> ints
+            space = self.single_action_space
+            actions = np.asarray(actions).reshape(self.num_envs, *space.nvec.shape).astype(np.int64) + space.start
         obs, reward, term, trunc, final_obs, *info = self.backend.step(actions)
         reward = np.asarray(reward, np.float64)
         term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)

@@ -3,10 +3,16 @@
 multi-seed training and the GPU update path existed):
     python tests/data/make_offpolicy_reference.py tests/data/offpolicy_reference.json
 """
-import csv, hashlib, json, sys, tempfile
+import csv
+import hashlib
+import json
+import sys
+import tempfile
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import torch
+
 from rlmeta.app.cli import main
 from rlmeta.core.checkpoint import load_checkpoint
 
