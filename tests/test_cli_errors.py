@@ -176,7 +176,7 @@ def no_runs(monkeypatch):
     """A malformed call that is accepted fails the test at once instead of training for an hour."""
     import rlmeta.app.meta_run
     import rlmeta.app.runner
-    import rlmeta.app.sweep
+    import rlmeta.app.sweep.cli
     import rlmeta.benchmarks.executors
 
     def accepted(*args, **kwargs):
@@ -185,7 +185,7 @@ def no_runs(monkeypatch):
     monkeypatch.setattr(rlmeta.app.runner, "train", accepted)
     monkeypatch.setattr(rlmeta.app.meta_run, "run_meta_training", accepted)
     monkeypatch.setattr(rlmeta.benchmarks.executors, "run_local", accepted)
-    monkeypatch.setattr(rlmeta.app.sweep, "run_local", accepted)
+    monkeypatch.setattr(rlmeta.app.sweep.cli, "run_local", accepted)  # where cmd_sweep looks it up
 
 
 @pytest.mark.parametrize("call,message", MALFORMED, ids=[c for c, _ in MALFORMED])

@@ -1,6 +1,7 @@
 """The CPU fast paths of the batched search against the code they replace: Connect Four bitboard
 playouts (envs/board/connect4.py BitConnectFour) against ConnectFour itself, and the search with
-edge statistics and one-step path backups (search(fast=True)) against the per-level reference."""
+edge statistics and one-step path backups (`search`) against the per-level reference
+(tests/mcts_reference.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from dataclasses import fields
 
 import pytest
 import torch
+from mcts_reference import reference_search  # tests/mcts_reference.py
 
-from rlmeta.agents.alphazero.search import SearchConfig, Tree, reuse_subtree, rollout, search
+from rlmeta.agents.alphazero.config import SearchConfig
+from rlmeta.agents.alphazero.search import rollout, search
+from rlmeta.agents.alphazero.tree import Tree, reuse_subtree
 from rlmeta.envs.board import make
 from rlmeta.envs.board.connect4 import BitConnectFour
 
@@ -99,11 +103,10 @@ def test_fast_search_builds_the_reference_tree(game, cfg):
     g = make(game, 16)
     s = g.reset()
     runs = []
-    for fast in (True, False):
+    for run in (search, reference_search):
         torch.manual_seed(0)
-        first = search(g, s, _model, cfg, fast=fast)
-        second = search(g, g.step(s, first.action), _model, cfg, tree=reuse_subtree(first.tree, first.action),
-                        fast=fast)
+        first = run(g, s, _model, cfg)
+        second = run(g, g.step(s, first.action), _model, cfg, tree=reuse_subtree(first.tree, first.action))
         runs.append((first, second))
     for fast_out, ref_out in zip(*runs):
         _assert_same_tree(fast_out.tree, ref_out.tree)
@@ -120,9 +123,9 @@ def test_fast_search_builds_the_reference_tree_with_passes(game):
     s = g.reset()
     cfg = SearchConfig(num_simulations=24, algorithm="gumbel", max_considered=8)
     out = []
-    for fast in (True, False):
+    for run in (search, reference_search):
         torch.manual_seed(1)
-        out.append(search(g, s, _model, cfg, fast=fast))
+        out.append(run(g, s, _model, cfg))
     _assert_same_tree(out[0].tree, out[1].tree)
     assert torch.equal(out[0].policy, out[1].policy) and torch.equal(out[0].action, out[1].action)
 

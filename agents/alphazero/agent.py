@@ -28,8 +28,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 
+from rlmeta.agents.alphazero.config import SearchConfig
 from rlmeta.agents.alphazero.network import PolicyValueNet, model_fn
-from rlmeta.agents.alphazero.search import SearchConfig
 from rlmeta.agents.alphazero.selfplay import ReplayBuffer, SelfPlay, alphazero_loss
 from rlmeta.agents.base import Agent
 from rlmeta.core.config import RunConfig

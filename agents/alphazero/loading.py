@@ -9,8 +9,8 @@ from typing import Optional
 import torch
 
 from rlmeta.agents.alphazero.agent import AlphaZeroConfig, build_net
+from rlmeta.agents.alphazero.config import SearchConfig
 from rlmeta.agents.alphazero.players import MCTSPlayer, MinimaxPlayer, NetworkPlayer, Player, RandomPlayer, SolverPlayer
-from rlmeta.agents.alphazero.search import SearchConfig
 from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.core.errors import ConfigError
 from rlmeta.envs.board import make

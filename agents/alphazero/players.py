@@ -26,10 +26,11 @@ from typing import Any, Optional
 
 import torch
 
+from rlmeta.agents.alphazero.config import SearchConfig
 from rlmeta.agents.alphazero.network import model_fn
-from rlmeta.agents.alphazero.search import SearchConfig, search, uniform_model, where_state
+from rlmeta.agents.alphazero.search import search, uniform_model
 from rlmeta.core.errors import ConfigError
-from rlmeta.envs.board.core import random_legal_action
+from rlmeta.envs.board.core import random_legal_action, where_state
 from rlmeta.envs.board.solvers import tictactoe_solver
 
 

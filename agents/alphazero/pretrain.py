@@ -34,10 +34,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from rlmeta.agents.alphazero.config import SearchConfig
 from rlmeta.agents.alphazero.network import LinearRolloutPolicy, PolicyValueNet, model_fn, policy_fn  # noqa: F401
-from rlmeta.agents.alphazero.search import SearchConfig, where_state
 from rlmeta.core.errors import ConfigError
-from rlmeta.envs.board.core import random_legal_action
+from rlmeta.envs.board.core import random_legal_action, where_state
 
 HEADER = "# rlmeta game records v1 game="
 RESULTS = {"1-0": 0, "0-1": 1, "1/2-1/2": -1, "*": -2}  # -> winner id (-1 draw, -2 unfinished)

@@ -16,8 +16,10 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch.nn import functional as F
 
-from rlmeta.agents.alphazero.search import ModelFn, SearchConfig, Tree, compact_tree, reuse_subtree, search, where_state
-from rlmeta.envs.board.core import random_legal_action
+from rlmeta.agents.alphazero.config import SearchConfig
+from rlmeta.agents.alphazero.search import ModelFn, search
+from rlmeta.agents.alphazero.tree import Tree, compact_tree, reuse_subtree
+from rlmeta.envs.board.core import random_legal_action, where_state
 
 
 def _planes(x: torch.Tensor) -> torch.Tensor:

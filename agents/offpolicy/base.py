@@ -38,7 +38,7 @@ from rlmeta.core.evaluation import evaluate
 from rlmeta.core.graphs import CapturedFn
 from rlmeta.core.memory import mlp_params
 from rlmeta.core.networks import DeterministicActor, QEnsemble
-from rlmeta.core.optim import FlatAdam
+from rlmeta.core.optim import FlatAdam, flatten_params
 from rlmeta.core.replay import ReplayBatch, ReplayBuffer, uniform_actions
 from rlmeta.core.rollout import EpisodeStats
 from rlmeta.core.vec_env import DeviceVecEnv, VecEnv
@@ -171,26 +171,15 @@ GPU_PRESET: dict[str, Any] = dict(
 
 
 # ---------------------------------------------------------------------- target networks
-def _flat_params(module: nn.Module) -> torch.Tensor:
-    """Re-home `module`'s parameters as views of one flat tensor (same order as .parameters()).
-    Returns the flat tensor; the module's parameters stop requiring grad."""
-    params = list(module.parameters())
-    flat = torch.cat([p.detach().reshape(-1) for p in params])
-    i = 0
-    for p in params:
-        n = p.numel()
-        p.data = flat[i : i + n].view_as(p)
-        p.requires_grad_(False)
-        i += n
-    return flat
-
-
 def make_target(net: nn.Module) -> tuple[nn.Module, torch.Tensor]:
     """A frozen copy of `net` (call before FlatAdam re-homes net's parameters, or after: the copy is
     independent either way) -> (target module, its parameters as one flat tensor). With the source's
     parameters flat too (FlatAdam.flat), the polyak update is a single lerp_."""
     target = copy.deepcopy(net)
-    return target, _flat_params(target)
+    # the same layout as FlatAdam.flat of net (parameters that require grad, in .parameters() order)
+    flat, _ = flatten_params(target.parameters(), grads=False)
+    target.requires_grad_(False)
+    return target, flat
 
 
 @torch.no_grad()

@@ -50,6 +50,9 @@ def fisher_vector_product(kl_fn: Callable[[], torch.Tensor], params: list[torch.
 
 
 def get_flat_params(module: nn.Module) -> torch.Tensor:
+    """A copy of all of `module`'s parameters as one vector [P]; unlike rlmeta.core.optim.flatten_params,
+    which re-homes the parameters as views of a new buffer, this leaves them where they are (the line
+    search keeps it as the point to step from and return to)."""
     return torch.cat([p.detach().reshape(-1) for p in module.parameters()])
 
 

@@ -10,7 +10,7 @@ measured by benchmarks/ppo_throughput.py (benchmarks/results/ppo_throughput.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from torch import nn
@@ -18,16 +18,26 @@ from torch import nn
 from rlmeta.core.graphs import Compiled
 
 
-def flatten_params(params: Iterable[nn.Parameter]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Re-home params (and their grads) as views of one flat buffer each. -> (flat, flat_grad)"""
+@overload
+def flatten_params(params: Iterable[nn.Parameter], grads: Literal[True] = ...) -> tuple[torch.Tensor, torch.Tensor]: ...
+@overload
+def flatten_params(params: Iterable[nn.Parameter], grads: Literal[False]) -> tuple[torch.Tensor, None]: ...
+def flatten_params(params: Iterable[nn.Parameter], grads: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Re-home the params that require grad (in order) as views of one flat buffer and, with grads=True,
+    their .grad as views of a second, zeroed one. -> (flat, flat_grad or None)
+
+    FlatAdam flattens a network with its grads; a frozen target network (agents/offpolicy/base.py
+    make_target) needs no grads.
+    """
     params = [p for p in params if p.requires_grad]
     flat = torch.cat([p.detach().reshape(-1) for p in params])
-    flat_grad = torch.zeros_like(flat)
+    flat_grad = torch.zeros_like(flat) if grads else None
     i = 0
     for p in params:
         n = p.numel()
         p.data = flat[i : i + n].view_as(p)
-        p.grad = flat_grad[i : i + n].view_as(p)
+        if flat_grad is not None:
+            p.grad = flat_grad[i : i + n].view_as(p)
         i += n
     return flat, flat_grad
 
