@@ -122,7 +122,7 @@ class EpisodeRecorder:
             x = x if x.dtype == np.uint8 else x.astype(np.float32)
             if normalize is not None:
                 x = normalize(x)
-            action = policy_fn(x)[0]
+            action: Any = policy_fn(x)[0]
             if isinstance(space, gym.spaces.Box):
                 action = np.clip(action, space.low, space.high)
             elif isinstance(space, gym.spaces.Discrete):  # a [1] float index -> the env's integer
