@@ -159,14 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     start = time.perf_counter()
     sps = measure(args.tasks, args.envs, args.threads, args.steps, args.rounds)
-    med = {k: statistics.median(v) for k, v in sps.items()}
+    # rounded once, here: the CSV, the table and the figure show the same numbers
+    med = {k: round(statistics.median(v), 1) for k, v in sps.items()}
 
     def ratio(t: str, a: str, b: str) -> float:  # median of the per-round ratios
         return statistics.median(x / y for x, y in zip(sps[(t, a)], sps[(t, b)]))
 
     args.out.mkdir(parents=True, exist_ok=True)
     rows = [{"task": t, "variant": v, "envs": args.envs, "threads": args.threads, "steps": args.steps,
-             "median_env_steps_per_s": round(med[(t, v)], 1), "min": round(min(sps[(t, v)]), 1),
+             "median_env_steps_per_s": med[(t, v)], "min": round(min(sps[(t, v)]), 1),
              "max": round(max(sps[(t, v)]), 1)} for t in args.tasks for v in VARIANTS]
     write_csv(args.out / "env_throughput.csv", rows, list(rows[0]))
     cmd = "python benchmarks/env_throughput.py " + shlex.join(argv if argv is not None else sys.argv[1:])

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 
+from figures import assert_figure  # tests/figures.py
+
 
 def test_env_throughput_script_tiny(tmp_path):
     from rlmeta.benchmarks import env_throughput
@@ -19,4 +21,4 @@ def test_env_throughput_script_tiny(tmp_path):
     md = (out / "env_throughput.md").read_text()
     for r in rows[::3]:  # the batched backend's column of each task's row
         assert f"| {r['task']} | {float(r['median_env_steps_per_s']):,.0f} |" in md
-    assert (out / "env_throughput.png").stat().st_size > 10_000
+    assert_figure(out / "env_throughput.png")
