@@ -38,11 +38,10 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Optional
 
@@ -52,19 +51,6 @@ from rlmeta.app.registry import get_agent
 from rlmeta.app.runner import RunSession, run_dir_lock, run_dir_of
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.seeding import rng_state
-
-
-@contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = old
 
 
 def train_seeds(algo: str, cfgs: Sequence[Any], callback: Optional[Callable[[int, int, dict], None]] = None) -> list[Path]:
@@ -80,8 +66,6 @@ def train_seeds(algo: str, cfgs: Sequence[Any], callback: Optional[Callable[[int
     with ExitStack() as stack:
         for d in run_dirs:
             stack.enter_context(run_dir_lock(d))
-        if any(c.wandb != "disabled" for c in cfgs):  # K live W&B runs in one process (default: one, reused)
-            stack.enter_context(_environ("WANDB_REINIT", "create_new"))
         runs: list[Any] = []
         states: list[dict[str, Any]] = []
         try:

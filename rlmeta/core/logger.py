@@ -178,6 +178,9 @@ class Logger:
             dir=str(self.run_dir),
             id=run_id,
             resume="allow" if resuming else None,
+            # every logger owns its run and finishes it in close(): several live in one process with
+            # --seeds K. Passed here, not through WANDB_REINIT, which wandb reads once per process.
+            reinit="create_new",
         )
         try:
             settings = wandb.Settings(console="off", silent=True, init_timeout=WANDB_INIT_TIMEOUT_S)
