@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rlmeta.benchmarks.report import machine_line
+from rlmeta.benchmarks.timing import AgentTimer
 
 RESULTS = Path(__file__).parent / "results" / "discrete_throughput"
 ATARI = "BreakoutNoFrameskip-v4"
@@ -37,27 +38,16 @@ CASES = {
 }
 
 
-class RlmetaPPO:
+class RlmetaPPO(AgentTimer):
     """rlmeta PPO with the classic (CartPole) or atari preset, built once."""
 
     def __init__(self, env_id: str, num_envs: int, num_steps: int):
         from rlmeta.agents.onpolicy.ppo import PPOConfig
-        from rlmeta.app.runner import build_agent
 
         preset = "atari" if env_id == ATARI else "classic"
-        cfg = PPOConfig.presets()[preset].replace(env=env_id, num_envs=num_envs, num_steps=num_steps,
-                                                  total_steps=10**12, progress=False)
-        self.agent = build_agent("ppo", cfg)
+        super().__init__("ppo", PPOConfig.presets()[preset].replace(env=env_id, num_envs=num_envs, num_steps=num_steps,
+                                                                    total_steps=10**12, progress=False))
         self.batch = num_envs * num_steps
-
-    def block(self, iterations: int) -> float:
-        t0, s0 = time.perf_counter(), self.agent.global_step
-        for _ in range(iterations):
-            self.agent.iteration()
-        return (self.agent.global_step - s0) / (time.perf_counter() - t0)
-
-    def close(self) -> None:
-        self.agent.envs.close()
 
 
 class SB3PPO:

@@ -26,32 +26,21 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rlmeta.benchmarks.report import machine_line
+from rlmeta.benchmarks.timing import AgentTimer
 
 RESULTS = Path(__file__).parent / "results"
 ENV = "HalfCheetah-v5"
 
 
-class RlmetaPPO:
+class RlmetaPPO(AgentTimer):
     """rlmeta PPO, cleanrl preset (num_steps chosen so the batch stays 2048), built once."""
 
     def __init__(self, num_envs: int, compile: bool = False):
         from rlmeta.agents.onpolicy.ppo import PPOConfig
-        from rlmeta.app.runner import build_agent
 
-        cfg = PPOConfig.presets()["cleanrl"].replace(env=ENV, num_envs=num_envs, num_steps=2048 // num_envs,
-                                                     total_steps=10**12, progress=False, env_threads=2,
-                                                     compile=compile)
-        self.agent = build_agent("ppo", cfg)
-
-    def block(self, iterations: int) -> float:
-        """env-steps/s over `iterations` whole iterations (collect + update)."""
-        t0, s0 = time.perf_counter(), self.agent.global_step
-        for _ in range(iterations):
-            self.agent.iteration()
-        return (self.agent.global_step - s0) / (time.perf_counter() - t0)
-
-    def close(self) -> None:
-        self.agent.envs.close()
+        super().__init__("ppo", PPOConfig.presets()["cleanrl"].replace(
+            env=ENV, num_envs=num_envs, num_steps=2048 // num_envs, total_steps=10**12, progress=False,
+            env_threads=2, compile=compile))
 
 
 class SB3PPO:

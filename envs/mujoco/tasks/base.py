@@ -99,6 +99,72 @@ class Task:
         return self.xp.zeros_like(like, dtype=bool)
 
 
+class PlanarRunner(Task):
+    """A body in the plane that runs (or swims) forward and never terminates: HalfCheetah, Swimmer.
+
+        observation = qpos[obs_skip:], qvel                           (the root coordinates are left out)
+        reward      = forward_w * dx/dt - ctrl_w * sum(a^2)           x = qpos[0], the root slider
+    """
+
+    obs_skip: ClassVar[int] = 1
+    """How many leading qpos entries (the root's position) the observation leaves out."""
+    kwargs = ("frame_skip", "forward_reward_weight", "ctrl_cost_weight", "reset_noise_scale")
+
+    def setup(self, u):
+        self.forward_w, self.ctrl_w = u._forward_reward_weight, u._ctrl_cost_weight
+
+    def forward_position(self, s):
+        return s.qpos[:, 0]
+
+    def observation(self, s):
+        return self.xp.concatenate([s.qpos[:, self.obs_skip:], s.qvel], axis=1)
+
+    def reward(self, s, x_velocity, action):
+        forward_reward = self.forward_w * x_velocity
+        ctrl_cost = self.control_cost(self.ctrl_w, action)
+        reward = forward_reward - ctrl_cost
+        return reward, self.never(reward), {"reward_forward": forward_reward, "reward_ctrl": -ctrl_cost}
+
+
+class PlanarWalker(Task):
+    """A body in the plane that must stay up while it moves forward: Hopper, Walker2d.
+
+        observation = qpos[1:], clip(qvel, -10, 10)
+        healthy     = z = qpos[1] in healthy_z_range and angle = qpos[2] in healthy_angle_range, strict
+                      (a subclass may add terms); the episode terminates when unhealthy
+        reward      = (forward_w * dx/dt + healthy * healthy_w) - ctrl_w * sum(a^2)    x = qpos[0]
+    """
+
+    kwargs = ("frame_skip", "forward_reward_weight", "ctrl_cost_weight", "healthy_reward", "terminate_when_unhealthy",
+              "healthy_z_range", "healthy_angle_range", "reset_noise_scale")
+
+    def setup(self, u):
+        self.forward_w, self.ctrl_w, self.healthy_w = u._forward_reward_weight, u._ctrl_cost_weight, u._healthy_reward
+        self.terminate_when_unhealthy = u._terminate_when_unhealthy
+        self.z_range, self.angle_range = tuple(u._healthy_z_range), tuple(u._healthy_angle_range)
+
+    def forward_position(self, s):
+        return s.qpos[:, 0]
+
+    def observation(self, s):
+        return self.xp.concatenate([s.qpos[:, 1:], self.xp.clip(s.qvel, -10, 10)], axis=1)
+
+    def healthy(self, s):  # [N] bool
+        z, angle = s.qpos[:, 1], s.qpos[:, 2]
+        (z_lo, z_hi), (a_lo, a_hi) = self.z_range, self.angle_range
+        return (z_lo < z) & (z < z_hi) & (a_lo < angle) & (angle < a_hi)
+
+    def reward(self, s, x_velocity, action):
+        healthy = self.healthy(s)
+        forward_reward = self.forward_w * x_velocity
+        healthy_reward = healthy * self.healthy_w
+        ctrl_cost = self.control_cost(self.ctrl_w, action)
+        reward = (forward_reward + healthy_reward) - ctrl_cost
+        terminated = ~healthy if self.terminate_when_unhealthy else self.never(reward)
+        return reward, terminated, {"reward_forward": forward_reward, "reward_ctrl": -ctrl_cost,
+                                    "reward_survive": healthy_reward}
+
+
 def check_kwargs(task_cls: type[Task], make_kwargs: dict) -> None:
     """Refuse, in one line, a gymnasium kwarg whose meaning the task's rules do not read from the env
     (one that changes the observation's layout, the model file, the body the reward follows, ...)."""
@@ -108,4 +174,4 @@ def check_kwargs(task_cls: type[Task], make_kwargs: dict) -> None:
                           f"{', '.join(task_cls.kwargs + MAKE_KWARGS)}; not {', '.join(bad)}")
 
 
-__all__ = ["MAKE_KWARGS", "State", "Task", "check_kwargs"]
+__all__ = ["MAKE_KWARGS", "PlanarRunner", "PlanarWalker", "State", "Task", "check_kwargs"]

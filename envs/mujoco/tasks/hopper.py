@@ -9,38 +9,18 @@
 
 from __future__ import annotations
 
-from rlmeta.envs.mujoco.tasks.base import Task
+from rlmeta.envs.mujoco.tasks.base import PlanarWalker
 
 
-class Hopper(Task):
+class Hopper(PlanarWalker):
     env_id = "Hopper-v5"
-    kwargs = ("frame_skip", "forward_reward_weight", "ctrl_cost_weight", "healthy_reward", "terminate_when_unhealthy",
-              "healthy_state_range", "healthy_z_range", "healthy_angle_range", "reset_noise_scale")
+    kwargs = (*PlanarWalker.kwargs, "healthy_state_range")
 
     def setup(self, u):
-        self.forward_w, self.ctrl_w, self.healthy_w = u._forward_reward_weight, u._ctrl_cost_weight, u._healthy_reward
-        self.terminate_when_unhealthy = u._terminate_when_unhealthy
-        self.state_range, self.z_range = tuple(u._healthy_state_range), tuple(u._healthy_z_range)
-        self.angle_range = tuple(u._healthy_angle_range)
+        super().setup(u)
+        self.state_range = tuple(u._healthy_state_range)
 
-    def forward_position(self, s):
-        return s.qpos[:, 0]
-
-    def observation(self, s):
-        return self.xp.concatenate([s.qpos[:, 1:], self.xp.clip(s.qvel, -10, 10)], axis=1)
-
-    def healthy(self, s):  # [N] bool
+    def healthy(self, s):  # [N] bool: Walker2d's z and angle terms, and every state entry in range
         state = self.xp.concatenate([s.qpos, s.qvel], axis=1)[:, 2:]
-        z, angle = s.qpos[:, 1], s.qpos[:, 2]
-        (lo, hi), (z_lo, z_hi), (a_lo, a_hi) = self.state_range, self.z_range, self.angle_range
-        return ((lo < state) & (state < hi)).all(axis=1) & (z_lo < z) & (z < z_hi) & (a_lo < angle) & (angle < a_hi)
-
-    def reward(self, s, x_velocity, action):
-        healthy = self.healthy(s)
-        forward_reward = self.forward_w * x_velocity
-        healthy_reward = healthy * self.healthy_w
-        ctrl_cost = self.control_cost(self.ctrl_w, action)
-        reward = (forward_reward + healthy_reward) - ctrl_cost
-        terminated = ~healthy if self.terminate_when_unhealthy else self.never(reward)
-        return reward, terminated, {"reward_forward": forward_reward, "reward_ctrl": -ctrl_cost,
-                                    "reward_survive": healthy_reward}
+        lo, hi = self.state_range
+        return ((lo < state) & (state < hi)).all(axis=1) & super().healthy(s)
