@@ -61,3 +61,23 @@ def test_gpu_offpolicy_parallel_worlds_tiny_on_cpu(tmp_path, monkeypatch):
     assert gpu_offpolicy.main(["--device", "cpu", "--phases", "worlds", "--deadline-s", "0", "--out", str(out2)]) == 0
     rows = list(csv.DictReader((out2 / "gpu_offpolicy_worlds.csv").open()))
     assert len(rows) == 4 and all(r["note"] == "skipped: --deadline-s reached" for r in rows)
+
+
+def test_gpu_offpolicy_1m_suite_runs_spinningup_settings_on_the_device(tmp_path):
+    """benchmarks/gpu_offpolicy_1m.py's suite file: `rlmeta bench` reads it, and each (algo, env) group is
+    one `--seeds K` process with the spinningup preset, --compile (the CUDA-graph update) on the device."""
+    import yaml
+
+    from rlmeta.benchmarks import gpu_offpolicy_1m
+    from rlmeta.benchmarks.suites import load_suite
+
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(gpu_offpolicy_1m.suite_yaml(["ddpg", "sac"], ["Hopper-v5"], 1_000_000, "cuda")))
+    suite = load_suite(str(path))
+    specs = suite.specs("1m", 3, tmp_path / "runs")
+    leaders = [s for s in specs if not s.is_complete()]
+    assert [(s.algo, s.seed) for s in leaders] == [("ddpg", 0), ("sac", 0)]
+    argv = leaders[0].argv()
+    assert argv[:4] == ["train", "ddpg", "--seeds", "3"]
+    assert argv[argv.index("--preset") + 1] == "spinningup" and argv[argv.index("--total-steps") + 1] == "1000000"
+    assert "--compile" in argv and argv[argv.index("--device") + 1] == "cuda"
