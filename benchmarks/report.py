@@ -32,6 +32,7 @@ import numpy as np
 from rlmeta.core.errors import ConfigError
 
 REFERENCE_DIR = Path(__file__).parent / "reference" / "spinningup"
+CLEANRL_DIR = Path(__file__).parent / "reference" / "cleanrl"
 ON_POLICY = ("vpg", "trpo", "ppo")
 MILESTONES = (500_000, 1_000_000, 3_000_000)
 SMOOTH = 11
@@ -306,7 +307,13 @@ class Reference:
     source: str  # "PyTorch" or "TF1"
 
     def at(self, step: int) -> tuple[float, float]:
+        if len(self.steps) == 1 and step != self.steps[0]:  # a published number, not a curve: that step only
+            return math.nan, math.nan
         return float(np.interp(step, self.steps, self.mean)), float(np.interp(step, self.steps, self.std))
+
+    @property
+    def spinning_up(self) -> bool:
+        return self.source in ("PyTorch", "TF1")
 
 
 def reference(algo: str, env: str) -> Reference | None:
@@ -325,9 +332,20 @@ def reference(algo: str, env: str) -> Reference | None:
         if rows:
             break
     if not rows:
-        return None
+        return cleanrl_reference(algo, env)
     a = np.array(rows)
     return Reference(a[:, 0], a[:, 1], a[:, 2], source)
+
+
+def cleanrl_reference(algo: str, env: str) -> Reference | None:
+    """CleanRL's published final return of `algo` on a classic-control task (reference/cleanrl/README.md)."""
+    with (CLEANRL_DIR / "classic_control.csv").open() as f:
+        rows = [r for r in csv.DictReader(f) if r["env"] == env and r["algo"] == algo]
+    if not rows:
+        return None
+    r = rows[0]
+    return Reference(np.array([float(r["step"])]), np.array([float(r["mean"])]), np.array([float(r["std"])]),
+                     f"CleanRL {algo}.py")
 
 
 # ---------------------------------------------------------------------- summary table
@@ -390,10 +408,17 @@ def summary_markdown(curves: dict[tuple[str, str, str], Curve], title: str = "Be
               "the reference is not positive). At the last step of a run the window reaches back only (6 points), "
               "so a still-rising curve reads lower there than the reference, whose window reaches both ways "
               "(rows at steps 5 or more points before a run's end have two-sided windows on both sides). "
-              "Wall time and SPS: mean per run.", "",
-              "| algo | env | step | rlmeta (mean +- std) | seeds | Spinning Up | ratio | wall time | SPS |",
+              "Wall time and SPS: mean per run.", ""]
+    rows = summary_rows(curves, milestones)
+    if any(r["ref_source"] not in ("", "PyTorch", "TF1") for r in rows):
+        lines += ["Classic control: the reference is CleanRL's published final return at 500k steps (one "
+                  "number, not a curve: benchmarks/reference/cleanrl/README.md), compared at that step only.", ""]
+        head = "reference"
+    else:
+        head = "Spinning Up"
+    lines += [f"| algo | env | step | rlmeta (mean +- std) | seeds | {head} | ratio | wall time | SPS |",
               "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in summary_rows(curves, milestones):
+    for r in rows:
         ref = f"{r['ref_mean']:.0f} +- {r['ref_std']:.0f} ({r['ref_source']})" if math.isfinite(r["ref_mean"]) else "-"
         ratio = f"{r['ratio']:.2f}" if math.isfinite(r["ratio"]) else ""
         sps = f"{r['sps']:.0f}" if math.isfinite(r["sps"]) else "-"
@@ -428,12 +453,17 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
         ax.fill_between(c.steps, c.mean - c.std, c.mean + c.std, color=line.get_color(), alpha=0.2, lw=0)
     for algo, color in algo_color.items():
         ref = reference(algo, drawn[0].env) if with_reference else None
-        if ref is not None:
+        if ref is not None and not ref.spinning_up:  # one published number: a point with its std
+            ax.errorbar(ref.steps, ref.mean, yerr=ref.std, color=color, marker="D", ms=6, capsize=4, ls="none",
+                        label=f"{algo} ({ref.source}, published)")
+        elif ref is not None:
             keep = ref.steps <= x_max * 1.02
             ax.plot(ref.steps[keep], ref.mean[keep], color=color, lw=1.4, ls="--",
                     label=f"{algo} (Spinning Up {ref.source})")
     env = curves[0].env if curves else ""
-    ax.set_title(title or f"{env}: rlmeta (solid, mean +- std) vs Spinning Up (dashed)")
+    refs = [reference(a, env) for a in algo_color] if with_reference else []
+    versus = "Spinning Up (dashed)" if all(r is None or r.spinning_up for r in refs) else "published (points)"
+    ax.set_title(title or f"{env}: rlmeta (solid, mean +- std) vs {versus}")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("average episode return")
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))

@@ -106,6 +106,8 @@ def make_vec_env(
         try:
             raw = GymBackend(env_id, num_envs, asynchronous=backend == "async")
         except gym.error.DependencyNotInstalled as e:
+            if "box2d" in str(e).lower() or "pygame" in str(e).lower():  # LunarLander, BipedalWalker, CarRacing
+                raise ConfigError(f"env '{env_id}' needs Box2D and pygame: pip install 'rlmeta[box2d]'") from None
             raise ConfigError(f"env '{env_id}' needs a missing dependency: {e}") from None
     else:
         raise ConfigError(f"unknown env backend '{backend}' (choose auto, sync, async, mujoco, warp, atari)")

@@ -367,3 +367,28 @@ def test_offpolicy_seeds_train_together_and_resume(tmp_path: Path):
     for seed in (0, 1):
         rows = (out / f"td3-Hopper-v5-s{seed}" / "progress.csv").read_text().splitlines()[1:]
         assert [int(float(r.split(",")[0])) for r in rows] == [200, 400, 600]
+
+
+def test_classic_control_suite_reports_against_cleanrl_published_returns(tmp_path: Path):
+    """classic-control: PPO (classic preset), VPG, TRPO on CartPole-v1 and Acrobot-v1 by default; the reference
+    is CleanRL's published ppo.py return at 500k (one number: compared at that step only, drawn as a point)."""
+    suite = load_suite("classic-control")
+    specs = suite.specs("quick", 3, Path("out"))
+    assert {(s.algo, s.env) for s in specs} == {(a, e) for a in ("ppo", "vpg", "trpo") for e in ("CartPole-v1", "Acrobot-v1")}
+    assert {s.total_steps for s in specs} == {500_000} and specs[0].argv()[:4] == ["train", "ppo", "--preset", "classic"]
+    assert {s.env for s in suite.specs("1m", 1, Path("out"), envs=suite.envs)} >= {"LunarLander-v3"}
+    ref = report.reference("ppo", "CartPole-v1")
+    assert ref.source == "CleanRL ppo.py" and ref.at(500_000) == (488.75, 18.40)
+    assert all(math.isnan(v) for v in ref.at(400_000))
+    assert report.reference("ppo", "Acrobot-v1").at(500_000) == (-82.48, 5.93)
+    assert report.reference("vpg", "CartPole-v1") is None and report.reference("ppo", "LunarLander-v3") is None
+    steps = np.arange(512, 500_225, 512)  # 500k steps of 4 x 128 rounded up to whole iterations
+    _write_run(tmp_path / "runs" / "ppo-s0", "ppo", 0, steps, np.full(len(steps), 450.0), "charts/episodic_return",
+               steps / 5000.0, env="CartPole-v1")
+    curves = report.group_curves(report.load_runs([tmp_path / "runs"]))
+    md = report.summary_markdown(curves, milestones=(250_000, 500_000))
+    assert "| reference | ratio |" in md and "CleanRL's published final return at 500k" in md
+    assert "| ppo | CartPole-v1 | 250,000 | 450 +- 0 | 1 | - |  |" in md
+    assert f"| ppo | CartPole-v1 | 500,000 | 450 +- 0 | 1 | 489 +- 18 (CleanRL ppo.py) | {450 / 488.75:.2f} |" in md
+    report.plot_all(curves, tmp_path / "plots")
+    assert (tmp_path / "plots" / "CartPole-v1.png").stat().st_size > 10_000

@@ -179,3 +179,45 @@ def test_ppo_learns_a_multi_discrete_task(tmp_path):
     rets = _returns(run)
     # random play scores 16 * (1/3 + 1/2) = 13.3 per episode; copying both digits scores 32
     assert rets[0] < 18 and max(rets[-3:]) > 28, rets
+
+
+def test_lunar_lander_takes_the_zoo_settings_under_the_classic_preset_and_steps_like_gymnasium():
+    """`--preset classic --env LunarLander-v3` gets rl-baselines3-zoo's PPO settings (flags still win),
+    and the Box2D task steps through rlmeta's vector env exactly as gymnasium's own env does."""
+    from rlmeta.app.cli import parse_train_args
+
+    _, cfg = parse_train_args("ppo", ["--preset", "classic", "--env", "LunarLander-v3"])
+    assert (cfg.num_envs, cfg.num_steps, cfg.num_minibatches, cfg.update_epochs) == (16, 1024, 256, 4)
+    assert (cfg.gamma, cfg.gae_lambda, cfg.ent_coef, cfg.anneal_lr, cfg.clip_vloss) == (0.999, 0.98, 0.01, False, False)
+    _, cfg = parse_train_args("ppo", ["--preset", "classic", "--env", "LunarLander-v3", "--num-envs", "4"])
+    assert cfg.num_envs == 4 and cfg.num_steps == 1024
+    _, cfg = parse_train_args("ppo", ["--preset", "classic", "--env", "CartPole-v1"])
+    assert (cfg.num_envs, cfg.num_steps, cfg.gamma) == (4, 128, 0.99)  # CleanRL's ppo.py, unchanged
+
+    envs = make_vec_env("LunarLander-v3", num_envs=2, seed=3)
+    ref = [gym.make("LunarLander-v3") for _ in range(2)]
+    obs = envs.reset()
+    ref_obs = np.stack([e.reset(seed=3 + i)[0] for i, e in enumerate(ref)])
+    np.testing.assert_array_equal(np.asarray(obs), ref_obs)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        a = rng.integers(0, 4, size=2)
+        out = envs.step(a[:, None].astype(np.float32))  # [N, 1] float indices, as the agents store them
+        for i, e in enumerate(ref):
+            o, r, te, tr, _ = e.step(int(a[i]))
+            assert not (te or tr)  # 30 random steps from the start do not end an episode
+            np.testing.assert_array_equal(np.asarray(out.obs)[i], o)
+            assert out.reward[i] == np.float32(r)  # the batch stores rewards as float32
+    envs.close()
+
+
+def test_a_box2d_task_without_box2d_names_the_extra(monkeypatch):
+    from rlmeta.core.errors import ConfigError
+    from rlmeta.envs.gym_backend import GymBackend
+
+    def missing(*a, **k):
+        raise gym.error.DependencyNotInstalled('Box2D is not installed, you can install it by run `pip install swig`')
+
+    monkeypatch.setattr(GymBackend, "__init__", missing)
+    with pytest.raises(ConfigError, match=r"^env 'LunarLander-v3' needs Box2D and pygame: pip install 'rlmeta\[box2d\]'$"):
+        make_vec_env("LunarLander-v3", num_envs=1)

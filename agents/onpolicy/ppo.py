@@ -152,9 +152,20 @@ class PPOConfig(OnPolicyConfig):
     @classmethod
     def task_overrides(cls, preset: str, env: str) -> dict:
         """Fields a preset sets differently on one task, applied when --env names it (flags given on
-        the command line still win). Only `gpu` has any: GPU_TASK_SETTINGS below."""
-        return dict(GPU_TASK_SETTINGS.get(env, {})) if preset == "gpu" else {}
+        the command line still win): GPU_TASK_SETTINGS (`gpu`) and CLASSIC_TASK_SETTINGS (`classic`) below."""
+        table = {"gpu": GPU_TASK_SETTINGS, "classic": CLASSIC_TASK_SETTINGS}.get(preset, {})
+        return dict(table.get(env, {}))
 
+
+# The classic preset's per-task changes. CleanRL's ppo.py covers CartPole-v1 and Acrobot-v1 with one set of
+# settings (the preset); it has no Box2D task, so LunarLander-v3 takes rl-baselines3-zoo's PPO settings
+# (hyperparams/ppo.yml, LunarLander-v2: 16 envs x 1024 steps, minibatches of 64, 4 epochs, gamma 0.999,
+# lambda 0.98, entropy 0.01, SB3's constant lr 3e-4 and unclipped value loss, 1M steps).
+CLASSIC_TASK_SETTINGS: dict[str, dict] = {
+    "LunarLander-v3": dict(num_envs=16, num_steps=1024, num_minibatches=256, update_epochs=4, gamma=0.999,
+                           gae_lambda=0.98, ent_coef=0.01, actor_lr=3e-4, critic_lr=3e-4, anneal_lr=False,
+                           clip_vloss=False, total_steps=1_000_000),
+}
 
 # The gpu preset's per-task changes, where the massively parallel references train a task differently.
 # Brax's PPO settings (google/brax, notebooks/training.ipynb, the TRAIN_FNS table): ant discounting 0.97,
