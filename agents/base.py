@@ -23,7 +23,7 @@ from torch import nn
 
 from rlmeta.core.config import RunConfig
 from rlmeta.core.errors import ConfigError
-from rlmeta.core.optim import FlatAdam
+from rlmeta.core.optim import FlatAdam, set_learning_rates
 from rlmeta.core.vec_env import VecEnv
 from rlmeta.envs import make_vec_env
 
@@ -88,16 +88,8 @@ class Agent:
         """Env steps one iteration() always takes (None: it varies, or iterations stop exactly at total_steps)."""
         return None
 
-    def set_learning_rates(self, fields: list[str]) -> None:
-        """Copy these learning-rate fields of self.cfg into their optimizers (see lr_fields)."""
-        for field in fields:
-            opt = getattr(self, self.lr_fields[field], None)
-            lr = float(getattr(self.cfg, field))
-            if isinstance(opt, FlatAdam):
-                opt.lr = lr
-            elif isinstance(opt, torch.optim.Optimizer):
-                for group in opt.param_groups:
-                    group["lr"] = lr
+    set_learning_rates = set_learning_rates
+    """set_learning_rates(fields): copy these learning-rate fields of self.cfg into their optimizers (lr_fields)."""
 
     def _stateful(self) -> dict[str, Any]:
         """Every module / optimizer attribute: what a checkpoint must hold."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Optional, Protocol
+from typing import Any, ClassVar, Literal, Optional, Protocol
 
 import tyro
 
@@ -58,8 +58,15 @@ class MetaRunConfig(ConfigBase):
 
 
 class Trainer(Protocol):
+    """What rlmeta.app.meta_run's session drives (SineTrainer, MetaRLTrainer, a user's family)."""
+
     global_step: int
     iteration_count: int
+    cfg: Any
+    lr_fields: ClassVar[dict[str, str]]
+    """Learning-rate config fields -> the optimizer attribute they set (a --resume may change them)."""
+
+    def set_learning_rates(self, fields: list[str]) -> None: ...
 
     def iteration(self) -> dict[str, float]: ...
 

@@ -44,7 +44,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -58,6 +58,7 @@ from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import check_fits, mlp_params
 from rlmeta.core.natural_gradient import backtracking_line_search, conjugate_gradient, fisher_vector_product, flat_grad
 from rlmeta.core.networks import GaussianActor
+from rlmeta.core.optim import set_learning_rates
 from rlmeta.core.seeding import resolve_device
 from rlmeta.envs.meta import FAMILIES, MetaVecEnv, make_meta_env, meta_env_class
 
@@ -339,6 +340,9 @@ def outer_terms(learner: MetaLearner, params: Params, batches: Sequence[StepBatc
 class MetaRLTrainer:
     """Owns the meta-policy (a MetaLearner around a GaussianActor), the vector env of M * R sub-envs and
     the task sampler; one `iteration()` = sample, adapt, sample, outer update."""
+
+    lr_fields: ClassVar[dict[str, str]] = {"meta_lr": "optimizer"}  # --resume RUN --meta-lr X reaches the Adam
+    set_learning_rates = set_learning_rates
 
     def __init__(self, cfg: MetaRLConfig, env: MetaVecEnv | None = None):
         cfg.validate()

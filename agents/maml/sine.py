@@ -18,7 +18,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 
@@ -27,6 +27,7 @@ from rlmeta.agents.maml.core import MetaLearner
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import check_fits, mlp_params
 from rlmeta.core.networks import mlp
+from rlmeta.core.optim import set_learning_rates
 from rlmeta.core.seeding import resolve_device
 
 AMPLITUDE = (0.1, 5.0)
@@ -128,6 +129,9 @@ class SineConfig(MetaRunConfig):
 
 class SineTrainer:
     """Owns the meta-learner, the outer Adam and the task generator; one `iteration()` = one meta-update."""
+
+    lr_fields: ClassVar[dict[str, str]] = {"meta_lr": "optimizer"}  # --resume RUN --meta-lr X reaches the Adam
+    set_learning_rates = set_learning_rates
 
     def __init__(self, cfg: SineConfig):
         self.cfg = cfg

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import torch
 from torch import nn
@@ -156,12 +156,13 @@ def check_finite(owner: object, metrics: dict[str, float], step: int, last_good:
                              f"{step:,}; the run stopped and {kept} (try lower learning rates)")
 
 
-def resume_overrides(saved: dict, cfg: RunConfig, agent) -> list[str]:
-    """Fields of cfg that differ from the checkpoint's config. Learning rates are applied to the
-    optimizers; other shape-free fields just take effect; anything else is refused in one line."""
+def resume_overrides(saved: dict, cfg: Any, agent: Any, free: set[str] = RESUME_FREE) -> list[str]:
+    """Fields of cfg that differ from the checkpoint's config. Learning rates (agent.lr_fields) are
+    applied to the optimizers; the shape-free fields `free` just take effect; anything else is refused
+    in one line."""
     now = cfg.to_dict()
     changed = [k for k in now if k in saved and _norm(saved[k]) != _norm(now[k])]
-    refused = [k for k in changed if k not in RESUME_FREE and k not in agent.lr_fields]
+    refused = [k for k in changed if k not in free and k not in agent.lr_fields]
     if refused:
         desc = ", ".join(f"--{k.replace('_', '-')} {_norm(saved[k])} -> {_norm(now[k])}" for k in refused)
         raise ConfigError(f"--resume cannot change {desc}: the checkpoint was trained with the old values "
@@ -182,19 +183,24 @@ def train(algo: str, cfg: RunConfig, callback: Optional[IterationCallback] = Non
     the run (logger and envs are closed; the last checkpoint stays, no `done` marker)."""
     run_dir = run_dir_of(algo, cfg)
     with run_dir_lock(run_dir):
-        run = RunSession(algo, cfg, run_dir, callback)
-        if not run.open():
-            return run_dir
-        agent = run.agent
-        try:
-            while agent.global_step < cfg.total_steps:
-                t0, s0 = time.perf_counter(), agent.global_step
-                metrics = agent.iteration()
-                run.log(metrics, time.perf_counter() - t0, agent.global_step - s0)
-            run.finish()
-        finally:
-            run.close()
+        drive(RunSession(algo, cfg, run_dir, callback))
     return run_dir
+
+
+def drive(run: RunSession) -> None:
+    """Open the run, iterate its agent until run.position reaches run.target, finish, close: the loop of
+    `train` and of meta-training (rlmeta.app.meta_run), the caller holding the run dir's lock."""
+    if not run.open():
+        return
+    agent = run.agent
+    try:
+        while run.position < run.target:
+            t0, s0 = time.perf_counter(), agent.global_step
+            metrics = agent.iteration()
+            run.log(metrics, time.perf_counter() - t0, agent.global_step - s0)
+        run.finish()
+    finally:
+        run.close()
 
 
 def run_dir_of(algo: str, cfg: RunConfig) -> Path:
@@ -208,13 +214,18 @@ def run_dir_of(algo: str, cfg: RunConfig) -> Path:
 class RunSession:
     """One run directory's life around an agent: resume checks, config.json, the logger, periodic
     checkpoints and videos, the NaN guard and the `done` marker. `train` drives one agent through
-    it; rlmeta.app.multiseed drives K sessions (one per seed) in lockstep. The caller holds the lock.
+    it; rlmeta.app.multiseed drives K sessions (one per seed) in lockstep; meta-training drives a
+    meta-trainer through a subclass (rlmeta.app.meta_run.MetaRunSession) that overrides the hooks
+    below. The caller holds the lock.
 
     Example:
         >>> run = RunSession("sac", cfg, run_dir, None)
         >>> if run.open():                       # False: a resumed run that is already finished
         ...     metrics = run.agent.iteration(); run.log(metrics, seconds, steps); ...; run.finish(); run.close()
     """
+
+    resume_free: ClassVar[set[str]] = RESUME_FREE
+    """Config fields a --resume may change besides the agent's learning rates (lr_fields)."""
 
     def __init__(self, algo: str, cfg: RunConfig, run_dir: Path, callback: Optional[IterationCallback] = None):
         self.algo, self.cfg, self.run_dir, self.callback = algo, cfg, run_dir, callback
@@ -229,10 +240,72 @@ class RunSession:
         self.last_video = -1
         self.next_ckpt = 0
 
+    # ------------------------------------------------------------------ what a kind of run sets
+    def build(self) -> Any:
+        """The agent (seeding the global RNGs with cfg.seed), its envs in self.envs."""
+        agent = build_agent(self.algo, self.cfg)
+        self.envs = agent.envs
+        return agent
+
+    @property
+    def position(self) -> int:
+        """Where the run is, in the unit of `target` and cfg.checkpoint_every: env steps."""
+        return self.agent.global_step
+
+    @property
+    def target(self) -> int:
+        return self.cfg.total_steps
+
+    def check_checkpoint(self, ckpt: dict) -> None:
+        """Refuse, in one line, a checkpoint of another kind of run."""
+        if ckpt.get("algo") != self.algo:
+            raise ConfigError(f"{self.ckpt_path} is a {ckpt.get('algo')} checkpoint, not {self.algo}")
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint holds besides algo, config and the RNG states."""
+        return {"global_step": self.agent.global_step, "agent": self.agent.state_dict(), "env": self.envs.state_dict()}
+
+    def load_state(self, ckpt: dict) -> None:
+        self.agent.load_state_dict(ckpt["agent"])
+        self.envs.load_state_dict(ckpt["env"])
+
+    def already_done(self) -> bool:
+        """A resumed run with nothing left to do (its files are left as they are)."""
+        if self.position < self.target:
+            return False
+        print(f"rlmeta: {self.run_dir} is already trained to step {self.position:,} (--total-steps "
+              f"{self.target:,}); nothing to do", file=sys.stderr)
+        return True
+
+    def notes(self, ckpt: dict | None) -> None:
+        """One-line notes on what the run will do differently from what was asked."""
+        agent, cfg = self.agent, self.cfg
+        if ckpt is not None and isinstance(ckpt["env"], dict) and "obs_rms" in ckpt["env"] \
+                and "backend" not in ckpt["env"] and agent.global_step < cfg.total_steps:
+            # (e.g. ALE's native vector env, gymnasium MuJoCo envs: no way to save their state)
+            print(f"rlmeta: note: {cfg.env}'s env backend cannot save its simulator state; the resumed run "
+                  "starts new episodes (agent, optimizers, normalisers and RNG resume exactly)", file=sys.stderr)
+        k = agent.steps_per_iteration
+        if k and cfg.total_steps % k:
+            print(f"rlmeta: note: {self.algo} takes {k:,} env steps per iteration, so training stops at step "
+                  f"{-(-cfg.total_steps // k) * k:,} (--total-steps {cfg.total_steps:,} rounded up to whole iterations)",
+                  file=sys.stderr)
+
+    def make_logger(self, resume_step: int | None) -> Logger:
+        cfg = self.cfg
+        return Logger(self.run_dir, self.algo, cfg.to_dict(), cfg.total_steps, resume_step=resume_step,
+                      wandb_mode=cfg.wandb, progress=cfg.progress)
+
+    def annotate(self, metrics: dict, seconds: float, steps: int) -> bool:
+        """Add the run's own columns to an iteration's metrics. -> whether this iteration is logged."""
+        metrics["charts/SPS"] = steps / max(seconds, 1e-9)
+        return True
+
+    # ------------------------------------------------------------------ the life of a run
     def open(self) -> bool:
-        """Build the agent (seeding the global RNGs with cfg.seed), load the checkpoint on --resume
-        (RNG states included), write config.json, start the logger. -> False when a resumed run is
-        already at total_steps (nothing is written then and everything is closed)."""
+        """Build the agent, load the checkpoint on --resume (RNG states included), write config.json,
+        start the logger. -> False when a resumed run is already done (nothing is written then and
+        everything is closed)."""
         algo, cfg, run_dir, ckpt_path = self.algo, self.cfg, self.run_dir, self.ckpt_path
         resuming = cfg.resume is not None
         if resuming and not ckpt_path.exists():
@@ -241,43 +314,30 @@ class RunSession:
             raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it "
                               "or choose another --run-dir")
         ckpt = load_checkpoint(ckpt_path) if resuming else None  # fail on a corrupt file before any work
-        if ckpt is not None and ckpt.get("algo") != algo:
-            raise ConfigError(f"{ckpt_path} is a {ckpt.get('algo')} checkpoint, not {algo}")
+        if ckpt is not None:
+            self.check_checkpoint(ckpt)
 
-        if cfg.capture_video:  # before any file is written: a machine that cannot render fails in one line
+        if getattr(cfg, "capture_video", False):  # before any file is written: a machine that cannot render fails in one line
             self.recorder = EpisodeRecorder(cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size,
                                             make_env=recording_env(cfg.env))
         try:
-            agent = build_agent(algo, cfg)
+            self.agent = agent = self.build()
         except BaseException:
             self.close()
             raise
-        self.agent, self.envs = agent, agent.envs
         try:
             if ckpt is not None:
-                changed = resume_overrides(ckpt["config"], cfg, agent)
+                changed = resume_overrides(ckpt["config"], cfg, agent, self.resume_free)
                 try:
-                    agent.load_state_dict(ckpt["agent"])
-                    self.envs.load_state_dict(ckpt["env"])
+                    self.load_state(ckpt)
                 except (RuntimeError, ValueError, KeyError, IndexError) as e:
                     raise ConfigError(f"--resume {run_dir}: the checkpoint does not fit this agent "
                                       f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
                 agent.set_learning_rates([k for k in changed if k in agent.lr_fields])
                 set_rng_state(ckpt["rng"])
-                if isinstance(ckpt["env"], dict) and "obs_rms" in ckpt["env"] and "backend" not in ckpt["env"] \
-                        and agent.global_step < cfg.total_steps:
-                    # (e.g. ALE's native vector env, gymnasium MuJoCo envs: no way to save their state)
-                    print(f"rlmeta: note: {cfg.env}'s env backend cannot save its simulator state; the resumed run "
-                          "starts new episodes (agent, optimizers, normalisers and RNG resume exactly)", file=sys.stderr)
-                if agent.global_step >= cfg.total_steps:
-                    print(f"rlmeta: {run_dir} is already trained to step {agent.global_step:,} (--total-steps "
-                          f"{cfg.total_steps:,}); nothing to do", file=sys.stderr)
+                if self.already_done():
                     raise _NothingToDo
-            k = agent.steps_per_iteration
-            if k and cfg.total_steps % k:
-                print(f"rlmeta: note: {algo} takes {k:,} env steps per iteration, so training stops at step "
-                      f"{-(-cfg.total_steps // k) * k:,} (--total-steps {cfg.total_steps:,} rounded up to whole iterations)",
-                      file=sys.stderr)
+            self.notes(ckpt)
             if resuming and (run_dir / "progress.csv").exists():
                 read_progress(run_dir / "progress.csv", agent.global_step)  # a bad file: one line, nothing written
             save_config(cfg.replace(resume=None, run_dir=str(run_dir)), run_dir / "config.json", algo)
@@ -286,22 +346,19 @@ class RunSession:
             if isinstance(e, _NothingToDo):
                 return False
             raise
-        start = agent.global_step
-        self.last_good = start if ckpt is not None else None
+        self.last_good = agent.global_step if ckpt is not None else None
         try:
-            self.logger = Logger(run_dir, algo, cfg.to_dict(), cfg.total_steps,
-                                 resume_step=start if resuming else None, wandb_mode=cfg.wandb, progress=cfg.progress)
+            self.logger = self.make_logger(agent.global_step if resuming else None)
         except BaseException:
             self.close()
             raise
-        self.next_ckpt = (start // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        self.next_ckpt = (self.position // cfg.checkpoint_every + 1) * cfg.checkpoint_every
         return True
 
     def checkpoint(self) -> None:
-        agent = self.agent
-        save_checkpoint(self.ckpt_path, {"algo": self.algo, "config": self.cfg.to_dict(), "global_step": agent.global_step,
-                                         "agent": agent.state_dict(), "env": self.envs.state_dict(), "rng": rng_state()})
-        self.last_good = agent.global_step
+        save_checkpoint(self.ckpt_path, {"algo": self.algo, "config": self.cfg.to_dict(), **self.state(),
+                                         "rng": rng_state()})
+        self.last_good = self.agent.global_step
 
     def record_video(self) -> None:
         agent, recorder, logger = self.agent, self.recorder, self.logger
@@ -323,16 +380,16 @@ class RunSession:
         global RNGs must hold this run's state (checkpoints save them)."""
         agent, cfg = self.agent, self.cfg
         check_finite(agent, metrics, agent.global_step, self.last_good)
-        metrics["charts/SPS"] = steps / max(seconds, 1e-9)
         assert self.logger is not None, "log() needs an open run"
-        self.logger.log(agent.global_step, metrics)
+        if self.annotate(metrics, seconds, steps):
+            self.logger.log(agent.global_step, metrics)
         if self.callback is not None:
             self.callback(agent.global_step, metrics)
-        if agent.global_step >= self.next_ckpt:
+        if self.position >= self.next_ckpt:
             self.checkpoint()
             # boundaries prev_k+1..k crossed (one iteration may cross several); k depends only on
-            # the step, so a resumed run keeps the cadence
-            prev_k, k = self.next_ckpt // cfg.checkpoint_every - 1, agent.global_step // cfg.checkpoint_every
+            # the position, so a resumed run keeps the cadence
+            prev_k, k = self.next_ckpt // cfg.checkpoint_every - 1, self.position // cfg.checkpoint_every
             if self.recorder is not None and k // cfg.video_every > prev_k // cfg.video_every:
                 self.record_video()
             self.next_ckpt = (k + 1) * cfg.checkpoint_every
@@ -342,7 +399,7 @@ class RunSession:
         self.checkpoint()
         if self.recorder is not None and self.last_video != self.agent.global_step:
             self.record_video()
-        (self.run_dir / "done").write_text(f"{self.agent.global_step}\n")
+        (self.run_dir / "done").write_text(f"{self.position}\n")
 
     def close(self) -> None:
         things: tuple[Any, ...] = (self.logger, self.envs, self.recorder)

@@ -240,6 +240,21 @@ def step_all(opts: Sequence[FlatAdam], max_grad_norm: float = 0.0) -> None:
         opt.step(max_grad_norm)
 
 
+def set_learning_rates(owner: Any, fields: Iterable[str]) -> None:
+    """Copy the learning-rate fields `fields` of owner.cfg into the optimizers that owner.lr_fields
+    names (config field -> attribute holding a FlatAdam or a torch optimizer). Agents and meta-trainers
+    share it as their `set_learning_rates` method: a --resume that changes a rate reaches the optimizer
+    (a loaded checkpoint restores the saved rates, which would otherwise win silently)."""
+    for field in fields:
+        opt = getattr(owner, owner.lr_fields[field], None)
+        lr = float(getattr(owner.cfg, field))
+        if isinstance(opt, FlatAdam):
+            opt.lr = lr
+        elif isinstance(opt, torch.optim.Optimizer):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+
 class _Call(nn.Module):
     """Runs `fn(*args)` as this module's forward, so torch.func.functional_call can substitute the
     parameters of `root` (which `fn` reads through the agent's own module attributes) while it runs."""
