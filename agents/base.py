@@ -59,9 +59,18 @@ class Agent:
         """Build the training envs. Default: gymnasium/MuJoCo via envs.make_vec_env. Agents with
         other envs (board games) override this; the runner only needs close(), state_dict() and
         load_state_dict() on the result."""
-        return make_vec_env(cfg.env, cfg.num_envs, cfg.seed, cfg.env_backend, cfg.env_threads,
-                            cfg.normalize_obs, cfg.normalize_reward, getattr(cfg, "gamma", 0.99), device=device,
-                            stagger_starts=cfg.stagger_starts)
+        return make_vec_env(
+            cfg.env,
+            cfg.num_envs,
+            cfg.seed,
+            cfg.env_backend,
+            cfg.env_threads,
+            cfg.normalize_obs,
+            cfg.normalize_reward,
+            getattr(cfg, "gamma", 0.99),
+            device=device,
+            stagger_starts=cfg.stagger_starts,
+        )
 
     @classmethod
     def check_env(cls, envs: VecEnv) -> None:

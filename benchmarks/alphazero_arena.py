@@ -54,8 +54,17 @@ def main() -> int:
     ckpt = run_dir / "checkpoint.pt"
     step = int(load_checkpoint(ckpt)["global_step"]) if ckpt.exists() else 0
     if step < total:
-        train("alphazero", cfg.replace(seed=a.seed, run_dir=str(run_dir), progress=False, device="cpu",
-                                       total_steps=total, resume=str(run_dir) if ckpt.exists() else None))
+        train(
+            "alphazero",
+            cfg.replace(
+                seed=a.seed,
+                run_dir=str(run_dir),
+                progress=False,
+                device="cpu",
+                total_steps=total,
+                resume=str(run_dir) if ckpt.exists() else None,
+            ),
+        )
         step = int(load_checkpoint(ckpt)["global_step"])
     elapsed = _train_minutes(run_dir)
 
@@ -66,9 +75,21 @@ def main() -> int:
             torch.manual_seed(a.seed)
             t = time.perf_counter()
             res = arena(cfg.env, agent, parse_player(spec, cfg.env), a.games)
-            rows.append({"agent": sims, "opponent": spec, "per_seat": res.per_seat, "wins": res.wins,
-                         "draws": res.draws, "losses": res.losses, "score": res.score, "elo": res.elo,
-                         "elo_ci": res.elo_ci, "score_ci": res.score_ci, "seconds": time.perf_counter() - t})
+            rows.append(
+                {
+                    "agent": sims,
+                    "opponent": spec,
+                    "per_seat": res.per_seat,
+                    "wins": res.wins,
+                    "draws": res.draws,
+                    "losses": res.losses,
+                    "score": res.score,
+                    "elo": res.elo,
+                    "elo_ci": res.elo_ci,
+                    "score_ci": res.score_ci,
+                    "seconds": time.perf_counter() - t,
+                }
+            )
             print(res.table(), f"({rows[-1]['seconds']:.0f} s)", flush=True)
     write_report(a, cfg, step, elapsed, rows, out)
     return 0
@@ -114,9 +135,11 @@ def write_report(a, cfg, step, elapsed, rows, out: Path) -> None:
     for r in rows:
         f_, s_ = (r["per_seat"].get(k, (0, 0, 0)) for k in ("first", "second"))
         lo, hi = r["elo_ci"]
-        lines.append(f"| {name(r['agent'])} | {r['opponent']} | {r['wins'] + r['draws'] + r['losses']} | "
-                     f"{' / '.join(map(str, f_))} | {' / '.join(map(str, s_))} | {r['score']:.3f} | "
-                     f"{format_elo(r['elo'])} {format_elo_ci(lo, hi)} | {r['seconds']:.0f} |")
+        lines.append(
+            f"| {name(r['agent'])} | {r['opponent']} | {r['wins'] + r['draws'] + r['losses']} | "
+            f"{' / '.join(map(str, f_))} | {' / '.join(map(str, s_))} | {r['score']:.3f} | "
+            f"{format_elo(r['elo'])} {format_elo_ci(lo, hi)} | {r['seconds']:.0f} |"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     (out.parent / (out.name + ".json")).write_text(json.dumps(rows, indent=1, default=str))

@@ -88,11 +88,21 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--total-steps", type=int, default=600_000, help="self-play moves to train for")
     p.add_argument("--chunks", type=int, default=6, help="evaluate the raw policy after each of this many chunks")
-    p.add_argument("--search", nargs="*", default=["gumbel:64", "gumbel:256"], type=parse_variant,
-                   help="searches for the final evaluation, ALGO[+solver]:SIMS with ALGO puct or gumbel")
-    p.add_argument("--solver", action="store_true", help="self-play searches with MCTS-Solver (preset connect4 + --solver)")
-    p.add_argument("--run-dir", default="runs/bench-alphazero-connect4",
-                   help="training run (resumed when it exists; scores are cached in it)")
+    p.add_argument(
+        "--search",
+        nargs="*",
+        default=["gumbel:64", "gumbel:256"],
+        type=parse_variant,
+        help="searches for the final evaluation, ALGO[+solver]:SIMS with ALGO puct or gumbel",
+    )
+    p.add_argument(
+        "--solver", action="store_true", help="self-play searches with MCTS-Solver (preset connect4 + --solver)"
+    )
+    p.add_argument(
+        "--run-dir",
+        default="runs/bench-alphazero-connect4",
+        help="training run (resumed when it exists; scores are cached in it)",
+    )
     p.add_argument("--seed", type=int, default=0, help="training seed")
     p.add_argument("--out", default=str(RESULTS / "alphazero_connect4"), help="report path without suffix (.md, .png)")
     p.add_argument("--limit", type=int, default=None, help="positions per set (smoke runs)")
@@ -124,8 +134,9 @@ def main() -> int:
     curve_file = run_dir / "pons_curve.json"
     curve = json.loads(curve_file.read_text()) if curve_file.exists() else []
     a.continued_from = curve[-1]["step"] if curve else 0
-    cfg0 = AlphaZeroConfig.presets()["connect4"].replace(seed=a.seed, run_dir=str(run_dir), progress=False,
-                                                        device="cpu", total_steps=a.total_steps, solver=a.solver)
+    cfg0 = AlphaZeroConfig.presets()["connect4"].replace(
+        seed=a.seed, run_dir=str(run_dir), progress=False, device="cpu", total_steps=a.total_steps, solver=a.solver
+    )
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
     for k in range(1, a.chunks + 1):
         target = a.total_steps * k // a.chunks
@@ -176,8 +187,9 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
     trained_now = a.continued_from < curve[-1]["step"]  # this invocation trained at least one chunk
     rows = {f"rlmeta AlphaZero, raw policy (step {curve[-1]['step']})": [curve[-1][n] for n in names]}
     for (algo, solver, sims), r in final.items():
-        rows[f"rlmeta AlphaZero + {sims}-simulation {algo}{' + MCTS-Solver' if solver else ''} search"] = \
-            [r[n] for n in names]
+        rows[f"rlmeta AlphaZero + {sims}-simulation {algo}{' + MCTS-Solver' if solver else ''} search"] = [
+            r[n] for n in names
+        ]
     rows["minimax depth 5 (measured here)"] = [base["minimax:5"][n] for n in names]
     rows["random (measured here)"] = [base["random"][n] for n in names]
     published = {k: [v[ORDER.index(n)] for n in names] for k, v in PUBLISHED.items()}
@@ -188,23 +200,30 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
         f"Command: `nice -n 10 .venv/bin/python benchmarks/alphazero_connect4.py --total-steps {a.total_steps} "
         f"--chunks {a.chunks}{' --solver' if a.solver else ''} --run-dir {a.run_dir} --out {_rel(a.out)} "
         f"--search {' '.join(map(variant_name, a.search))}`"
-        + ("" if not a.continued_from else
-           f" (the run had been trained to {a.continued_from} moves by earlier invocations; this one trained nothing "
-           "new and scored the searches, timed below)" if not trained_now else
-           f" (continuing the run of an earlier invocation with a smaller --total-steps, trained to "
-           f"{a.continued_from} moves; the raw-policy curve keeps its points)"),
+        + (
+            ""
+            if not a.continued_from
+            else f" (the run had been trained to {a.continued_from} moves by earlier invocations; this one trained nothing "
+            "new and scored the searches, timed below)"
+            if not trained_now
+            else f" (continuing the run of an earlier invocation with a smaller --total-steps, trained to "
+            f"{a.continued_from} moves; the raw-policy curve keeps its points)"
+        ),
         "",
         f"Machine: {machine_line()}{'; ' + a.note if a.note else ''}; training on one core (torch_threads=1).",
         f"Budget: {a.total_steps} self-play moves (preset `connect4`: {cfg.num_envs} parallel games, "
         f"{cfg.search} search{' + MCTS-Solver' if a.solver else ''} with {cfg.num_simulations} simulations, ResNet {cfg.channels} channels x {cfg.blocks} "
         f"blocks, random opening plies U{{0..{cfg.random_opening_moves}}}); training took {train_wall / 60:.1f} min "
         f"wall in all (evaluation of the chunks included)"
-        + (f"; this invocation used {train_cpu / 60:.1f} min CPU for training and {total_wall / 60:.1f} min wall "
-           "in all." if trained_now else "."),
+        + (
+            f"; this invocation used {train_cpu / 60:.1f} min CPU for training and {total_wall / 60:.1f} min wall "
+            "in all."
+            if trained_now
+            else "."
+        ),
         "",
         "Mistake rate (%): share of positions where the chosen move has a strictly worse game-theoretic "
-        "outcome than the best move. Positions per set: "
-        + ", ".join(f"{n} {len(sets[n].moves)}" for n in names) + ".",
+        "outcome than the best move. Positions per set: " + ", ".join(f"{n} {len(sets[n].moves)}" for n in names) + ".",
         "",
         "| player | " + " | ".join(names) + " |",
         "|---|" + "---|" * len(names),
@@ -213,24 +232,37 @@ def write_report(a, sets, base, curve, final, train_wall, train_cpu, total_wall)
         lines.append(f"| {k} | " + " | ".join(f"{x:.1f}" for x in v) + " |")
     for k, v in published.items():
         lines.append(f"| {k} (published) | " + " | ".join(f"{x:g}" for x in v) + " |")
-    lines += ["", "Raw-policy mistake rate (%) during training:", "",
-              "| self-play moves | train wall (min) | " + " | ".join(names) + " |",
-              "|---|---|" + "---|" * len(names)]
+    lines += [
+        "",
+        "Raw-policy mistake rate (%) during training:",
+        "",
+        "| self-play moves | train wall (min) | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
     for c in curve:
-        lines.append(f"| {c['step']} | {c['train_wall_s'] / 60:.1f} | " + " | ".join(f"{c[n]:.1f}" for n in names) + " |")
+        lines.append(
+            f"| {c['step']} | {c['train_wall_s'] / 60:.1f} | " + " | ".join(f"{c[n]:.1f}" for n in names) + " |"
+        )
     mm = rows["minimax depth 5 (measured here)"]
     best_name = list(rows)[len(final)]  # the last search given (or the raw policy without one)
     below = [n for n, x, y in zip(names, rows[best_name], mm) if x < y]
-    lines += ["", f"{best_name}: below the measured depth-5 minimax on {len(below)} of {len(names)} sets"
-              + (f" ({', '.join(below)})" if below else "") + ".",
-              "", "Searches: gumbel is the search the agent trained with (Gumbel MuZero, no root noise, all 7 "
-              "columns considered); puct is AlphaZero's PUCT (most-visited move, no root noise); + MCTS-Solver checks every "
-              "new node for a move that wins now and backs up proven wins and losses (agents/alphazero/search.py). "
-              "Scoring time on all sets, one core: "
-              + ", ".join(f"{variant_name(v)} {r['seconds'] / 60:.1f} min" for v, r in final.items()) + ".",
-              "", "Minimax here: depth-5 alpha-beta (`minimax:5`, envs/board/solvers.py) with a line-counting "
-              "heuristic, wins within the horizon exact, ties broken toward the centre; AlphaZero.jl's minimax "
-              "used its own heuristic, so the two minimax rows differ."]
+    lines += [
+        "",
+        f"{best_name}: below the measured depth-5 minimax on {len(below)} of {len(names)} sets"
+        + (f" ({', '.join(below)})" if below else "")
+        + ".",
+        "",
+        "Searches: gumbel is the search the agent trained with (Gumbel MuZero, no root noise, all 7 "
+        "columns considered); puct is AlphaZero's PUCT (most-visited move, no root noise); + MCTS-Solver checks every "
+        "new node for a move that wins now and backs up proven wins and losses (agents/alphazero/search.py). "
+        "Scoring time on all sets, one core: "
+        + ", ".join(f"{variant_name(v)} {r['seconds'] / 60:.1f} min" for v, r in final.items())
+        + ".",
+        "",
+        "Minimax here: depth-5 alpha-beta (`minimax:5`, envs/board/solvers.py) with a line-counting "
+        "heuristic, wins within the horizon exact, ties broken toward the centre; AlphaZero.jl's minimax "
+        "used its own heuristic, so the two minimax rows differ.",
+    ]
     out = Path(a.out)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

@@ -50,8 +50,10 @@ def main() -> int:
                 f.flush()
                 done += 1
         dt = time.perf_counter() - t0
-        print(f"{name} ({PONS_SETS[name]}): {done}/{len(moves)} labelled, {dt:.0f} s this run, "
-              f"{solver.nodes - n0} nodes", flush=True)
+        print(
+            f"{name} ({PONS_SETS[name]}): {done}/{len(moves)} labelled, {dt:.0f} s this run, {solver.nodes - n0} nodes",
+            flush=True,
+        )
     return 0
 
 

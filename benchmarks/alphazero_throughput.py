@@ -143,8 +143,12 @@ def main() -> int:
     p.add_argument("--batches", type=int, nargs="*", default=[1, 16, 64, 256, 1024, 4096, 8192])
     p.add_argument("--net-batches", type=int, nargs="*", default=[16, 64, 256, 1024, 4096])
     p.add_argument("--net-sims", type=int, default=32, help="simulations per move with the network")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="interleaved rounds (C++ bot, rlmeta at the best batch, C++ bot) for the headline ratio")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds (C++ bot, rlmeta at the best batch, C++ bot) for the headline ratio",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="device of rlmeta's batched rows (cpu or cuda)")
     p.add_argument("--note", default="", help="free text for the report's machine line (e.g. other load)")
@@ -157,10 +161,10 @@ def main() -> int:
     openings = random_openings(max(a.batches + a.net_batches + [a.positions]), a.seed)
 
     rows = []
-    cpp_first = time_openspiel_cpp(openings[:a.positions], a.sims, a.seed)
+    cpp_first = time_openspiel_cpp(openings[: a.positions], a.sims, a.seed)
     rows.append(("OpenSpiel C++ MCTSBot (UCT, random rollout)", 1, a.sims, cpp_first))
     print(rows[-1], flush=True)
-    py = time_openspiel_python(openings[:a.python_positions], a.sims, a.seed)
+    py = time_openspiel_python(openings[: a.python_positions], a.sims, a.seed)
     rows.append(("OpenSpiel Python MCTSBot (UCT, random rollout)", 1, a.sims, py))
     print(rows[-1], flush=True)
     uct = SearchConfig(num_simulations=a.sims, algorithm="uct", c_uct=2.0, rollout_weight=1.0)
@@ -174,12 +178,15 @@ def main() -> int:
     best_b = max(ours_rollout, key=ours_rollout.get)
     rounds = []  # (C++ before, rlmeta, C++ after)
     for i in range(a.rounds):
-        c1 = time_openspiel_cpp(openings[:a.positions], a.sims, a.seed)
+        c1 = time_openspiel_cpp(openings[: a.positions], a.sims, a.seed)
         o = time_ours(openings[:best_b], uct, uniform_model)
-        c2 = time_openspiel_cpp(openings[:a.positions], a.sims, a.seed)
+        c2 = time_openspiel_cpp(openings[: a.positions], a.sims, a.seed)
         rounds.append((c1, o, c2))
-        print(f"round {i + 1}: C++ {c1:,.0f}, rlmeta (batch {best_b}) {o:,.0f}, C++ {c2:,.0f}: "
-              f"{o / ((c1 + c2) / 2):.2f}x", flush=True)
+        print(
+            f"round {i + 1}: C++ {c1:,.0f}, rlmeta (batch {best_b}) {o:,.0f}, C++ {c2:,.0f}: "
+            f"{o / ((c1 + c2) / 2):.2f}x",
+            flush=True,
+        )
     ratios = sorted(o / ((c1 + c2) / 2) for c1, o, c2 in rounds)
     cpp = float(np.mean([c for c1, _, c2 in rounds for c in (c1, c2)])) if rounds else cpp_first
     pcfg = AlphaZeroConfig.presets()["connect4"]
@@ -189,8 +196,14 @@ def main() -> int:
     for b in a.net_batches:
         ours_net[b] = time_ours(openings[:b], gcfg, model_fn(net))
         net_share[b] = time_network_share(openings[:b], gcfg, model_fn(net))
-        rows.append((f"rlmeta batched search (Gumbel, {pcfg.channels}x{pcfg.blocks} ResNet, no rollout)", b,
-                     a.net_sims, ours_net[b]))
+        rows.append(
+            (
+                f"rlmeta batched search (Gumbel, {pcfg.channels}x{pcfg.blocks} ResNet, no rollout)",
+                b,
+                a.net_sims,
+                ours_net[b],
+            )
+        )
         print(rows[-1], flush=True)
 
     import matplotlib
@@ -199,14 +212,15 @@ def main() -> int:
     import matplotlib.pyplot as plt
 
     lines = [
-        "# MCTS throughput on Connect Four (" + ("one CPU core" if DEVICE.type == "cpu" else
-                                                  f"rlmeta on {torch.cuda.get_device_name(DEVICE)}") + ")",
+        "# MCTS throughput on Connect Four ("
+        + ("one CPU core" if DEVICE.type == "cpu" else f"rlmeta on {torch.cuda.get_device_name(DEVICE)}")
+        + ")",
         "",
         f"Command: `nice -n 10 .venv/bin/python {shlex.join(['benchmarks/alphazero_throughput.py', *sys.argv[1:]])}`",
         "",
         f"Machine: {machine_line()}{'; ' + a.note if a.note else ''}; rlmeta rows on "
-        + ("the CPU" if DEVICE.type == "cpu" else torch.cuda.get_device_name(DEVICE)) +
-        "; torch with one intra-op thread; all rows measured in the same process, one after "
+        + ("the CPU" if DEVICE.type == "cpu" else torch.cuda.get_device_name(DEVICE))
+        + "; torch with one intra-op thread; all rows measured in the same process, one after "
         "another. Positions: 0-10 random plies from the empty board. Simulations per second = positions x "
         "simulations per move / wall time of the search.",
         "",
@@ -217,28 +231,40 @@ def main() -> int:
         lines.append(f"| {name} | {b} | {sims} | {sps:,.0f} |")
     best = max(ours_rollout.values())
     if rounds:
-        lines += ["", f"**Random-rollout UCT, batched at its best batch size ({best_b}) vs OpenSpiel's C++ bot: "
-                  f"{float(np.median(ratios)):.2f}x** (median of {len(rounds)} interleaved rounds, range "
-                  f"{ratios[0]:.2f}-{ratios[-1]:.2f}x; per round C++ / rlmeta / C++ simulations/s: "
-                  + "; ".join(f"{c1:,.0f} / {o:,.0f} / {c2:,.0f}" for c1, o, c2 in rounds) + ")."]
-    lines += ["", f"In the sweep above (one timing each, C++ bot {cpp:,.0f}/s on average over the rounds): batch "
-              f"{min(ours_rollout)} is {ours_rollout[min(ours_rollout)] / cpp:.3f}x the C++ bot (per-simulation torch op overhead: a few "
-              f"hundred small ops, most of them in the rollout's plies); the best batch vs the sequential Python MCTS "
-              f"{best / py:.1f}x. OpenSpiel's Python MCTS is {py / cpp:.3f}x the C++ bot.",
-              "", "What makes the batched search fast on a CPU, where every op costs microseconds of dispatch "
-              "whatever its size: random rollouts on Connect Four bitboards (two int64 words per game, a 128 x 420 "
-              "move table, about 40 ops on [B] per ply instead of ops on [B, 7] and [B, 6, 7]); selection from "
-              "edge statistics [B * N, A] (two contiguous rows per node instead of five gathers over its children); "
-              "one index_add_ per statistic to back up a whole path; flat index_select / index_copy_ instead of "
-              "two-tensor advanced indexing (bytes copied as wider words). The trees are the same bit for bit "
-              "as the per-level reference (tests/test_mcts_fast.py).",
-              "", "Share of the Gumbel + ResNet search's time spent in the network (the same number of batched "
-              "network calls timed alone): " + ", ".join(f"{100 * v:.0f}% at batch {b}" for b, v in net_share.items())
-              + ". The rest is tree bookkeeping (selection, expansion, backup), whose cost per simulation "
-              "shrinks with the batch; the `connect4` preset self-plays 256 games at once.",
-              ""]
+        lines += [
+            "",
+            f"**Random-rollout UCT, batched at its best batch size ({best_b}) vs OpenSpiel's C++ bot: "
+            f"{float(np.median(ratios)):.2f}x** (median of {len(rounds)} interleaved rounds, range "
+            f"{ratios[0]:.2f}-{ratios[-1]:.2f}x; per round C++ / rlmeta / C++ simulations/s: "
+            + "; ".join(f"{c1:,.0f} / {o:,.0f} / {c2:,.0f}" for c1, o, c2 in rounds)
+            + ").",
+        ]
+    lines += [
+        "",
+        f"In the sweep above (one timing each, C++ bot {cpp:,.0f}/s on average over the rounds): batch "
+        f"{min(ours_rollout)} is {ours_rollout[min(ours_rollout)] / cpp:.3f}x the C++ bot (per-simulation torch op overhead: a few "
+        f"hundred small ops, most of them in the rollout's plies); the best batch vs the sequential Python MCTS "
+        f"{best / py:.1f}x. OpenSpiel's Python MCTS is {py / cpp:.3f}x the C++ bot.",
+        "",
+        "What makes the batched search fast on a CPU, where every op costs microseconds of dispatch "
+        "whatever its size: random rollouts on Connect Four bitboards (two int64 words per game, a 128 x 420 "
+        "move table, about 40 ops on [B] per ply instead of ops on [B, 7] and [B, 6, 7]); selection from "
+        "edge statistics [B * N, A] (two contiguous rows per node instead of five gathers over its children); "
+        "one index_add_ per statistic to back up a whole path; flat index_select / index_copy_ instead of "
+        "two-tensor advanced indexing (bytes copied as wider words). The trees are the same bit for bit "
+        "as the per-level reference (tests/test_mcts_fast.py).",
+        "",
+        "Share of the Gumbel + ResNet search's time spent in the network (the same number of batched "
+        "network calls timed alone): "
+        + ", ".join(f"{100 * v:.0f}% at batch {b}" for b, v in net_share.items())
+        + ". The rest is tree bookkeeping (selection, expansion, backup), whose cost per simulation "
+        "shrinks with the batch; the `connect4` preset self-plays 256 games at once.",
+        "",
+    ]
     if DEVICE.type == "cpu":
-        lines.append("Run with `--device cuda` on a GPU machine for batch size vs simulations/s there (not measured here).")
+        lines.append(
+            "Run with `--device cuda` on a GPU machine for batch size vs simulations/s there (not measured here)."
+        )
     out = Path(a.out)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 

@@ -25,36 +25,68 @@ from rlmeta.core.errors import ConfigError, require_extra
 
 
 def bench_parser() -> argparse.ArgumentParser:
-    p = ArgParser(prog="rlmeta bench", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description="Run a benchmark suite (resumable), then write DIR/summary.md and DIR/<env>.png.\n\n"
-                            f"Built-in suites: {', '.join(builtin_suites())} (benchmarks/suites/*.yaml);\n"
-                            "SUITE may also be a path to your own suite YAML file.\n\n"
-                            "Rerunning the same command resumes: complete runs are skipped, interrupted ones\n"
-                            "continue from their last checkpoint, finished ones extend to a larger --budget.")
+    p = ArgParser(
+        prog="rlmeta bench",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run a benchmark suite (resumable), then write DIR/summary.md and DIR/<env>.png.\n\n"
+        f"Built-in suites: {', '.join(builtin_suites())} (benchmarks/suites/*.yaml);\n"
+        "SUITE may also be a path to your own suite YAML file.\n\n"
+        "Rerunning the same command resumes: complete runs are skipped, interrupted ones\n"
+        "continue from their last checkpoint, finished ones extend to a larger --budget.",
+    )
     p.add_argument("suite", help="suite name or YAML file")
-    p.add_argument("--budget", choices=BUDGETS, default=None,
-                   help="env steps per run: smoke, quick (300k), 1m or 3m (exact numbers in the suite file; "
-                        "default: the suite's default_budget)")
+    p.add_argument(
+        "--budget",
+        choices=BUDGETS,
+        default=None,
+        help="env steps per run: smoke, quick (300k), 1m or 3m (exact numbers in the suite file; "
+        "default: the suite's default_budget)",
+    )
     p.add_argument("--seeds", type=int, default=None, help="seeds per (algo, env), 0..K-1 (default: the suite's)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/bench-SUITE-BUDGET)")
-    p.add_argument("--executor", choices=("local", "ray"), default="local",
-                   help="local: parallel processes on this machine; ray: tasks on a Ray cluster (extra `dist`)")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                   help="local executor: runs in parallel (default: the number of CPU cores)")
-    p.add_argument("--ray-address", default=None,
-                   help="ray executor: cluster address for ray.init (e.g. auto or ray://host:10001); "
-                        "default starts a local Ray")
-    p.add_argument("--wandb", choices=("disabled", "offline", "online"), default="disabled",
-                   help="W&B mode of every run (group={algo}-{env}, job_type=bench, tags suite:/budget:)")
-    p.add_argument("--only", nargs="+", default=None, metavar="ALGO_OR_ENV",
-                   help="run only these algos and/or envs (e.g. --only ddpg td3 Hopper-v5: DDPG and TD3 on "
-                        "Hopper); an env outside the suite's default_envs runs only when named here (--only "
-                        "Walker2d-v5 Swimmer-v5 Ant-v5); summary.md still covers every run of the suite found in --out")
+    p.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: parallel processes on this machine; ray: tasks on a Ray cluster (extra `dist`)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="local executor: runs in parallel (default: the number of CPU cores)",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="ray executor: cluster address for ray.init (e.g. auto or ray://host:10001); default starts a local Ray",
+    )
+    p.add_argument(
+        "--wandb",
+        choices=("disabled", "offline", "online"),
+        default="disabled",
+        help="W&B mode of every run (group={algo}-{env}, job_type=bench, tags suite:/budget:)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="ALGO_OR_ENV",
+        help="run only these algos and/or envs (e.g. --only ddpg td3 Hopper-v5: DDPG and TD3 on "
+        "Hopper); an env outside the suite's default_envs runs only when named here (--only "
+        "Walker2d-v5 Swimmer-v5 Ant-v5); summary.md still covers every run of the suite found in --out",
+    )
     p.add_argument("--report-only", action="store_true", help="skip training; rewrite summary.md and plots")
-    p.add_argument("--at", type=int, nargs="+", default=None, metavar="STEP",
-                   help="steps of the summary table's rows (default: 500k, 1M, 3M, or a run's last step); e.g. "
-                        "--at 200000 250000 300000 for a 300k budget, where the smoothing window of the earlier "
-                        "two reaches both ways")
+    p.add_argument(
+        "--at",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="STEP",
+        help="steps of the summary table's rows (default: 500k, 1M, 3M, or a run's last step); e.g. "
+        "--at 200000 250000 300000 for a 300k budget, where the smoothing window of the earlier "
+        "two reaches both ways",
+    )
     return p
 
 
@@ -76,8 +108,11 @@ def cmd_bench(argv: list[str]) -> int:
         specs = filter_specs(all_specs if set(args.only) & set(suite.envs) else specs, args.only, suite.name)
     out.mkdir(parents=True, exist_ok=True)
     command = "rlmeta bench " + " ".join(shlex.quote(a) for a in argv)
-    print(f"rlmeta bench: {suite.name}, budget {budget} ({suite.total_steps(budget):,} steps), {seeds} seed(s), "
-          f"{len(specs)} runs -> {out}", file=sys.stderr)
+    print(
+        f"rlmeta bench: {suite.name}, budget {budget} ({suite.total_steps(budget):,} steps), {seeds} seed(s), "
+        f"{len(specs)} runs -> {out}",
+        file=sys.stderr,
+    )
     failed: list[str] = []
     if not args.report_only:
         if args.executor == "ray":
@@ -89,12 +124,18 @@ def cmd_bench(argv: list[str]) -> int:
 
             failed = run_local(specs, args.jobs, out / "logs")
     # the summary covers every run of the suite found in `out`, not only the ones this call ran
-    write_report(out, [s.run_dir for s in all_specs if s.run_dir.exists()],
-                 title=f"{suite.name}, budget {budget}", command=command,
-                 milestones=tuple(args.at) if args.at else report.MILESTONES)
+    write_report(
+        out,
+        [s.run_dir for s in all_specs if s.run_dir.exists()],
+        title=f"{suite.name}, budget {budget}",
+        command=command,
+        milestones=tuple(args.at) if args.at else report.MILESTONES,
+    )
     if failed:
-        print(f"rlmeta bench: {len(failed)} run(s) failed: {', '.join(failed)}; rerun the same command to retry",
-              file=sys.stderr)
+        print(
+            f"rlmeta bench: {len(failed)} run(s) failed: {', '.join(failed)}; rerun the same command to retry",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -106,28 +147,47 @@ def filter_specs(specs: list, only: list[str], suite_name: str) -> list:
     envs = {s.env for s in specs} & set(only)
     unknown = set(only) - algos - envs
     if unknown:
-        raise ConfigError(f"--only {' '.join(sorted(unknown))} matches no algo or env of suite {suite_name} "
-                          f"(algos: {', '.join(sorted({s.algo for s in specs}))}; "
-                          f"envs: {', '.join(sorted({s.env for s in specs}))})")
+        raise ConfigError(
+            f"--only {' '.join(sorted(unknown))} matches no algo or env of suite {suite_name} "
+            f"(algos: {', '.join(sorted({s.algo for s in specs}))}; "
+            f"envs: {', '.join(sorted({s.env for s in specs}))})"
+        )
     return [s for s in specs if (not algos or s.algo in algos) and (not envs or s.env in envs)]
 
 
-SUMMARY_COLUMNS = ["algo", "env", "step", "mean", "std", "seeds", "ref_mean", "ref_std", "ref_source", "ratio",
-                   "wall_time", "sps"]
+SUMMARY_COLUMNS = [
+    "algo",
+    "env",
+    "step",
+    "mean",
+    "std",
+    "seeds",
+    "ref_mean",
+    "ref_std",
+    "ref_source",
+    "ratio",
+    "wall_time",
+    "sps",
+]
 
 
-def write_report(out: Path, run_dirs: list[Path], title: str, command: str | None,
-                 milestones: tuple[int, ...] = report.MILESTONES) -> Path:
+def write_report(
+    out: Path, run_dirs: list[Path], title: str, command: str | None, milestones: tuple[int, ...] = report.MILESTONES
+) -> Path:
     """summary.md (with summary.csv: every number of its table) and one plot per env."""
     runs = report.load_runs(run_dirs)
     curves = report.group_curves(runs)
     plots = report.plot_all(curves, out)
     path = out / "summary.md"
-    path.write_text(report.summary_markdown(curves, title=title, command=command, plots=[p.name for p in plots],
-                                            milestones=milestones))
+    path.write_text(
+        report.summary_markdown(
+            curves, title=title, command=command, plots=[p.name for p in plots], milestones=milestones
+        )
+    )
     report.write_csv(out / "summary.csv", report.summary_rows(curves, milestones), SUMMARY_COLUMNS)
-    print(f"rlmeta bench: wrote {path}, summary.csv and {', '.join(p.name for p in plots) or 'no plots'}",
-          file=sys.stderr)
+    print(
+        f"rlmeta bench: wrote {path}, summary.csv and {', '.join(p.name for p in plots) or 'no plots'}", file=sys.stderr
+    )
     return path
 
 
@@ -143,23 +203,34 @@ def _load(paths: list[Path], metric: str | None) -> list[report.Run]:
         columns = sorted({c for r in runs for c in r.columns} - {"global_step"})
         close = difflib.get_close_matches(metric, columns, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ConfigError(f"--metric {metric}: no run has this progress.csv column{hint}; "
-                          f"columns: {', '.join(columns)}")
+        raise ConfigError(
+            f"--metric {metric}: no run has this progress.csv column{hint}; columns: {', '.join(columns)}"
+        )
     return runs
 
 
 def cmd_plot(argv: list[str]) -> int:
-    p = ArgParser(prog="rlmeta plot", description="Plot learning curves (seed mean +- std, Spinning Up smoothing) of "
-                "run directories, one PNG per environment, with Spinning Up's reference curves dashed. Runs are "
-                "seeds of one curve when algo, env and config agree (seed, run dir, logging and device aside); "
-                "runs that repeat a seed get curves of their own.")
+    p = ArgParser(
+        prog="rlmeta plot",
+        description="Plot learning curves (seed mean +- std, Spinning Up smoothing) of "
+        "run directories, one PNG per environment, with Spinning Up's reference curves dashed. Runs are "
+        "seeds of one curve when algo, env and config agree (seed, run dir, logging and device aside); "
+        "runs that repeat a seed get curves of their own.",
+    )
     p.add_argument("runs", nargs="+", type=Path, help=RUNS_HELP)
     p.add_argument("--out", type=Path, default=Path("plots"), help="output directory for <env>.png (default: plots)")
-    p.add_argument("--metric", default=None,
-                   help="progress.csv column to plot (default: the protocol metric: charts/episodic_return "
-                        "for on-policy, charts/test_return for off-policy agents)")
-    p.add_argument("--smooth", type=int, default=report.SMOOTH,
-                   help="smoothing window in logged points (1: none; default: %(default)s)")
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="progress.csv column to plot (default: the protocol metric: charts/episodic_return "
+        "for on-policy, charts/test_return for off-policy agents)",
+    )
+    p.add_argument(
+        "--smooth",
+        type=int,
+        default=report.SMOOTH,
+        help="smoothing window in logged points (1: none; default: %(default)s)",
+    )
     p.add_argument("--no-reference", action="store_true", help="do not overlay Spinning Up's curves")
     args = p.parse_args(argv)
     if args.smooth < 1:
@@ -172,8 +243,11 @@ def cmd_plot(argv: list[str]) -> int:
 
 
 def cmd_compare(argv: list[str]) -> int:
-    p = ArgParser(prog="rlmeta compare", description="Print a markdown table of runs: steps, final and best return "
-                "(protocol metric, smoothed), wall time and SPS, one row per run.")
+    p = ArgParser(
+        prog="rlmeta compare",
+        description="Print a markdown table of runs: steps, final and best return "
+        "(protocol metric, smoothed), wall time and SPS, one row per run.",
+    )
     p.add_argument("runs", nargs="+", type=Path, help=RUNS_HELP)
     p.add_argument("--metric", default=None, help="progress.csv column (default: the protocol metric)")
     args = p.parse_args(argv)
@@ -197,13 +271,18 @@ def cmd_compare(argv: list[str]) -> int:
                     why += " (off-policy agents log it at each evaluation, every eval_every steps)"
             missing.setdefault(f'final/best return "-": {why}', []).append(str(r.path))
         if not math.isfinite(r.sps):
-            missing.setdefault('wall time/SPS "-": progress.csv logs no time (time/elapsed, charts/SPS)',
-                               []).append(str(r.path))
-        print(f"| {r.path} | {r.algo} | {r.env} | {r.seed} | {r.steps:,} | {final} | {best} "
-              f"| {report.fmt_duration(r.wall_time)} | {sps} |")
+            missing.setdefault('wall time/SPS "-": progress.csv logs no time (time/elapsed, charts/SPS)', []).append(
+                str(r.path)
+            )
+        print(
+            f"| {r.path} | {r.algo} | {r.env} | {r.seed} | {r.steps:,} | {final} | {best} "
+            f"| {report.fmt_duration(r.wall_time)} | {sps} |"
+        )
     metrics = sorted({args.metric or report.metric_for(r.algo) for r in runs})
-    print(f"\nfinal/best return: {', '.join(metrics)}, each run smoothed over {report.SMOOTH} logged points "
-          f"(Spinning Up's centred window; at the last point it reaches back only, over {report.SMOOTH // 2 + 1}).")
+    print(
+        f"\nfinal/best return: {', '.join(metrics)}, each run smoothed over {report.SMOOTH} logged points "
+        f"(Spinning Up's centred window; at the last point it reaches back only, over {report.SMOOTH // 2 + 1})."
+    )
     for why, names in missing.items():
         print(f"{why} ({', '.join(names)}).")
     return 0

@@ -34,17 +34,24 @@ def compare(old: Path, new: Path, old_label: str, new_label: str) -> list[str]:
     keys = sorted(a.keys() & b.keys())
     if not keys:
         raise SystemExit("compare_summaries: the two summaries share no (algo, env, step) row")
-    lines = [f"| algo | env | step | {old_label} | {new_label} | difference | within seed spread |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    lines = [
+        f"| algo | env | step | {old_label} | {new_label} | difference | within seed spread |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     inside = 0
     for k in keys:
         (m0, s0, n0), (m1, s1, n1) = a[k], b[k]
         ok = abs(m1 - m0) <= s0 + s1
         inside += ok
-        lines.append(f"| {k[0]} | {k[1]} | {k[2]:,} | {m0:.0f} +- {s0:.0f} ({n0}) | {m1:.0f} +- {s1:.0f} ({n1}) | "
-                     f"{m1 - m0:+.0f} | {'yes' if ok else '**no**'} |")
-    lines += ["", f"{inside} of {len(keys)} rows within the seed spread (|difference| <= std before + std after; "
-              "seeds in parentheses)."]
+        lines.append(
+            f"| {k[0]} | {k[1]} | {k[2]:,} | {m0:.0f} +- {s0:.0f} ({n0}) | {m1:.0f} +- {s1:.0f} ({n1}) | "
+            f"{m1 - m0:+.0f} | {'yes' if ok else '**no**'} |"
+        )
+    lines += [
+        "",
+        f"{inside} of {len(keys)} rows within the seed spread (|difference| <= std before + std after; "
+        "seeds in parentheses).",
+    ]
     return lines
 
 

@@ -45,8 +45,12 @@ class RlmetaPPO(AgentTimer):
         from rlmeta.agents.onpolicy.ppo import PPOConfig
 
         preset = "atari" if env_id == ATARI else "classic"
-        super().__init__("ppo", PPOConfig.presets()[preset].replace(env=env_id, num_envs=num_envs, num_steps=num_steps,
-                                                                    total_steps=10**12, progress=False))
+        super().__init__(
+            "ppo",
+            PPOConfig.presets()[preset].replace(
+                env=env_id, num_envs=num_envs, num_steps=num_steps, total_steps=10**12, progress=False
+            ),
+        )
         self.batch = num_envs * num_steps
 
 
@@ -65,18 +69,43 @@ class SB3PPO:
 
             gym.register_envs(ale_py)
             self.venv = VecFrameStack(make_atari_env(env_id, n_envs=num_envs, seed=0), n_stack=4)
-            self.model = PPO("CnnPolicy", self.venv, n_steps=num_steps, batch_size=self.batch // 4, n_epochs=4,
-                             learning_rate=2.5e-4, clip_range=0.1, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5,
-                             gamma=0.99, gae_lambda=0.95, device="cpu", seed=0)
+            self.model = PPO(
+                "CnnPolicy",
+                self.venv,
+                n_steps=num_steps,
+                batch_size=self.batch // 4,
+                n_epochs=4,
+                learning_rate=2.5e-4,
+                clip_range=0.1,
+                ent_coef=0.01,
+                vf_coef=0.5,
+                max_grad_norm=0.5,
+                gamma=0.99,
+                gae_lambda=0.95,
+                device="cpu",
+                seed=0,
+            )
         else:
             from stable_baselines3.common.env_util import make_vec_env
 
             self.venv = make_vec_env(env_id, n_envs=num_envs, seed=0)
-            self.model = PPO("MlpPolicy", self.venv, n_steps=num_steps, batch_size=self.batch // 4, n_epochs=4,
-                             learning_rate=2.5e-4, ent_coef=0.01, clip_range=0.2, vf_coef=0.5, max_grad_norm=0.5,
-                             gamma=0.99, gae_lambda=0.95, policy_kwargs={"net_arch": [64, 64],
-                                                                         "activation_fn": torch.nn.Tanh},
-                             device="cpu", seed=0)
+            self.model = PPO(
+                "MlpPolicy",
+                self.venv,
+                n_steps=num_steps,
+                batch_size=self.batch // 4,
+                n_epochs=4,
+                learning_rate=2.5e-4,
+                ent_coef=0.01,
+                clip_range=0.2,
+                vf_coef=0.5,
+                max_grad_norm=0.5,
+                gamma=0.99,
+                gae_lambda=0.95,
+                policy_kwargs={"net_arch": [64, 64], "activation_fn": torch.nn.Tanh},
+                device="cpu",
+                seed=0,
+            )
 
     def block(self, iterations: int) -> float:
         t0 = time.perf_counter()
@@ -96,8 +125,12 @@ def side_by_side(env_id: str, num_envs: int, num_steps: int, rounds: int, iterat
         for r in range(rounds):
             for name, runner in runners.items():
                 sps[name].append(runner.block(iterations))
-            print(f"{env_id} x{num_envs} round {r}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in sps.items())
-                  + " steps/s", flush=True)
+            print(
+                f"{env_id} x{num_envs} round {r}: "
+                + ", ".join(f"{k} {v[-1]:.0f}" for k, v in sps.items())
+                + " steps/s",
+                flush=True,
+            )
         return sps
     finally:
         for runner in runners.values():
@@ -113,8 +146,11 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args()
     torch.set_num_threads(1)
-    results = {label: side_by_side(env_id, n, t, args.rounds, args.iterations)
-               for task in args.tasks for (label, env_id, n, t) in CASES[task]}
+    results = {
+        label: side_by_side(env_id, n, t, args.rounds, args.iterations)
+        for task in args.tasks
+        for (label, env_id, n, t) in CASES[task]
+    }
 
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "discrete_throughput.csv", "w", newline="") as f:
@@ -124,23 +160,33 @@ def main() -> None:
             for r, (a, b) in enumerate(zip(sps["rlmeta"], sps["SB3"])):
                 w.writerow([label, r, f"{a:.1f}", f"{b:.1f}", f"{a / b:.3f}"])
     cmd = "python benchmarks/discrete_throughput.py " + " ".join(sys.argv[1:])
-    lines = ["# PPO throughput on discrete tasks: rlmeta vs Stable-Baselines3", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}. Each library built once in one process; after one warm-up "
-             f"iteration each they run {args.rounds} rounds of {args.iterations} iteration(s), in turn; the ratio is "
-             "taken per round (CSV: `discrete_throughput.csv`). Torch on 1 thread for both.", ""]
+    lines = [
+        "# PPO throughput on discrete tasks: rlmeta vs Stable-Baselines3",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}. Each library built once in one process; after one warm-up "
+        f"iteration each they run {args.rounds} rounds of {args.iterations} iteration(s), in turn; the ratio is "
+        "taken per round (CSV: `discrete_throughput.csv`). Torch on 1 thread for both.",
+        "",
+    ]
     if args.note:
         lines += [f"Note: {args.note}", ""]
-    lines += ["Settings on both sides: CartPole-v1 as CleanRL's ppo.py (batch 512, 4 epochs x 4 minibatches, 64x64 tanh, "
-              "lr 2.5e-4, entropy 0.01, clip 0.2); Breakout as CleanRL's ppo_atari.py (8 envs x 128 steps, Nature CNN "
-              "shared by policy and value, 4 epochs x 4 minibatches, lr 2.5e-4, clip 0.1, entropy 0.01; no-op reset, "
-              "frame skip 4 with max-pool, 84x84 grayscale, 4-frame stack, episodic life, reward clipping).", "",
-              "| case | rlmeta env-steps/s (median) | SB3 env-steps/s (median) | rlmeta / SB3 per round: median | min-max |",
-              "|---|---:|---:|---:|---|"]
+    lines += [
+        "Settings on both sides: CartPole-v1 as CleanRL's ppo.py (batch 512, 4 epochs x 4 minibatches, 64x64 tanh, "
+        "lr 2.5e-4, entropy 0.01, clip 0.2); Breakout as CleanRL's ppo_atari.py (8 envs x 128 steps, Nature CNN "
+        "shared by policy and value, 4 epochs x 4 minibatches, lr 2.5e-4, clip 0.1, entropy 0.01; no-op reset, "
+        "frame skip 4 with max-pool, 84x84 grayscale, 4-frame stack, episodic life, reward clipping).",
+        "",
+        "| case | rlmeta env-steps/s (median) | SB3 env-steps/s (median) | rlmeta / SB3 per round: median | min-max |",
+        "|---|---:|---:|---:|---|",
+    ]
     for label, sps in results.items():
         r = [a / b for a, b in zip(sps["rlmeta"], sps["SB3"])]
-        lines.append(f"| {label} | {statistics.median(sps['rlmeta']):,.0f} | {statistics.median(sps['SB3']):,.0f} | "
-                     f"**{statistics.median(r):.2f}x** | {min(r):.2f}-{max(r):.2f} |")
+        lines.append(
+            f"| {label} | {statistics.median(sps['rlmeta']):,.0f} | {statistics.median(sps['SB3']):,.0f} | "
+            f"**{statistics.median(r):.2f}x** | {min(r):.2f}-{max(r):.2f} |"
+        )
     lines += ["", "![throughput](discrete_throughput.png)", ""]
     (args.out / "discrete_throughput.md").write_text("\n".join(lines))
 

@@ -117,8 +117,11 @@ def measure(tasks: list[str], n: int, threads: int, steps: int, rounds: int) -> 
                 t0 = time.perf_counter()
                 r.run(actions[t])
                 out[(t, v)].append(steps * n / (time.perf_counter() - t0))
-            print(f"round {i}: " + "; ".join(f"{t} " + "/".join(f"{out[(t, v)][-1]:.0f}" for v in VARIANTS)
-                                             for t in tasks), flush=True)
+            print(
+                f"round {i}: "
+                + "; ".join(f"{t} " + "/".join(f"{out[(t, v)][-1]:.0f}" for v in VARIANTS) for t in tasks),
+                flush=True,
+            )
         return out
     finally:
         for r in runners.values():
@@ -166,33 +169,57 @@ def main(argv: list[str] | None = None) -> int:
         return statistics.median(x / y for x, y in zip(sps[(t, a)], sps[(t, b)]))
 
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = [{"task": t, "variant": v, "envs": args.envs, "threads": args.threads, "steps": args.steps,
-             "median_env_steps_per_s": med[(t, v)], "min": round(min(sps[(t, v)]), 1),
-             "max": round(max(sps[(t, v)]), 1)} for t in args.tasks for v in VARIANTS]
+    rows = [
+        {
+            "task": t,
+            "variant": v,
+            "envs": args.envs,
+            "threads": args.threads,
+            "steps": args.steps,
+            "median_env_steps_per_s": med[(t, v)],
+            "min": round(min(sps[(t, v)]), 1),
+            "max": round(max(sps[(t, v)]), 1),
+        }
+        for t in args.tasks
+        for v in VARIANTS
+    ]
     write_csv(args.out / "env_throughput.csv", rows, list(rows[0]))
     cmd = "python benchmarks/env_throughput.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    lines = ["# MuJoCo env stepping on the CPU: rlmeta's batched backend vs mujoco.rollout vs gymnasium", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}, {args.envs} envs per variant, {args.threads} threads for the "
-             f"batched backend and mujoco.rollout (SyncVectorEnv runs in one), {args.steps} env steps per env per "
-             f"block, {args.rounds} interleaved rounds; whole run {time.perf_counter() - start:.0f} s."
-             + (f" {args.note}" if args.note else ""), "",
-             "Random actions in [-1, 1]. An env step is frame_skip physics steps (HalfCheetah, Ant, Humanoid 5; "
-             "Hopper, Walker2d, Swimmer 4). mujoco.rollout does physics only, from one reset state and without "
-             "resets (a fallen Hopper or Humanoid keeps lying there, which changes its contact count); the "
-             "batched backend and SyncVectorEnv also compute rewards, terminations and observations and reset "
-             "ended episodes (SAME_STEP). Ratios are medians of the per-round ratios. Where the rollout is "
-             "slower than the batched backend (Humanoid: its worlds lie on the floor with many contacts, while "
-             "the backends reset fallen ones to standing), it is no limit: the two step different states.", "",
-             "| task | rlmeta batched | mujoco.rollout (physics limit) | gymnasium SyncVectorEnv | "
-             "batched / physics limit | batched / SyncVectorEnv |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "# MuJoCo env stepping on the CPU: rlmeta's batched backend vs mujoco.rollout vs gymnasium",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}, {args.envs} envs per variant, {args.threads} threads for the "
+        f"batched backend and mujoco.rollout (SyncVectorEnv runs in one), {args.steps} env steps per env per "
+        f"block, {args.rounds} interleaved rounds; whole run {time.perf_counter() - start:.0f} s."
+        + (f" {args.note}" if args.note else ""),
+        "",
+        "Random actions in [-1, 1]. An env step is frame_skip physics steps (HalfCheetah, Ant, Humanoid 5; "
+        "Hopper, Walker2d, Swimmer 4). mujoco.rollout does physics only, from one reset state and without "
+        "resets (a fallen Hopper or Humanoid keeps lying there, which changes its contact count); the "
+        "batched backend and SyncVectorEnv also compute rewards, terminations and observations and reset "
+        "ended episodes (SAME_STEP). Ratios are medians of the per-round ratios. Where the rollout is "
+        "slower than the batched backend (Humanoid: its worlds lie on the floor with many contacts, while "
+        "the backends reset fallen ones to standing), it is no limit: the two step different states.",
+        "",
+        "| task | rlmeta batched | mujoco.rollout (physics limit) | gymnasium SyncVectorEnv | "
+        "batched / physics limit | batched / SyncVectorEnv |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for t in args.tasks:
-        lines.append(f"| {t} | {med[(t, VARIANTS[0])]:,.0f} | {med[(t, VARIANTS[1])]:,.0f} | {med[(t, VARIANTS[2])]:,.0f} | "
-                     f"{ratio(t, VARIANTS[0], VARIANTS[1]):.2f} | {ratio(t, VARIANTS[0], VARIANTS[2]):.2f} |")
+        lines.append(
+            f"| {t} | {med[(t, VARIANTS[0])]:,.0f} | {med[(t, VARIANTS[1])]:,.0f} | {med[(t, VARIANTS[2])]:,.0f} | "
+            f"{ratio(t, VARIANTS[0], VARIANTS[1]):.2f} | {ratio(t, VARIANTS[0], VARIANTS[2]):.2f} |"
+        )
     lines += ["", "Min and max over rounds: env_throughput.csv.", "", "![env-steps/s](env_throughput.png)", ""]
     (args.out / "env_throughput.md").write_text("\n".join(lines))
-    plot(args.out / "env_throughput.png", args.tasks, med,
-         f"{args.envs} envs, {args.threads} threads (SyncVectorEnv: 1), random actions")
+    plot(
+        args.out / "env_throughput.png",
+        args.tasks,
+        med,
+        f"{args.envs} envs, {args.threads} threads (SyncVectorEnv: 1), random actions",
+    )
     print("\n".join(lines))
     return 0
 

@@ -69,8 +69,9 @@ class SuiteProgress:
         self.specs = list(specs)
         self.total = sum(s.total_steps for s in self.specs)
         self.tty = sys.stderr.isatty()
-        self.bar = tqdm(total=self.total, unit="step", unit_scale=True, dynamic_ncols=True, desc="suite",
-                        disable=not self.tty)
+        self.bar = tqdm(
+            total=self.total, unit="step", unit_scale=True, dynamic_ncols=True, desc="suite", disable=not self.tty
+        )
         self.last_line = time.time()
 
     def refresh(self, running: int, finished: int) -> None:
@@ -83,8 +84,11 @@ class SuiteProgress:
             self.bar.set_postfix(runs=f"{finished}/{len(self.specs)}", running=running)
         elif time.time() - self.last_line >= 60 or finished == len(self.specs):
             self.last_line = time.time()
-            print(f"suite: {done:,}/{self.total:,} steps, runs {finished}/{len(self.specs)} finished, "
-                  f"{running} running", file=sys.stderr, flush=True)
+            print(
+                f"suite: {done:,}/{self.total:,} steps, runs {finished}/{len(self.specs)} finished, {running} running",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         self.bar.close()
@@ -130,8 +134,10 @@ def run_local(specs: Sequence[RunSpec], jobs: int, log_dir: Path) -> list[str]:
                 finished += 1
                 if f.result() != 0:
                     failed.append(spec.name)
-                    tqdm.write(f"rlmeta bench: {spec.name} failed (exit {f.result()}); see {log_dir / spec.name}.log",
-                               file=sys.stderr)
+                    tqdm.write(
+                        f"rlmeta bench: {spec.name} failed (exit {f.result()}); see {log_dir / spec.name}.log",
+                        file=sys.stderr,
+                    )
             progress.refresh(min(jobs, len(pending)), finished)
             if pending:
                 time.sleep(2.0)

@@ -44,8 +44,18 @@ CPU_REPORT = RESULTS / "alphazero_connect4.md"  # the CPU run this one is compar
 BASELINES = RESULTS / "alphazero_connect4_baselines.json"  # minimax:5 and random, measured on the CPU
 ORDER = ["Begin-Easy", "Middle-Easy", "End-Easy", "Begin-Medium", "Middle-Medium", "Begin-Hard"]  # AlphaZero.jl's
 ALPHAZERO_JL = [0, 0, 0, 2, 2.5, 7]  # AlphaZero.jl's agent, 600-simulation search (published mistake rates, %)
-TRAIN_COLUMNS = ("train_s", "global_step", "games", "moves_per_s", "selfplay_s", "losses/policy_loss",
-                 "losses/value_loss", "charts/replay_size", "charts/episodic_length", "charts/draw_rate")
+TRAIN_COLUMNS = (
+    "train_s",
+    "global_step",
+    "games",
+    "moves_per_s",
+    "selfplay_s",
+    "losses/policy_loss",
+    "losses/value_loss",
+    "charts/replay_size",
+    "charts/episodic_length",
+    "charts/draw_rate",
+)
 
 
 def sync(device: torch.device) -> None:
@@ -57,13 +67,28 @@ def make_config(args: argparse.Namespace):
     """The connect4-gpu preset with the command line's overrides (those given)."""
     from rlmeta.agents.alphazero.agent import AlphaZeroConfig
 
-    over = {k: getattr(args, k) for k in ("num_envs", "num_simulations", "channels", "blocks", "batch_size",
-                                          "updates_per_iteration", "moves_per_iteration", "replay_size",
-                                          "min_replay", "lr", "search") if getattr(args, k) is not None}
+    over = {
+        k: getattr(args, k)
+        for k in (
+            "num_envs",
+            "num_simulations",
+            "channels",
+            "blocks",
+            "batch_size",
+            "updates_per_iteration",
+            "moves_per_iteration",
+            "replay_size",
+            "min_replay",
+            "lr",
+            "search",
+        )
+        if getattr(args, k) is not None
+    }
     # the preset's GPU settings (bfloat16 autocast, TF32, cuDNN benchmark) are config fields the agent
     # applies: `rlmeta train alphazero --preset connect4-gpu` runs what this script measures
-    return AlphaZeroConfig.presets()["connect4-gpu"].replace(device=args.device, seed=args.seed, progress=False,
-                                                             bf16=args.amp, **over)
+    return AlphaZeroConfig.presets()["connect4-gpu"].replace(
+        device=args.device, seed=args.seed, progress=False, bf16=args.amp, **over
+    )
 
 
 # ---------------------------------------------------------------------- evaluation
@@ -94,8 +119,9 @@ class Positions:
     def mistake_rates(self, player, batch: int) -> dict[str, float]:
         """{set name: mistake rate in %} of player (game, state -> actions)."""
         rows = torch.arange(self.optimal.shape[0], device=self.optimal.device)
-        actions = torch.cat([player(self.game, self.game.index(self.state, rows[i:i + batch]))
-                             for i in range(0, len(rows), batch)]).long()
+        actions = torch.cat(
+            [player(self.game, self.game.index(self.state, rows[i : i + batch])) for i in range(0, len(rows), batch)]
+        ).long()
         wrong = ~self.optimal.gather(1, actions[:, None])[:, 0]
         return {n: 100.0 * float(w.float().mean()) for n, w in zip(self.names, wrong.split(self.sizes))}
 
@@ -116,8 +142,15 @@ def save_small_checkpoint(agent, path: Path) -> int:
 
     cfg = agent.cfg.replace(device="cpu", run_dir=None, resume=None)
     net = {k: v.detach().cpu().clone() for k, v in agent.net.state_dict().items()}
-    save_checkpoint(path, {"algo": "alphazero", "config": cfg.to_dict(), "global_step": agent.global_step,
-                           "agent": {"net": net, "global_step": agent.global_step}})
+    save_checkpoint(
+        path,
+        {
+            "algo": "alphazero",
+            "config": cfg.to_dict(),
+            "global_step": agent.global_step,
+            "agent": {"net": net, "global_step": agent.global_step},
+        },
+    )
     return path.stat().st_size
 
 
@@ -150,8 +183,13 @@ def cpu_reference() -> dict:
         for line in head[1].splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if len(cells) == 2 + len(ORDER) and cells[0].isdigit():
-                curve.append({"step": int(cells[0]), "train_s": 60 * float(cells[1]),
-                              **{f"raw:{n}": float(x) for n, x in zip(ORDER, cells[2:])}})
+                curve.append(
+                    {
+                        "step": int(cells[0]),
+                        "train_s": 60 * float(cells[1]),
+                        **{f"raw:{n}": float(x) for n, x in zip(ORDER, cells[2:])},
+                    }
+                )
     sims = re.search(r"search with (\d+) simulations", text)
     cores = re.search(r"Machine: ([^;\n]*)", text)
     out = {"curve": curve, "sims": int(sims.group(1)) if sims else None, "machine": cores.group(1) if cores else ""}
@@ -168,8 +206,10 @@ def plot(path: Path, evals: list[dict], names: list[str], cpu: dict, label: str)
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, x_key, xlabel in ((axes[0], "train_s", "training wall-clock seconds (evaluations left out)"),
-                              (axes[1], "global_step", "self-play moves")):
+    for ax, x_key, xlabel in (
+        (axes[0], "train_s", "training wall-clock seconds (evaluations left out)"),
+        (axes[1], "global_step", "self-play moves"),
+    ):
         for i, n in enumerate(names):
             c = f"C{i}"
             x = [e[x_key] for e in evals]
@@ -199,64 +239,111 @@ def report(args, cfg, rows, evals, names, sets, cpu, tp, ckpt_bytes, agree, amp,
     dev = torch.device(args.device)
     dev_label = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
     cmd = "python benchmarks/gpu_alphazero.py " + shlex.join(argv)
-    lines = ["# AlphaZero on Connect Four on one GPU: `--preset connect4-gpu`", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}, device {dev_label}, seed {args.seed}, {total_s:.0f} s in all.", ""]
+    lines = [
+        "# AlphaZero on Connect Four on one GPU: `--preset connect4-gpu`",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}, device {dev_label}, seed {args.seed}, {total_s:.0f} s in all.",
+        "",
+    ]
     if dev.type != "cuda":
-        lines += ["**CPU run**: a correctness run of this script in a tiny configuration, not a measurement of "
-                  "GPU speed or learning.", ""]
-    lines += [f"Preset: {cfg.num_envs} self-play games at once, {cfg.search} search with {cfg.num_simulations} "
-              f"simulations per move (max_considered {cfg.max_considered}), ResNet {cfg.channels} channels x "
-              f"{cfg.blocks} blocks, batch {cfg.batch_size}, {cfg.updates_per_iteration} updates per "
-              f"{cfg.moves_per_iteration} moves, replay {cfg.replay_size:,} positions (training starts at "
-              f"{cfg.min_replay:,}), lr {cfg.lr}, random opening plies U{{0..{cfg.random_opening_moves}}}; network "
-              f"{'in bfloat16 autocast' if amp else 'in float32'} for self-play and training. Evaluation every "
-              f"{args.eval_every_s:.0f} s of training: raw policy and {args.eval_search} search with {args.eval_sims} "
-              f"simulations (no root noise), in float32 (TF32 matmuls on CUDA).", "",
-              f"Trained {rows[-1]['train_s']:.0f} s: {rows[-1]['global_step']:,} self-play moves, "
-              f"{int(rows[-1]['games']):,} games, {len(rows)} iterations.", "",
-              "Mistake rate (%) at the end (a move is a mistake when its game-theoretic outcome is strictly worse "
-              "than the best move's). Positions per set: " + ", ".join(f"{n} {len(sets[n].moves)}" for n in names) + ".",
-              "", "| player | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
-              f"| raw policy (step {last['global_step']:,}) | " + " | ".join(f"{last[f'raw:{n}']:.1f}" for n in names) + " |",
-              f"| + {args.eval_sims}-simulation {args.eval_search} search | "
-              + " | ".join(f"{last[f'search:{n}']:.1f}" for n in names) + " |"]
+        lines += [
+            "**CPU run**: a correctness run of this script in a tiny configuration, not a measurement of "
+            "GPU speed or learning.",
+            "",
+        ]
+    lines += [
+        f"Preset: {cfg.num_envs} self-play games at once, {cfg.search} search with {cfg.num_simulations} "
+        f"simulations per move (max_considered {cfg.max_considered}), ResNet {cfg.channels} channels x "
+        f"{cfg.blocks} blocks, batch {cfg.batch_size}, {cfg.updates_per_iteration} updates per "
+        f"{cfg.moves_per_iteration} moves, replay {cfg.replay_size:,} positions (training starts at "
+        f"{cfg.min_replay:,}), lr {cfg.lr}, random opening plies U{{0..{cfg.random_opening_moves}}}; network "
+        f"{'in bfloat16 autocast' if amp else 'in float32'} for self-play and training. Evaluation every "
+        f"{args.eval_every_s:.0f} s of training: raw policy and {args.eval_search} search with {args.eval_sims} "
+        f"simulations (no root noise), in float32 (TF32 matmuls on CUDA).",
+        "",
+        f"Trained {rows[-1]['train_s']:.0f} s: {rows[-1]['global_step']:,} self-play moves, "
+        f"{int(rows[-1]['games']):,} games, {len(rows)} iterations.",
+        "",
+        "Mistake rate (%) at the end (a move is a mistake when its game-theoretic outcome is strictly worse "
+        "than the best move's). Positions per set: " + ", ".join(f"{n} {len(sets[n].moves)}" for n in names) + ".",
+        "",
+        "| player | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+        f"| raw policy (step {last['global_step']:,}) | " + " | ".join(f"{last[f'raw:{n}']:.1f}" for n in names) + " |",
+        f"| + {args.eval_sims}-simulation {args.eval_search} search | "
+        + " | ".join(f"{last[f'search:{n}']:.1f}" for n in names)
+        + " |",
+    ]
     if mm:
-        lines.append("| minimax depth 5 (measured on the CPU, all labelled positions) | "
-                     + " | ".join(f"{mm[n]:.1f}" for n in names) + " |")
-    lines.append("| AlphaZero.jl, 600-simulation search (published) | "
-                 + " | ".join(f"{ALPHAZERO_JL[ORDER.index(n)]:g}" for n in names) + " |")
+        lines.append(
+            "| minimax depth 5 (measured on the CPU, all labelled positions) | "
+            + " | ".join(f"{mm[n]:.1f}" for n in names)
+            + " |"
+        )
+    lines.append(
+        "| AlphaZero.jl, 600-simulation search (published) | "
+        + " | ".join(f"{ALPHAZERO_JL[ORDER.index(n)]:g}" for n in names)
+        + " |"
+    )
     search_ok = [n for n in names if last[f"search:{n}"] <= ALPHAZERO_JL[ORDER.index(n)]]
     raw_ok = [n for n in names if mm and last[f"raw:{n}"] < mm[n]]
-    lines += ["", f"Targets: search no worse than AlphaZero.jl on {len(search_ok)} of {len(names)} sets"
-              + (f" ({', '.join(search_ok)})" if search_ok else "") + (f" with {args.eval_sims} simulations" if
-                                                                     args.eval_sims != 600 else "")
-              + f"; raw policy below the depth-5 minimax on {len(raw_ok)} of {len(names)} sets"
-              + (f" ({', '.join(raw_ok)})" if raw_ok else "") + ".", ""]
-    lines += ["Self-play throughput (self-play time only, learner steps left out), next to the CPU run:", "",
-              "| run | self-play moves/s | games/s | simulations/s |", "|---|---:|---:|---:|",
-              f"| this run ({dev_label}) | {tp['moves_per_s']:,.0f} | {tp['games_per_s']:,.1f} | {tp['sims_per_s']:,.0f} |"]
+    lines += [
+        "",
+        f"Targets: search no worse than AlphaZero.jl on {len(search_ok)} of {len(names)} sets"
+        + (f" ({', '.join(search_ok)})" if search_ok else "")
+        + (f" with {args.eval_sims} simulations" if args.eval_sims != 600 else "")
+        + f"; raw policy below the depth-5 minimax on {len(raw_ok)} of {len(names)} sets"
+        + (f" ({', '.join(raw_ok)})" if raw_ok else "")
+        + ".",
+        "",
+    ]
+    lines += [
+        "Self-play throughput (self-play time only, learner steps left out), next to the CPU run:",
+        "",
+        "| run | self-play moves/s | games/s | simulations/s |",
+        "|---|---:|---:|---:|",
+        f"| this run ({dev_label}) | {tp['moves_per_s']:,.0f} | {tp['games_per_s']:,.1f} | {tp['sims_per_s']:,.0f} |",
+    ]
     if cpu.get("moves_per_s"):
-        lines.append(f"| CPU run, preset connect4, one core (alphazero_connect4.md; moves/s over its training "
-                     f"wall time, learner and evaluations included) | {cpu['moves_per_s']:,.0f} | not recorded | "
-                     f"{cpu['moves_per_s'] * (cpu['sims'] or 0):,.0f} |")
-    lines += ["", "Raw policy and search during training (mistake rate %, raw / search):", "",
-              "| training s | self-play moves | " + " | ".join(names) + " | eval s |",
-              "|---:|---:|" + "---|" * len(names) + "---:|"]
+        lines.append(
+            f"| CPU run, preset connect4, one core (alphazero_connect4.md; moves/s over its training "
+            f"wall time, learner and evaluations included) | {cpu['moves_per_s']:,.0f} | not recorded | "
+            f"{cpu['moves_per_s'] * (cpu['sims'] or 0):,.0f} |"
+        )
+    lines += [
+        "",
+        "Raw policy and search during training (mistake rate %, raw / search):",
+        "",
+        "| training s | self-play moves | " + " | ".join(names) + " | eval s |",
+        "|---:|---:|" + "---|" * len(names) + "---:|",
+    ]
     for e in evals:
-        lines.append(f"| {e['train_s']:.0f} | {e['global_step']:,} | "
-                     + " | ".join(f"{e[f'raw:{n}']:.1f} / {e[f'search:{n}']:.1f}" for n in names) + f" | {e['eval_s']:.1f} |")
-    lines += ["", f"Checkpoint: `checkpoint.pt` ({ckpt_bytes / 1e6:.1f} MB: config and network weights). Loaded "
-              f"on the CPU as `rlmeta eval connect4 --checkpoint checkpoint.pt` loads it, it plays the same raw-policy "
-              f"move as the trained network on the device in {100 * agree[0]:.1f}% of the {agree[1]:,} positions. "
-              "On a CPU (one core searches a few hundred positions per second with this network, so --limit "
-              "the sets for a search): `rlmeta eval connect4 --checkpoint OUT/checkpoint.pt --simulations 600 "
-              "--search puct --limit 100`, `rlmeta arena connect4 OUT/checkpoint.pt minimax:5 --games 20`, "
-              "`rlmeta play connect4 --checkpoint OUT/checkpoint.pt`.", "",
-              "Not done here: CUDA graphs or compilation of the search's steps (every search level reads one flag "
-              "back to the host to stop the descent).", "",
-              "Files: gpu_alphazero_train.csv (one row per iteration), gpu_alphazero_eval.csv (one row per "
-              "evaluation), checkpoint.pt.", "", "![curves](gpu_alphazero.png)", ""]
+        lines.append(
+            f"| {e['train_s']:.0f} | {e['global_step']:,} | "
+            + " | ".join(f"{e[f'raw:{n}']:.1f} / {e[f'search:{n}']:.1f}" for n in names)
+            + f" | {e['eval_s']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Checkpoint: `checkpoint.pt` ({ckpt_bytes / 1e6:.1f} MB: config and network weights). Loaded "
+        f"on the CPU as `rlmeta eval connect4 --checkpoint checkpoint.pt` loads it, it plays the same raw-policy "
+        f"move as the trained network on the device in {100 * agree[0]:.1f}% of the {agree[1]:,} positions. "
+        "On a CPU (one core searches a few hundred positions per second with this network, so --limit "
+        "the sets for a search): `rlmeta eval connect4 --checkpoint OUT/checkpoint.pt --simulations 600 "
+        "--search puct --limit 100`, `rlmeta arena connect4 OUT/checkpoint.pt minimax:5 --games 20`, "
+        "`rlmeta play connect4 --checkpoint OUT/checkpoint.pt`.",
+        "",
+        "Not done here: CUDA graphs or compilation of the search's steps (every search level reads one flag "
+        "back to the host to stop the descent).",
+        "",
+        "Files: gpu_alphazero_train.csv (one row per iteration), gpu_alphazero_eval.csv (one row per "
+        "evaluation), checkpoint.pt.",
+        "",
+        "![curves](gpu_alphazero.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -264,26 +351,45 @@ def report(args, cfg, rows, evals, names, sets, cpu, tp, ckpt_bytes, agree, amp,
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=RESULTS / "gpu_alphazero", help="folder for the report, CSVs, checkpoint")
+    p.add_argument(
+        "--out", type=Path, default=RESULTS / "gpu_alphazero", help="folder for the report, CSVs, checkpoint"
+    )
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--budget-s", type=float, default=420.0, help="training wall-clock seconds (evaluations left out)")
-    p.add_argument("--deadline-s", type=float, default=560.0,
-                   help="stop training when this many seconds have passed in all, evaluations included, less the "
-                   "time the last evaluation took (the final one must fit)")
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=560.0,
+        help="stop training when this many seconds have passed in all, evaluations included, less the "
+        "time the last evaluation took (the final one must fit)",
+    )
     p.add_argument("--max-iters", type=int, default=0, help="stop after this many iterations (0: budget only)")
     p.add_argument("--eval-every-s", type=float, default=70.0, help="evaluate every this many seconds of training")
     p.add_argument("--eval-sims", type=int, default=600, help="simulations per move of the evaluation search")
     p.add_argument("--eval-search", choices=["puct", "gumbel"], default="puct", help="search of the evaluation")
     p.add_argument("--eval-batch", type=int, default=8192, help="positions searched at once in evaluations")
     p.add_argument("--limit", type=int, default=None, help="positions per Pons set (default: every labelled one)")
-    p.add_argument("--no-amp", dest="amp", action="store_false",
-                   help="float32 network (default on CUDA: bfloat16 autocast for self-play and training)")
+    p.add_argument(
+        "--no-amp",
+        dest="amp",
+        action="store_false",
+        help="float32 network (default on CUDA: bfloat16 autocast for self-play and training)",
+    )
     p.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("preset overrides (default: the connect4-gpu preset's value)")
     g.add_argument("--search", choices=["puct", "gumbel"], default=None, help="self-play search (preset: gumbel)")
-    for name, typ in (("num_envs", int), ("num_simulations", int), ("channels", int), ("blocks", int),
-                      ("batch_size", int), ("updates_per_iteration", int), ("moves_per_iteration", int),
-                      ("replay_size", int), ("min_replay", int), ("lr", float)):
+    for name, typ in (
+        ("num_envs", int),
+        ("num_simulations", int),
+        ("channels", int),
+        ("blocks", int),
+        ("batch_size", int),
+        ("updates_per_iteration", int),
+        ("moves_per_iteration", int),
+        ("replay_size", int),
+        ("min_replay", int),
+        ("lr", float),
+    ):
         g.add_argument("--" + name.replace("_", "-"), type=typ, default=None)
     p.add_argument("--print-every", type=int, default=10, help="a progress line every N iterations")
     args = p.parse_args(argv)
@@ -332,11 +438,21 @@ def main(argv: list[str] | None = None) -> int:
         ev = evaluate(agent, positions, args)
         sync(device)
         last_eval_cost = time.perf_counter() - t
-        evals.append({"train_s": train_s, "global_step": agent.global_step,
-                      "games": agent.selfplay.games_finished, "eval_s": last_eval_cost, **ev})
-        print(f"eval at {train_s:6.1f} s, step {agent.global_step:,}: "
-              + " ".join(f"{n} {ev[f'raw:{n}']:.1f}/{ev[f'search:{n}']:.1f}" for n in names)
-              + f" ({last_eval_cost:.1f} s)", flush=True)
+        evals.append(
+            {
+                "train_s": train_s,
+                "global_step": agent.global_step,
+                "games": agent.selfplay.games_finished,
+                "eval_s": last_eval_cost,
+                **ev,
+            }
+        )
+        print(
+            f"eval at {train_s:6.1f} s, step {agent.global_step:,}: "
+            + " ".join(f"{n} {ev[f'raw:{n}']:.1f}/{ev[f'search:{n}']:.1f}" for n in names)
+            + f" ({last_eval_cost:.1f} s)",
+            flush=True,
+        )
 
     while train_s < args.budget_s and (args.max_iters == 0 or len(rows) < args.max_iters):
         if time.perf_counter() + 1.2 * last_eval_cost + 15 > deadline:
@@ -348,13 +464,23 @@ def main(argv: list[str] | None = None) -> int:
         sync(device)
         dt = time.perf_counter() - t
         train_s += dt
-        m.update({"train_s": train_s, "global_step": agent.global_step, "games": agent.selfplay.games_finished,
-                  "moves_per_s": (agent.global_step - s0) / dt, "selfplay_s": selfplay_s[0]})
+        m.update(
+            {
+                "train_s": train_s,
+                "global_step": agent.global_step,
+                "games": agent.selfplay.games_finished,
+                "moves_per_s": (agent.global_step - s0) / dt,
+                "selfplay_s": selfplay_s[0],
+            }
+        )
         rows.append(m)
         if len(rows) % args.print_every == 0:
-            print(f"{train_s:6.1f} s step {agent.global_step:>11,} games {agent.selfplay.games_finished:>9,} "
-                  f"moves/s {m['moves_per_s']:>9,.0f} policy loss {m.get('losses/policy_loss', float('nan')):.3f} "
-                  f"value loss {m.get('losses/value_loss', float('nan')):.3f}", flush=True)
+            print(
+                f"{train_s:6.1f} s step {agent.global_step:>11,} games {agent.selfplay.games_finished:>9,} "
+                f"moves/s {m['moves_per_s']:>9,.0f} policy loss {m.get('losses/policy_loss', float('nan')):.3f} "
+                f"value loss {m.get('losses/value_loss', float('nan')):.3f}",
+                flush=True,
+            )
         if train_s >= next_eval:
             run_eval()
             next_eval = (train_s // args.eval_every_s + 1) * args.eval_every_s if args.eval_every_s > 0 else 0.0
@@ -362,21 +488,28 @@ def main(argv: list[str] | None = None) -> int:
         run_eval()
 
     sims_per_move = cfg.num_simulations
-    tp = {"moves_per_s": agent.global_step / max(selfplay_s[0], 1e-9),
-          "games_per_s": agent.selfplay.games_finished / max(selfplay_s[0], 1e-9)}
+    tp = {
+        "moves_per_s": agent.global_step / max(selfplay_s[0], 1e-9),
+        "games_per_s": agent.selfplay.games_finished / max(selfplay_s[0], 1e-9),
+    }
     tp["sims_per_s"] = tp["moves_per_s"] * sims_per_move
     ckpt = args.out / "checkpoint.pt"
     ckpt_bytes = save_small_checkpoint(agent, ckpt)
     agree = cpu_agreement(agent, ckpt, sets)
     write_csv(args.out / "gpu_alphazero_train.csv", rows, TRAIN_COLUMNS)
-    eval_cols = ("train_s", "global_step", "games", "eval_s", *[f"raw:{n}" for n in names],
-                 *[f"search:{n}" for n in names])
+    eval_cols = (
+        "train_s",
+        "global_step",
+        "games",
+        "eval_s",
+        *[f"raw:{n}" for n in names],
+        *[f"search:{n}" for n in names],
+    )
     write_csv(args.out / "gpu_alphazero_eval.csv", evals, eval_cols)
     cpu = cpu_reference()
     dev_label = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     plot(args.out / "gpu_alphazero.png", evals, names, cpu, f"{dev_label}, preset connect4-gpu")
-    md = report(args, cfg, rows, evals, names, sets, cpu, tp, ckpt_bytes, agree, amp,
-                time.perf_counter() - start, argv)
+    md = report(args, cfg, rows, evals, names, sets, cpu, tp, ckpt_bytes, agree, amp, time.perf_counter() - start, argv)
     (args.out / "gpu_alphazero.md").write_text(md)
     print(md)
     print(f"total {time.perf_counter() - start:.0f} s", flush=True)

@@ -80,8 +80,17 @@ FAMILIES = ("cheetah-dir", "cheetah-vel")
 RLLIB_DIR_1STEP = 268.0  # RLlib MAML, HalfCheetahRandDirec, return after one step (211M env steps)
 DIR_TARGET = 300.0  # the GPU target: cheetah-dir after one step, within the GPU budget
 METHODS = ("MAML", "pretrained", "random init")
-TRAIN_COLUMNS = ("method", "iteration", "wall_s", "global_step", "charts/pre_update_return",
-                 "charts/post_update_return", "losses/outer_kl", "losses/inner_kl", "charts/iteration_time")
+TRAIN_COLUMNS = (
+    "method",
+    "iteration",
+    "wall_s",
+    "global_step",
+    "charts/pre_update_return",
+    "charts/post_update_return",
+    "losses/outer_kl",
+    "losses/inner_kl",
+    "charts/iteration_time",
+)
 
 
 def sync(device: torch.device) -> None:
@@ -95,12 +104,27 @@ def ci95(x: np.ndarray) -> float:
 
 
 def make_config(family: str, args: argparse.Namespace, **over) -> MetaRLConfig:
-    cfg = MetaRLConfig(env=family, outer=args.outer, meta_batch=args.meta_batch, rollouts_per_task=args.rollouts,
-                       horizon=args.horizon, hidden_sizes=tuple(args.hidden_sizes), meta_lr=args.meta_lr,
-                       max_kl=args.max_kl, promp_steps=args.promp_steps, inner_lr=args.inner_lr, seed=args.seed,
-                       env_backend=args.env_backend,
-                       device=args.device, env_threads=args.env_threads, eval_tasks=args.eval_tasks,
-                       eval_rollouts=args.rollouts, eval_steps=3, meta_iterations=10**9, progress=False)
+    cfg = MetaRLConfig(
+        env=family,
+        outer=args.outer,
+        meta_batch=args.meta_batch,
+        rollouts_per_task=args.rollouts,
+        horizon=args.horizon,
+        hidden_sizes=tuple(args.hidden_sizes),
+        meta_lr=args.meta_lr,
+        max_kl=args.max_kl,
+        promp_steps=args.promp_steps,
+        inner_lr=args.inner_lr,
+        seed=args.seed,
+        env_backend=args.env_backend,
+        device=args.device,
+        env_threads=args.env_threads,
+        eval_tasks=args.eval_tasks,
+        eval_rollouts=args.rollouts,
+        eval_steps=3,
+        meta_iterations=10**9,
+        progress=False,
+    )
     return cfg.replace(**over)
 
 
@@ -114,8 +138,9 @@ def build(cfg: MetaRLConfig) -> tuple[MetaRLTrainer, float]:
     return trainer, time.perf_counter() - t0
 
 
-def train(trainer: MetaRLTrainer, method: str, budget_s: float, max_iters: int = 0,
-          max_steps: int | None = None) -> list[dict]:
+def train(
+    trainer: MetaRLTrainer, method: str, budget_s: float, max_iters: int = 0, max_steps: int | None = None
+) -> list[dict]:
     """Meta-iterations until budget_s seconds, max_iters iterations (0: no limit) or max_steps env steps
     (None: no limit) -> one row per iteration. Each iteration ends in host syncs (metrics to floats),
     so the wall times are real."""
@@ -126,13 +151,23 @@ def train(trainer: MetaRLTrainer, method: str, budget_s: float, max_iters: int =
             break
         ti = time.perf_counter()
         m = trainer.iteration()
-        m.update({"method": method, "iteration": trainer.iteration_count, "wall_s": time.perf_counter() - t0,
-                  "global_step": trainer.global_step, "charts/iteration_time": time.perf_counter() - ti})
+        m.update(
+            {
+                "method": method,
+                "iteration": trainer.iteration_count,
+                "wall_s": time.perf_counter() - t0,
+                "global_step": trainer.global_step,
+                "charts/iteration_time": time.perf_counter() - ti,
+            }
+        )
         rows.append(m)
         if len(rows) % 10 == 0 or len(rows) == 1:
-            print(f"{trainer.cfg.env} {method:<10} {m['wall_s']:6.1f}s it {len(rows):4d} steps "
-                  f"{trainer.global_step:>12,} pre {m['charts/pre_update_return']:8.1f} "
-                  f"post {m['charts/post_update_return']:8.1f}", flush=True)
+            print(
+                f"{trainer.cfg.env} {method:<10} {m['wall_s']:6.1f}s it {len(rows):4d} steps "
+                f"{trainer.global_step:>12,} pre {m['charts/pre_update_return']:8.1f} "
+                f"post {m['charts/post_update_return']:8.1f}",
+                flush=True,
+            )
     return rows
 
 
@@ -155,8 +190,9 @@ class Planner:
     (all remaining phases alike) when what is left before the deadline, minus a reserve for each
     remaining evaluation, would not hold them."""
 
-    def __init__(self, deadline: float, phases: list[float], eval_reserve_s: float, evals: int,
-                 clock=time.perf_counter):
+    def __init__(
+        self, deadline: float, phases: list[float], eval_reserve_s: float, evals: int, clock=time.perf_counter
+    ):
         self.deadline, self.phases, self.reserve, self.evals = deadline, list(phases), eval_reserve_s, evals
         self.clock = clock
 
@@ -194,15 +230,36 @@ def write_eval_csv(path: Path, results: dict) -> None:
     """One row per (family, method, step size, held-out task): its returns after 0..3 steps."""
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["family", "method", "inner_lr", "reported", "task_index", "task", "return_0", "return_1",
-                    "return_2", "return_3"])
+        w.writerow(
+            [
+                "family",
+                "method",
+                "inner_lr",
+                "reported",
+                "task_index",
+                "task",
+                "return_0",
+                "return_1",
+                "return_2",
+                "return_3",
+            ]
+        )
         for fam, res in results.items():
             for method, evals in res["evals"].items():
                 chosen = best(evals)[0]
                 for lr, ret in evals:
                     for t in range(ret.shape[1]):
-                        w.writerow([fam, method, lr, int(lr == chosen), t, " ".join(f"{v:g}" for v in res["tasks"][t]),
-                                    *(f"{ret[k, t]:.6g}" for k in range(ret.shape[0]))])
+                        w.writerow(
+                            [
+                                fam,
+                                method,
+                                lr,
+                                int(lr == chosen),
+                                t,
+                                " ".join(f"{v:g}" for v in res["tasks"][t]),
+                                *(f"{ret[k, t]:.6g}" for k in range(ret.shape[0])),
+                            ]
+                        )
 
 
 def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -211,32 +268,44 @@ def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(d.mean()), ci95(d)
 
 
-def report(results: dict, errors: list[str], args: argparse.Namespace, argv: list[str], device_label: str,
-           total_s: float) -> str:
+def report(
+    results: dict, errors: list[str], args: argparse.Namespace, argv: list[str], device_label: str, total_s: float
+) -> str:
     cfg = make_config(FAMILIES[0], args)
     fmt = lambda x: f"{x.mean():.1f} +- {ci95(x):.1f}"  # noqa: E731
     cmd = "python benchmarks/gpu_maml.py " + " ".join(argv)
-    lines = ["# MAML meta-RL on one GPU: cheetah-dir and cheetah-vel on mujoco-warp worlds", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}, device {device_label}, env backend {args.env_backend}, "
-             f"seed {args.seed}; whole script {total_s:.0f} s.", ""]
+    lines = [
+        "# MAML meta-RL on one GPU: cheetah-dir and cheetah-vel on mujoco-warp worlds",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}, device {device_label}, env backend {args.env_backend}, "
+        f"seed {args.seed}; whole script {total_s:.0f} s.",
+        "",
+    ]
     if torch.device(args.device).type != "cuda":
-        lines += ["**CPU run**: a correctness run of this script, not a measurement of GPU speed or learning; "
-                  "the GPU figures are not measured here.", ""]
-    lines += [f"Setting: {args.outer} outer update (meta lr {cfg.meta_lr}, {cfg.promp_steps} steps, clip "
-              f"{cfg.clip_eps}; trpo: max KL {cfg.max_kl}), one inner policy-gradient step of size {cfg.inner_lr}, "
-              f"{cfg.meta_batch} tasks x {cfg.rollouts_per_task} rollouts = {cfg.meta_batch * cfg.rollouts_per_task} "
-              f"worlds, horizon {cfg.resolved_horizon()}, policy {cfg.hidden_sizes} {cfg.activation}. Pretrained: "
-              "the same trainer with no inner step, trained for MAML's env steps (or at most "
-              f"{', '.join(f'{v:.0f} s on {f}' for f, v in args.pretrain_cap_s.items())}; MAML: "
-              f"{', '.join(f'{v:.0f} s on {f}' for f, v in args.budget_s.items())}, shrunk if the deadline "
-              f"of {args.deadline_s:.0f} s needs it). "
-              f"Evaluation: {args.eval_tasks} held-out tasks (seed {cfg.eval_seed}) x {args.rollouts} rollouts per "
-              f"step, mean return per rollout +- 95% CI over tasks; baselines at the best of step sizes "
-              f"{args.baseline_lrs}.", "",
-              "| family | method | step size | 0 steps | 1 step | 2 steps | 3 steps | meta-iterations | env steps | "
-              "training s | median s/iteration | env-steps/s | build s |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "**CPU run**: a correctness run of this script, not a measurement of GPU speed or learning; "
+            "the GPU figures are not measured here.",
+            "",
+        ]
+    lines += [
+        f"Setting: {args.outer} outer update (meta lr {cfg.meta_lr}, {cfg.promp_steps} steps, clip "
+        f"{cfg.clip_eps}; trpo: max KL {cfg.max_kl}), one inner policy-gradient step of size {cfg.inner_lr}, "
+        f"{cfg.meta_batch} tasks x {cfg.rollouts_per_task} rollouts = {cfg.meta_batch * cfg.rollouts_per_task} "
+        f"worlds, horizon {cfg.resolved_horizon()}, policy {cfg.hidden_sizes} {cfg.activation}. Pretrained: "
+        "the same trainer with no inner step, trained for MAML's env steps (or at most "
+        f"{', '.join(f'{v:.0f} s on {f}' for f, v in args.pretrain_cap_s.items())}; MAML: "
+        f"{', '.join(f'{v:.0f} s on {f}' for f, v in args.budget_s.items())}, shrunk if the deadline "
+        f"of {args.deadline_s:.0f} s needs it). "
+        f"Evaluation: {args.eval_tasks} held-out tasks (seed {cfg.eval_seed}) x {args.rollouts} rollouts per "
+        f"step, mean return per rollout +- 95% CI over tasks; baselines at the best of step sizes "
+        f"{args.baseline_lrs}.",
+        "",
+        "| family | method | step size | 0 steps | 1 step | 2 steps | 3 steps | meta-iterations | env steps | "
+        "training s | median s/iteration | env-steps/s | build s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for fam, res in results.items():
         for method in METHODS:
             lr, ret = best(res["evals"][method])
@@ -246,32 +315,56 @@ def report(results: dict, errors: list[str], args: argparse.Namespace, argv: lis
             sps = f"{steps / wall:,.0f}" if wall > 0 else "-"
             it_s = f"{np.median([r['charts/iteration_time'] for r in rows]):.2f}" if rows else "-"
             build_s = res["build_s"].get(method)
-            lines.append(f"| {fam} | {method} | {lr:g} | " + " | ".join(fmt(ret[k]) for k in range(4)) +
-                         f" | {len(rows) or '-'} | {steps:,} | {wall:.1f} | {it_s} | {sps} | "
-                         f"{'-' if build_s is None else f'{build_s:.0f}'} |")
-    lines += ["", "Paired over the held-out tasks (same tasks, env and noise seeds): MAML after k steps minus the "
-              "pretrained policy after k steps (its best step size), mean +- 95% CI over tasks:", "",
-              "| family | k = 0 | k = 1 | k = 2 | k = 3 |", "|---|---:|---:|---:|---:|"]
+            lines.append(
+                f"| {fam} | {method} | {lr:g} | "
+                + " | ".join(fmt(ret[k]) for k in range(4))
+                + f" | {len(rows) or '-'} | {steps:,} | {wall:.1f} | {it_s} | {sps} | "
+                f"{'-' if build_s is None else f'{build_s:.0f}'} |"
+            )
+    lines += [
+        "",
+        "Paired over the held-out tasks (same tasks, env and noise seeds): MAML after k steps minus the "
+        "pretrained policy after k steps (its best step size), mean +- 95% CI over tasks:",
+        "",
+        "| family | k = 0 | k = 1 | k = 2 | k = 3 |",
+        "|---|---:|---:|---:|---:|",
+    ]
     diffs = {}
     for fam, res in results.items():
         m, p = best(res["evals"]["MAML"])[1], best(res["evals"]["pretrained"])[1]
         diffs[fam] = [paired(m[k], p[k]) for k in range(4)]
         lines.append(f"| {fam} | " + " | ".join(f"{d:+.1f} +- {c:.1f}" for d, c in diffs[fam]) + " |")
-    lines += ["", "Targets (references: RLlib's MAML on HalfCheetahRandDirec 268 after one step at horizon "
-              "100 after 211M env steps; the multi-task pretrained policy is the MAML paper's baseline):", ""]
+    lines += [
+        "",
+        "Targets (references: RLlib's MAML on HalfCheetahRandDirec 268 after one step at horizon "
+        "100 after 211M env steps; the multi-task pretrained policy is the MAML paper's baseline):",
+        "",
+    ]
     if "cheetah-dir" in results:
         r1 = best(results["cheetah-dir"]["evals"]["MAML"])[1][1].mean()
-        lines.append(f"- cheetah-dir, MAML return after one step >= {DIR_TARGET:.0f} (RLlib {RLLIB_DIR_1STEP:.0f}): "
-                     f"{r1:.1f}, **{'met' if r1 >= DIR_TARGET else 'not met'}**")
+        lines.append(
+            f"- cheetah-dir, MAML return after one step >= {DIR_TARGET:.0f} (RLlib {RLLIB_DIR_1STEP:.0f}): "
+            f"{r1:.1f}, **{'met' if r1 >= DIR_TARGET else 'not met'}**"
+        )
     if "cheetah-vel" in results:
         d, c = diffs["cheetah-vel"][1]
-        lines.append(f"- cheetah-vel, MAML 1 step - pretrained 1 step, paired 95% interval above zero: "
-                     f"{d:+.1f} +- {c:.1f}, **{'met' if d - c > 0 else 'not met'}**")
-    lines += ["- ant-dir: **not run**. The two cheetah families take this script's budget; the task-batched env "
-              "runs ant-dir on mujoco-warp too (envs/meta/batched.py): `rlmeta meta-train ant-dir --env-backend warp`."]
+        lines.append(
+            f"- cheetah-vel, MAML 1 step - pretrained 1 step, paired 95% interval above zero: "
+            f"{d:+.1f} +- {c:.1f}, **{'met' if d - c > 0 else 'not met'}**"
+        )
+    lines += [
+        "- ant-dir: **not run**. The two cheetah families take this script's budget; the task-batched env "
+        "runs ant-dir on mujoco-warp too (envs/meta/batched.py): `rlmeta meta-train ant-dir --env-backend warp`."
+    ]
     lines += [f"\nERROR {e}" for e in errors]
-    lines += ["", "Files: gpu_maml_train_<family>.csv (one row per meta-iteration of MAML and pretraining), "
-              "gpu_maml_eval.csv (every method, step size and held-out task).", "", "![maml](gpu_maml.png)", ""]
+    lines += [
+        "",
+        "Files: gpu_maml_train_<family>.csv (one row per meta-iteration of MAML and pretraining), "
+        "gpu_maml_eval.csv (every method, step size and held-out task).",
+        "",
+        "![maml](gpu_maml.png)",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -287,8 +380,14 @@ def plot(path: Path, results: dict) -> bool:
     for (ax1, ax2), (fam, res) in zip(axes, results.items()):
         for method in METHODS:
             lr, ret = best(res["evals"][method])
-            ax1.errorbar(np.arange(4), ret.mean(1), yerr=[ci95(r) for r in ret], marker="o", capsize=3,
-                         label=f"{method} (step {lr:g})")
+            ax1.errorbar(
+                np.arange(4),
+                ret.mean(1),
+                yerr=[ci95(r) for r in ret],
+                marker="o",
+                capsize=3,
+                label=f"{method} (step {lr:g})",
+            )
         if fam == "cheetah-dir":
             ax1.axhline(DIR_TARGET, color="gray", ls=":", lw=1, label=f"target {DIR_TARGET:.0f}")
             ax1.axhline(RLLIB_DIR_1STEP, color="gray", ls="--", lw=1, label=f"RLlib 1 step {RLLIB_DIR_1STEP:.0f}")
@@ -297,9 +396,11 @@ def plot(path: Path, results: dict) -> bool:
         ax1.set_ylabel("mean return per rollout (held-out)")
         ax1.set_title(f"{fam}: adaptation")
         ax1.legend(fontsize=7)
-        for method, key, label in (("MAML", "charts/pre_update_return", "MAML pre-update"),
-                                   ("MAML", "charts/post_update_return", "MAML post-update"),
-                                   ("pretrained", "charts/pre_update_return", "multi-task pretraining")):
+        for method, key, label in (
+            ("MAML", "charts/pre_update_return", "MAML pre-update"),
+            ("MAML", "charts/post_update_return", "MAML post-update"),
+            ("pretrained", "charts/pre_update_return", "multi-task pretraining"),
+        ):
             rows = res["rows"].get(method, [])
             ax2.plot([r["wall_s"] for r in rows], [r[key] for r in rows], label=label, alpha=0.8)
         ax2.set_xlabel("training wall-clock seconds")
@@ -316,18 +417,41 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=RESULTS / "gpu_maml", help="folder for gpu_maml.md/.png and CSVs")
     p.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    p.add_argument("--env-backend", default="warp", choices=["warp", "mujoco"],
-                   help="physics of the task-batched env: warp (mujoco-warp worlds on --device) or mujoco (CPU)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="torch (and warp) device (default: cuda when available)")
-    p.add_argument("--budget-s", type=float, nargs="+", default=[150.0, 100.0],
-                   help="MAML training seconds: one value for every family or one per family in --families order")
-    p.add_argument("--pretrain-cap-s", type=float, nargs="+", default=[100.0, 80.0],
-                   help="most seconds of pretraining (it stops earlier at MAML's env steps), as --budget-s")
-    p.add_argument("--deadline-s", type=float, default=540.0,
-                   help="the whole script's seconds: later training budgets shrink to end by then")
+    p.add_argument(
+        "--env-backend",
+        default="warp",
+        choices=["warp", "mujoco"],
+        help="physics of the task-batched env: warp (mujoco-warp worlds on --device) or mujoco (CPU)",
+    )
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch (and warp) device (default: cuda when available)",
+    )
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        nargs="+",
+        default=[150.0, 100.0],
+        help="MAML training seconds: one value for every family or one per family in --families order",
+    )
+    p.add_argument(
+        "--pretrain-cap-s",
+        type=float,
+        nargs="+",
+        default=[100.0, 80.0],
+        help="most seconds of pretraining (it stops earlier at MAML's env steps), as --budget-s",
+    )
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=540.0,
+        help="the whole script's seconds: later training budgets shrink to end by then",
+    )
     p.add_argument("--eval-reserve-s", type=float, default=20.0, help="seconds kept per family for its evaluations")
-    p.add_argument("--max-iters", type=int, default=0, help="stop MAML after this many meta-iterations (0: budget only)")
+    p.add_argument(
+        "--max-iters", type=int, default=0, help="stop MAML after this many meta-iterations (0: budget only)"
+    )
     p.add_argument("--outer", default="promp", choices=["promp", "trpo"])
     p.add_argument("--meta-batch", type=int, default=40, help="tasks per meta-iteration")
     p.add_argument("--rollouts", type=int, default=50, help="rollouts per task and step, in training and evaluation")
@@ -353,8 +477,12 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     # MAML's training phase and pretraining's cap per family; each family's evaluations are reserved
-    plan = Planner(start + args.deadline_s, [b for f in args.families for b in (args.budget_s[f], args.pretrain_cap_s[f])],
-                   args.eval_reserve_s, len(args.families))
+    plan = Planner(
+        start + args.deadline_s,
+        [b for f in args.families for b in (args.budget_s[f], args.pretrain_cap_s[f])],
+        args.eval_reserve_s,
+        len(args.families),
+    )
 
     results: dict[str, dict] = {}
     errors: list[str] = []

@@ -68,9 +68,20 @@ def config(algo: str, args: argparse.Namespace, **over):
 
     Cfg = {"sac": SACConfig, "td3": TD3Config, "ddpg": DDPGConfig}[algo]
     # Spinning Up's protocol with one update per env step (update_every 1): the measure
-    kw = dict(env=args.env, device=args.device, seed=args.seed, total_steps=10**12, progress=False,
-              start_steps=args.start_steps, update_after=args.start_steps, update_every=1, eval_every=0,
-              log_every=args.chunk, hidden_sizes=(args.hidden, args.hidden), env_threads=1)
+    kw = dict(
+        env=args.env,
+        device=args.device,
+        seed=args.seed,
+        total_steps=10**12,
+        progress=False,
+        start_steps=args.start_steps,
+        update_after=args.start_steps,
+        update_every=1,
+        eval_every=0,
+        log_every=args.chunk,
+        hidden_sizes=(args.hidden, args.hidden),
+        env_threads=1,
+    )
     return Cfg().replace(**{**kw, **over})
 
 
@@ -100,6 +111,7 @@ def throughput(algo: str, args: argparse.Namespace, compile: bool, seeds: int = 
                 target = agents[0].global_step + n
                 while agents[0].global_step < target:
                     lockstep_iteration(agents, S, rng)
+
         advance(args.start_steps)
         advance(args.chunk)  # warm-up: CUDA graph capture, cuBLAS handles
         sync(device)
@@ -135,8 +147,9 @@ def equality_check(args: argparse.Namespace) -> list[tuple[str, float, bool]]:
                     fn(a.loop.buffer.split(a.loop.buffer.data.index_select(0, idx)))
                     a.loop.num_updates += 1
             sync(torch.device(args.device))
-            diff = max((getattr(fast, n).flat - getattr(eager, n).flat).abs().max().item()
-                       for n in ("actor_opt", "critic_opt"))
+            diff = max(
+                (getattr(fast, n).flat - getattr(eager, n).flat).abs().max().item() for n in ("actor_opt", "critic_opt")
+            )
             out.append((algo, diff, diff < 1e-3))
         finally:
             for a in pair:
@@ -155,12 +168,21 @@ def worlds_run(algo: str, env_id: str, args: argparse.Namespace, budget_s: float
     n = args.worlds
     # the preset's compile means CUDA-graph updates; on a CPU device (the tiny check in the tests) the
     # update stays eager, as in the throughput phase, rather than spend its seconds compiling
-    over = dict(env=env_id, device=args.device, seed=args.seed, progress=False, total_steps=10**12,
-                eval_every=0, log_every=args.worlds_log_every * n, checkpoint_every=10**12,
-                compile=torch.device(args.device).type == "cuda")
+    over = dict(
+        env=env_id,
+        device=args.device,
+        seed=args.seed,
+        progress=False,
+        total_steps=10**12,
+        eval_every=0,
+        log_every=args.worlds_log_every * n,
+        checkpoint_every=10**12,
+        compile=torch.device(args.device).type == "cuda",
+    )
     if n != Cfg.presets()["gpu"].num_envs:  # keep the preset's per-vector-step shape for other world counts
-        over.update(num_envs=n, update_every=n, utd_ratio=2 / n, start_steps=10 * n, update_after=10 * n,
-                    buffer_size=10_000 * n)
+        over.update(
+            num_envs=n, update_every=n, utd_ratio=2 / n, start_steps=10 * n, update_after=10 * n, buffer_size=10_000 * n
+        )
     if args.worlds_batch:
         over["batch_size"] = args.worlds_batch
     if args.worlds_hidden:
@@ -180,8 +202,15 @@ def worlds_run(algo: str, env_id: str, args: argparse.Namespace, budget_s: float
             t = clock() - t0
             ret = m.get("charts/episodic_return")
             if ret is not None:
-                curve.append({"algo": algo, "env": env_id, "time_s": round(t, 2), "env_steps": agent.global_step,
-                              "episodic_return": ret})
+                curve.append(
+                    {
+                        "algo": algo,
+                        "env": env_id,
+                        "time_s": round(t, 2),
+                        "env_steps": agent.global_step,
+                        "episodic_return": ret,
+                    }
+                )
                 best = max(best, ret)
                 if reached_at is None and ret >= target:
                     reached_at, reached_step = t, agent.global_step
@@ -194,12 +223,21 @@ def worlds_run(algo: str, env_id: str, args: argparse.Namespace, budget_s: float
             test = ev.get("charts/test_return", float("nan"))
     finally:
         agent.envs.close()
-    row = {"algo": algo, "env": env_id, "worlds": n, "budget_s": round(budget_s, 1), "wall_s": round(wall, 1),
-           "env_steps": steps, "env_steps_per_s": round(steps / wall, 1), "updates": agent.loop.num_updates,
-           "best_train_return": round(best, 1) if curve else "", "target": target,
-           "reached_at_s": round(reached_at, 1) if reached_at is not None else "",
-           "reached_at_steps": reached_step if reached_step is not None else "",
-           "test_return": round(test, 1) if test == test else ""}
+    row = {
+        "algo": algo,
+        "env": env_id,
+        "worlds": n,
+        "budget_s": round(budget_s, 1),
+        "wall_s": round(wall, 1),
+        "env_steps": steps,
+        "env_steps_per_s": round(steps / wall, 1),
+        "updates": agent.loop.num_updates,
+        "best_train_return": round(best, 1) if curve else "",
+        "target": target,
+        "reached_at_s": round(reached_at, 1) if reached_at is not None else "",
+        "reached_at_steps": reached_step if reached_step is not None else "",
+        "test_return": round(test, 1) if test == test else "",
+    }
     return row, curve
 
 
@@ -243,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=100, help="minibatch of the equality check (the preset's batch)")
     p.add_argument("--check-updates", type=int, default=20)
-    p.add_argument("--phases", nargs="+", default=["throughput", "worlds"], choices=["throughput", "worlds"],
-                   help="throughput: the Spinning Up protocol rows and the equality check; worlds: --preset gpu")
+    p.add_argument(
+        "--phases",
+        nargs="+",
+        default=["throughput", "worlds"],
+        choices=["throughput", "worlds"],
+        help="throughput: the Spinning Up protocol rows and the equality check; worlds: --preset gpu",
+    )
     p.add_argument("--worlds-algos", nargs="+", default=["sac", "td3"])
     p.add_argument("--worlds-envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"])
     p.add_argument("--worlds", type=int, default=1024, help="parallel mujoco-warp worlds (the preset's 1024)")
@@ -265,10 +308,16 @@ def main(argv: list[str] | None = None) -> int:
     cuda = torch.device(args.device).type == "cuda"
     graph_label = "CUDA graph update (--compile)" if cuda else "CUDA graph update (--compile; eager on the CPU)"
     rows = []
-    for algo in (args.algos if "throughput" in args.phases else []):
-        for label, kw in (("eager update", dict(compile=False)), (graph_label, dict(compile=cuda)),
-                          *([(f"--seeds {args.seeds}, eager vmapped update", dict(compile=False, seeds=args.seeds))]
-                            if args.seeds > 1 else [])):
+    for algo in args.algos if "throughput" in args.phases else []:
+        for label, kw in (
+            ("eager update", dict(compile=False)),
+            (graph_label, dict(compile=cuda)),
+            *(
+                [(f"--seeds {args.seeds}, eager vmapped update", dict(compile=False, seeds=args.seeds))]
+                if args.seeds > 1
+                else []
+            ),
+        ):
             sps = throughput(algo, args, **kw)
             rows.append({"algo": algo, "mode": label, "env_steps_per_s": sps})
             print(f"{algo} {label}: {sps:.1f} env-steps/s", flush=True)
@@ -293,40 +342,63 @@ def main(argv: list[str] | None = None) -> int:
         w.writeheader()
         w.writerows(rows)
     cmd = "python benchmarks/gpu_offpolicy.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    lines = ["# Off-policy agents on one GPU", "", f"Command: `{cmd.strip()}`  ",
-             f"Machine: {machine_line()}; device {args.device}  ",
-             f"Measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; whole script {minutes:.1f} min.", ""]
+    lines = [
+        "# Off-policy agents on one GPU",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}; device {args.device}  ",
+        f"Measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; whole script {minutes:.1f} min.",
+        "",
+    ]
     if rows:
-        lines += [f"Spinning Up protocol: {args.env}, one env, one update per env step, batch 100, ({args.hidden}, "
-                  f"{args.hidden}) networks; {args.steps} timed env steps per row after {args.start_steps} random and "
-                  f"{args.chunk} warm-up steps.", "", "| algo | mode | env-steps/s | target |", "|---|---|---:|---:|"]
+        lines += [
+            f"Spinning Up protocol: {args.env}, one env, one update per env step, batch 100, ({args.hidden}, "
+            f"{args.hidden}) networks; {args.steps} timed env steps per row after {args.start_steps} random and "
+            f"{args.chunk} warm-up steps.",
+            "",
+            "| algo | mode | env-steps/s | target |",
+            "|---|---|---:|---:|",
+        ]
     for r in rows:
         target = TARGETS.get(r["algo"]) if "graph" in r["mode"] else None
         met = "" if target is None else f"{target:.0f} ({'met' if r['env_steps_per_s'] >= target else 'not met'})"
         lines.append(f"| {r['algo']} | {r['mode']} | {r['env_steps_per_s']:.1f} | {met} |")
     if checks:
         lines += ["", "Captured == eager (same state, same minibatches; TF32 off):", ""]
-    lines += [f"- {algo}: max abs parameter difference after {args.check_updates} updates {diff:.2e}: "
-              f"{'ok' if ok else 'FAILED'}" for algo, diff, ok in checks]
-    lines += ["", f"Parallel worlds (`--preset gpu`, {args.worlds} mujoco-warp worlds, one seed, wall time from before "
-              "the worlds are built; training return = mean of one log row's episodes, exploration on; test = "
-              f"{args.worlds_eval_episodes} deterministic episodes after the budget; TF32 on):", ""]
+    lines += [
+        f"- {algo}: max abs parameter difference after {args.check_updates} updates {diff:.2e}: "
+        f"{'ok' if ok else 'FAILED'}"
+        for algo, diff, ok in checks
+    ]
+    lines += [
+        "",
+        f"Parallel worlds (`--preset gpu`, {args.worlds} mujoco-warp worlds, one seed, wall time from before "
+        "the worlds are built; training return = mean of one log row's episodes, exploration on; test = "
+        f"{args.worlds_eval_episodes} deterministic episodes after the budget; TF32 on):",
+        "",
+    ]
     if w_note:
         lines.append(f"Parallel worlds: {w_note}.")
     else:
-        lines += ["| algo | env | budget | env-steps/s | best training return | target reached at | test return | "
-                  "target |", "|---|---|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "| algo | env | budget | env-steps/s | best training return | target reached at | test return | target |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
+        ]
         for r in w_rows:
             if "note" in r:
                 lines.append(f"| {r['algo']} | {r['env']} | - | - | - | - | - | {r['note']} |")
                 continue
-            reached = f"{r['reached_at_s']} s ({r['reached_at_steps']:,} steps)" if r["reached_at_s"] != "" else "not reached"
+            reached = (
+                f"{r['reached_at_s']} s ({r['reached_at_steps']:,} steps)" if r["reached_at_s"] != "" else "not reached"
+            )
             tgt = f"{r['target']:,.0f} within 300 s"
             met = r["reached_at_s"] != "" and float(r["reached_at_s"]) <= 300
-            lines.append(f"| {r['algo']} | {r['env']} | {r['budget_s']:.0f} s | {r['env_steps_per_s']:,.0f} | "
-                         f"{r['best_train_return'] if r['best_train_return'] != '' else '-'} | {reached} | "
-                         f"{r['test_return'] if r['test_return'] != '' else '-'} | {tgt}: {'met' if met else 'not met'}"
-                         f"{'' if met or r['budget_s'] >= 300 else ' (run shorter than 5 min)'} |")
+            lines.append(
+                f"| {r['algo']} | {r['env']} | {r['budget_s']:.0f} s | {r['env_steps_per_s']:,.0f} | "
+                f"{r['best_train_return'] if r['best_train_return'] != '' else '-'} | {reached} | "
+                f"{r['test_return'] if r['test_return'] != '' else '-'} | {tgt}: {'met' if met else 'not met'}"
+                f"{'' if met or r['budget_s'] >= 300 else ' (run shorter than 5 min)'} |"
+            )
     try:
         import matplotlib
 
@@ -335,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
 
         panels = [k for k, ok in (("bars", rows), ("curves", curves)) if ok]
         if panels:
-            fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 0.8 + 0.45 * max(len(rows), 8)),
-                                     squeeze=False)
+            fig, axes = plt.subplots(
+                1, len(panels), figsize=(7 * len(panels), 0.8 + 0.45 * max(len(rows), 8)), squeeze=False
+            )
             for ax, kind in zip(axes[0], panels):
                 if kind == "bars":
                     ax.barh(range(len(rows)), [r["env_steps_per_s"] for r in rows])

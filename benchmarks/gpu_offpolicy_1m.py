@@ -40,37 +40,68 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def suite_yaml(algos: list[str], envs: list[str], steps: int, device: str) -> dict:
     """A suite like spinningup-mujoco's off-policy part, on `device`, every budget name = `steps`."""
-    return {"name": "spinningup-offpolicy-gpu",
-            "description": f"DDPG, TD3, SAC (spinningup presets, update as a CUDA graph on {device})",
-            "algos": {a: {"preset": "spinningup", "compile": True, "device": device} for a in algos},
-            "envs": envs, "seeds": 3, "default_budget": "1m",
-            "budgets": dict.fromkeys(("smoke", "quick", "1m", "3m"), steps)}
+    return {
+        "name": "spinningup-offpolicy-gpu",
+        "description": f"DDPG, TD3, SAC (spinningup presets, update as a CUDA graph on {device})",
+        "algos": {a: {"preset": "spinningup", "compile": True, "device": device} for a in algos},
+        "envs": envs,
+        "seeds": 3,
+        "default_budget": "1m",
+        "budgets": dict.fromkeys(("smoke", "quick", "1m", "3m"), steps),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", type=Path, required=True, help="folder for summary.md, summary.csv and the plots")
-    p.add_argument("--runs", type=Path, default=Path("/tmp/rlmeta-offpolicy-1m"),
-                   help="run directories (checkpoints, replay buffers: large; kept out of --out)")
+    p.add_argument(
+        "--runs",
+        type=Path,
+        default=Path("/tmp/rlmeta-offpolicy-1m"),
+        help="run directories (checkpoints, replay buffers: large; kept out of --out)",
+    )
     p.add_argument("--algos", nargs="+", default=["ddpg", "td3", "sac"], help="off-policy algorithms")
     p.add_argument("--envs", nargs="+", default=["HalfCheetah-v5", "Hopper-v5"], help="gymnasium ids")
     p.add_argument("--seeds", type=int, default=3, help="seeds per (algo, env), trained together in one process")
     p.add_argument("--steps", type=int, default=1_000_000, help="env steps per run")
     p.add_argument("--device", default="cuda", help="torch device of the updates (cuda: CUDA graphs)")
     p.add_argument("--jobs", type=int, default=0, help="groups side by side (default: all of them)")
-    p.add_argument("--deadline-s", type=float, default=480.0,
-                   help="wall seconds for training; then the suite is stopped and the report shows the steps reached")
-    p.add_argument("--at", type=int, nargs="+", default=[500_000, 800_000, 1_000_000],
-                   help="steps of the table's rows (Spinning Up's window is two-sided up to 950k)")
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=480.0,
+        help="wall seconds for training; then the suite is stopped and the report shows the steps reached",
+    )
+    p.add_argument(
+        "--at",
+        type=int,
+        nargs="+",
+        default=[500_000, 800_000, 1_000_000],
+        help="steps of the table's rows (Spinning Up's window is two-sided up to 950k)",
+    )
     args = p.parse_args(argv)
 
     args.runs.mkdir(parents=True, exist_ok=True)
     suite = args.runs / "suite.yaml"
     suite.write_text(yaml.safe_dump(suite_yaml(args.algos, args.envs, args.steps, args.device), sort_keys=False))
     jobs = args.jobs or len(args.algos) * len(args.envs)
-    bench = [sys.executable, "-m", "rlmeta", "bench", str(suite), "--budget", "1m", "--seeds", str(args.seeds),
-             "--out", str(args.runs), "--jobs", str(jobs)]
+    bench = [
+        sys.executable,
+        "-m",
+        "rlmeta",
+        "bench",
+        str(suite),
+        "--budget",
+        "1m",
+        "--seeds",
+        str(args.seeds),
+        "--out",
+        str(args.runs),
+        "--jobs",
+        str(jobs),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.Popen(bench, start_new_session=True)  # its own process group: the deadline stops all runs
     try:
@@ -95,10 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         if f.suffix in (".png", ".csv") or f.name == "summary.md":
             shutil.copy(f, args.out / f.name)
     cmd = "python benchmarks/gpu_offpolicy_1m.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    status = (f"stopped by the deadline ({args.deadline_s:.0f} s)" if stopped else
-              f"finished (exit {rc})") + f" after {wall:.0f} s"
-    note = ["", f"Script: `{cmd}`: {status}. Steps reached: " +
-            ", ".join(f"{k} {v:,}" for k, v in reached.items()) + ".", ""]
+    status = (
+        f"stopped by the deadline ({args.deadline_s:.0f} s)" if stopped else f"finished (exit {rc})"
+    ) + f" after {wall:.0f} s"
+    note = [
+        "",
+        f"Script: `{cmd}`: {status}. Steps reached: " + ", ".join(f"{k} {v:,}" for k, v in reached.items()) + ".",
+        "",
+    ]
     md = args.out / "summary.md"
     lines = md.read_text().splitlines()
     md.write_text("\n".join(lines[:3] + note + lines[3:]) + "\n")

@@ -43,8 +43,16 @@ TASKS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Swimmer-v5", "Ant-v5", "
 TARGETS = {"HalfCheetah-v5": 6000.0, "Hopper-v5": 3000.0, "Humanoid-v5": 5000.0}  # training return within 5 minutes
 THROUGHPUT_TARGETS = {"Ant-v5": 1_000_000.0}  # env-steps/s of whole training iterations (median)
 CPU_SUMMARY = RESULTS / "onpolicy-1m" / "summary.md"
-COLUMNS = ("wall_s", "global_step", "charts/episodic_return", "charts/episodes", "charts/SPS",
-           "charts/learning_rate", "losses/approx_kl", "losses/explained_variance")
+COLUMNS = (
+    "wall_s",
+    "global_step",
+    "charts/episodic_return",
+    "charts/episodes",
+    "charts/SPS",
+    "charts/learning_rate",
+    "losses/approx_kl",
+    "losses/explained_variance",
+)
 
 
 def sync(device: torch.device) -> None:
@@ -83,12 +91,17 @@ def train(env_id: str, args: argparse.Namespace, deadline: float) -> tuple[list[
         s0, ti = agent.global_step, time.perf_counter()
         m = agent.iteration()  # ends in a host sync (metrics to floats): wall times are real
         now = time.perf_counter()
-        m.update({"wall_s": now - t0, "global_step": agent.global_step, "charts/SPS": (agent.global_step - s0) / (now - ti)})
+        m.update(
+            {"wall_s": now - t0, "global_step": agent.global_step, "charts/SPS": (agent.global_step - s0) / (now - ti)}
+        )
         rows.append(m)
         if len(rows) % args.print_every == 0:
-            print(f"{env_id} {now - t0:6.1f}s step {agent.global_step:>11,} return "
-                  f"{m.get('charts/episodic_return', float('nan')):8.1f} SPS {m['charts/SPS']:>10,.0f} "
-                  f"lr {m.get('charts/learning_rate', float('nan')):.2e}", flush=True)
+            print(
+                f"{env_id} {now - t0:6.1f}s step {agent.global_step:>11,} return "
+                f"{m.get('charts/episodic_return', float('nan')):8.1f} SPS {m['charts/SPS']:>10,.0f} "
+                f"lr {m.get('charts/learning_rate', float('nan')):.2e}",
+                flush=True,
+            )
     return rows, agent
 
 
@@ -99,8 +112,14 @@ def evaluate(agent, env_id: str, args: argparse.Namespace) -> tuple[float, float
     from rlmeta.envs import make_vec_env
 
     cfg = agent.cfg
-    envs = make_vec_env(env_id, args.eval_envs, seed=10_000 + cfg.seed, backend="warp", normalize_obs=cfg.normalize_obs,
-                        device=agent.device)
+    envs = make_vec_env(
+        env_id,
+        args.eval_envs,
+        seed=10_000 + cfg.seed,
+        backend="warp",
+        normalize_obs=cfg.normalize_obs,
+        device=agent.device,
+    )
     envs.obs_rms, envs.training, envs.torch_io = agent.envs.obs_rms, False, True
     obs = envs.reset()
     first = torch.full((args.eval_envs,), float("nan"), dtype=torch.float64, device=agent.device)
@@ -137,10 +156,21 @@ def throughput(env_id: str, args: argparse.Namespace, compile_: bool) -> float:
 
 def run_equality_test(timeout: float) -> tuple[str, str]:
     """tests/test_ppo_compile.py's compiled == eager tests (CUDA variants included where there is a GPU)."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_ppo_compile.py",
-           "-k", "compiled_equals_eager or captured_fn or adaptive_kl"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_ppo_compile.py",
+        "-k",
+        "compiled_equals_eager or captured_fn or adaptive_kl",
+    ]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).resolve().parents[1])
+        r = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, cwd=Path(__file__).resolve().parents[1]
+        )
         tail = (r.stdout + r.stderr).strip().splitlines()
         last = tail[-1] if tail else ""
         return ("passed" if r.returncode == 0 else f"FAILED (exit {r.returncode})"), last
@@ -209,8 +239,9 @@ def plot(path: Path, results: dict, cpu: dict, device_label: str) -> None:
             if env_id in cpu:
                 pts = sorted(cpu[env_id])
                 cx = [p[2] if ax is row[0] else p[0] for p in pts]
-                ax.plot(cx, [p[1] for p in pts], "s--", color="C3",
-                        label="CPU path: PPO spinningup, 2 cores (onpolicy-1m)")
+                ax.plot(
+                    cx, [p[1] for p in pts], "s--", color="C3", label="CPU path: PPO spinningup, 2 cores (onpolicy-1m)"
+                )
             if env_id in TARGETS:
                 ax.axhline(TARGETS[env_id], color="gray", ls=":", lw=1, label=f"target {TARGETS[env_id]:.0f}")
             ax.set_xlabel(label)
@@ -230,26 +261,57 @@ def plot(path: Path, results: dict, cpu: dict, device_label: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=RESULTS / "gpu_ppo", help="folder for gpu_ppo.md/.png and CSVs")
-    p.add_argument("--envs", nargs="+", default=list(ENVS), choices=TASKS,
-                   help="tasks to train, in this order (default: HalfCheetah-v5 Hopper-v5)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="torch and warp device (default: cuda when available)")
-    p.add_argument("--budget-s", type=float, nargs="+", default=[200.0],
-                   help="training wall-clock seconds per task, from before the worlds are built (compilation "
-                        "counts): one value for every task, or one per task of --envs")
-    p.add_argument("--deadline-s", type=float, default=560.0,
-                   help="stop starting new phases after this many seconds in all (device time is rationed)")
-    p.add_argument("--max-iters", type=int, default=0, help="stop each task after this many iterations (0: budget only)")
+    p.add_argument(
+        "--envs",
+        nargs="+",
+        default=list(ENVS),
+        choices=TASKS,
+        help="tasks to train, in this order (default: HalfCheetah-v5 Hopper-v5)",
+    )
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="torch and warp device (default: cuda when available)",
+    )
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        nargs="+",
+        default=[200.0],
+        help="training wall-clock seconds per task, from before the worlds are built (compilation "
+        "counts): one value for every task, or one per task of --envs",
+    )
+    p.add_argument(
+        "--deadline-s",
+        type=float,
+        default=560.0,
+        help="stop starting new phases after this many seconds in all (device time is rationed)",
+    )
+    p.add_argument(
+        "--max-iters", type=int, default=0, help="stop each task after this many iterations (0: budget only)"
+    )
     p.add_argument("--num-envs", type=int, default=0, help="worlds (default: the gpu preset's 4096)")
     p.add_argument("--num-steps", type=int, default=0, help="steps per world per iteration (default: the preset's 32)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device-label", default="NVIDIA H100 80GB HBM3", help="with --replot: the device named in the legend")
+    p.add_argument(
+        "--device-label", default="NVIDIA H100 80GB HBM3", help="with --replot: the device named in the legend"
+    )
     p.add_argument("--eval-envs", type=int, default=512, help="worlds of the final deterministic evaluation")
-    p.add_argument("--eval-steps", type=int, default=1000, help="steps of the final evaluation (1000 = one full episode)")
-    p.add_argument("--throughput-iters", type=int, default=8,
-                   help="timed iterations of the graph-vs-eager throughput rows (0: skip)")
-    p.add_argument("--throughput-env", default=None, choices=TASKS,
-                   help="task of the throughput rows (default: the first of --envs)")
+    p.add_argument(
+        "--eval-steps", type=int, default=1000, help="steps of the final evaluation (1000 = one full episode)"
+    )
+    p.add_argument(
+        "--throughput-iters",
+        type=int,
+        default=8,
+        help="timed iterations of the graph-vs-eager throughput rows (0: skip)",
+    )
+    p.add_argument(
+        "--throughput-env",
+        default=None,
+        choices=TASKS,
+        help="task of the throughput rows (default: the first of --envs)",
+    )
     p.add_argument("--no-test", action="store_true", help="skip running the compiled == eager tests")
     p.add_argument("--print-every", type=int, default=20, help="print a progress line every N iterations")
     p.add_argument("--replot", action="store_true", help="only redraw gpu_ppo.png from the CSVs in --out")
@@ -286,8 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         agent.envs.close()
         write_csv(args.out / f"gpu_ppo_{env_id}.csv", rows, COLUMNS)
         sps = [r["charts/SPS"] for r in rows[3:]] or [r["charts/SPS"] for r in rows]
-        results[env_id] = {"rows": rows, "eval": ev, "captured": captured, "sps": float(np.median(sps)),
-                           "hit": first_time_reaching(rows, TARGETS[env_id]) if env_id in TARGETS else None}
+        results[env_id] = {
+            "rows": rows,
+            "eval": ev,
+            "captured": captured,
+            "sps": float(np.median(sps)),
+            "hit": first_time_reaching(rows, TARGETS[env_id]) if env_id in TARGETS else None,
+        }
         print(env_id, "eval", ev, "median SPS", results[env_id]["sps"], "graph", captured, flush=True)
 
     tp: dict[str, float] = {}
@@ -303,25 +370,43 @@ def main(argv: list[str] | None = None) -> int:
     dev_label = torch.cuda.get_device_name(device) if device.type == "cuda" else "Warp CPU device"
     cmd = "python benchmarks/gpu_ppo.py " + " ".join(argv if argv is not None else sys.argv[1:])
     cfg = make_config(args.envs[0], args)
-    lines = ["# PPO on one GPU: mujoco-warp worlds, `--preset gpu`", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}, device {dev_label}, seed {args.seed}, one seed per task, "
-             f"{' / '.join(f'{budget_of(e, args):.0f}' for e in args.envs)} s of wall time per task "
-             f"({', '.join(args.envs)}) from before the worlds are built (kernel compilation and CUDA-graph "
-             "capture included).", "",
-             f"Preset: {cfg.num_envs} worlds x {cfg.num_steps} steps, {cfg.update_epochs} epochs x "
-             f"{cfg.num_minibatches} minibatches, hidden {cfg.hidden_sizes} {cfg.activation}, adaptive-KL lr "
-             f"(desired {cfg.desired_kl}), staggered starts, obs + reward normalisation on the device; per-task "
-             "changes (agents/onpolicy/ppo.py GPU_TASK_SETTINGS): "
-             + ("; ".join(f"{e} {PPOConfig.task_overrides('gpu', e)}" for e in args.envs
-                          if PPOConfig.task_overrides("gpu", e)) or "none") + ".", ""]
+    lines = [
+        "# PPO on one GPU: mujoco-warp worlds, `--preset gpu`",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}, device {dev_label}, seed {args.seed}, one seed per task, "
+        f"{' / '.join(f'{budget_of(e, args):.0f}' for e in args.envs)} s of wall time per task "
+        f"({', '.join(args.envs)}) from before the worlds are built (kernel compilation and CUDA-graph "
+        "capture included).",
+        "",
+        f"Preset: {cfg.num_envs} worlds x {cfg.num_steps} steps, {cfg.update_epochs} epochs x "
+        f"{cfg.num_minibatches} minibatches, hidden {cfg.hidden_sizes} {cfg.activation}, adaptive-KL lr "
+        f"(desired {cfg.desired_kl}), staggered starts, obs + reward normalisation on the device; per-task "
+        "changes (agents/onpolicy/ppo.py GPU_TASK_SETTINGS): "
+        + (
+            "; ".join(
+                f"{e} {PPOConfig.task_overrides('gpu', e)}" for e in args.envs if PPOConfig.task_overrides("gpu", e)
+            )
+            or "none"
+        )
+        + ".",
+        "",
+    ]
     if device.type != "cuda":
-        lines += ["**CPU run (Warp's CPU device)**: a correctness run of this script, not a measurement of "
-                  "GPU speed or learning.", ""]
-    lines += [f"Compiled == eager tests (tests/test_ppo_compile.py, on this machine): **{test_status}** {test_line}", "",
-              "| task | iterations | env steps | wall s | median env-steps/s | update as CUDA graph | "
-              "final training return (mean of last 5) | deterministic eval (mean +- std, worlds) | "
-              "target | reached target at |", "|---|---:|---:|---:|---:|---|---:|---:|---|---|"]
+        lines += [
+            "**CPU run (Warp's CPU device)**: a correctness run of this script, not a measurement of "
+            "GPU speed or learning.",
+            "",
+        ]
+    lines += [
+        f"Compiled == eager tests (tests/test_ppo_compile.py, on this machine): **{test_status}** {test_line}",
+        "",
+        "| task | iterations | env steps | wall s | median env-steps/s | update as CUDA graph | "
+        "final training return (mean of last 5) | deterministic eval (mean +- std, worlds) | "
+        "target | reached target at |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|---|",
+    ]
     for env_id, r in results.items():
         rows = r["rows"]
         _, _, ret = curve(rows)
@@ -337,24 +422,46 @@ def main(argv: list[str] | None = None) -> int:
             hit = "met" if r["sps"] >= THROUGHPUT_TARGETS[env_id] else "not met"
         else:
             target, hit = "-", "-"
-        lines.append(f"| {env_id} | {len(rows)} | {rows[-1]['global_step']:,} | {rows[-1]['wall_s']:.0f} | "
-                     f"{r['sps']:,.0f} | {'yes' if r['captured'] else 'no'} | {final:.0f} | {m:.0f} +- {s:.0f} ({n}) | "
-                     f"{target} | {hit} |")
+        lines.append(
+            f"| {env_id} | {len(rows)} | {rows[-1]['global_step']:,} | {rows[-1]['wall_s']:.0f} | "
+            f"{r['sps']:,.0f} | {'yes' if r['captured'] else 'no'} | {final:.0f} | {m:.0f} +- {s:.0f} ({n}) | "
+            f"{target} | {hit} |"
+        )
     lines += [f"\nERROR {e}" for e in errors]
     if tp:
-        lines += ["", f"End-to-end throughput, {tp_env} (collect + update, median of {args.throughput_iters} "
-                  "iterations after 2 warm-up iterations):", "", "| update phase | env-steps/s |", "|---|---:|"]
+        lines += [
+            "",
+            f"End-to-end throughput, {tp_env} (collect + update, median of {args.throughput_iters} "
+            "iterations after 2 warm-up iterations):",
+            "",
+            "| update phase | env-steps/s |",
+            "|---|---:|",
+        ]
         lines += [f"| {k} | {v:,.0f} |" for k, v in tp.items()]
         if tp_env in THROUGHPUT_TARGETS:
             best = max(tp.values())
-            lines += ["", f"Target {THROUGHPUT_TARGETS[tp_env]:,.0f} env-steps/s on {tp_env}: "
-                      f"**{'met' if best >= THROUGHPUT_TARGETS[tp_env] else 'not met'}** ({best:,.0f})."]
+            lines += [
+                "",
+                f"Target {THROUGHPUT_TARGETS[tp_env]:,.0f} env-steps/s on {tp_env}: "
+                f"**{'met' if best >= THROUGHPUT_TARGETS[tp_env] else 'not met'}** ({best:,.0f}).",
+            ]
     if cpu:
-        lines += ["", "CPU path for comparison (benchmarks/results/onpolicy-1m, PPO spinningup preset, 2 CPU cores, "
-                  "mean of 2 seeds): " + "; ".join(f"{e} {v[-1][1]:.0f} at {v[-1][0] / 1e6:.0f}M steps in "
-                                                   f"{v[-1][2] / 60:.1f} min" for e, v in cpu.items()), ""]
-    lines += ["", "Curves: thin line per iteration, thick the 5-iteration running mean; CSV per task beside this file.",
-              "", "![curves](gpu_ppo.png)", ""]
+        lines += [
+            "",
+            "CPU path for comparison (benchmarks/results/onpolicy-1m, PPO spinningup preset, 2 CPU cores, "
+            "mean of 2 seeds): "
+            + "; ".join(
+                f"{e} {v[-1][1]:.0f} at {v[-1][0] / 1e6:.0f}M steps in {v[-1][2] / 60:.1f} min" for e, v in cpu.items()
+            ),
+            "",
+        ]
+    lines += [
+        "",
+        "Curves: thin line per iteration, thick the 5-iteration running mean; CSV per task beside this file.",
+        "",
+        "![curves](gpu_ppo.png)",
+        "",
+    ]
     (args.out / "gpu_ppo.md").write_text("\n".join(lines))
     if results:
         plot(args.out / "gpu_ppo.png", results, cpu, dev_label)

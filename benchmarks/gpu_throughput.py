@@ -130,9 +130,16 @@ def ppo_rate(env_id: str, backend: str, num_envs: int, num_steps: int, iters: in
     from rlmeta.agents.onpolicy.ppo import PPOConfig
     from rlmeta.app.runner import build_agent
 
-    cfg = PPOConfig.presets()["cleanrl"].replace(env=env_id, env_backend=backend, num_envs=num_envs,
-                                                 num_steps=num_steps, total_steps=10**12, progress=False,
-                                                 device=device, env_threads=threads)
+    cfg = PPOConfig.presets()["cleanrl"].replace(
+        env=env_id,
+        env_backend=backend,
+        num_envs=num_envs,
+        num_steps=num_steps,
+        total_steps=10**12,
+        progress=False,
+        device=device,
+        env_threads=threads,
+    )
     agent = build_agent("ppo", cfg)
     try:
         agent.iteration()
@@ -181,10 +188,18 @@ def plot(path: Path, rows: dict, cpu_rows: dict, dev_label: str) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--envs", nargs="+", default=list(ENVS), choices=ENVS)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="where the warp worlds run (default: cuda when available)")
-    p.add_argument("--worlds", type=int, nargs="+", default=None,
-                   help="warp batch sizes (default: 1024..65536 on cuda, 16 64 256 on cpu)")
+    p.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="where the warp worlds run (default: cuda when available)",
+    )
+    p.add_argument(
+        "--worlds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="warp batch sizes (default: 1024..65536 on cuda, 16 64 256 on cpu)",
+    )
     p.add_argument("--steps", type=int, default=None, help="timed env steps per warp size (default 200 cuda, 20 cpu)")
     p.add_argument("--cpu-steps", type=int, default=300, help="timed env steps of the CPU references")
     p.add_argument("--ppo-iters", type=int, default=3, help="timed PPO iterations per configuration (0: skip PPO)")
@@ -208,43 +223,61 @@ def main() -> None:
         for n in worlds:
             rows[env_id][n] = warp_rates(env_id, n, steps, device)
             print(env_id, n, {k: round(v) for k, v in rows[env_id][n].items()}, flush=True)
-        cpu = {("gymnasium SyncVectorEnv", 1): gym_vector_rate(env_id, 1, args.cpu_steps, False),
-               ("gymnasium SyncVectorEnv", cores): gym_vector_rate(env_id, cores, args.cpu_steps // cores + 1, False)}
+        cpu = {
+            ("gymnasium SyncVectorEnv", 1): gym_vector_rate(env_id, 1, args.cpu_steps, False),
+            ("gymnasium SyncVectorEnv", cores): gym_vector_rate(env_id, cores, args.cpu_steps // cores + 1, False),
+        }
         if cores > 2:  # on 2 cores the pipes cost more than the physics (design.md)
             cpu[("gymnasium AsyncVectorEnv", cores)] = gym_vector_rate(env_id, cores, args.cpu_steps // 4, True)
         n_cpu = 8 * cores
         cpu[("rlmeta batched MuJoCo", n_cpu)] = statistics.median(
-            batched_rate(env_id, n_cpu, max(args.cpu_steps // 8, 10), cores) for _ in range(3))
+            batched_rate(env_id, n_cpu, max(args.cpu_steps // 8, 10), cores) for _ in range(3)
+        )
         cpu[("mujoco.rollout", n_cpu)] = statistics.median(
-            rollout_rate(env_id, n_cpu, max(args.cpu_steps // 4, 20), cores) for _ in range(3))
+            rollout_rate(env_id, n_cpu, max(args.cpu_steps // 4, 20), cores) for _ in range(3)
+        )
         cpu_rows[env_id] = cpu
         print(env_id, {f"{k[0]} x{k[1]}": round(v) for k, v in cpu.items()}, flush=True)
         if args.ppo_iters > 0:
             ppo[env_id] = {
-                f"warp, {ppo_worlds} worlds x 16 steps, torch on {device.type}":
-                    ppo_rate(env_id, "warp", ppo_worlds, 16, args.ppo_iters, device.type, cores),
-                f"CPU path: batched MuJoCo, {2 * cores} envs x {2048 // (2 * cores)} steps, torch on cpu":
-                    ppo_rate(env_id, "mujoco", 2 * cores, 2048 // (2 * cores), args.ppo_iters, "cpu", cores),
+                f"warp, {ppo_worlds} worlds x 16 steps, torch on {device.type}": ppo_rate(
+                    env_id, "warp", ppo_worlds, 16, args.ppo_iters, device.type, cores
+                ),
+                f"CPU path: batched MuJoCo, {2 * cores} envs x {2048 // (2 * cores)} steps, torch on cpu": ppo_rate(
+                    env_id, "mujoco", 2 * cores, 2048 // (2 * cores), args.ppo_iters, "cpu", cores
+                ),
             }
             print(env_id, {k: round(v) for k, v in ppo[env_id].items()}, flush=True)
 
     dev_label = device_name(device)
     cmd = "python benchmarks/gpu_throughput.py " + " ".join(sys.argv[1:])
-    lines = ["# MuJoCo env-steps/s: mujoco-warp backend vs CPU paths", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Warp device: {dev_label}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}; warp: {steps} timed env steps per size after 3 warm-up steps; "
-             f"CPU references: {cores} threads/processes where parallel, median of 3 where marked.", ""]
+    lines = [
+        "# MuJoCo env-steps/s: mujoco-warp backend vs CPU paths",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Warp device: {dev_label}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}; warp: {steps} timed env steps per size after 3 warm-up steps; "
+        f"CPU references: {cores} threads/processes where parallel, median of 3 where marked.",
+        "",
+    ]
     if args.note:
         lines += [f"Note: {args.note}", ""]
     if not cuda:
-        lines += ["**This is a CPU run**: Warp's CPU device executes mujoco-warp's kernels one Python launch at a "
-                  "time (354 launches per Hopper physics step, counted with cProfile), so its rate is set by "
-                  "launch overhead and says nothing about GPU throughput. Rerun with the command above on a GPU "
-                  "machine for the real numbers (target: >= 1M HalfCheetah env-steps/s physics on an H100).", ""]
+        lines += [
+            "**This is a CPU run**: Warp's CPU device executes mujoco-warp's kernels one Python launch at a "
+            "time (354 launches per Hopper physics step, counted with cProfile), so its rate is set by "
+            "launch overhead and says nothing about GPU throughput. Rerun with the command above on a GPU "
+            "machine for the real numbers (target: >= 1M HalfCheetah env-steps/s physics on an H100).",
+            "",
+        ]
     for env_id in args.envs:
-        lines += [f"## {env_id}", "", "| configuration | worlds / envs | env-steps/s | setup s |",
-                  "|---|---:|---:|---:|"]
+        lines += [
+            f"## {env_id}",
+            "",
+            "| configuration | worlds / envs | env-steps/s | setup s |",
+            "|---|---:|---:|---:|",
+        ]
         for n, r in sorted(rows[env_id].items()):
             lines.append(f"| warp physics only | {n} | {r['physics']:,.0f} | {r['setup_s']:.1f} |")
             lines.append(f"| warp env step (rewards, obs, autoreset in torch) | {n} | {r['env_step']:,.0f} | |")
@@ -252,14 +285,23 @@ def main() -> None:
             med = " (median of 3)" if name in ("rlmeta batched MuJoCo", "mujoco.rollout") else ""
             lines.append(f"| {name}{med}, CPU | {n} | {v:,.0f} | |")
         if env_id in ppo:
-            lines += ["", "PPO training (cleanrl preset, 10 epochs x 32 minibatches, collect + update):", "",
-                      "| PPO configuration | env-steps/s |", "|---|---:|"]
+            lines += [
+                "",
+                "PPO training (cleanrl preset, 10 epochs x 32 minibatches, collect + update):",
+                "",
+                "| PPO configuration | env-steps/s |",
+                "|---|---:|",
+            ]
             lines += [f"| {k} | {v:,.0f} |" for k, v in ppo[env_id].items()]
             vals = list(ppo[env_id].values())
             lines += ["", f"warp / CPU path: {vals[0] / vals[1]:.2f}x (target on an H100: >= 20x)"]
         lines.append("")
-    lines += ["Setup s: backend construction incl. Warp kernel compilation or cache load and (CUDA) graph capture.", "",
-              f"![throughput]({args.out.name}.png)", ""]
+    lines += [
+        "Setup s: backend construction incl. Warp kernel compilation or cache load and (CUDA) graph capture.",
+        "",
+        f"![throughput]({args.out.name}.png)",
+        "",
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines))
     plot(args.out.with_suffix(".png"), rows, cpu_rows, dev_label)

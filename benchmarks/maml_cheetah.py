@@ -107,26 +107,49 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-tasks", type=int, default=40)
     p.add_argument("--baseline-lrs", type=float, nargs="+", default=[0.02, 0.1, 0.5])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--env-backend", default="numpy", choices=["numpy", "mujoco", "warp"],
-                   help="meta env: numpy families, or the task-batched torch env on that physics backend")
+    p.add_argument(
+        "--env-backend",
+        default="numpy",
+        choices=["numpy", "mujoco", "warp"],
+        help="meta env: numpy families, or the task-batched torch env on that physics backend",
+    )
     p.add_argument("--device", default="cpu", help="torch device of the learner (and of the warp worlds)")
     p.add_argument("--out", type=Path, default=Path("runs/bench-maml-cheetah"))
     p.add_argument("--results", type=Path, default=RESULTS, help="folder of the markdown table and figure")
     p.add_argument("--note", default="", help="a sentence added to the report's 'Measured' line (how it was run)")
-    p.add_argument("--train-only", choices=["maml", "pretrained"],
-                   help="train (or resume) only this run and exit: the two trainings can then run as two processes "
-                        "on two cores, and a later plain call reuses both and evaluates")
+    p.add_argument(
+        "--train-only",
+        choices=["maml", "pretrained"],
+        help="train (or resume) only this run and exit: the two trainings can then run as two processes "
+        "on two cores, and a later plain call reuses both and evaluates",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     fam = args.family
     tag = "" if args.env_backend == "numpy" else f"-{args.env_backend}"  # results and runs of each backend apart
-    base = MetaRLConfig(env=fam, meta_iterations=args.iterations, meta_batch=args.meta_batch,
-                        rollouts_per_task=args.rollouts, horizon=args.horizon, outer=args.outer, seed=args.seed,
-                        eval_tasks=args.eval_tasks, eval_rollouts=args.rollouts, eval_steps=3, env_threads=1,
-                        env_backend=args.env_backend, device=args.device, checkpoint_every=10, progress=False)
+    base = MetaRLConfig(
+        env=fam,
+        meta_iterations=args.iterations,
+        meta_batch=args.meta_batch,
+        rollouts_per_task=args.rollouts,
+        horizon=args.horizon,
+        outer=args.outer,
+        seed=args.seed,
+        eval_tasks=args.eval_tasks,
+        eval_rollouts=args.rollouts,
+        eval_steps=3,
+        env_threads=1,
+        env_backend=args.env_backend,
+        device=args.device,
+        checkpoint_every=10,
+        progress=False,
+    )
     maml_cfg = base.replace(run_dir=str(args.out / f"maml-{args.outer}-{fam}{tag}-s{args.seed}"))
-    pre_cfg = base.replace(inner_steps=0, meta_iterations=2 * args.iterations,
-                           run_dir=str(args.out / f"pretrain-{args.outer}-{fam}{tag}-s{args.seed}"))
+    pre_cfg = base.replace(
+        inner_steps=0,
+        meta_iterations=2 * args.iterations,
+        run_dir=str(args.out / f"pretrain-{args.outer}-{fam}{tag}-s{args.seed}"),
+    )
     if args.train_only:
         train(maml_cfg if args.train_only == "maml" else pre_cfg)
         return
@@ -152,29 +175,45 @@ def main(argv: list[str] | None = None) -> None:
 
     steps_per_it = args.meta_batch * args.rollouts * args.horizon
     budget = 2 * args.iterations * steps_per_it
-    cmd = f"nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py --family {fam}" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in (("iterations", args.iterations), ("meta_batch", args.meta_batch),
-                                                    ("rollouts", args.rollouts), ("horizon", args.horizon),
-                                                    ("outer", args.outer))) + (
-        f" --env-backend {args.env_backend} --device {args.device}" if tag else "")
+    cmd = (
+        f"nice -n 10 .venv/bin/python benchmarks/maml_cheetah.py --family {fam}"
+        + "".join(
+            f" --{k.replace('_', '-')} {v}"
+            for k, v in (
+                ("iterations", args.iterations),
+                ("meta_batch", args.meta_batch),
+                ("rollouts", args.rollouts),
+                ("horizon", args.horizon),
+                ("outer", args.outer),
+            )
+        )
+        + (f" --env-backend {args.env_backend} --device {args.device}" if tag else "")
+    )
     fmt = lambda r: " | ".join(f"{r[k].mean():.1f} +- {ci95(r[k]):.1f}" for k in range(r.shape[0]))  # noqa: E731
     # gains paired over tasks: task difficulty (the goal) dominates the spread of the returns themselves
     gain = lambda r: " | ".join(f"{(r[k] - r[0]).mean():+.1f} +- {ci95(r[k] - r[0]):.1f}" for k in (1, 3))  # noqa: E731
-    lines = [f"# MAML meta-RL on {fam}: return after 0-3 adaptation steps", "",
-             f"Command: `{cmd}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread, physics on 1 thread, niced (other jobs shared "
-             f"the 2 cores); env backend {args.env_backend}, device {args.device}." + (f" {args.note}" if args.note else ""), "",
-             f"Training budget: MAML ({args.outer} outer, 1 inner PG step, lr {base.inner_lr}) {args.iterations} "
-             f"meta-iterations x {args.meta_batch} tasks x {args.rollouts} rollouts x horizon {args.horizon} x 2 (pre- "
-             f"and post-update) = {budget:,} env steps; pretrained (multi-task {args.outer}, no adaptation): "
-             f"{2 * args.iterations} iterations, the same {budget:,} env steps. ProMP's MAML run script (1001 "
-             "meta-iterations x 40 tasks x 20 rollouts x horizon 100) uses about "
-             f"{1001 * 40 * 20 * 100 * 2 / budget:.0f}x this budget: these numbers are an early point of training.", "",
-             f"Evaluation: {args.eval_tasks} held-out tasks (seed {base.eval_seed}), {args.rollouts} rollouts per task and "
-             "step; mean return per rollout +- 95% CI over tasks. Baselines: best step size of "
-             f"{args.baseline_lrs} on these tasks.", "",
-             "| method | step size | 0 steps | 1 step | 2 steps | 3 steps | gain 0->1 step (paired) | gain 0->3 steps (paired) | training wall time |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"# MAML meta-RL on {fam}: return after 0-3 adaptation steps",
+        "",
+        f"Command: `{cmd}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread, physics on 1 thread, niced (other jobs shared "
+        f"the 2 cores); env backend {args.env_backend}, device {args.device}." + (f" {args.note}" if args.note else ""),
+        "",
+        f"Training budget: MAML ({args.outer} outer, 1 inner PG step, lr {base.inner_lr}) {args.iterations} "
+        f"meta-iterations x {args.meta_batch} tasks x {args.rollouts} rollouts x horizon {args.horizon} x 2 (pre- "
+        f"and post-update) = {budget:,} env steps; pretrained (multi-task {args.outer}, no adaptation): "
+        f"{2 * args.iterations} iterations, the same {budget:,} env steps. ProMP's MAML run script (1001 "
+        "meta-iterations x 40 tasks x 20 rollouts x horizon 100) uses about "
+        f"{1001 * 40 * 20 * 100 * 2 / budget:.0f}x this budget: these numbers are an early point of training.",
+        "",
+        f"Evaluation: {args.eval_tasks} held-out tasks (seed {base.eval_seed}), {args.rollouts} rollouts per task and "
+        "step; mean return per rollout +- 95% CI over tasks. Baselines: best step size of "
+        f"{args.baseline_lrs} on these tasks.",
+        "",
+        "| method | step size | 0 steps | 1 step | 2 steps | 3 steps | gain 0->1 step (paired) | gain 0->3 steps (paired) | training wall time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name in ("MAML", "pretrained", "random init"):
         _, lr, ret = best[name]
         w_s = f"{wall[name] / 60:.1f} min" if name in wall else "-"
@@ -185,17 +224,33 @@ def main(argv: list[str] | None = None) -> None:
     diff = maml_ret - pre_ret  # [4, T]
     d1, c1 = diff[1].mean(), ci95(diff[1])
     verdict = "above" if d1 - c1 > 0 else "below" if d1 + c1 < 0 else "not separated from"
-    lines += ["", f"MAML minus pretrained (step {best['pretrained'][1]}), paired over the {diff.shape[1]} held-out "
-              "tasks, mean +- 95% CI:", "", "| | 0 steps | 1 step | 2 steps | 3 steps |", "|---|---:|---:|---:|---:|",
-              "| MAML - pretrained | " + " | ".join(f"{diff[k].mean():+.1f} +- {ci95(diff[k]):.1f}" for k in range(4)) + " |",
-              "", f"MAML 1 step - pretrained 1 step (paired over held-out tasks): {d1:+.1f} +- {c1:.1f}: MAML after one "
-              f"step is **{verdict}** the pretrained policy after one step."]
-    lines += ["", "All step sizes tried for the baselines:", "",
-              "| method | step size | 0 steps | 1 step | 2 steps | 3 steps | gain 0->1 | gain 0->3 |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"MAML minus pretrained (step {best['pretrained'][1]}), paired over the {diff.shape[1]} held-out "
+        "tasks, mean +- 95% CI:",
+        "",
+        "| | 0 steps | 1 step | 2 steps | 3 steps |",
+        "|---|---:|---:|---:|---:|",
+        "| MAML - pretrained | " + " | ".join(f"{diff[k].mean():+.1f} +- {ci95(diff[k]):.1f}" for k in range(4)) + " |",
+        "",
+        f"MAML 1 step - pretrained 1 step (paired over held-out tasks): {d1:+.1f} +- {c1:.1f}: MAML after one "
+        f"step is **{verdict}** the pretrained policy after one step.",
+    ]
+    lines += [
+        "",
+        "All step sizes tried for the baselines:",
+        "",
+        "| method | step size | 0 steps | 1 step | 2 steps | 3 steps | gain 0->1 | gain 0->3 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     lines += [f"| {n} | {lr} | {fmt(r)} | {gain(r)} |" for n, lr, r in rows if n != "MAML"]
-    lines += ["", f"Evaluation wall time: {eval_wall / 60:.1f} min. Run directories: `{maml_cfg.run_dir}`, "
-              f"`{pre_cfg.run_dir}`.", "", f"![{fam}](maml_{fam}{tag}.png)", ""]
+    lines += [
+        "",
+        f"Evaluation wall time: {eval_wall / 60:.1f} min. Run directories: `{maml_cfg.run_dir}`, `{pre_cfg.run_dir}`.",
+        "",
+        f"![{fam}](maml_{fam}{tag}.png)",
+        "",
+    ]
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"maml_{fam}{tag}.md").write_text("\n".join(lines))
 
@@ -207,16 +262,19 @@ def main(argv: list[str] | None = None) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for name in ("MAML", "pretrained", "random init"):
         _, lr, ret = best[name]
-        ax1.errorbar(np.arange(4), ret.mean(1), yerr=[ci95(r) for r in ret], marker="o", capsize=3,
-                     label=f"{name} (step {lr})")
+        ax1.errorbar(
+            np.arange(4), ret.mean(1), yerr=[ci95(r) for r in ret], marker="o", capsize=3, label=f"{name} (step {lr})"
+        )
     ax1.set_xticks(range(4))
     ax1.set_xlabel("policy-gradient adaptation steps")
     ax1.set_ylabel("mean return per rollout (held-out tasks)")
     ax1.set_title(f"{fam}: adaptation")
     ax1.legend()
-    for key, label, d in (("charts/pre_update_return", "MAML pre-update", maml_cfg.run_dir),
-                          ("charts/post_update_return", "MAML post-update", maml_cfg.run_dir),
-                          ("charts/pre_update_return", "multi-task pretraining", pre_cfg.run_dir)):
+    for key, label, d in (
+        ("charts/pre_update_return", "MAML pre-update", maml_cfg.run_dir),
+        ("charts/post_update_return", "MAML post-update", maml_cfg.run_dir),
+        ("charts/pre_update_return", "multi-task pretraining", pre_cfg.run_dir),
+    ):
         x, y = curve(Path(d), key)
         ax2.plot(x, y, label=label, alpha=0.8)
     ax2.set_xlabel("env steps")

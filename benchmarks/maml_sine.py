@@ -34,7 +34,11 @@ from rlmeta.core.checkpoint import load_checkpoint
 RESULTS = Path(__file__).parent / "results"
 # (label, K, config overrides)
 MAIN = [("MAML", 5, {}), ("MAML", 10, {})]
-VARIANTS = [("FOMAML", 10, {"first_order": True}), ("Meta-SGD", 10, {"meta_sgd": True}), ("ANIL", 10, {"adapt": "head"})]
+VARIANTS = [
+    ("FOMAML", 10, {"first_order": True}),
+    ("Meta-SGD", 10, {"meta_sgd": True}),
+    ("ANIL", 10, {"adapt": "head"}),
+]
 
 
 def check_same_settings(cfg, run_dir: Path) -> None:
@@ -51,8 +55,17 @@ def check_same_settings(cfg, run_dir: Path) -> None:
 
 def run_one(label: str, k: int, overrides: dict, iterations: int, out: Path, seed: int) -> dict:
     run_dir = out / f"maml-sine-{label.lower()}-k{k}-s{seed}"
-    cfg = SineConfig(env="sine", k_shot=k, meta_iterations=iterations, seed=seed, run_dir=str(run_dir),
-                     log_every=500, checkpoint_every=5000, progress=False, **overrides)
+    cfg = SineConfig(
+        env="sine",
+        k_shot=k,
+        meta_iterations=iterations,
+        seed=seed,
+        run_dir=str(run_dir),
+        log_every=500,
+        checkpoint_every=5000,
+        progress=False,
+        **overrides,
+    )
     check_same_settings(cfg, run_dir)
     if not (run_dir / "done").exists():
         resume = (run_dir / CHECKPOINT).exists()
@@ -65,11 +78,17 @@ def run_one(label: str, k: int, overrides: dict, iterations: int, out: Path, see
     b = sample_sine_tasks(cfg.eval_tasks, k, cfg.eval_query, torch.Generator().manual_seed(cfg.eval_seed))
     per_task = trainer.learner.evaluate(mse, *b[:4], steps=tuple(range(11)))  # {steps: [600]}
     last = per_task[10]
-    return {"label": label, "k": k, "dir": str(run_dir), "wall_s": wall,
-            "curve": {n: mean_ci95(v) for n, v in per_task.items()},
-            "median": {n: v.nanmedian().item() for n, v in per_task.items()},
-            "median10": last.nanmedian().item(), "bad10": int((~torch.isfinite(last) | (last > 10)).sum()),
-            "iterations": int(trainer.iteration_count)}
+    return {
+        "label": label,
+        "k": k,
+        "dir": str(run_dir),
+        "wall_s": wall,
+        "curve": {n: mean_ci95(v) for n, v in per_task.items()},
+        "median": {n: v.nanmedian().item() for n, v in per_task.items()},
+        "median10": last.nanmedian().item(),
+        "bad10": int((~torch.isfinite(last) | (last > 10)).sum()),
+        "iterations": int(trainer.iteration_count),
+    }
 
 
 def write(results: list[dict], args: argparse.Namespace) -> None:
@@ -78,30 +97,49 @@ def write(results: list[dict], args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cmd = "nice -n 10 .venv/bin/python benchmarks/maml_sine.py" + (
-        f" --iterations {args.iterations}" if args.iterations != 15000 else "") + ("" if args.variants else " --no-variants")
-    lines = ["# MAML on sine regression (held-out MSE after 0 / 1 / 10 inner steps)", "",
-             f"Command: `{cmd}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread, each run alone on the machine (niced, "
-             "other jobs may have shared the 2 cores).", "",
-             f"Protocol (MAML reference code): 2x40 ReLU, meta-batch 25, K support + K query points per training "
-             f"task, one inner SGD step (lr 0.01) while meta-training, Adam 1e-3, **{args.iterations} meta-updates** "
-             "(the paper: 70,000), seed 0. Evaluation: the same 600 held-out tasks (seed 12345) for every run, K "
-             "support points, 100 query points, inner SGD with lr 0.01 (Meta-SGD: its learned rates); mean MSE "
-             "+- 95% confidence interval (1.96 standard errors over tasks).", "",
-             "| method | K | MSE, 0 steps | MSE, 1 step | MSE, 10 steps | median MSE, 10 steps | tasks with MSE > 10 or nan after 10 steps | meta-updates | train wall time |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    cmd = (
+        "nice -n 10 .venv/bin/python benchmarks/maml_sine.py"
+        + (f" --iterations {args.iterations}" if args.iterations != 15000 else "")
+        + ("" if args.variants else " --no-variants")
+    )
+    lines = [
+        "# MAML on sine regression (held-out MSE after 0 / 1 / 10 inner steps)",
+        "",
+        f"Command: `{cmd}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread, each run alone on the machine (niced, "
+        "other jobs may have shared the 2 cores).",
+        "",
+        f"Protocol (MAML reference code): 2x40 ReLU, meta-batch 25, K support + K query points per training "
+        f"task, one inner SGD step (lr 0.01) while meta-training, Adam 1e-3, **{args.iterations} meta-updates** "
+        "(the paper: 70,000), seed 0. Evaluation: the same 600 held-out tasks (seed 12345) for every run, K "
+        "support points, 100 query points, inner SGD with lr 0.01 (Meta-SGD: its learned rates); mean MSE "
+        "+- 95% confidence interval (1.96 standard errors over tasks).",
+        "",
+        "| method | K | MSE, 0 steps | MSE, 1 step | MSE, 10 steps | median MSE, 10 steps | tasks with MSE > 10 or nan after 10 steps | meta-updates | train wall time |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         c = r["curve"]
         cell = lambda n, c=c: f"{c[n][0]:.3f} +- {c[n][1]:.3f}" if np.isfinite(c[n][0]) else "diverges (nan)"  # noqa: E731
         wall = f"{r['wall_s']:.0f} s"
-        lines.append(f"| {r['label']} | {r['k']} | {cell(0)} | {cell(1)} | {cell(10)} | {r['median10']:.3f} | "
-                     f"{r['bad10']} / {SineConfig().eval_tasks} | {r['iterations']} | {wall} |")
-    lines += ["", "All runs meta-train with ONE inner step; 10 steps extrapolate. Meta-SGD's learned per-parameter "
-              "step sizes and ANIL's head-only SGD are tuned for that one step: applied 10 times they diverge on some "
-              "tasks (nan or a heavy tail), which the mean shows and the median does not. The plot shows the median over "
-              "tasks after 0..10 steps.", "", "Run directories (config.json, progress.csv, checkpoint.pt, eval.json): "
-              + ", ".join(f"`{r['dir']}`" for r in results), "", "![sine](maml_sine.png)", ""]
+        lines.append(
+            f"| {r['label']} | {r['k']} | {cell(0)} | {cell(1)} | {cell(10)} | {r['median10']:.3f} | "
+            f"{r['bad10']} / {SineConfig().eval_tasks} | {r['iterations']} | {wall} |"
+        )
+    lines += [
+        "",
+        "All runs meta-train with ONE inner step; 10 steps extrapolate. Meta-SGD's learned per-parameter "
+        "step sizes and ANIL's head-only SGD are tuned for that one step: applied 10 times they diverge on some "
+        "tasks (nan or a heavy tail), which the mean shows and the median does not. The plot shows the median over "
+        "tasks after 0..10 steps.",
+        "",
+        "Run directories (config.json, progress.csv, checkpoint.pt, eval.json): "
+        + ", ".join(f"`{r['dir']}`" for r in results),
+        "",
+        "![sine](maml_sine.png)",
+        "",
+    ]
     (RESULTS / "maml_sine.md").write_text("\n".join(lines))
 
     fig, ax = plt.subplots(figsize=(6.5, 4))

@@ -122,8 +122,11 @@ def step_l2l(maml: MetaLearner, opt, b, steps: int) -> torch.Tensor:
     return _clone_adapt_loop(algo.clone, opt, b, steps)
 
 
-METHODS: dict[str, Callable] = {"vmap (rlmeta)": step_vmap, "loop, clone/adapt": step_clone_loop,
-                                "loop, module rewriting (learn2learn's way)": step_module_loop}
+METHODS: dict[str, Callable] = {
+    "vmap (rlmeta)": step_vmap,
+    "loop, clone/adapt": step_clone_loop,
+    "loop, module rewriting (learn2learn's way)": step_module_loop,
+}
 try:
     import learn2learn
 
@@ -177,8 +180,11 @@ def main() -> None:
     p.add_argument("--block", type=int, default=20, help="meta-iterations per block")
     args = p.parse_args()
     torch.set_num_threads(1)
-    settings = [("second order, 1 inner step", False, 1), ("first order, 1 inner step", True, 1),
-                ("second order, 5 inner steps", False, 5)]
+    settings = [
+        ("second order, 1 inner step", False, 1),
+        ("first order, 1 inner step", True, 1),
+        ("second order, 5 inner steps", False, 5),
+    ]
     agree = {name: check_agreement(fo, steps) for name, fo, steps in settings}
     times = {}
     for name, fo, steps in settings:
@@ -187,18 +193,23 @@ def main() -> None:
     vm = "vmap (rlmeta)"
     med = {(name, label): statistics.median(v) for name, per in times.items() for label, v in per.items()}
 
-    lines = ["# MAML meta-iteration time: torch.func vmap vs per-task loops (sine regression)", "",
-             f"Command: `nice -n 10 .venv/bin/python benchmarks/maml_speed.py --blocks {args.blocks} --block {args.block}`  ",
-             f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread; the {len(METHODS)} methods take turns in "
-             f"{args.blocks} blocks of {args.block} meta-iterations (after 5 warm-up iterations each), so background "
-             "load (other jobs shared the 2 cores) hits them alike; medians over blocks.", "",
-             f"Meta-iteration: sample {META_BATCH} tasks (K={K} support + {K} query), inner SGD (lr {LR}), query "
-             "loss, backward, Adam step; 2x40 ReLU. learn2learn's mechanism (clone_module / update_module) is also "
-             "re-implemented in the script; learn2learn itself is timed when installed. Speed-up: median over blocks "
-             "of (loop time / vmap time of the adjacent vmap block).", "",
-             "| setting | method | ms / meta-iteration (median) | interquartile range (ms) | speed-up of vmap | max abs meta-grad difference vs vmap |",
-             "|---|---|---:|---|---:|---:|"]
+    lines = [
+        "# MAML meta-iteration time: torch.func vmap vs per-task loops (sine regression)",
+        "",
+        f"Command: `nice -n 10 .venv/bin/python benchmarks/maml_speed.py --blocks {args.blocks} --block {args.block}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}; torch on 1 thread; the {len(METHODS)} methods take turns in "
+        f"{args.blocks} blocks of {args.block} meta-iterations (after 5 warm-up iterations each), so background "
+        "load (other jobs shared the 2 cores) hits them alike; medians over blocks.",
+        "",
+        f"Meta-iteration: sample {META_BATCH} tasks (K={K} support + {K} query), inner SGD (lr {LR}), query "
+        "loss, backward, Adam step; 2x40 ReLU. learn2learn's mechanism (clone_module / update_module) is also "
+        "re-implemented in the script; learn2learn itself is timed when installed. Speed-up: median over blocks "
+        "of (loop time / vmap time of the adjacent vmap block).",
+        "",
+        "| setting | method | ms / meta-iteration (median) | interquartile range (ms) | speed-up of vmap | max abs meta-grad difference vs vmap |",
+        "|---|---|---:|---|---:|---:|",
+    ]
     for name, _, _ in settings:
         for label in METHODS:
             v = np.array(times[name][label]) * 1e3
@@ -222,7 +233,9 @@ def main() -> None:
     x = np.arange(len(settings))
     width = 0.8 / len(METHODS)
     for j, label in enumerate(METHODS):
-        ax.bar(x + (j - (len(METHODS) - 1) / 2) * width, [med[(s[0], label)] * 1e3 for s in settings], width, label=label)
+        ax.bar(
+            x + (j - (len(METHODS) - 1) / 2) * width, [med[(s[0], label)] * 1e3 for s in settings], width, label=label
+        )
     ax.set_xticks(x, [s[0] for s in settings])
     ax.set_ylabel("ms per meta-iteration (lower is better)")
     ax.set_title(f"MAML sine, meta-batch {META_BATCH}, K={K}, 1 CPU thread")

@@ -40,10 +40,33 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def rlmeta_cmd(algo: str, args: argparse.Namespace, extra: list[str], threads: int) -> list[str]:
-    return [sys.executable, "-m", "rlmeta", "train", algo, "--env", args.env, "--total-steps", str(args.steps),
-            "--start-steps", str(args.start_steps), "--update-after", str(args.start_steps), "--eval-every", "0",
-            "--log-every", str(args.log_every), "--no-progress", "--no-save-buffer", "--torch-threads",
-            str(threads), "--env-threads", "1", *args.algo_args, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "rlmeta",
+        "train",
+        algo,
+        "--env",
+        args.env,
+        "--total-steps",
+        str(args.steps),
+        "--start-steps",
+        str(args.start_steps),
+        "--update-after",
+        str(args.start_steps),
+        "--eval-every",
+        "0",
+        "--log-every",
+        str(args.log_every),
+        "--no-progress",
+        "--no-save-buffer",
+        "--torch-threads",
+        str(threads),
+        "--env-threads",
+        "1",
+        *args.algo_args,
+        *extra,
+    ]
 
 
 def elapsed_at(run_dir: Path, step: int) -> float:
@@ -93,18 +116,29 @@ def main() -> int:
     p.add_argument("--window-start", type=int, default=3000, help="steady rate measured from this step to --steps")
     p.add_argument("--log-every", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
-    p.add_argument("--modes", nargs="+", default=["sequential", "parallel", "seeds", "seeds-compile"],
-                   help="sequential, sequential-compile, parallel, seeds, seeds-compile; MODE:T runs it with T torch "
-                        "threads per process")
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=["sequential", "parallel", "seeds", "seeds-compile"],
+        help="sequential, sequential-compile, parallel, seeds, seeds-compile; MODE:T runs it with T torch "
+        "threads per process",
+    )
     p.add_argument("--algo-args", nargs=argparse.REMAINDER, default=[], help="more train flags (last)")
-    p.add_argument("--rounds", type=int, default=2,
-                   help="repeat the modes, in reverse order every other round (a shared machine's load drifts); "
-                        "the table gives medians and each round's ratio")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="repeat the modes, in reverse order every other round (a shared machine's load drifts); "
+        "the table gives medians and each round's ratio",
+    )
     p.add_argument("--note", default="", help="a line about the machine's load, printed on the page")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for multiseed_throughput.{md,png}")
     args = p.parse_args()
-    if not (args.start_steps < args.window_start < args.steps) or args.window_start % args.log_every \
-            or args.steps % args.log_every:
+    if (
+        not (args.start_steps < args.window_start < args.steps)
+        or args.window_start % args.log_every
+        or args.steps % args.log_every
+    ):
         p.error("need start-steps < window-start < steps, both multiples of --log-every")
     from rlmeta.benchmarks.report import machine_line
 
@@ -120,12 +154,19 @@ def main() -> int:
             d = root / f"{n}-{spec.replace(':', '-t')}"
             if mode in ("sequential", "sequential-compile", "parallel"):
                 extra = ["--compile"] if mode == "sequential-compile" else []
-                cmds = [(rlmeta_cmd(args.algo, args, ["--seed", str(s), "--run-dir", str(d / f"s{s}"), *extra], threads),
-                         [d / f"s{s}"]) for s in seeds]
+                cmds = [
+                    (
+                        rlmeta_cmd(args.algo, args, ["--seed", str(s), "--run-dir", str(d / f"s{s}"), *extra], threads),
+                        [d / f"s{s}"],
+                    )
+                    for s in seeds
+                ]
                 label = f"{args.seeds} separate runs, " + ("in parallel" if mode == "parallel" else "one after another")
                 label += " --compile" if extra else ""
             elif mode in ("seeds", "seeds-compile"):
-                extra = ["--seeds", str(args.seeds), "--run-dir", str(d / "s{seed}")] + (["--compile"] if mode == "seeds-compile" else [])
+                extra = ["--seeds", str(args.seeds), "--run-dir", str(d / "s{seed}")] + (
+                    ["--compile"] if mode == "seeds-compile" else []
+                )
                 cmds = [(rlmeta_cmd(args.algo, args, extra, threads), [d / f"s{s}" for s in seeds])]
                 label = f"--seeds {args.seeds}" + (" --compile" if mode == "seeds-compile" else "")
             else:
@@ -133,13 +174,24 @@ def main() -> int:
             label += f" ({threads} torch thread{'s' if threads > 1 else ''})"
             print(f"{label} ...", file=sys.stderr, flush=True)
             r = run_mode(label, cmds, mode == "parallel", args)
-            print(f"  wall {r['wall_s']:.1f} s, {r['total_sps']:.1f} env-steps/s overall, "
-                  f"{r['steady_sps']:.1f} steady", file=sys.stderr, flush=True)
+            print(
+                f"  wall {r['wall_s']:.1f} s, {r['total_sps']:.1f} env-steps/s overall, {r['steady_sps']:.1f} steady",
+                file=sys.stderr,
+                flush=True,
+            )
             runs.setdefault(label, []).append(r)
     minutes = (time.perf_counter() - t_all) / 60
     med = lambda xs: float(np.median(xs))  # noqa: E731
-    results = [{"mode": label, "wall_s": med([r["wall_s"] for r in rs]), "total_sps": med([r["total_sps"] for r in rs]),
-                "steady_sps": med([r["steady_sps"] for r in rs]), "rounds": rs} for label, rs in runs.items()]
+    results = [
+        {
+            "mode": label,
+            "wall_s": med([r["wall_s"] for r in rs]),
+            "total_sps": med([r["total_sps"] for r in rs]),
+            "steady_sps": med([r["steady_sps"] for r in rs]),
+            "rounds": rs,
+        }
+        for label, rs in runs.items()
+    ]
     ref = next((r for r in results if "one after another" in r["mode"]), results[0])
     par = next((r for r in results if "in parallel" in r["mode"]), None)
     separate = [r for r in results if "separate" in r["mode"]]
@@ -152,35 +204,49 @@ def main() -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     cmd = "python benchmarks/multiseed_throughput.py " + " ".join(sys.argv[1:])
-    lines = [f"# {args.seeds} seeds of {args.algo.upper()} ({args.env}) in one process vs separate runs", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}; os.cpu_count() = {os.cpu_count()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.steps} env steps per seed "
-             f"({args.start_steps} uniform-random first), torch threads per process: {args.threads} unless the mode "
-             "says otherwise; "
-             f"whole script {minutes:.1f} min.  "]
+    lines = [
+        f"# {args.seeds} seeds of {args.algo.upper()} ({args.env}) in one process vs separate runs",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}; os.cpu_count() = {os.cpu_count()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.steps} env steps per seed "
+        f"({args.start_steps} uniform-random first), torch threads per process: {args.threads} unless the mode "
+        "says otherwise; "
+        f"whole script {minutes:.1f} min.  ",
+    ]
     if args.note:
         lines.append(f"Load: {args.note}  ")
-    lines += ["", f"Settings: `rlmeta train {args.algo}` defaults (the spinningup preset) "
-              f"{' '.join(args.algo_args)}, no evaluation, no replay buffer in the checkpoint. Overall = all "
-              f"seeds' env steps / wall time of the mode (process start-up, imports and compilation included); "
-              f"steady = the rate between steps {args.window_start} and {args.steps} from progress.csv "
-              "(what a long run sees).", "",
-              f"Medians over {args.rounds} round(s) (modes in reverse order every other round); the last two columns "
-              "give the steady-rate ratio of each round.", "",
-              "| mode | wall time (s) | env-steps/s overall | env-steps/s steady | vs one after another (per round) "
-              "| vs in parallel (per round) | steady vs fastest separate |",
-              "|---|---:|---:|---:|---|---|---:|"]
+    lines += [
+        "",
+        f"Settings: `rlmeta train {args.algo}` defaults (the spinningup preset) "
+        f"{' '.join(args.algo_args)}, no evaluation, no replay buffer in the checkpoint. Overall = all "
+        f"seeds' env steps / wall time of the mode (process start-up, imports and compilation included); "
+        f"steady = the rate between steps {args.window_start} and {args.steps} from progress.csv "
+        "(what a long run sees).",
+        "",
+        f"Medians over {args.rounds} round(s) (modes in reverse order every other round); the last two columns "
+        "give the steady-rate ratio of each round.",
+        "",
+        "| mode | wall time (s) | env-steps/s overall | env-steps/s steady | vs one after another (per round) "
+        "| vs in parallel (per round) | steady vs fastest separate |",
+        "|---|---:|---:|---:|---|---|---:|",
+    ]
     for r in results:
         vs_best = f"{r['steady_sps'] / best['steady_sps']:.2f}x" if best else "-"
-        lines.append(f"| {r['mode']} | {r['wall_s']:.1f} | {r['total_sps']:.1f} | {r['steady_sps']:.1f} "
-                     f"| {per_round(r, ref)} | {per_round(r, par)} | {vs_best} |")
+        lines.append(
+            f"| {r['mode']} | {r['wall_s']:.1f} | {r['total_sps']:.1f} | {r['steady_sps']:.1f} "
+            f"| {per_round(r, ref)} | {per_round(r, par)} | {vs_best} |"
+        )
     lines.append("")
     together = [r for r in results if r["mode"].startswith("--seeds")]
     if together and best:
         top = max(together, key=lambda r: r["steady_sps"])
-        lines += [f"Fastest together: {top['mode']}, {top['steady_sps'] / best['steady_sps']:.2f}x the steady rate of "
-                  f"the fastest separate mode measured ({best['mode']}); "
-                  f"{top['steady_sps'] / ref['steady_sps']:.2f}x {ref['mode']}.", ""]
+        lines += [
+            f"Fastest together: {top['mode']}, {top['steady_sps'] / best['steady_sps']:.2f}x the steady rate of "
+            f"the fastest separate mode measured ({best['mode']}); "
+            f"{top['steady_sps'] / ref['steady_sps']:.2f}x {ref['mode']}.",
+            "",
+        ]
     md = args.out / "multiseed_throughput.md"
     png = args.out / "multiseed_throughput.png"
     try:

@@ -61,10 +61,27 @@ class RlmetaRun:
         from rlmeta.agents.offpolicy.td3 import TD3Config
         from rlmeta.app.runner import build_agent
 
-        common = dict(env=ENV, hidden_sizes=HIDDEN, batch_size=BATCH, pi_lr=LR, q_lr=LR, polyak=1 - TAU,
-                      start_steps=learning_starts, update_after=learning_starts, update_every=1, utd_ratio=1.0,
-                      eval_every=0, log_every=chunk, total_steps=10**9, progress=False, device=device,
-                      compile=compile, env_threads=1, torch_threads=torch.get_num_threads(), seed=0)
+        common = dict(
+            env=ENV,
+            hidden_sizes=HIDDEN,
+            batch_size=BATCH,
+            pi_lr=LR,
+            q_lr=LR,
+            polyak=1 - TAU,
+            start_steps=learning_starts,
+            update_after=learning_starts,
+            update_every=1,
+            utd_ratio=1.0,
+            eval_every=0,
+            log_every=chunk,
+            total_steps=10**9,
+            progress=False,
+            device=device,
+            compile=compile,
+            env_threads=1,
+            torch_threads=torch.get_num_threads(),
+            seed=0,
+        )
         if algo == "sac":
             cfg = SACConfig(**common, alpha=1.0, autotune=True, alpha_lr=LR)
         else:
@@ -93,15 +110,33 @@ class SB3Run:
         from stable_baselines3.common.noise import NormalActionNoise
 
         env = gym.make(ENV)
-        common = dict(learning_rate=LR, buffer_size=1_000_000, learning_starts=learning_starts, batch_size=BATCH,
-                      tau=TAU, gamma=0.99, train_freq=1, gradient_steps=1,
-                      policy_kwargs=dict(net_arch=list(HIDDEN)), device=device, seed=0, verbose=0)
+        common = dict(
+            learning_rate=LR,
+            buffer_size=1_000_000,
+            learning_starts=learning_starts,
+            batch_size=BATCH,
+            tau=TAU,
+            gamma=0.99,
+            train_freq=1,
+            gradient_steps=1,
+            policy_kwargs=dict(net_arch=list(HIDDEN)),
+            device=device,
+            seed=0,
+            verbose=0,
+        )
         if algo == "sac":
             self.model = SAC("MlpPolicy", env, ent_coef="auto_1.0", **common)
         else:
             act_dim = env.action_space.shape[0]
-            self.model = TD3("MlpPolicy", env, policy_delay=2, target_policy_noise=0.2, target_noise_clip=0.5,
-                             action_noise=NormalActionNoise(np.zeros(act_dim), 0.1 * np.ones(act_dim)), **common)
+            self.model = TD3(
+                "MlpPolicy",
+                env,
+                policy_delay=2,
+                target_policy_noise=0.2,
+                target_noise_clip=0.5,
+                action_noise=NormalActionNoise(np.zeros(act_dim), 0.1 * np.ones(act_dim)),
+                **common,
+            )
         self.model.learn(learning_starts)  # random steps, not timed
         self.advance(chunk)  # warm-up, not timed
 
@@ -119,6 +154,7 @@ def update_macs_per_sample(algo: str, obs_dim: int, act_dim: int, h: tuple[int, 
     """Multiply-adds per batch row of one update (forward and backward GEMMs; biases and
     elementwise work ignored). Forward of an MLP: sum of in*out; its backward: the same again for
     the weight gradients plus the same minus the first layer for the input gradients."""
+
     def mlp(i: int, o: int) -> tuple[float, float]:
         sizes = [i, *h, o]
         macs = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -176,11 +212,13 @@ def main() -> None:
 
     builders: dict[str, Callable[[], object]] = {}
     for algo in algos:
-        builders[f"rlmeta {algo.upper()}"] = lambda a=algo: RlmetaRun(a, args.learning_starts, args.chunk,
-                                                                      args.device, False)
+        builders[f"rlmeta {algo.upper()}"] = lambda a=algo: RlmetaRun(
+            a, args.learning_starts, args.chunk, args.device, False
+        )
         if args.compile:
             builders[f"rlmeta {algo.upper()} (compile)"] = lambda a=algo: RlmetaRun(
-                a, args.learning_starts, args.chunk, args.device, True)
+                a, args.learning_starts, args.chunk, args.device, True
+            )
         builders[f"SB3 {algo.upper()}"] = lambda a=algo: SB3Run(a, args.learning_starts, args.chunk, args.device)
     runs = {}
     for name, build in builders.items():
@@ -202,8 +240,12 @@ def main() -> None:
             elapsed[name] += dt
             chunk_sps[name].append(args.chunk / dt)
         gemm.append(gemm_gflops(args.device))
-        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in chunk_sps.items())
-              + f" env-steps/s; GEMM {gemm[-1]:.0f} GFLOP/s", flush=True)
+        print(
+            f"round {r + 1}/{rounds}: "
+            + ", ".join(f"{k} {v[-1]:.0f}" for k, v in chunk_sps.items())
+            + f" env-steps/s; GEMM {gemm[-1]:.0f} GFLOP/s",
+            flush=True,
+        )
     for run in runs.values():
         run.close()
     sps = {k: rounds * args.chunk / v for k, v in elapsed.items()}
@@ -215,19 +257,26 @@ def main() -> None:
 
     # ------------------------------------------------------------------ report
     cmd = "python benchmarks/offpolicy_throughput.py " + " ".join(sys.argv[1:])
-    lines = ["# SAC and TD3 training throughput: rlmeta vs Stable-Baselines3 (Hopper-v5)", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}, device {args.device}  ",
-             *([f"Note: {args.note}  "] if args.note else []),
-             f"Measured: {time.strftime('%Y-%m-%d')}, {args.steps} env steps per configuration after "
-             f"{args.learning_starts} random steps and a {args.chunk}-step warm-up, in {rounds} interleaved chunks "
-             f"of {args.chunk}; torch on {args.threads} thread(s) on both sides; whole script {wall / 60:.1f} min.", "",
-             f"Same settings on both sides: batch {BATCH}, {HIDDEN} relu actor and twin critics, Adam lr {LR}, "
-             f"tau {TAU}, one update per env step; SAC with automatic alpha, TD3 with policy_delay 2. "
-             "Env-steps/s include collection and updates; each library steps Hopper-v5 through its own env "
-             "wrapper (rlmeta: its batched MuJoCo backend with one env and one physics thread; SB3: gymnasium in "
-             "a DummyVecEnv); a Hopper step costs well under 1 ms either way, the updates dominate.", "",
-             "| configuration | env-steps/s (wall) | per chunk (min-max) | vs SB3 | vs SB3 per round: median (min-max) "
-             "| env-steps per CPU-s | vs SB3 (CPU) | GEMM-only ceiling (per CPU-s) |", "|---|---:|---|---:|---|---:|---:|---:|"]
+    lines = [
+        "# SAC and TD3 training throughput: rlmeta vs Stable-Baselines3 (Hopper-v5)",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}, device {args.device}  ",
+        *([f"Note: {args.note}  "] if args.note else []),
+        f"Measured: {time.strftime('%Y-%m-%d')}, {args.steps} env steps per configuration after "
+        f"{args.learning_starts} random steps and a {args.chunk}-step warm-up, in {rounds} interleaved chunks "
+        f"of {args.chunk}; torch on {args.threads} thread(s) on both sides; whole script {wall / 60:.1f} min.",
+        "",
+        f"Same settings on both sides: batch {BATCH}, {HIDDEN} relu actor and twin critics, Adam lr {LR}, "
+        f"tau {TAU}, one update per env step; SAC with automatic alpha, TD3 with policy_delay 2. "
+        "Env-steps/s include collection and updates; each library steps Hopper-v5 through its own env "
+        "wrapper (rlmeta: its batched MuJoCo backend with one env and one physics thread; SB3: gymnasium in "
+        "a DummyVecEnv); a Hopper step costs well under 1 ms either way, the updates dominate.",
+        "",
+        "| configuration | env-steps/s (wall) | per chunk (min-max) | vs SB3 | vs SB3 per round: median (min-max) "
+        "| env-steps per CPU-s | vs SB3 (CPU) | GEMM-only ceiling (per CPU-s) |",
+        "|---|---:|---|---:|---|---:|---:|---:|",
+    ]
     for name, v in sps.items():
         algo = name.split()[1].lower()
         peer = f"SB3 {algo.upper()}"
@@ -237,57 +286,91 @@ def main() -> None:
         lo, hi = min(chunk_sps[name]), max(chunk_sps[name])
         # adjacent chunks of the two libraries form a round: their ratio is what background load cancels in
         per_round = [x / y for x, y in zip(chunk_sps[name], chunk_sps[peer])] if rlm else []
-        rounds_txt = (f"{np.median(per_round):.2f}x ({min(per_round):.2f}-{max(per_round):.2f})" if per_round else "")
-        lines.append(f"| {name} | {v:.0f} | {lo:.0f}-{hi:.0f} | {ratio} | {rounds_txt} | {cpu_sps[name]:.0f} | {cratio} "
-                     f"| {ceiling[algo]:.0f} |")
-    flops = ", ".join(f"{a.upper()} {2 * BATCH * update_macs_per_sample(a, obs_dim, act_dim) / 1e6:.0f} MFLOP"
-                      for a in algos)
-    lines += ["", f"GEMM-only ceiling: {gflops:.0f} GFLOP/s, the best CPU-time rate of a 256x256x256 float32 "
-              f"matmul on {args.threads} thread(s) (median over the rounds), divided by the multiply-adds of one "
-              f"update counted from the layer sizes ({flops} per update, forward and backward). No fp32 "
-              "implementation of these updates can exceed it on this machine; the gap to it is elementwise "
-              "work (activations, Adam, polyak), memory traffic and Python/dispatch overhead, plus collection.",
-              ""]
+        rounds_txt = f"{np.median(per_round):.2f}x ({min(per_round):.2f}-{max(per_round):.2f})" if per_round else ""
+        lines.append(
+            f"| {name} | {v:.0f} | {lo:.0f}-{hi:.0f} | {ratio} | {rounds_txt} | {cpu_sps[name]:.0f} | {cratio} "
+            f"| {ceiling[algo]:.0f} |"
+        )
+    flops = ", ".join(
+        f"{a.upper()} {2 * BATCH * update_macs_per_sample(a, obs_dim, act_dim) / 1e6:.0f} MFLOP" for a in algos
+    )
+    lines += [
+        "",
+        f"GEMM-only ceiling: {gflops:.0f} GFLOP/s, the best CPU-time rate of a 256x256x256 float32 "
+        f"matmul on {args.threads} thread(s) (median over the rounds), divided by the multiply-adds of one "
+        f"update counted from the layer sizes ({flops} per update, forward and backward). No fp32 "
+        "implementation of these updates can exceed it on this machine; the gap to it is elementwise "
+        "work (activations, Adam, polyak), memory traffic and Python/dispatch overhead, plus collection.",
+        "",
+    ]
     if "sac" in algos and args.device == "cpu":
         ratio = sps["rlmeta SAC"] / sps["SB3 SAC"]
         best = max(v / sps["SB3 SAC"] for k, v in sps.items() if k.startswith("rlmeta SAC"))
         share = cpu_sps["SB3 SAC"] / ceiling["sac"]
-        lines += [f"Target (SAC at least 2x SB3 on CPU): {'met' if best >= 2 else 'not met'} here: "
-                  f"default update {ratio:.2f}x" + (f", --compile {sps['rlmeta SAC (compile)'] / sps['SB3 SAC']:.2f}x"
-                                                   if "rlmeta SAC (compile)" in sps else "") + ". "
-                  + (f"SB3's SAC runs at {share:.0%} of the GEMM-only ceiling per CPU-second, so 2x needs rlmeta at "
-                     f"{2 * share:.0%} of it. " if args.threads == 1 else "") +
-                  "What rlmeta saves: Adam and polyak as a few ops on flat buffers, batched "
-                  "twin critics, no per-step Python bookkeeping, and with --compile (the CPU's compiled single-run "
-                  "update: update_step vmapped over one seed, gradients, Adam steps and target updates as one torch.compile'd graph per graph_key(), "
-                  "agents/offpolicy/base.py) no autograd bookkeeping and fused elementwise work. What stays: the "
-                  "matrix multiplies, which MKL runs below its in-cache speed here because an update's "
-                  "activations do not fit in L2 (a profile of the compiled SAC update on 1 thread: 4.1 of 6.0 ms "
-                  "in bmm against 3.4 ms for the same multiply-adds in cache).", "",
-                  "Both libraries run in one process, so SB3 also runs with float denormals flushed to zero, "
-                  "which rlmeta sets when it builds an agent (rlmeta.core.seeding.set_torch_threads: Adam's moments of "
-                  "dead ReLU units decay into the slow subnormal range). Measured separately (this script with "
-                  "`torch.set_flush_denormal(False / True)` set first, 1500 steps, 1 thread): SB3's SAC 84 vs 86 "
-                  "env-steps/s, rlmeta's default 104 vs 115.", ""]
+        lines += [
+            f"Target (SAC at least 2x SB3 on CPU): {'met' if best >= 2 else 'not met'} here: "
+            f"default update {ratio:.2f}x"
+            + (
+                f", --compile {sps['rlmeta SAC (compile)'] / sps['SB3 SAC']:.2f}x"
+                if "rlmeta SAC (compile)" in sps
+                else ""
+            )
+            + ". "
+            + (
+                f"SB3's SAC runs at {share:.0%} of the GEMM-only ceiling per CPU-second, so 2x needs rlmeta at "
+                f"{2 * share:.0%} of it. "
+                if args.threads == 1
+                else ""
+            )
+            + "What rlmeta saves: Adam and polyak as a few ops on flat buffers, batched "
+            "twin critics, no per-step Python bookkeeping, and with --compile (the CPU's compiled single-run "
+            "update: update_step vmapped over one seed, gradients, Adam steps and target updates as one torch.compile'd graph per graph_key(), "
+            "agents/offpolicy/base.py) no autograd bookkeeping and fused elementwise work. What stays: the "
+            "matrix multiplies, which MKL runs below its in-cache speed here because an update's "
+            "activations do not fit in L2 (a profile of the compiled SAC update on 1 thread: 4.1 of 6.0 ms "
+            "in bmm against 3.4 ms for the same multiply-adds in cache).",
+            "",
+            "Both libraries run in one process, so SB3 also runs with float denormals flushed to zero, "
+            "which rlmeta sets when it builds an agent (rlmeta.core.seeding.set_torch_threads: Adam's moments of "
+            "dead ReLU units decay into the slow subnormal range). Measured separately (this script with "
+            "`torch.set_flush_denormal(False / True)` set first, 1500 steps, 1 thread): SB3's SAC 84 vs 86 "
+            "env-steps/s, rlmeta's default 104 vs 115.",
+            "",
+        ]
     lines += [f"![throughput]({args.out.name}.png)", ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines))
 
-    plot(args.out.with_suffix(".png"), algos, sps, cpu_sps, ceiling,
-         f"{ENV}, batch {BATCH}, 1 update per env step, {args.device} with {args.threads} torch thread(s)")
+    plot(
+        args.out.with_suffix(".png"),
+        algos,
+        sps,
+        cpu_sps,
+        ceiling,
+        f"{ENV}, batch {BATCH}, 1 update per env step, {args.device} with {args.threads} torch thread(s)",
+    )
     print(args.out.with_suffix(".md").read_text())
 
 
-def plot(path: Path, algos: list[str], sps: dict[str, float], cpu_sps: dict[str, float],
-         ceiling: dict[str, float], title: str) -> None:
+def plot(
+    path: Path,
+    algos: list[str],
+    sps: dict[str, float],
+    cpu_sps: dict[str, float],
+    ceiling: dict[str, float],
+    title: str,
+) -> None:
     """Two panels of grouped bars (wall clock; per CPU-second with the GEMM-only ceiling)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    variants = [v for v in ("rlmeta", "rlmeta (compile)", "SB3")
-                if f"{v.split()[0]} {algos[0].upper()}{' (compile)' if 'compile' in v else ''}" in sps]
+    variants = [
+        v
+        for v in ("rlmeta", "rlmeta (compile)", "SB3")
+        if f"{v.split()[0]} {algos[0].upper()}{' (compile)' if 'compile' in v else ''}" in sps
+    ]
     colors = {"rlmeta": "tab:green", "rlmeta (compile)": "tab:olive", "SB3": "tab:gray"}
     width = 0.8 / len(variants)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), dpi=110)
@@ -305,8 +388,14 @@ def plot(path: Path, algos: list[str], sps: dict[str, float], cpu_sps: dict[str,
         top = max(vals.values())
         if vals is cpu_sps:
             for i, a in enumerate(algos):
-                ax.hlines(ceiling[a], i - 0.45, i + 0.45, colors="tab:red", linestyles="dashed",
-                          label="GEMM-only ceiling" if i == 0 else None)
+                ax.hlines(
+                    ceiling[a],
+                    i - 0.45,
+                    i + 0.45,
+                    colors="tab:red",
+                    linestyles="dashed",
+                    label="GEMM-only ceiling" if i == 0 else None,
+                )
             top = max(top, max(ceiling.values()))
         ax.set_xticks(range(len(algos)), [a.upper() for a in algos])
         ax.set_ylabel(ylabel)

@@ -38,9 +38,18 @@ class RlmetaPPO(AgentTimer):
     def __init__(self, num_envs: int, compile: bool = False):
         from rlmeta.agents.onpolicy.ppo import PPOConfig
 
-        super().__init__("ppo", PPOConfig.presets()["cleanrl"].replace(
-            env=ENV, num_envs=num_envs, num_steps=2048 // num_envs, total_steps=10**12, progress=False,
-            env_threads=2, compile=compile))
+        super().__init__(
+            "ppo",
+            PPOConfig.presets()["cleanrl"].replace(
+                env=ENV,
+                num_envs=num_envs,
+                num_steps=2048 // num_envs,
+                total_steps=10**12,
+                progress=False,
+                env_threads=2,
+                compile=compile,
+            ),
+        )
 
 
 class SB3PPO:
@@ -52,8 +61,9 @@ class SB3PPO:
         from stable_baselines3.common.vec_env import VecNormalize
 
         self.venv = VecNormalize(make_vec_env(ENV, n_envs=num_envs, seed=0))
-        self.model = PPO("MlpPolicy", self.venv, n_steps=2048 // num_envs, batch_size=64, n_epochs=10,
-                         device="cpu", seed=0)
+        self.model = PPO(
+            "MlpPolicy", self.venv, n_steps=2048 // num_envs, batch_size=64, n_epochs=10, device="cpu", seed=0
+        )
 
     def block(self, iterations: int) -> float:
         t0 = time.perf_counter()
@@ -72,8 +82,11 @@ def side_by_side(num_envs: int, rounds: int, iterations: int) -> tuple[dict[str,
     warmed up with one iteration (the compile variant compiles there), then `rounds` rounds of one
     block of `iterations` iterations each, in turn: load on the machine hits all alike.
     -> ({variant: env-steps/s per round}, seconds of the compile variant's warm-up iteration)"""
-    runners = {"rlmeta": RlmetaPPO(num_envs), "rlmeta --compile": RlmetaPPO(num_envs, compile=True),
-               "SB3": SB3PPO(num_envs)}
+    runners = {
+        "rlmeta": RlmetaPPO(num_envs),
+        "rlmeta --compile": RlmetaPPO(num_envs, compile=True),
+        "SB3": SB3PPO(num_envs),
+    }
     try:
         warmup = {}
         for name, runner in runners.items():
@@ -84,8 +97,10 @@ def side_by_side(num_envs: int, rounds: int, iterations: int) -> tuple[dict[str,
         for r in range(rounds):
             for name, runner in runners.items():
                 sps[name].append(runner.block(iterations))
-            print(f"{num_envs} env(s) round {r}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in sps.items()) + " steps/s",
-                  flush=True)
+            print(
+                f"{num_envs} env(s) round {r}: " + ", ".join(f"{k} {v[-1]:.0f}" for k, v in sps.items()) + " steps/s",
+                flush=True,
+            )
         return sps, warmup["rlmeta --compile"]
     finally:
         for runner in runners.values():
@@ -126,26 +141,36 @@ def main() -> None:
     torch.set_num_threads(1)
     rows = {n: side_by_side(n, args.rounds, args.iterations) for n in args.envs}
     physics = statistics.median(physics_limit() for _ in range(3))
-    stepping = {"env stepping only: rlmeta batched MuJoCo, 16 envs, 2 threads": statistics.median(
-                    env_stepping("mujoco", 16) for _ in range(3)),
-                "env stepping only: gymnasium, 1 env": statistics.median(
-                    env_stepping("sync", 1, 4000) for _ in range(3))}
+    stepping = {
+        "env stepping only: rlmeta batched MuJoCo, 16 envs, 2 threads": statistics.median(
+            env_stepping("mujoco", 16) for _ in range(3)
+        ),
+        "env stepping only: gymnasium, 1 env": statistics.median(env_stepping("sync", 1, 4000) for _ in range(3)),
+    }
 
     cmd = "python benchmarks/ppo_throughput.py " + " ".join(sys.argv[1:])
-    lines = ["# PPO training throughput: rlmeta vs Stable-Baselines3 (HalfCheetah-v5)", "",
-             f"Command: `{cmd.strip()}`  ", f"Machine: {machine_line()}  ",
-             f"Measured: {time.strftime('%Y-%m-%d')}. rlmeta (default), rlmeta with `--compile` and SB3 are each "
-             f"built once in one process; after one warm-up iteration each they run {args.rounds} rounds of one "
-             f"block of {args.iterations} iteration(s) x 2048 steps each, in turn, so background load hits all "
-             "alike; the ratio to SB3 is taken per round and its median reported with the range. Torch on 1 thread "
-             "for all.", ""]
+    lines = [
+        "# PPO training throughput: rlmeta vs Stable-Baselines3 (HalfCheetah-v5)",
+        "",
+        f"Command: `{cmd.strip()}`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}. rlmeta (default), rlmeta with `--compile` and SB3 are each "
+        f"built once in one process; after one warm-up iteration each they run {args.rounds} rounds of one "
+        f"block of {args.iterations} iteration(s) x 2048 steps each, in turn, so background load hits all "
+        "alike; the ratio to SB3 is taken per round and its median reported with the range. Torch on 1 thread "
+        "for all.",
+        "",
+    ]
     if args.note:
         lines += [f"Note: {args.note}", ""]
-    lines += ["Same PPO settings on both sides (batch 2048, 10 epochs x minibatch 64, 64x64 tanh, orthogonal init, "
-              "GAE 0.95/0.99, obs and reward normalisation, clip 0.2, grad norm 0.5). Env-steps/s include collection "
-              "and updates.", "",
-              "| envs | library | env-steps/s (median) | vs SB3 per round: median | min-max |",
-              "|---:|---|---:|---:|---|"]
+    lines += [
+        "Same PPO settings on both sides (batch 2048, 10 epochs x minibatch 64, 64x64 tanh, orthogonal init, "
+        "GAE 0.95/0.99, obs and reward normalisation, clip 0.2, grad norm 0.5). Env-steps/s include collection "
+        "and updates.",
+        "",
+        "| envs | library | env-steps/s (median) | vs SB3 per round: median | min-max |",
+        "|---:|---|---:|---:|---|",
+    ]
     ratios = {}
     for n, (sps, _) in rows.items():
         for name in VARIANTS:
@@ -154,17 +179,27 @@ def main() -> None:
                 continue
             r = [x / y for x, y in zip(sps[name], sps["SB3"])]
             ratios[(n, name)] = r
-            lines.append(f"| {n} | {name} | {statistics.median(sps[name]):,.0f} | **{statistics.median(r):.2f}x** | "
-                         f"{min(r):.2f}-{max(r):.2f} |")
-    lines += ["", "`--compile` (rlmeta/core/optim.py `Gradients`): each minibatch's forward and backward of both networks as "
-              "one torch.compile'd graph of torch.func.grad, and the two Adam steps as another. Its one-off compile "
-              "cost, in the warm-up iteration (collection and update included): " + ", ".join(
-                  f"{w:.1f} s ({n} env(s))" for n, (_, w) in rows.items()) + "; Inductor caches it on disk for the next "
-              "process. The default path is eager, bitwise the earlier code's updates."]
+            lines.append(
+                f"| {n} | {name} | {statistics.median(sps[name]):,.0f} | **{statistics.median(r):.2f}x** | "
+                f"{min(r):.2f}-{max(r):.2f} |"
+            )
+    lines += [
+        "",
+        "`--compile` (rlmeta/core/optim.py `Gradients`): each minibatch's forward and backward of both networks as "
+        "one torch.compile'd graph of torch.func.grad, and the two Adam steps as another. Its one-off compile "
+        "cost, in the warm-up iteration (collection and update included): "
+        + ", ".join(f"{w:.1f} s ({n} env(s))" for n, (_, w) in rows.items())
+        + "; Inductor caches it on disk for the next "
+        "process. The default path is eager, bitwise the earlier code's updates.",
+    ]
     lines += ["", "| reference | env-steps/s |", "|---|---:|"]
     lines += [f"| {k} | {v:,.0f} |" for k, v in stepping.items()]
-    lines += [f"| physics only: mujoco.rollout, 16 envs, 2 threads | {physics:,.0f} |", "",
-              f"![throughput]({args.out.name}.png)", ""]
+    lines += [
+        f"| physics only: mujoco.rollout, 16 envs, 2 threads | {physics:,.0f} |",
+        "",
+        f"![throughput]({args.out.name}.png)",
+        "",
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text("\n".join(lines))
 
@@ -181,8 +216,9 @@ def main() -> None:
     axes[0].set_ylabel("env-steps/s")
     axes[0].legend(fontsize=7)
     axes[0].set_title("alternating blocks")
-    axes[1].boxplot(list(ratios.values()), tick_labels=[f"{name.replace('rlmeta ', '')}\n{n} env(s)"
-                                                         for n, name in ratios])
+    axes[1].boxplot(
+        list(ratios.values()), tick_labels=[f"{name.replace('rlmeta ', '')}\n{n} env(s)" for n, name in ratios]
+    )
     axes[1].axhline(1.0, color="gray", lw=0.8)
     axes[1].set_ylabel("rlmeta / SB3 (per round)")
     axes[1].set_title("PPO on HalfCheetah-v5 (CPU)")

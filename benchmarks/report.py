@@ -36,15 +36,38 @@ CLEANRL_DIR = Path(__file__).parent / "reference" / "cleanrl"
 ON_POLICY = ("vpg", "trpo", "ppo")
 MILESTONES = (500_000, 1_000_000, 3_000_000)
 SMOOTH = 11
-COLORS = {"vpg": "tab:blue", "trpo": "tab:orange", "ppo": "tab:green", "ddpg": "tab:red", "td3": "tab:purple",
-          "sac": "tab:brown"}
+COLORS = {
+    "vpg": "tab:blue",
+    "trpo": "tab:orange",
+    "ppo": "tab:green",
+    "ddpg": "tab:red",
+    "td3": "tab:purple",
+    "sac": "tab:brown",
+}
 # Config fields that say where a run went, how it ran or how it was logged, not what was trained:
 # runs that differ only in these (and the seed) are seeds of one setting. Every other field, the
 # budget included (PPO anneals its learning rate over total_steps), separates settings.
-RUN_ONLY_FIELDS = frozenset({
-    "seed", "run_dir", "resume", "device", "env_threads", "torch_threads", "progress", "checkpoint_every",
-    "capture_video", "video_every", "video_size", "wandb", "wandb_project", "wandb_group", "wandb_name",
-    "wandb_tags", "wandb_job_type"})
+RUN_ONLY_FIELDS = frozenset(
+    {
+        "seed",
+        "run_dir",
+        "resume",
+        "device",
+        "env_threads",
+        "torch_threads",
+        "progress",
+        "checkpoint_every",
+        "capture_video",
+        "video_every",
+        "video_size",
+        "wandb",
+        "wandb_project",
+        "wandb_group",
+        "wandb_name",
+        "wandb_tags",
+        "wandb_job_type",
+    }
+)
 
 
 def metric_for(algo: str) -> str:
@@ -219,9 +242,17 @@ def seed_curve(runs: Sequence[Run], metric: str | None = None, window: int = SMO
     n = min(len(s) for s, _ in series)
     steps = series[0][0][:n] if n else np.zeros(0)
     ys = np.stack([smooth(y[:n], window) for _, y in series]) if n else np.zeros((len(runs), 0))  # [S, T]
-    return Curve(runs[0].algo, runs[0].env, steps, ys.mean(0), ys.std(0), len(runs),
-                 _finite_mean([r.wall_time for r in runs]), _finite_mean([r.sps for r in runs]),
-                 paths=tuple(r.path for r in runs))
+    return Curve(
+        runs[0].algo,
+        runs[0].env,
+        steps,
+        ys.mean(0),
+        ys.std(0),
+        len(runs),
+        _finite_mean([r.wall_time for r in runs]),
+        _finite_mean([r.sps for r in runs]),
+        paths=tuple(r.path for r in runs),
+    )
 
 
 def _finite_mean(xs: Sequence[float]) -> float:
@@ -286,8 +317,9 @@ def _short(v) -> str:
     return str(v)
 
 
-def group_curves(runs: Sequence[Run], metric: str | None = None,
-                 window: int = SMOOTH) -> dict[tuple[str, str, str], Curve]:
+def group_curves(
+    runs: Sequence[Run], metric: str | None = None, window: int = SMOOTH
+) -> dict[tuple[str, str, str], Curve]:
     """(algo, env, label) -> the seed curve of each setting (see group_runs)."""
     groups = group_runs(runs)
     curves = {}
@@ -344,8 +376,9 @@ def cleanrl_reference(algo: str, env: str) -> Reference | None:
     if not rows:
         return None
     r = rows[0]
-    return Reference(np.array([float(r["step"])]), np.array([float(r["mean"])]), np.array([float(r["std"])]),
-                     f"CleanRL {algo}.py")
+    return Reference(
+        np.array([float(r["step"])]), np.array([float(r["mean"])]), np.array([float(r["std"])]), f"CleanRL {algo}.py"
+    )
 
 
 # ---------------------------------------------------------------------- summary table
@@ -369,10 +402,22 @@ def summary_rows(curves: dict[tuple[str, str, str], Curve], milestones: Sequence
         for m in points:
             mean, std = c.at(m) or (math.nan, math.nan)
             rmean, rstd = ref.at(m) if ref is not None else (math.nan, math.nan)
-            rows.append({"algo": algo, "env": env, "step": m, "mean": mean, "std": std, "seeds": c.n_seeds,
-                         "ref_mean": rmean, "ref_std": rstd, "ref_source": ref.source if ref else "",
-                         "ratio": mean / rmean if ref is not None and rmean > 0 else math.nan,
-                         "wall_time": c.wall_time, "sps": c.sps})
+            rows.append(
+                {
+                    "algo": algo,
+                    "env": env,
+                    "step": m,
+                    "mean": mean,
+                    "std": std,
+                    "seeds": c.n_seeds,
+                    "ref_mean": rmean,
+                    "ref_std": rstd,
+                    "ref_source": ref.source if ref else "",
+                    "ratio": mean / rmean if ref is not None and rmean > 0 else math.nan,
+                    "wall_time": c.wall_time,
+                    "sps": c.sps,
+                }
+            )
     return rows
 
 
@@ -394,36 +439,51 @@ def machine_line() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
 
 
-def summary_markdown(curves: dict[tuple[str, str, str], Curve], title: str = "Benchmark summary",
-                     command: str | None = None, plots: Sequence[str] = (),
-                     milestones: Sequence[int] = MILESTONES) -> str:
+def summary_markdown(
+    curves: dict[tuple[str, str, str], Curve],
+    title: str = "Benchmark summary",
+    command: str | None = None,
+    plots: Sequence[str] = (),
+    milestones: Sequence[int] = MILESTONES,
+) -> str:
     lines = [f"# {title}", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
-    lines += [f"Machine: {machine_line()}", "",
-              "Metric: Spinning Up's protocol (on-policy: mean training-episode return per 4000-step epoch; "
-              "off-policy: 10 deterministic test episodes every 10k steps), each seed smoothed over 11 points, "
-              "then mean +- std over seeds. Reference: Spinning Up's published curves (10 seeds, v3 tasks; "
-              "TRPO: TF1), interpolated at the same step. Ratio = rlmeta mean / reference mean (blank when "
-              "the reference is not positive). At the last step of a run the window reaches back only (6 points), "
-              "so a still-rising curve reads lower there than the reference, whose window reaches both ways "
-              "(rows at steps 5 or more points before a run's end have two-sided windows on both sides). "
-              "Wall time and SPS: mean per run.", ""]
+    lines += [
+        f"Machine: {machine_line()}",
+        "",
+        "Metric: Spinning Up's protocol (on-policy: mean training-episode return per 4000-step epoch; "
+        "off-policy: 10 deterministic test episodes every 10k steps), each seed smoothed over 11 points, "
+        "then mean +- std over seeds. Reference: Spinning Up's published curves (10 seeds, v3 tasks; "
+        "TRPO: TF1), interpolated at the same step. Ratio = rlmeta mean / reference mean (blank when "
+        "the reference is not positive). At the last step of a run the window reaches back only (6 points), "
+        "so a still-rising curve reads lower there than the reference, whose window reaches both ways "
+        "(rows at steps 5 or more points before a run's end have two-sided windows on both sides). "
+        "Wall time and SPS: mean per run.",
+        "",
+    ]
     rows = summary_rows(curves, milestones)
     if any(r["ref_source"] not in ("", "PyTorch", "TF1") for r in rows):
-        lines += ["Classic control: the reference is CleanRL's published final return at 500k steps (one "
-                  "number, not a curve: benchmarks/reference/cleanrl/README.md), compared at that step only.", ""]
+        lines += [
+            "Classic control: the reference is CleanRL's published final return at 500k steps (one "
+            "number, not a curve: benchmarks/reference/cleanrl/README.md), compared at that step only.",
+            "",
+        ]
         head = "reference"
     else:
         head = "Spinning Up"
-    lines += [f"| algo | env | step | rlmeta (mean +- std) | seeds | {head} | ratio | wall time | SPS |",
-              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        f"| algo | env | step | rlmeta (mean +- std) | seeds | {head} | ratio | wall time | SPS |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         ref = f"{r['ref_mean']:.0f} +- {r['ref_std']:.0f} ({r['ref_source']})" if math.isfinite(r["ref_mean"]) else "-"
         ratio = f"{r['ratio']:.2f}" if math.isfinite(r["ratio"]) else ""
         sps = f"{r['sps']:.0f}" if math.isfinite(r["sps"]) else "-"
-        lines.append(f"| {r['algo']} | {r['env']} | {r['step']:,} | {r['mean']:.0f} +- {r['std']:.0f} | {r['seeds']} "
-                     f"| {ref} | {ratio} | {fmt_duration(r['wall_time'])} | {sps} |")
+        lines.append(
+            f"| {r['algo']} | {r['env']} | {r['step']:,} | {r['mean']:.0f} +- {r['std']:.0f} | {r['seeds']} "
+            f"| {ref} | {ratio} | {fmt_duration(r['wall_time'])} | {sps} |"
+        )
     lines.append("")
     for p in plots:
         lines += [f"![{Path(p).stem}]({Path(p).name})", ""]
@@ -447,19 +507,39 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
     for c in drawn:
         # the algorithm's colour for its first setting; matplotlib's cycle for further ones
         color = COLORS.get(c.algo) if c.algo not in algo_color else None
-        line, = ax.plot(c.steps, c.mean, color=color, lw=1.8,
-                        label=f"{c.label} (rlmeta, {c.n_seeds} seed{'s' if c.n_seeds > 1 else ''})")
+        (line,) = ax.plot(
+            c.steps,
+            c.mean,
+            color=color,
+            lw=1.8,
+            label=f"{c.label} (rlmeta, {c.n_seeds} seed{'s' if c.n_seeds > 1 else ''})",
+        )
         algo_color.setdefault(c.algo, line.get_color())
         ax.fill_between(c.steps, c.mean - c.std, c.mean + c.std, color=line.get_color(), alpha=0.2, lw=0)
     for algo, color in algo_color.items():
         ref = reference(algo, drawn[0].env) if with_reference else None
         if ref is not None and not ref.spinning_up:  # one published number: a point with its std
-            ax.errorbar(ref.steps, ref.mean, yerr=ref.std, color=color, marker="D", ms=6, capsize=4, ls="none",
-                        label=f"{algo} ({ref.source}, published)")
+            ax.errorbar(
+                ref.steps,
+                ref.mean,
+                yerr=ref.std,
+                color=color,
+                marker="D",
+                ms=6,
+                capsize=4,
+                ls="none",
+                label=f"{algo} ({ref.source}, published)",
+            )
         elif ref is not None:
             keep = ref.steps <= x_max * 1.02
-            ax.plot(ref.steps[keep], ref.mean[keep], color=color, lw=1.4, ls="--",
-                    label=f"{algo} (Spinning Up {ref.source})")
+            ax.plot(
+                ref.steps[keep],
+                ref.mean[keep],
+                color=color,
+                lw=1.4,
+                ls="--",
+                label=f"{algo} (Spinning Up {ref.source})",
+            )
     env = curves[0].env if curves else ""
     refs = [reference(a, env) for a in algo_color] if with_reference else []
     versus = "Spinning Up (dashed)" if all(r is None or r.spinning_up for r in refs) else "published (points)"
@@ -482,5 +562,6 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
 def plot_all(curves: dict[tuple[str, str, str], Curve], out_dir: Path, with_reference: bool = True) -> list[Path]:
     """One `<env>.png` per environment in out_dir."""
     envs = sorted({c.env for c in curves.values()})
-    return [plot_env([c for c in curves.values() if c.env == env], out_dir / f"{env}.png", with_reference)
-            for env in envs]
+    return [
+        plot_env([c for c in curves.values() if c.env == env], out_dir / f"{env}.png", with_reference) for env in envs
+    ]

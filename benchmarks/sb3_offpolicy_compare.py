@@ -5,8 +5,10 @@ tells a defect of rlmeta's agent from a property of the task or the protocol.
 ReLU, lr 1e-3, batch 100, 50 updates every 50 steps, polyak 0.995 = tau 0.005, gamma 0.99, 10k steps of
 uniform random actions, Gaussian action noise 0.1 for DDPG/TD3) and Spinning Up's test protocol (10
 deterministic episodes every 10k steps on a separate env), writing `progress.csv` (global_step,
-charts/test_return) like an rlmeta run. One difference SB3 cannot express: Spinning Up starts its
-updates at step 1000 while acting randomly until 10k; SB3's `learning_starts` does both at 10k.
+charts/test_return, and every 1000 steps losses/qf1_values: the critic's mean Q on 1000 replay samples)
+like an rlmeta run. Spinning Up starts its updates at step 1000 while acting randomly until 10k; SB3's
+`learning_starts` does both at 10k. `--update-after 1000` gives SB3 Spinning Up's protocol (a subclass
+keeps the random actions until 10k while the updates start at 1000); the default, 10000, is SB3's own.
 
 `report` reads those runs and rlmeta's run dirs (RUNS/ALGO-ENV-sSEED) and writes a markdown table,
 a CSV and a plot of the test returns of both, per seed and as mean over seeds.
@@ -33,8 +35,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rlmeta.benchmarks.report import machine_line
 
 
-def train_sb3(algo: str, env_id: str, seed: int, steps: int, out: Path, eval_every: int = 10_000,
-              eval_episodes: int = 10) -> None:
+def train_sb3(
+    algo: str,
+    env_id: str,
+    seed: int,
+    steps: int,
+    out: Path,
+    eval_every: int = 10_000,
+    eval_episodes: int = 10,
+    update_after: int = 10_000,
+    start_steps: int = 10_000,
+) -> None:
     import gymnasium as gym
     import torch
     from stable_baselines3 import DDPG, SAC, TD3
@@ -45,23 +56,45 @@ def train_sb3(algo: str, env_id: str, seed: int, steps: int, out: Path, eval_eve
     env = gym.make(env_id)
     eval_env = gym.make(env_id)
     n = env.action_space.shape[0]
-    common = dict(learning_rate=1e-3, buffer_size=1_000_000, learning_starts=10_000, batch_size=100, tau=0.005,
-                  gamma=0.99, train_freq=(50, "step"), gradient_steps=50, seed=seed, device="cpu",
-                  policy_kwargs={"net_arch": [256, 256]})
+    common = dict(
+        learning_rate=1e-3,
+        buffer_size=1_000_000,
+        learning_starts=update_after,
+        batch_size=100,
+        tau=0.005,
+        gamma=0.99,
+        train_freq=(50, "step"),
+        gradient_steps=50,
+        seed=seed,
+        device="cpu",
+        policy_kwargs={"net_arch": [256, 256]},
+    )
+    base = {"ddpg": DDPG, "td3": TD3, "sac": SAC}[algo]
+
+    class SpinningUpStarts(base):  # type: ignore[misc,valid-type]
+        # SB3 acts uniformly at random while num_timesteps < learning_starts; Spinning Up does so until
+        # start_steps, independently of when the updates begin (update_after).
+        def _sample_action(self, learning_starts, action_noise=None, n_envs=1):
+            return super()._sample_action(start_steps, action_noise, n_envs)
+
     if algo == "sac":
-        model = SAC("MlpPolicy", env, ent_coef=0.2, **common)  # Spinning Up: fixed alpha 0.2
+        model = SpinningUpStarts("MlpPolicy", env, ent_coef=0.2, **common)  # Spinning Up: fixed alpha 0.2
     else:
         noise = NormalActionNoise(np.zeros(n), 0.1 * np.ones(n))  # Hopper's Box is [-1, 1]
-        cls = DDPG if algo == "ddpg" else TD3
-        model = cls("MlpPolicy", env, action_noise=noise, **common)
+        model = SpinningUpStarts("MlpPolicy", env, action_noise=noise, **common)
     out.mkdir(parents=True, exist_ok=True)
     f = open(out / "progress.csv", "w", newline="")  # noqa: SIM115  (written by the callback, closed after learn)
     w = csv.writer(f)
-    w.writerow(["global_step", "charts/test_return", "charts/test_return_std", "time/elapsed"])
+    w.writerow(["global_step", "charts/test_return", "charts/test_return_std", "time/elapsed", "losses/qf1_values"])
     t0 = time.perf_counter()
 
     class Evaluate(BaseCallback):
         def _on_step(self) -> bool:
+            if self.num_timesteps % 1000 == 0:  # the critic's mean Q on replay data: where it diverges
+                b = model.replay_buffer.sample(1000)
+                with torch.no_grad():
+                    q = model.critic(b.observations, b.actions)[0].mean().item()
+                w.writerow([self.num_timesteps, "", "", time.perf_counter() - t0, q])
             if self.num_timesteps % eval_every == 0:
                 rets = []
                 for k in range(eval_episodes):
@@ -73,10 +106,12 @@ def train_sb3(algo: str, env_id: str, seed: int, steps: int, out: Path, eval_eve
                         ret += float(r)
                         done = term or trunc
                     rets.append(ret)
-                w.writerow([self.num_timesteps, np.mean(rets), np.std(rets), time.perf_counter() - t0])
+                w.writerow([self.num_timesteps, np.mean(rets), np.std(rets), time.perf_counter() - t0, ""])
                 f.flush()
-                print(f"{algo} {env_id} seed {seed}: step {self.num_timesteps} test return {np.mean(rets):.0f}",
-                      flush=True)
+                print(
+                    f"{algo} {env_id} seed {seed}: step {self.num_timesteps} test return {np.mean(rets):.0f}",
+                    flush=True,
+                )
             return True
 
     model.learn(total_timesteps=steps, callback=Evaluate())
@@ -108,15 +143,21 @@ def report(args: argparse.Namespace) -> None:
         return float(np.mean(vals))
 
     marks = [t for t in (100_000, 150_000, 200_000, 250_000, 300_000) if t <= last]
-    lines = [f"# {args.algo.upper()} on {args.env}: rlmeta and Stable-Baselines3 under the same settings", "",
-             f"Command: `python benchmarks/sb3_offpolicy_compare.py run --algo {args.algo} --env {args.env} --seed S "
-             f"--steps {last}` for S in {' '.join(map(str, args.seeds))}, then `... report`  ",
-             f"Machine: {machine_line()}  ", f"Measured: {time.strftime('%Y-%m-%d')}. rlmeta: the suite's runs "
-             "(`rlmeta bench spinningup-mujoco --budget quick --seeds 3`). Both: Spinning Up's settings (see the "
-             "script's docstring for the one difference) and test protocol (10 deterministic episodes every 10k "
-             "steps). Figures: mean of each seed's test returns over the last 5 evaluations (40k steps) up to the "
-             "step, per seed and over seeds. CSV: every evaluation of both.", "",
-             "| step | library | per seed | mean over seeds |", "|---:|---|---|---:|"]
+    lines = [
+        f"# {args.algo.upper()} on {args.env}: rlmeta and Stable-Baselines3 under the same settings",
+        "",
+        f"Command: `python benchmarks/sb3_offpolicy_compare.py run --algo {args.algo} --env {args.env} --seed S "
+        f"--steps {last}` for S in {' '.join(map(str, args.seeds))}, then `... report`  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}. rlmeta: the suite's runs "
+        "(`rlmeta bench spinningup-mujoco --budget quick --seeds 3`). Both: Spinning Up's settings (see the "
+        "script's docstring for the one difference) and test protocol (10 deterministic episodes every 10k "
+        "steps). Figures: mean of each seed's test returns over the last 5 evaluations (40k steps) up to the "
+        "step, per seed and over seeds. CSV: every evaluation of both.",
+        "",
+        "| step | library | per seed | mean over seeds |",
+        "|---:|---|---|---:|",
+    ]
     for t in marks:
         for name, runs in (("rlmeta", ours), ("SB3", sb3)):
             per = [window(d, t) for d in runs.values()]
@@ -154,6 +195,13 @@ def main() -> None:
     r.add_argument("--seed", type=int, default=0, help="seed of SB3 and the env")
     r.add_argument("--steps", type=int, default=300_000, help="env steps to train")
     r.add_argument("--out", type=Path, required=True, help="folder for the run's CSV")
+    r.add_argument(
+        "--update-after",
+        type=int,
+        default=10_000,
+        help="env steps before the first update (SB3's learning_starts); random actions last until 10k "
+        "either way: 1000 is Spinning Up's protocol, 10000 SB3's",
+    )
     g = sub.add_parser("report", help="table, CSV and plot of SB3's and rlmeta's runs")
     g.add_argument("--algo", choices=["ddpg", "td3", "sac"], required=True, help="algorithm")
     g.add_argument("--env", default="Hopper-v5", help="gymnasium id")
@@ -163,7 +211,14 @@ def main() -> None:
     g.add_argument("--out", type=Path, required=True, help="output path without suffix (.md, .csv, .png)")
     args = p.parse_args()
     if args.cmd == "run":
-        train_sb3(args.algo, args.env, args.seed, args.steps, args.out / f"{args.algo}-{args.env}-s{args.seed}")
+        train_sb3(
+            args.algo,
+            args.env,
+            args.seed,
+            args.steps,
+            args.out / f"{args.algo}-{args.env}-s{args.seed}",
+            update_after=args.update_after,
+        )
     else:
         report(args)
 

@@ -81,8 +81,11 @@ class RunSpec:
         first seed is not complete (that one's process trains the whole group)."""
         if self.steps_done() >= self.total_steps:
             return True
-        return bool(self.group) and self.seed != self.group[0] and \
-            self._done(self.seed_dir(self.group[0])) < self.total_steps
+        return (
+            bool(self.group)
+            and self.seed != self.group[0]
+            and self._done(self.seed_dir(self.group[0])) < self.total_steps
+        )
 
     def together(self) -> list[int]:
         """The seeds this spec's process trains: its group's unfinished seeds when it leads the group."""
@@ -110,8 +113,19 @@ class RunSpec:
         args = ["train", self.algo, *first]
         if self.preset:
             args += ["--preset", self.preset]
-        args += ["--env", self.env, "--seed", str(self.seed), "--run-dir", where, *common,
-                 "--wandb", self.wandb, "--wandb-job-type", "bench"]
+        args += [
+            "--env",
+            self.env,
+            "--seed",
+            str(self.seed),
+            "--run-dir",
+            where,
+            *common,
+            "--wandb",
+            self.wandb,
+            "--wandb-job-type",
+            "bench",
+        ]
         if self.tags:
             args += ["--wandb-tags", *self.tags]
         if env_threads:
@@ -133,8 +147,9 @@ class Suite:
     algos: dict[str, dict[str, Any]]
     envs: list[str]
     seeds: int = 3
-    budgets: dict[str, int] = field(default_factory=lambda: {"smoke": 50_000, "quick": 300_000,
-                                                              "1m": 1_000_000, "3m": 3_000_000})
+    budgets: dict[str, int] = field(
+        default_factory=lambda: {"smoke": 50_000, "quick": 300_000, "1m": 1_000_000, "3m": 3_000_000}
+    )
     default_budget: str = "1m"
     overrides: dict[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -148,8 +163,9 @@ class Suite:
             raise ConfigError(f"--budget must be one of {', '.join(self.budgets)}, got '{budget}'")
         return int(self.budgets[budget])
 
-    def specs(self, budget: str, seeds: int, out: Path, wandb: str = "disabled",
-              envs: list[str] | None = None) -> list[RunSpec]:
+    def specs(
+        self, budget: str, seeds: int, out: Path, wandb: str = "disabled", envs: list[str] | None = None
+    ) -> list[RunSpec]:
         """The runs of the suite on `envs` (default: default_envs, or every env), ordered env-major so
         parallel workers mix algorithms."""
         envs = envs if envs is not None else (self.default_envs or self.envs)
@@ -165,8 +181,20 @@ class Suite:
                     preset = opts.pop("preset", None)
                     fields = {**self.overrides, **opts}
                     group = tuple(range(seeds)) if self.seeds_together and algo in SEEDS_TOGETHER and seeds > 1 else ()
-                    out_specs.append(RunSpec(algo, env, seed, steps, out / f"{algo}-{env}-s{seed}", preset,
-                                             tuple(sorted(fields.items())), tags, wandb, group))
+                    out_specs.append(
+                        RunSpec(
+                            algo,
+                            env,
+                            seed,
+                            steps,
+                            out / f"{algo}-{env}-s{seed}",
+                            preset,
+                            tuple(sorted(fields.items())),
+                            tags,
+                            wandb,
+                            group,
+                        )
+                    )
         return out_specs
 
 
@@ -178,8 +206,9 @@ def load_suite(name_or_path: str) -> Suite:
     if not path.exists():
         close = difflib.get_close_matches(name_or_path, builtin_suites(), n=2)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ConfigError(f"unknown suite '{name_or_path}'{hint}; built-in: {', '.join(builtin_suites())} "
-                          "or a path to a .yaml file")
+        raise ConfigError(
+            f"unknown suite '{name_or_path}'{hint}; built-in: {', '.join(builtin_suites())} or a path to a .yaml file"
+        )
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:

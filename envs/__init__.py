@@ -86,11 +86,18 @@ def make_vec_env(
         from rlmeta.envs.atari import AtariBackend
 
         raw_atari = AtariBackend(env_id, num_envs, threads=threads or min(num_envs, os.cpu_count() or 1))
-        return VecEnv(raw_atari, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
-                      gamma=gamma, env_id=env_id)
+        return VecEnv(
+            raw_atari,
+            seed=seed,
+            normalize_obs=normalize_obs,
+            normalize_reward=normalize_reward,
+            gamma=gamma,
+            env_id=env_id,
+        )
     if backend == "atari":
-        raise ConfigError(f"--env-backend atari takes Atari ids (BreakoutNoFrameskip-v4, ALE/Breakout-v5), "
-                          f"not '{env_id}'")
+        raise ConfigError(
+            f"--env-backend atari takes Atari ids (BreakoutNoFrameskip-v4, ALE/Breakout-v5), not '{env_id}'"
+        )
     check_env_id(env_id)
     if backend == "auto":
         backend = "mujoco" if env_id in SUPPORTED_TASKS else "sync"
@@ -111,12 +118,21 @@ def make_vec_env(
             raise ConfigError(f"env '{env_id}' needs a missing dependency: {e}") from None
     else:
         raise ConfigError(f"unknown env backend '{backend}' (choose auto, sync, async, mujoco, warp, atari)")
-    return VecEnv(raw, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward,
-                  gamma=gamma, env_id=env_id)
+    return VecEnv(
+        raw, seed=seed, normalize_obs=normalize_obs, normalize_reward=normalize_reward, gamma=gamma, env_id=env_id
+    )
 
 
-def _make_warp_env(env_id: str, num_envs: int, seed: int, normalize_obs: bool, normalize_reward: bool,
-                   gamma: float, device: str | torch.device | None, stagger_starts: bool = False) -> DeviceVecEnv:
+def _make_warp_env(
+    env_id: str,
+    num_envs: int,
+    seed: int,
+    normalize_obs: bool,
+    normalize_reward: bool,
+    gamma: float,
+    device: str | torch.device | None,
+    stagger_starts: bool = False,
+) -> DeviceVecEnv:
     from rlmeta.envs.mujoco import WARP_TASKS
 
     if env_id not in WARP_TASKS:
@@ -124,13 +140,21 @@ def _make_warp_env(env_id: str, num_envs: int, seed: int, normalize_obs: bool, n
     try:
         from rlmeta.envs.mujoco.warp_backend import WarpBackend
     except ImportError as e:
-        raise ConfigError(f"--env-backend warp needs mujoco-warp and warp-lang (pip install 'rlmeta[gpu]'): "
-                          f"{e}") from None
+        raise ConfigError(
+            f"--env-backend warp needs mujoco-warp and warp-lang (pip install 'rlmeta[gpu]'): {e}"
+        ) from None
     dev = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     if dev.type not in ("cpu", "cuda"):
         raise ConfigError(f"--env-backend warp runs on cpu or cuda, not '{dev}'")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--env-backend warp on cuda requested but torch.cuda.is_available() is False")
     raw = WarpBackend(env_id, num_envs, device=dev)
-    return DeviceVecEnv(raw, stagger_starts=stagger_starts, seed=seed, normalize_obs=normalize_obs,
-                        normalize_reward=normalize_reward, gamma=gamma, env_id=env_id)
+    return DeviceVecEnv(
+        raw,
+        stagger_starts=stagger_starts,
+        seed=seed,
+        normalize_obs=normalize_obs,
+        normalize_reward=normalize_reward,
+        gamma=gamma,
+        env_id=env_id,
+    )

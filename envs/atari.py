@@ -75,8 +75,12 @@ def recording_env(env_id: str):
 
         gym.register_envs(ale_py)
         game, sticky = game_settings(env_id)
-        env = gym.make(f"ALE/{''.join(w.capitalize() for w in game.split('_'))}-v5", frameskip=1,
-                       repeat_action_probability=sticky, render_mode="rgb_array")
+        env = gym.make(
+            f"ALE/{''.join(w.capitalize() for w in game.split('_'))}-v5",
+            frameskip=1,
+            repeat_action_probability=sticky,
+            render_mode="rgb_array",
+        )
         env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
         return gym.wrappers.FrameStackObservation(env, 4)  # [4, 84, 84] uint8
 
@@ -91,8 +95,16 @@ class AtariBackend:
     `raw_reward` [N] and `episode_over` [N] (the game's own reward and end, for statistics).
     """
 
-    def __init__(self, env_id: str, num_envs: int, threads: int = 0, episodic_life: bool = True,
-                 clip_rewards: bool = True, frame_stack: int = 4, screen_size: int = 84):
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        threads: int = 0,
+        episodic_life: bool = True,
+        clip_rewards: bool = True,
+        frame_stack: int = 4,
+        screen_size: int = 84,
+    ):
         import gymnasium as gym
 
         ale_py, AtariVectorEnv = _require_ale()
@@ -104,10 +116,19 @@ class AtariBackend:
             raise ConfigError(f"Atari game '{game}' (from '{env_id}') is not available in ale-py{hint}")
         # reward clipping and life loss are done here, so the raw reward and the game's own end stay
         # visible for the statistics
-        self.env = AtariVectorEnv(game, num_envs, num_threads=threads, repeat_action_probability=sticky,
-                                  stack_num=frame_stack, img_height=screen_size, img_width=screen_size,
-                                  episodic_life=False, life_loss_info=False, reward_clipping=False,
-                                  autoreset_mode="SameStep")
+        self.env = AtariVectorEnv(
+            game,
+            num_envs,
+            num_threads=threads,
+            repeat_action_probability=sticky,
+            stack_num=frame_stack,
+            img_height=screen_size,
+            img_width=screen_size,
+            episodic_life=False,
+            life_loss_info=False,
+            reward_clipping=False,
+            autoreset_mode="SameStep",
+        )
         self.env_id, self.num_envs = env_id, num_envs
         self.episodic_life, self.clip_rewards = episodic_life, clip_rewards
         self.single_observation_space = self.env.single_observation_space  # Box(0, 255, (4, 84, 84), uint8)

@@ -48,9 +48,14 @@ class GymBackend:
         for e in envs:
             u = e.unwrapped
             sbt = getattr(u, "steps_beyond_terminated", None)
-            out.append({"state": np.array(u.state, copy=True), "rng": u.np_random.bit_generator.state,
-                        "elapsed": int(getattr(_time_limit(e), "_elapsed_steps", 0) or 0),
-                        "steps_beyond_terminated": -1 if sbt is None else int(sbt)})
+            out.append(
+                {
+                    "state": np.array(u.state, copy=True),
+                    "rng": u.np_random.bit_generator.state,
+                    "elapsed": int(getattr(_time_limit(e), "_elapsed_steps", 0) or 0),
+                    "steps_beyond_terminated": -1 if sbt is None else int(sbt),
+                }
+            )
         return {"envs": out}
 
     def load_state_dict(self, d: dict) -> None:

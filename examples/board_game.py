@@ -46,9 +46,19 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--run-dir", default="runs/az-three-on-four")
     a = p.parse_args(argv)
     # the tictactoe preset's search and network, sized for this board
-    cfg = AlphaZeroConfig(env=ThreeOnFour.name, total_steps=a.total_steps, num_envs=64, num_simulations=a.simulations,
-                          max_considered=min(a.simulations, 16), min_replay=256, batch_size=128, replay_size=10_000,
-                          checkpoint_every=10_000, run_dir=a.run_dir, progress=False)
+    cfg = AlphaZeroConfig(
+        env=ThreeOnFour.name,
+        total_steps=a.total_steps,
+        num_envs=64,
+        num_simulations=a.simulations,
+        max_considered=min(a.simulations, 16),
+        min_replay=256,
+        batch_size=128,
+        replay_size=10_000,
+        checkpoint_every=10_000,
+        run_dir=a.run_dir,
+        progress=False,
+    )
     run_dir = train("alphazero", cfg)
 
     # reload the checkpoint and play it (a 16-simulation search) against a random player, both seats

@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--run-dir", default="runs/ppo-l2")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
-    cfg = PPOConfig(env=a.env, total_steps=a.total_steps, num_steps=a.num_steps, seed=a.seed, run_dir=a.run_dir,
-                    progress=False)
+    cfg = PPOConfig(
+        env=a.env, total_steps=a.total_steps, num_steps=a.num_steps, seed=a.seed, run_dir=a.run_dir, progress=False
+    )
     run_dir = train("ppo-l2", cfg)
     print(f"losses/action_l2 is a column of {run_dir / 'progress.csv'}")
     return run_dir

@@ -70,9 +70,19 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--outer", choices=("trpo", "promp"), default="trpo")
     p.add_argument("--run-dir", default="runs/maml-line-goal")
     a = p.parse_args(argv)
-    cfg = MetaRLConfig(env="line-goal", meta_iterations=a.meta_iterations, meta_batch=a.meta_batch,
-                       rollouts_per_task=a.rollouts, hidden_sizes=(32, 32), outer=a.outer, eval_tasks=a.eval_tasks,
-                       eval_rollouts=a.rollouts, eval_steps=2, run_dir=a.run_dir, progress=False)
+    cfg = MetaRLConfig(
+        env="line-goal",
+        meta_iterations=a.meta_iterations,
+        meta_batch=a.meta_batch,
+        rollouts_per_task=a.rollouts,
+        hidden_sizes=(32, 32),
+        outer=a.outer,
+        eval_tasks=a.eval_tasks,
+        eval_rollouts=a.rollouts,
+        eval_steps=2,
+        run_dir=a.run_dir,
+        progress=False,
+    )
     run_dir = run_meta_training("maml", cfg, make_trainer)
     result = json.loads((run_dir / "eval.json").read_text())
     print(json.dumps(result.get("return_after_steps", result), indent=1))

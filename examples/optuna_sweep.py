@@ -31,14 +31,39 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--out", default="runs/sweep-pendulum")
     a = p.parse_args(argv)
     out = Path(a.out)
-    code = rlmeta(["sweep", "ppo", "--env", a.env, "--space", a.space, "--trials", str(a.trials),
-                   "--total-steps", str(a.total_steps), "--out", str(out)])
+    code = rlmeta(
+        [
+            "sweep",
+            "ppo",
+            "--env",
+            a.env,
+            "--space",
+            a.space,
+            "--trials",
+            str(a.trials),
+            "--total-steps",
+            str(a.total_steps),
+            "--out",
+            str(out),
+        ]
+    )
     if code != 0:
         raise SystemExit(code)
     print((out / "best.yaml").read_text())
     # the best trial's settings as a preset; any flag still overrides it
-    code = rlmeta(["train", "ppo", "--preset", str(out / "best.yaml"), "--total-steps", str(a.final_steps),
-                   "--run-dir", str(out / "best-run"), "--no-progress"])
+    code = rlmeta(
+        [
+            "train",
+            "ppo",
+            "--preset",
+            str(out / "best.yaml"),
+            "--total-steps",
+            str(a.final_steps),
+            "--run-dir",
+            str(out / "best-run"),
+            "--no-progress",
+        ]
+    )
     if code != 0:
         raise SystemExit(code)
     return out

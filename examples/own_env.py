@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--run-dir", default="runs/ppo-reach")
     a = p.parse_args(argv)
     # Spinning Up's PPO settings; 4 envs x 512 steps per iteration
-    cfg = PPOConfig.presets()["spinningup"].replace(env=ENV_ID, num_envs=4, num_steps=512, total_steps=a.total_steps,
-                                                      run_dir=a.run_dir, progress=False)
+    cfg = PPOConfig.presets()["spinningup"].replace(
+        env=ENV_ID, num_envs=4, num_steps=512, total_steps=a.total_steps, run_dir=a.run_dir, progress=False
+    )
     return train("ppo", cfg)
 
 

@@ -42,8 +42,9 @@ def main(argv: list[str] | None = None) -> Path:
     out = Path(a.out)
     with (out / "summary.csv").open() as f:
         for row in csv.DictReader(f):
-            print(f"{row['algo']} {row['env']} at {row['step']} steps: {float(row['mean']):.1f} "
-                  f"over {row['seeds']} seeds")
+            print(
+                f"{row['algo']} {row['env']} at {row['step']} steps: {float(row['mean']):.1f} over {row['seeds']} seeds"
+            )
     return out
 
 

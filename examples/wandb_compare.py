@@ -38,11 +38,19 @@ def main(argv: list[str] | None = None) -> list[Path]:
     run_dirs = []
     for arm, algo in ARMS.items():
         for seed in range(a.seeds):
-            cfg = PPOConfig(env=a.env, total_steps=a.total_steps, num_steps=a.num_steps, seed=seed, progress=False,
-                            run_dir=f"{a.out}/{arm}-s{seed}", wandb=a.wandb, wandb_project=a.project,
-                            wandb_group=f"{arm}-{a.env}",  # one curve per arm in "Group by: Group"
-                            wandb_name=f"{arm}-{a.env}-s{seed}",
-                            wandb_tags=(f"exp:{a.experiment}", f"arm:{arm}"))
+            cfg = PPOConfig(
+                env=a.env,
+                total_steps=a.total_steps,
+                num_steps=a.num_steps,
+                seed=seed,
+                progress=False,
+                run_dir=f"{a.out}/{arm}-s{seed}",
+                wandb=a.wandb,
+                wandb_project=a.project,
+                wandb_group=f"{arm}-{a.env}",  # one curve per arm in "Group by: Group"
+                wandb_name=f"{arm}-{a.env}-s{seed}",
+                wandb_tags=(f"exp:{a.experiment}", f"arm:{arm}"),
+            )
             run_dirs.append(train(algo, cfg))
     if a.wandb == "offline":
         print(f"offline runs written; upload them with:\n  wandb sync {a.out}/*/wandb/offline-run-*")

@@ -19,5 +19,7 @@ __version__ = "0.1.0"
 # A source checkout used without installing (PYTHONPATH=checkout, as on a machine with no package
 # registry): the sibling folders play the part setup.cfg's package_dir gives them when installed.
 _root = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-if _os.path.isfile(_os.path.join(_root, "setup.cfg")) and _os.path.isfile(_os.path.join(_root, "agents", "__init__.py")):
+if _os.path.isfile(_os.path.join(_root, "setup.cfg")) and _os.path.isfile(
+    _os.path.join(_root, "agents", "__init__.py")
+):
     __path__.append(_root)

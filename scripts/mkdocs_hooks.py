@@ -23,8 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 RESULT_SUFFIXES = {".md", ".png", ".csv", ".json"}
 # rlmeta.X -> the repository folder it is installed from (setup.cfg [options] package_dir)
-PACKAGE_DIRS = {"core": "rlmeta/core", "app": "rlmeta/app", "agents": "agents", "envs": "envs",
-                "benchmarks": "benchmarks"}
+PACKAGE_DIRS = {
+    "core": "rlmeta/core",
+    "app": "rlmeta/app",
+    "agents": "agents",
+    "envs": "envs",
+    "benchmarks": "benchmarks",
+}
 
 
 def _package_tree() -> Path:

@@ -8,8 +8,6 @@ export WANDB_MODE=offline WANDB_SILENT=true MUJOCO_GL=${MUJOCO_GL:-egl}
 # Static checks first (seconds; configured in pyproject.toml): lint, then the type check of the
 # public API. The documentation build (mkdocs build --strict) runs as tests/test_docs.py.
 .venv/bin/ruff check .
-# Format check: off until the one repo-wide `ruff format` pass lands (today it would rewrite most
-# files); then uncomment it so every later change keeps the format.
-# .venv/bin/ruff format --check .
+.venv/bin/ruff format --check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest -q "$@"

@@ -21,8 +21,14 @@ from rlmeta.agents.alphazero.tree import ROOT_INDEX, UNVISITED, Tree, _at
 
 
 @torch.no_grad()
-def reference_search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: Optional[Tree] = None,
-                     rollout_policy: Optional[Callable] = None) -> SearchOutput:
+def reference_search(
+    game: Any,
+    root_state: Any,
+    model: ModelFn,
+    cfg: SearchConfig,
+    tree: Optional[Tree] = None,
+    rollout_policy: Optional[Callable] = None,
+) -> SearchOutput:
     """`search` with Q read from the tree at every level and backups parent by parent."""
     B = root_state.player.shape[0]
     dev = root_state.player.device

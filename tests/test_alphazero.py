@@ -21,15 +21,46 @@ torch.set_num_threads(1)
 def ttt_run(tmp_path_factory) -> Path:
     """The default tictactoe preset (15k self-play moves, about 25 s of one core)."""
     run = tmp_path_factory.mktemp("az") / "ttt"
-    assert main(["train", "alphazero", "--env", "tictactoe", "--run-dir", str(run), "--no-progress",
-                 "--device", "cpu", "--seed", "0"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "alphazero",
+                "--env",
+                "tictactoe",
+                "--run-dir",
+                str(run),
+                "--no-progress",
+                "--device",
+                "cpu",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     return run
 
 
 def test_tictactoe_training_reaches_perfect_play(ttt_run, tmp_path):
     out = tmp_path / "eval.json"
-    assert main(["eval", "tictactoe", "--checkpoint", str(ttt_run / "checkpoint.pt"), "--simulations", "64",
-                 "--games", "20", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "tictactoe",
+                "--checkpoint",
+                str(ttt_run / "checkpoint.pt"),
+                "--simulations",
+                "64",
+                "--games",
+                "20",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())["results"]
     assert res["positions"] == 4520
     assert res["share"] == 1.0  # an optimal move in every reachable non-terminal position
@@ -38,8 +69,10 @@ def test_tictactoe_training_reaches_perfect_play(ttt_run, tmp_path):
         assert l == 0 and w + d + l == 20  # never loses to the perfect player (it cannot win either)
         assert w == 0
     # the raw network alone (no search) is already close; a random player is far off
-    assert main(["eval", "tictactoe", "--checkpoint", str(ttt_run / "checkpoint.pt"), "--games", "0",
-                 "--json", str(out)]) == 0
+    assert (
+        main(["eval", "tictactoe", "--checkpoint", str(ttt_run / "checkpoint.pt"), "--games", "0", "--json", str(out)])
+        == 0
+    )
     assert json.loads(out.read_text())["results"]["share"] > 0.95
     assert main(["eval", "tictactoe", "--player", "random", "--games", "0", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["results"]["share"] < 0.8
@@ -50,8 +83,23 @@ def test_resume_continues_from_checkpoint(tmp_path):
     from rlmeta.core.checkpoint import load_checkpoint
 
     run = tmp_path / "r"
-    common = ["--env", "tictactoe", "--num-envs", "32", "--min-replay", "64", "--updates-per-iteration", "2",
-              "--num-simulations", "4", "--checkpoint-every", "256", "--no-progress", "--device", "cpu"]
+    common = [
+        "--env",
+        "tictactoe",
+        "--num-envs",
+        "32",
+        "--min-replay",
+        "64",
+        "--updates-per-iteration",
+        "2",
+        "--num-simulations",
+        "4",
+        "--checkpoint-every",
+        "256",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert main(["train", "alphazero", "--run-dir", str(run), "--total-steps", "256", *common]) == 0
     first = load_checkpoint(run / "checkpoint.pt")
     assert first["global_step"] == 256
@@ -73,8 +121,9 @@ def test_resume_continues_from_checkpoint(tmp_path):
 
 def test_arena_cli_counts_and_elo(ttt_run, tmp_path, capsys):
     out = tmp_path / "arena.json"
-    assert main(["arena", "tictactoe", str(ttt_run / "checkpoint.pt"), "random", "--games", "10",
-                 "--json", str(out)]) == 0
+    assert (
+        main(["arena", "tictactoe", str(ttt_run / "checkpoint.pt"), "random", "--games", "10", "--json", str(out)]) == 0
+    )
     res = json.loads(out.read_text())
     assert res["wins"] + res["draws"] + res["losses"] == 10
     assert res["per_seat"]["first"][0] + res["per_seat"]["first"][1] + res["per_seat"]["first"][2] == 5
@@ -92,7 +141,7 @@ def test_elo_and_interval_hand_computed():
     r = ArenaResult("a", "b", wins=6, draws=2, losses=2)
     assert r.score == pytest.approx(0.7)
     assert r.elo == pytest.approx(-400 * math.log10(1 / 0.7 - 1))  # +147.2
-    var = (6 * 0.3 ** 2 + 2 * 0.2 ** 2 + 2 * 0.7 ** 2) / 10
+    var = (6 * 0.3**2 + 2 * 0.2**2 + 2 * 0.7**2) / 10
     half = 1.96 * math.sqrt(var / 10)
     lo, hi = r.elo_ci
     assert lo == pytest.approx(elo_from_score(0.7 - half)) and hi == pytest.approx(elo_from_score(0.7 + half))
@@ -143,32 +192,79 @@ def test_connect4_eval_cli_and_pons_labels(tmp_path):
 
 def test_connect4_checkpoint_eval_and_arena(tmp_path):
     run = tmp_path / "c4"
-    assert main(["train", "alphazero", "--preset", "connect4", "--total-steps", "64", "--num-envs", "16",
-                 "--num-simulations", "2", "--min-replay", "16", "--batch-size", "16", "--updates-per-iteration", "1",
-                 "--run-dir", str(run), "--no-progress", "--device", "cpu", "--solver"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "alphazero",
+                "--preset",
+                "connect4",
+                "--total-steps",
+                "64",
+                "--num-envs",
+                "16",
+                "--num-simulations",
+                "2",
+                "--min-replay",
+                "16",
+                "--batch-size",
+                "16",
+                "--updates-per-iteration",
+                "1",
+                "--run-dir",
+                str(run),
+                "--no-progress",
+                "--device",
+                "cpu",
+                "--solver",
+            ]
+        )
+        == 0
+    )
     ckpt = str(run / "checkpoint.pt")
     assert json.loads((run / "config.json").read_text())["solver"] is True  # self-play searched with the solver
     assert main(["eval", "connect4", "--checkpoint", ckpt, "--simulations", "4", "--limit", "3"]) == 0
     out = tmp_path / "eval.json"
-    assert main(["eval", "connect4", "--checkpoint", ckpt, "--simulations", "8", "--limit", "3", "--search", "puct",
-                 "--solver", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "connect4",
+                "--checkpoint",
+                ckpt,
+                "--simulations",
+                "8",
+                "--limit",
+                "3",
+                "--search",
+                "puct",
+                "--solver",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["player"] == "az:checkpoint.pt:8(puct+solver)"
     assert main(["arena", "connect4", ckpt, "mcts:8", "--games", "2"]) == 0
     # a checkpoint of another game is refused with one line
     assert main(["arena", "tictactoe", ckpt, "random", "--games", "2"]) == 2
 
 
-@pytest.mark.parametrize("argv", [
-    ["eval", "chess", "--player", "random"],
-    ["eval", "tictactoe", "--checkpoint", "/nonexistent/checkpoint.pt"],
-    ["eval", "tictactoe"],
-    ["eval", "othello", "--player", "random"],
-    ["arena", "tictactoe", "random", "mcts:x"],
-    ["arena", "tictactoe", "random", "minimax:3"],
-    ["arena", "tictactoe", "random", "random", "--games", "0"],
-    ["play", "connect4"],
-    ["eval", "tictactoe", "--player", "random", "--bogus-flag"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["eval", "chess", "--player", "random"],
+        ["eval", "tictactoe", "--checkpoint", "/nonexistent/checkpoint.pt"],
+        ["eval", "tictactoe"],
+        ["eval", "othello", "--player", "random"],
+        ["arena", "tictactoe", "random", "mcts:x"],
+        ["arena", "tictactoe", "random", "minimax:3"],
+        ["arena", "tictactoe", "random", "random", "--games", "0"],
+        ["play", "connect4"],
+        ["eval", "tictactoe", "--player", "random", "--bogus-flag"],
+    ],
+)
 def test_bad_input_is_one_line_error(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -218,8 +314,10 @@ def test_alphago_pipeline_on_tictactoe(tmp_path):
     from rlmeta.envs.board import make
 
     torch.manual_seed(0)
-    write_records(tmp_path / "expert.txt",
-                  generate_games("tictactoe", SolverPlayer("tictactoe", randomize=True), 300, random_plies=2))
+    write_records(
+        tmp_path / "expert.txt",
+        generate_games("tictactoe", SolverPlayer("tictactoe", randomize=True), 300, random_plies=2),
+    )
     data = expert_samples(read_records(tmp_path / "expert.txt"))
     assert data.obs.shape[1:] == (2, 3, 3) and set(data.value.unique().tolist()) <= {-1.0, 0.0, 1.0}
     g = make("tictactoe", 1)
@@ -235,8 +333,9 @@ def test_alphago_pipeline_on_tictactoe(tmp_path):
     ev = TicTacToeEvaluator()
     random_share = ev.optimal_share(RandomPlayer())["share"]
     sl_share = ev.optimal_share(NetworkPlayer(g, policy, 0))["share"]
-    ag_share = ev.optimal_share(alphago_player("tictactoe", policy, value_net, rollout, lam=0.5,
-                                               num_simulations=32))["share"]
+    ag_share = ev.optimal_share(alphago_player("tictactoe", policy, value_net, rollout, lam=0.5, num_simulations=32))[
+        "share"
+    ]
     assert random_share < 0.7 < sl_share < ag_share
     assert ag_share > 0.93
     # the value net ranks positions: on the exact winning / losing positions its mean value is ordered
@@ -250,14 +349,55 @@ def test_go9_preset_trains_and_plays_the_arena(tmp_path):
     """The go9 preset (shrunk) self-plays Go with the solver on, checkpoints, and its agent plays a
     full arena match to the end (Go games end by two passes or the 162-ply cap)."""
     run = tmp_path / "go"
-    assert main(["train", "alphazero", "--preset", "go9", "--total-steps", "96", "--num-envs", "8",
-                 "--num-simulations", "2", "--min-replay", "16", "--batch-size", "16", "--updates-per-iteration", "1",
-                 "--run-dir", str(run), "--no-progress", "--device", "cpu", "--solver"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "alphazero",
+                "--preset",
+                "go9",
+                "--total-steps",
+                "96",
+                "--num-envs",
+                "8",
+                "--num-simulations",
+                "2",
+                "--min-replay",
+                "16",
+                "--batch-size",
+                "16",
+                "--updates-per-iteration",
+                "1",
+                "--run-dir",
+                str(run),
+                "--no-progress",
+                "--device",
+                "cpu",
+                "--solver",
+            ]
+        )
+        == 0
+    )
     cfg = json.loads((run / "config.json").read_text())
     assert (cfg["env"], cfg["preset"], cfg["solver"]) == ("go9", "go9", True)
     out = tmp_path / "arena.json"
-    assert main(["arena", "go9", str(run / "checkpoint.pt"), "random", "--games", "2", "--simulations", "2",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "arena",
+                "go9",
+                str(run / "checkpoint.pt"),
+                "random",
+                "--games",
+                "2",
+                "--simulations",
+                "2",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     res = json.loads(out.read_text())
     assert res["wins"] + res["draws"] + res["losses"] == 2 and set(res["per_seat"]) == {"first", "second"}
 
@@ -269,8 +409,8 @@ def test_elo_interval_after_a_clean_sweep_is_one_sided(capsys):
 
     sweep = ArenaResult("a", "b", wins=4, draws=0, losses=0)
     lo, hi = sweep.score_ci
-    assert lo == pytest.approx(0.025 ** 0.25) and hi == 1.0
-    assert sweep.elo_ci[0] == pytest.approx(elo_from_score(0.025 ** 0.25)) == pytest.approx(-72, abs=0.5)
+    assert lo == pytest.approx(0.025**0.25) and hi == 1.0
+    assert sweep.elo_ci[0] == pytest.approx(elo_from_score(0.025**0.25)) == pytest.approx(-72, abs=0.5)
     assert "95% CI >= -72 (unbounded above)" in sweep.table() and "+inf, +inf" not in sweep.table()
     lost = ArenaResult("a", "b", wins=0, draws=0, losses=4)
     assert "95% CI <= +72 (unbounded below)" in lost.table()
@@ -299,8 +439,23 @@ def test_throughput_report_machine_line(tmp_path, monkeypatch):
         monkeypatch.setattr(bench, name, lambda *a, **k: 1000.0)
     monkeypatch.setattr(bench, "time_network_share", lambda *a, **k: 0.5)
     out = tmp_path / "tp"
-    monkeypatch.setattr(sys, "argv", ["alphazero_throughput.py", "--batches", "1", "--net-batches", "2",
-                                      "--positions", "2", "--out", str(out), "--note", "busy machine"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "alphazero_throughput.py",
+            "--batches",
+            "1",
+            "--net-batches",
+            "2",
+            "--positions",
+            "2",
+            "--out",
+            str(out),
+            "--note",
+            "busy machine",
+        ],
+    )
     assert bench.main() == 0
     text = out.with_suffix(".md").read_text()
     assert f"Machine: {machine_line()}; busy machine;" in text and "2-core CPU shared" not in text

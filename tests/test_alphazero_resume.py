@@ -20,9 +20,31 @@ torch.set_num_threads(1)
 
 # 64 self-play moves per iteration (16 games x 4 moves): games of up to 9 plies are in progress at
 # every checkpoint, and the learner starts updating from the second iteration
-SMALL = ["--env", "tictactoe", "--num-envs", "16", "--moves-per-iteration", "4", "--min-replay", "64",
-         "--updates-per-iteration", "2", "--batch-size", "32", "--num-simulations", "4", "--channels", "8",
-         "--value-hidden", "8", "--no-progress", "--device", "cpu", "--seed", "3"]
+SMALL = [
+    "--env",
+    "tictactoe",
+    "--num-envs",
+    "16",
+    "--moves-per-iteration",
+    "4",
+    "--min-replay",
+    "64",
+    "--updates-per-iteration",
+    "2",
+    "--batch-size",
+    "32",
+    "--num-simulations",
+    "4",
+    "--channels",
+    "8",
+    "--value-hidden",
+    "8",
+    "--no-progress",
+    "--device",
+    "cpu",
+    "--seed",
+    "3",
+]
 
 
 def differences(a: Any, b: Any, path: str = "") -> list[str]:
@@ -45,8 +67,9 @@ def _rows(run: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("extra", [[], ["--search", "puct", "--solver", "--value-target-mix", "0.5"]],
-                         ids=["gumbel", "puct-solver"])
+@pytest.mark.parametrize(
+    "extra", [[], ["--search", "puct", "--solver", "--value-target-mix", "0.5"]], ids=["gumbel", "puct-solver"]
+)
 @pytest.mark.parametrize("stop", ["kill", "half"])
 def test_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch, extra, stop):
     """stop=kill: killed inside the iteration after the checkpoint at step 320; stop=half: a run
@@ -75,13 +98,14 @@ def test_resumed_run_matches_uninterrupted_run(tmp_path, monkeypatch, extra, sto
     mid = load_checkpoint(resumed / "checkpoint.pt")
     assert mid["global_step"] == 320
     assert bool((mid["agent"]["selfplay"]["state"]["moves"] > 0).any())  # games were in progress
-    assert mid["agent"]["selfplay"]["tree"]["num_nodes"].sum() > 0       # with their search trees
+    assert mid["agent"]["selfplay"]["tree"]["num_nodes"].sum() > 0  # with their search trees
     assert main(["train", "alphazero", "--resume", str(resumed), "--total-steps", "640"]) == 0
 
     a, b = load_checkpoint(full / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
     assert a["global_step"] == b["global_step"] == 640
-    assert differences({k: v for k, v in a.items() if k != "config"},
-                       {k: v for k, v in b.items() if k != "config"}) == []
+    assert (
+        differences({k: v for k, v in a.items() if k != "config"}, {k: v for k, v in b.items() if k != "config"}) == []
+    )
     ra, rb = _rows(full), _rows(resumed)
     keep = [k for k in ra[0] if k not in ("charts/SPS", "time/elapsed")]  # wall-clock columns
     assert [[r[k] for k in keep] for r in ra] == [[r[k] for k in keep] for r in rb]

@@ -36,8 +36,15 @@ def test_backend_against_ales_own_life_loss_and_clipping_signals():
     statistics see the raw score and only the games that ended."""
     n, steps = 2, 700
     ours = AtariBackend("BreakoutNoFrameskip-v4", n, threads=1)
-    ref = AtariVectorEnv("breakout", n, num_threads=1, repeat_action_probability=0.0, life_loss_info=True,
-                         reward_clipping=True, autoreset_mode="SameStep")
+    ref = AtariVectorEnv(
+        "breakout",
+        n,
+        num_threads=1,
+        repeat_action_probability=0.0,
+        life_loss_info=True,
+        reward_clipping=True,
+        autoreset_mode="SameStep",
+    )
     obs = ours.reset(seed=3)
     ref_obs, _ = ref.reset(seed=3)
     assert obs.dtype == np.uint8 and obs.shape == (n, 4, 84, 84)
@@ -75,8 +82,9 @@ def test_backend_against_ales_own_life_loss_and_clipping_signals():
 
 def test_episode_statistics_are_game_scores_not_lives():
     envs = make_vec_env("BreakoutNoFrameskip-v4", num_envs=2, seed=1)
-    raw = AtariVectorEnv("breakout", 2, num_threads=1, repeat_action_probability=0.0, reward_clipping=False,
-                         autoreset_mode="SameStep")  # no life signal: an episode is a game
+    raw = AtariVectorEnv(
+        "breakout", 2, num_threads=1, repeat_action_probability=0.0, reward_clipping=False, autoreset_mode="SameStep"
+    )  # no life signal: an episode is a game
     envs.reset()
     raw.reset(seed=int(envs.seed))  # the VecEnv seeds its first reset with its seed
     rng = np.random.default_rng(1)
@@ -140,9 +148,27 @@ def test_ppo_atari_shares_the_encoder_and_stores_uint8(tmp_path):
 
 def test_ppo_atari_run_writes_game_scores_and_resumes(tmp_path, capsys):
     run = tmp_path / "pong"
-    args = ["train", "ppo", "--preset", "atari", "--env", "BreakoutNoFrameskip-v4", "--num-envs", "2",
-            "--num-steps", "64", "--update-epochs", "1", "--num-minibatches", "2", "--run-dir", str(run),
-            "--no-progress", "--wandb", "disabled"]
+    args = [
+        "train",
+        "ppo",
+        "--preset",
+        "atari",
+        "--env",
+        "BreakoutNoFrameskip-v4",
+        "--num-envs",
+        "2",
+        "--num-steps",
+        "64",
+        "--update-epochs",
+        "1",
+        "--num-minibatches",
+        "2",
+        "--run-dir",
+        str(run),
+        "--no-progress",
+        "--wandb",
+        "disabled",
+    ]
     assert main([*args, "--total-steps", "256"]) == 0
     rows = list(csv.DictReader((run / "progress.csv").read_text().splitlines()))
     assert [int(r["global_step"]) for r in rows] == [128, 256]

@@ -48,9 +48,32 @@ def test_suite_resume_skips_complete_runs_and_continues_interrupted_ones(tiny_su
 
     # the suite is "killed" while s1 runs: s1 holds a checkpoint at 500 steps and no done marker
     shutil.rmtree(s1)
-    assert rlmeta_main(["train", "ppo", "--preset", "spinningup", "--env", "Hopper-v5", "--seed", "1",
-                        "--total-steps", "500", "--num-envs", "1", "--num-steps", "500", "--update-epochs", "2",
-                        "--run-dir", str(s1), "--no-progress"]) == 0
+    assert (
+        rlmeta_main(
+            [
+                "train",
+                "ppo",
+                "--preset",
+                "spinningup",
+                "--env",
+                "Hopper-v5",
+                "--seed",
+                "1",
+                "--total-steps",
+                "500",
+                "--num-envs",
+                "1",
+                "--num-steps",
+                "500",
+                "--update-epochs",
+                "2",
+                "--run-dir",
+                str(s1),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     (s1 / "done").unlink()
     first_row = (s1 / "progress.csv").read_text().splitlines()[1]
 
@@ -68,7 +91,9 @@ def test_suite_resume_skips_complete_runs_and_continues_interrupted_ones(tiny_su
     assert [(r["algo"], r["step"], r["seeds"]) for r in rows] == [("ppo", "500", "2"), ("ppo", "1000", "2")]
     table = (out / "summary.md").read_text()
     for r in rows:
-        assert f"| ppo | Hopper-v5 | {int(r['step']):,} | {float(r['mean']):.0f} +- {float(r['std']):.0f} | 2 |" in table
+        assert (
+            f"| ppo | Hopper-v5 | {int(r['step']):,} | {float(r['mean']):.0f} +- {float(r['std']):.0f} | 2 |" in table
+        )
 
     # a larger budget extends finished runs from their checkpoints
     assert cmd_bench([str(tiny_suite), "--out", str(out), "--jobs", "2", "--budget", "quick"]) == 0
@@ -76,8 +101,9 @@ def test_suite_resume_skips_complete_runs_and_continues_interrupted_ones(tiny_su
     assert (s0 / "done").read_text().strip() == "2000"
 
 
-def _write_run(d: Path, algo: str, seed: int, steps: np.ndarray, returns: np.ndarray, metric: str,
-               elapsed: np.ndarray, **config) -> None:
+def _write_run(
+    d: Path, algo: str, seed: int, steps: np.ndarray, returns: np.ndarray, metric: str, elapsed: np.ndarray, **config
+) -> None:
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps({"algo": algo, "env": "Hopper-v5", "seed": seed, **config}))
     with (d / "progress.csv").open("w", newline="") as f:
@@ -89,7 +115,7 @@ def _write_run(d: Path, algo: str, seed: int, steps: np.ndarray, returns: np.nda
 
 def _smooth_by_hand(y: list[float], window: int = 11) -> list[float]:
     half = window // 2
-    return [sum(y[max(0, i - half): i + half + 1]) / len(y[max(0, i - half): i + half + 1]) for i in range(len(y))]
+    return [sum(y[max(0, i - half) : i + half + 1]) / len(y[max(0, i - half) : i + half + 1]) for i in range(len(y))]
 
 
 def _ref_by_hand(algo: str, step: float) -> float:
@@ -117,8 +143,15 @@ def test_summary_numbers_equal_a_direct_computation(tmp_path: Path):
     ppo_steps = np.arange(4000, 600_001, 4000)
     ppo = {0: rng.normal(800, 100, len(ppo_steps)), 1: rng.normal(900, 100, len(ppo_steps) - 10)}
     for seed, y in ppo.items():
-        _write_run(tmp_path / f"ppo-s{seed}", "ppo", seed, ppo_steps[: len(y)], y, "charts/episodic_return",
-                   np.linspace(1, 100 + seed * 20, len(y)))
+        _write_run(
+            tmp_path / f"ppo-s{seed}",
+            "ppo",
+            seed,
+            ppo_steps[: len(y)],
+            y,
+            "charts/episodic_return",
+            np.linspace(1, 100 + seed * 20, len(y)),
+        )
     # off-policy fixture: test_return only every 10k of 1k-step rows (the rows between are empty)
     sac_steps = np.arange(1000, 1_000_001, 1000)
     sac = {}
@@ -126,8 +159,9 @@ def test_summary_numbers_equal_a_direct_computation(tmp_path: Path):
         y = np.full(len(sac_steps), np.nan)
         y[sac_steps % 10_000 == 0] = rng.normal(3000, 300, 100)
         sac[seed] = y
-        _write_run(tmp_path / f"sac-s{seed}", "sac", seed, sac_steps, y, "charts/test_return",
-                   np.linspace(1, 3600, len(y)))
+        _write_run(
+            tmp_path / f"sac-s{seed}", "sac", seed, sac_steps, y, "charts/test_return", np.linspace(1, 3600, len(y))
+        )
 
     curves = report.group_curves(report.load_runs([tmp_path]))
     rows = _parse_summary(report.summary_markdown(curves))
@@ -160,23 +194,40 @@ def test_plot_files_are_produced(tmp_path: Path):
     steps = np.arange(4000, 400_001, 4000)
     for seed in (0, 1):
         y = np.linspace(0, 1000, len(steps)) + rng.normal(0, 50, len(steps))
-        _write_run(tmp_path / "runs" / f"ppo-s{seed}", "ppo", seed, steps, y, "charts/episodic_return",
-                   np.linspace(1, 60, len(steps)))
+        _write_run(
+            tmp_path / "runs" / f"ppo-s{seed}",
+            "ppo",
+            seed,
+            steps,
+            y,
+            "charts/episodic_return",
+            np.linspace(1, 60, len(steps)),
+        )
     assert rlmeta_main(["plot", str(tmp_path / "runs"), "--out", str(tmp_path / "plots")]) == 0
     import matplotlib.image
 
     img = matplotlib.image.imread(tmp_path / "plots" / "Hopper-v5.png")  # [H, W, 4] floats
     assert img.shape[0] > 300 and img.shape[1] > 500
     # the seed-mean line is drawn in tab:green (#2ca02c) and covers a visible stretch of the figure
-    green = (np.abs(img[..., 0] - 0x2C / 255) < 0.02) & (np.abs(img[..., 1] - 0xA0 / 255) < 0.02) \
+    green = (
+        (np.abs(img[..., 0] - 0x2C / 255) < 0.02)
+        & (np.abs(img[..., 1] - 0xA0 / 255) < 0.02)
         & (np.abs(img[..., 2] - 0x2C / 255) < 0.02)
+    )
     assert green.sum() > 500
 
 
 def test_compare_prints_a_row_per_run(tmp_path: Path, capsys):
     steps = np.arange(4000, 80_001, 4000)
-    _write_run(tmp_path / "a", "ppo", 0, steps, np.arange(len(steps), dtype=float), "charts/episodic_return",
-               np.linspace(1, 120, len(steps)))
+    _write_run(
+        tmp_path / "a",
+        "ppo",
+        0,
+        steps,
+        np.arange(len(steps), dtype=float),
+        "charts/episodic_return",
+        np.linspace(1, 120, len(steps)),
+    )
     assert rlmeta_main(["compare", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out.splitlines()
     row = [c.strip() for c in out[2].strip("|").split("|")]
@@ -202,26 +253,64 @@ def test_plot_groups_runs_by_setting_and_keeps_repeated_seeds_apart(tmp_path: Pa
     rise = lambda n: np.linspace(0, 1000, n)  # noqa: E731
     for name, total in (("hop-100k", 100_000), ("a/b/hop-200k", 200_000), ("a/hop-300k", 300_000)):
         steps = np.arange(4000, total + 1, 4000)
-        _write_run(runs / name, "ppo", 0, steps, rise(len(steps)), "charts/episodic_return",
-                   np.linspace(1, 60, len(steps)), total_steps=total)
+        _write_run(
+            runs / name,
+            "ppo",
+            0,
+            steps,
+            rise(len(steps)),
+            "charts/episodic_return",
+            np.linspace(1, 60, len(steps)),
+            total_steps=total,
+        )
     steps = np.arange(4000, 100_001, 4000)
     for seed in (0, 1):  # one setting: only the seed, run dir and W&B name differ
-        _write_run(runs / "lr" / f"s{seed}", "ppo", seed, steps, rise(len(steps)) + seed, "charts/episodic_return",
-                   np.linspace(1, 60, len(steps)), total_steps=100_000, actor_lr=1e-3,
-                   run_dir=f"runs/lr/s{seed}", wandb_name=f"lr-s{seed}")
-    _write_run(runs / "lr-rerun", "ppo", 0, steps, rise(len(steps)), "charts/episodic_return",
-               np.linspace(1, 60, len(steps)), total_steps=100_000, actor_lr=1e-3)
+        _write_run(
+            runs / "lr" / f"s{seed}",
+            "ppo",
+            seed,
+            steps,
+            rise(len(steps)) + seed,
+            "charts/episodic_return",
+            np.linspace(1, 60, len(steps)),
+            total_steps=100_000,
+            actor_lr=1e-3,
+            run_dir=f"runs/lr/s{seed}",
+            wandb_name=f"lr-s{seed}",
+        )
+    _write_run(
+        runs / "lr-rerun",
+        "ppo",
+        0,
+        steps,
+        rise(len(steps)),
+        "charts/episodic_return",
+        np.linspace(1, 60, len(steps)),
+        total_steps=100_000,
+        actor_lr=1e-3,
+    )
     # an off-policy run before its first evaluation: no test_return value yet
-    _write_run(runs / "sac", "sac", 0, steps, np.full(len(steps), np.nan), "charts/test_return",
-               np.linspace(1, 60, len(steps)), total_steps=100_000)
+    _write_run(
+        runs / "sac",
+        "sac",
+        0,
+        steps,
+        np.full(len(steps), np.nan),
+        "charts/test_return",
+        np.linspace(1, 60, len(steps)),
+        total_steps=100_000,
+    )
 
     found = report.find_run_dirs([runs])
     assert len(found) == 7 and runs / "a" / "b" / "hop-200k" in found
     curves = report.group_curves(report.load_runs([runs]))
     by_label = {c.label: c for c in curves.values()}
     assert len(by_label) == len(curves) == 6
-    budgets = sorted((int(c.steps[-1]), c.n_seeds) for c in curves.values() if c.algo == "ppo" and c.n_seeds == 1
-                     and "actor_lr=None" in c.label)
+    budgets = sorted(
+        (int(c.steps[-1]), c.n_seeds)
+        for c in curves.values()
+        if c.algo == "ppo" and c.n_seeds == 1 and "actor_lr=None" in c.label
+    )
     assert budgets == [(100_000, 1), (200_000, 1), (300_000, 1)]
     lr = [c for c in curves.values() if "actor_lr=0.001" in c.label]
     assert sorted(c.n_seeds for c in lr) == [1, 2]  # the two seeds together, the rerun of seed 0 apart
@@ -240,8 +329,15 @@ def test_plot_groups_runs_by_setting_and_keeps_repeated_seeds_apart(tmp_path: Pa
 
 def test_compare_explains_dashes_and_smoothing(tmp_path: Path, capsys):
     steps = np.arange(1000, 20_001, 1000)
-    _write_run(tmp_path / "sac", "sac", 0, steps, np.full(len(steps), np.nan), "charts/test_return",
-               np.linspace(1, 60, len(steps)))
+    _write_run(
+        tmp_path / "sac",
+        "sac",
+        0,
+        steps,
+        np.full(len(steps), np.nan),
+        "charts/test_return",
+        np.linspace(1, 60, len(steps)),
+    )
     assert rlmeta_main(["compare", str(tmp_path / "sac")]) == 0
     out = capsys.readouterr().out.splitlines()
     row = [c.strip() for c in out[2].strip("|").split("|")]
@@ -251,13 +347,16 @@ def test_compare_explains_dashes_and_smoothing(tmp_path: Path, capsys):
     assert any('"-"' in n and "no charts/test_return value logged yet" in n and "sac" in n for n in notes)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["bench", "smok"], "did you mean smoke"),
-    (["bench", "smoke", "--budget", "10m"], "invalid choice"),
-    (["bench", "smoke", "--seeds", "0"], "--seeds must be >= 1"),
-    (["bench", "smoke", "--only", "dqn"], "--only dqn matches no algo or env"),
-    (["plot", "/nonexistent-dir"], "no run directories"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "smok"], "did you mean smoke"),
+        (["bench", "smoke", "--budget", "10m"], "invalid choice"),
+        (["bench", "smoke", "--seeds", "0"], "--seeds must be >= 1"),
+        (["bench", "smoke", "--only", "dqn"], "--only dqn matches no algo or env"),
+        (["plot", "/nonexistent-dir"], "no run directories"),
+    ],
+)
 def test_bench_bad_input_is_one_clear_line(argv, message, capsys):
     assert rlmeta_main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -283,21 +382,39 @@ def test_more_tasks_run_when_named_and_report_against_spinning_up(tmp_path: Path
     assert {s.env for s in suite.specs("1m", 1, Path("out"))} == {"HalfCheetah-v5", "Hopper-v5"}
     assert len(suite.specs("1m", 1, Path("out"), envs=suite.envs)) == 6 * 5
     out = tmp_path / "b"
-    assert cmd_bench(["onpolicy-mujoco", "--only", "Walker2d-v5", "Ant-v5", "--seeds", "1", "--out", str(out),
-                      "--report-only"]) == 0
+    assert (
+        cmd_bench(
+            ["onpolicy-mujoco", "--only", "Walker2d-v5", "Ant-v5", "--seeds", "1", "--out", str(out), "--report-only"]
+        )
+        == 0
+    )
     assert ", 6 runs ->" in capsys.readouterr().err  # 3 algos x 2 named envs
-    for algo, env, step, mean, std in (("ppo", "Walker2d-v5", 1_000_000, 1211.3, 321.3),
-                                       ("sac", "Ant-v5", 999_999, 3949.4, 1049.9),
-                                       ("ppo", "Swimmer-v5", 3_000_000, 116.5, 22.0)):
+    for algo, env, step, mean, std in (
+        ("ppo", "Walker2d-v5", 1_000_000, 1211.3, 321.3),
+        ("sac", "Ant-v5", 999_999, 3949.4, 1049.9),
+        ("ppo", "Swimmer-v5", 3_000_000, 116.5, 22.0),
+    ):
         ref = report.reference(algo, env)
         assert ref.source == "PyTorch" and ref.at(step) == pytest.approx((mean, std), abs=0.01)
     assert report.reference("trpo", "Ant-v5").source == "TF1" and report.reference("ppo", "Humanoid-v5") is None
     steps = np.arange(4000, 1_000_001, 4000)
-    _write_run(tmp_path / "runs" / "ppo-s0", "ppo", 0, steps, np.full(len(steps), 600.0), "charts/episodic_return",
-               steps / 1000.0, env="Walker2d-v5")
+    _write_run(
+        tmp_path / "runs" / "ppo-s0",
+        "ppo",
+        0,
+        steps,
+        np.full(len(steps), 600.0),
+        "charts/episodic_return",
+        steps / 1000.0,
+        env="Walker2d-v5",
+    )
     rows = report.summary_rows(report.group_curves(report.load_runs([tmp_path / "runs"])))
     row = next(r for r in rows if r["step"] == 1_000_000)
-    assert row["env"] == "Walker2d-v5" and row["ref_mean"] == pytest.approx(1211.3) and row["ratio"] == pytest.approx(600 / 1211.3)
+    assert (
+        row["env"] == "Walker2d-v5"
+        and row["ref_mean"] == pytest.approx(1211.3)
+        and row["ratio"] == pytest.approx(600 / 1211.3)
+    )
 
 
 def test_only_intersects_algos_and_envs():
@@ -306,7 +423,11 @@ def test_only_intersects_algos_and_envs():
     specs = load_suite("spinningup-mujoco").specs("smoke", 2, Path("out"))
     both = filter_specs(specs, ["ddpg", "td3", "Hopper-v5"], "s")
     assert sorted((s.algo, s.env, s.seed) for s in both) == [
-        ("ddpg", "Hopper-v5", 0), ("ddpg", "Hopper-v5", 1), ("td3", "Hopper-v5", 0), ("td3", "Hopper-v5", 1)]
+        ("ddpg", "Hopper-v5", 0),
+        ("ddpg", "Hopper-v5", 1),
+        ("td3", "Hopper-v5", 0),
+        ("td3", "Hopper-v5", 1),
+    ]
     assert {s.env for s in filter_specs(specs, ["sac"], "s")} == {"HalfCheetah-v5", "Hopper-v5"}
     assert {s.algo for s in filter_specs(specs, ["Hopper-v5"], "s")} == {"vpg", "trpo", "ppo", "ddpg", "td3", "sac"}
 
@@ -374,8 +495,15 @@ def test_classic_control_suite_reports_against_cleanrl_published_returns(tmp_pat
     is CleanRL's published ppo.py return at 500k (one number: compared at that step only, drawn as a point)."""
     suite = load_suite("classic-control")
     specs = suite.specs("quick", 3, Path("out"))
-    assert {(s.algo, s.env) for s in specs} == {(a, e) for a in ("ppo", "vpg", "trpo") for e in ("CartPole-v1", "Acrobot-v1")}
-    assert {s.total_steps for s in specs} == {500_000} and specs[0].argv()[:4] == ["train", "ppo", "--preset", "classic"]
+    assert {(s.algo, s.env) for s in specs} == {
+        (a, e) for a in ("ppo", "vpg", "trpo") for e in ("CartPole-v1", "Acrobot-v1")
+    }
+    assert {s.total_steps for s in specs} == {500_000} and specs[0].argv()[:4] == [
+        "train",
+        "ppo",
+        "--preset",
+        "classic",
+    ]
     assert {s.env for s in suite.specs("1m", 1, Path("out"), envs=suite.envs)} >= {"LunarLander-v3"}
     ref = report.reference("ppo", "CartPole-v1")
     assert ref.source == "CleanRL ppo.py" and ref.at(500_000) == (488.75, 18.40)
@@ -383,8 +511,16 @@ def test_classic_control_suite_reports_against_cleanrl_published_returns(tmp_pat
     assert report.reference("ppo", "Acrobot-v1").at(500_000) == (-82.48, 5.93)
     assert report.reference("vpg", "CartPole-v1") is None and report.reference("ppo", "LunarLander-v3") is None
     steps = np.arange(512, 500_225, 512)  # 500k steps of 4 x 128 rounded up to whole iterations
-    _write_run(tmp_path / "runs" / "ppo-s0", "ppo", 0, steps, np.full(len(steps), 450.0), "charts/episodic_return",
-               steps / 5000.0, env="CartPole-v1")
+    _write_run(
+        tmp_path / "runs" / "ppo-s0",
+        "ppo",
+        0,
+        steps,
+        np.full(len(steps), 450.0),
+        "charts/episodic_return",
+        steps / 5000.0,
+        env="CartPole-v1",
+    )
     curves = report.group_curves(report.load_runs([tmp_path / "runs"]))
     md = report.summary_markdown(curves, milestones=(250_000, 500_000))
     assert "| reference | ratio |" in md and "CleanRL's published final return at 500k" in md

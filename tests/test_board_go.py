@@ -100,23 +100,18 @@ def test_lockstep_random_games_against_openspiel():
 def test_capture_and_no_ko_after_a_plain_capture():
     g = make("go9", 1, check=True)
     # White e5 (4,4) with three Black neighbours; a White pair d2-e2 (1,3),(1,4) with one liberty
-    b = _board(["....X....",
-                "..XOOX...",
-                "...XX....",
-                "....X....",
-                "...XO....",
-                "....X...."])
+    b = _board(["....X....", "..XOOX...", "...XX....", "....X....", "...XO....", "....X...."])
     s = g.from_boards(b, player=0)
-    s = g.step(s, torch.tensor([_a(4, 5)]))            # Black f5 takes e5's last liberty
+    s = g.step(s, torch.tensor([_a(4, 5)]))  # Black f5 takes e5's last liberty
     assert int(s.board[0, 4, 4]) == 0 and int(s.board[0, 4, 5]) == 1
-    assert int(s.ko[0]) == -1                           # f5 has empty neighbours: no ko
-    obs = g.observation(s)[0]                           # White to move: its stones first
+    assert int(s.ko[0]) == -1  # f5 has empty neighbours: no ko
+    obs = g.observation(s)[0]  # White to move: its stones first
     assert torch.equal(obs[0], (s.board[0] == -1).float()) and torch.equal(obs[1], (s.board[0] == 1).float())
     assert bool(obs[2].all()) and not obs[3].any() and not obs[4].any()
     # e5 is now a point surrounded by Black stones with liberties: suicide for White
     assert _a(4, 4) not in _legal(g, s)
     s = g.step(s, torch.tensor([PASS]))
-    s = g.step(s, torch.tensor([_a(0, 3)]))            # Black d1 removes both stones of the pair
+    s = g.step(s, torch.tensor([_a(0, 3)]))  # Black d1 removes both stones of the pair
     assert (s.board[0, 1, 3:5] == 0).all() and int(s.ko[0]) == -1
     assert int((s.board == -1).sum()) == 0 and int((s.board == 1).sum()) == 10
 
@@ -124,27 +119,20 @@ def test_capture_and_no_ko_after_a_plain_capture():
 def test_suicide_is_illegal_unless_it_captures():
     g = make("go9", 1, check=True)
     # corner: Black a1 (0,0); White c1 (0,2), a2 (1,0), b2 (1,1)
-    b = _board(["X.O......",
-                "OO.......",
-                "........."])
+    b = _board(["X.O......", "OO.......", "........."])
     s = g.from_boards(b, player=0)
-    assert _a(0, 1) not in _legal(g, s)                 # Black b1 joins a1 with no liberty left
+    assert _a(0, 1) not in _legal(g, s)  # Black b1 joins a1 with no liberty left
     with pytest.raises(ValueError, match="illegal"):
         g.step(s, torch.tensor([_a(0, 1)]))
     s = g.from_boards(b, player=1)
-    assert _a(0, 1) in _legal(g, s)                     # White b1 captures a1
+    assert _a(0, 1) in _legal(g, s)  # White b1 captures a1
     s = g.step(s, torch.tensor([_a(0, 1)]))
     assert int(s.board[0, 0, 0]) == 0 and int(s.ko[0]) == -1  # b1 touches c1 (own): not a ko
     # single-stone suicide into White's eye at a1 is illegal for Black
     assert _a(0, 0) not in _legal(g, s) and _a(0, 0) in _legal(g, s._replace(player=s.player * 0 + 1))
 
 
-KO_ROWS = [".........",
-           ".........",
-           ".........",
-           ".XO......",
-           "XO.O.....",
-           ".XO......"]
+KO_ROWS = [".........", ".........", ".........", ".XO......", "XO.O.....", ".XO......"]
 
 
 def test_ko_recapture_illegal_at_once_legal_after_a_move_elsewhere():
@@ -152,21 +140,21 @@ def test_ko_recapture_illegal_at_once_legal_after_a_move_elsewhere():
     s = g.from_boards(_board(KO_ROWS), player=0)
     q, p = _a(4, 1), _a(4, 2)
     assert p in _legal(g, s)
-    s = g.step(s, torch.tensor([p]))                    # Black c5 takes b5 (one stone, in White's eye)
+    s = g.step(s, torch.tensor([p]))  # Black c5 takes b5 (one stone, in White's eye)
     assert int(s.board[0, 4, 1]) == 0 and int(s.ko[0]) == q
-    assert q not in _legal(g, s)                        # White may not retake at once
+    assert q not in _legal(g, s)  # White may not retake at once
     assert "ko at b5" in g.to_string(s)
     assert g.observation(s)[0, 3].flatten().nonzero().flatten().tolist() == [q]  # ko plane
     with pytest.raises(ValueError, match="illegal"):
         g.step(s, torch.tensor([q]))
-    s = g.step(s, torch.tensor([_a(8, 8)]))             # White plays elsewhere (a ko threat)
+    s = g.step(s, torch.tensor([_a(8, 8)]))  # White plays elsewhere (a ko threat)
     assert int(s.ko[0]) == -1
-    s = g.step(s, torch.tensor([_a(8, 0)]))             # Black answers elsewhere
+    s = g.step(s, torch.tensor([_a(8, 0)]))  # Black answers elsewhere
     assert q in _legal(g, s)
-    s = g.step(s, torch.tensor([q]))                    # now White retakes; Black is banned at c5
+    s = g.step(s, torch.tensor([q]))  # now White retakes; Black is banned at c5
     assert int(s.board[0, 4, 2]) == 0 and int(s.board[0, 4, 1]) == -1 and int(s.ko[0]) == p
     assert p not in _legal(g, s)
-    s2 = g.step(s, torch.tensor([PASS]))               # a pass also lifts the ban
+    s2 = g.step(s, torch.tensor([PASS]))  # a pass also lifts the ban
     assert int(s2.ko[0]) == -1 and p in _legal(g, s2._replace(player=s2.player * 0))
 
 
@@ -192,7 +180,7 @@ def test_ko_sequence_matches_openspiel():
 def test_positional_superko_is_a_draw():
     g = make("go9", 1)
     s0 = g.from_boards(_board(KO_ROWS), player=0)
-    s1 = g.step(s0, torch.tensor([_a(4, 2)]))            # Black takes the ko
+    s1 = g.step(s0, torch.tensor([_a(4, 2)]))  # Black takes the ko
     # lift the simple-ko ban by hand: White's retake would recreate s0's board, seen before
     s2 = g.step(s1._replace(ko=s1.ko * 0 - 1), torch.tensor([_a(4, 1)]))
     assert torch.equal(s2.board, s0.board)
@@ -200,19 +188,22 @@ def test_positional_superko_is_a_draw():
     assert not g.step(s1._replace(ko=s1.ko * 0 - 1), torch.tensor([PASS])).terminal[0]
 
 
-@pytest.mark.parametrize("rows,black_minus_white", [
-    (["....XO..."] * 9, 45 - 36),                        # walls: Black owns files a-e, White f-i
-    (["...XO...."] * 9, 36 - 45),
-    (["O...XO..."] + ["....XO..."] * 8, 9 - 37),         # White a1 makes a-d neutral (reaches both)
-    (["X" + "." * 8] + ["." * 9] * 7 + ["." * 8 + "O"], 1 - 1),  # the empty area reaches both: dame
-])
+@pytest.mark.parametrize(
+    "rows,black_minus_white",
+    [
+        (["....XO..."] * 9, 45 - 36),  # walls: Black owns files a-e, White f-i
+        (["...XO...."] * 9, 36 - 45),
+        (["O...XO..."] + ["....XO..."] * 8, 9 - 37),  # White a1 makes a-d neutral (reaches both)
+        (["X" + "." * 8] + ["." * 9] * 7 + ["." * 8 + "O"], 1 - 1),  # the empty area reaches both: dame
+    ],
+)
 def test_area_scoring_with_komi_after_two_passes(rows, black_minus_white):
     g = make("go9", 1)
     s = g.from_boards(_board(rows), player=0)
     assert float(g.score(s)[0]) == black_minus_white - 7.5
     s = g.step(s, torch.tensor([PASS]))
     assert not bool(s.terminal[0]) and int(s.passes[0]) == 1
-    assert bool(g.observation(s)[0, 4].all())            # "opponent passed" plane
+    assert bool(g.observation(s)[0, 4].all())  # "opponent passed" plane
     s = g.step(s, torch.tensor([PASS]))
     assert bool(s.terminal[0]) and int(s.moves[0]) == int(s.board.ne(0).sum()) + 2
     winner = 0 if black_minus_white - 7.5 > 0 else 1
@@ -220,7 +211,7 @@ def test_area_scoring_with_komi_after_two_passes(rows, black_minus_white):
     assert g.rewards(s)[0].tolist() == ([1.0, -1.0] if winner == 0 else [-1.0, 1.0])
     assert not g.legal_mask(s).any()
     assert f"Black - White - komi = {black_minus_white - 7.5:+g}" in g.to_string(s)
-    s2 = g.step(s, torch.tensor([_a(0, 0)]))            # terminal rows are frozen
+    s2 = g.step(s, torch.tensor([_a(0, 0)]))  # terminal rows are frozen
     assert torch.equal(s2.board, s.board) and int(s2.moves[0]) == int(s.moves[0])
 
 
@@ -231,7 +222,7 @@ def test_a_move_between_passes_keeps_the_game_going():
         s = g.step(s, torch.tensor([a]))
         assert not bool(s.terminal[0])
     s = g.step(g.step(s, torch.tensor([PASS])), torch.tensor([PASS]))
-    assert bool(s.terminal[0]) and int(s.winner[0]) == 1   # White's 2 stones own the board
+    assert bool(s.terminal[0]) and int(s.winner[0]) == 1  # White's 2 stones own the board
 
 
 def test_game_ends_at_162_plies():
@@ -241,7 +232,7 @@ def test_game_ends_at_162_plies():
     s = s._replace(moves=torch.tensor([160, 161]))
     s = g.step(s, torch.tensor([40, 40]))
     assert s.terminal.tolist() == [False, True] and s.moves.tolist() == [161, 162]
-    assert s.winner.tolist() == [-1, 0]                 # one Black stone owns the board: 81 - 7.5
+    assert s.winner.tolist() == [-1, 0]  # one Black stone owns the board: 81 - 7.5
 
 
 # ---------------------------------------------------------------------- symmetry, search
@@ -258,7 +249,7 @@ def test_legal_moves_commute_with_the_8_symmetries():
     for k, (o, p) in enumerate(g.symmetries(obs, legal)):
         sk = g.from_boards(dihedral(s.board, k), s.player)
         assert torch.equal(g.observation(sk), o)
-        assert torch.equal(g.legal_mask(sk).float(), p)      # pass (column 81) kept in place
+        assert torch.equal(g.legal_mask(sk).float(), p)  # pass (column 81) kept in place
 
 
 def test_search_runs_on_go_positions():

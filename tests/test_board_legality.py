@@ -29,7 +29,7 @@ def _random_positions(name: str, n: int, plies: int, seed: int = 0):
 def test_step_legality_matches_legal_mask_on_every_action(name):
     plies = {"tictactoe": 8, "connect4": 30, "othello": 40, "gomoku": 30, "go9": 60}[name]
     g, s = _random_positions(name, 48, plies)
-    mask = g.legal_mask(s)                                                  # [B, A]
+    mask = g.legal_mask(s)  # [B, A]
     live = ~s.terminal
     assert live.any()
     for a in range(-2, g.num_actions + 2):
@@ -64,18 +64,18 @@ def test_connect4_full_column_and_out_of_range_raise_by_default():
 def test_terminal_rows_accept_any_action():
     g = make("tictactoe", 2)
     s = g.from_boards(torch.tensor([[1, 1, 0], [-1, -1, 0], [0, 0, 0]], dtype=torch.int8).expand(2, 3, 3))
-    s = g.step(s, torch.tensor([2, 8]))             # row 0: X completes the top row; row 1 goes on
+    s = g.step(s, torch.tensor([2, 8]))  # row 0: X completes the top row; row 1 goes on
     assert s.terminal.tolist() == [True, False]
-    s2 = g.step(s, torch.tensor([0, 5]))            # row 0 is over: its (occupied) cell is ignored
+    s2 = g.step(s, torch.tensor([0, 5]))  # row 0 is over: its (occupied) cell is ignored
     assert torch.equal(s2.board[0], s.board[0])
     with pytest.raises(ValueError, match=r"rows \[1\]: \[0\]"):
-        g.step(s, torch.tensor([5, 0]))             # the live row's occupied cell is not
+        g.step(s, torch.tensor([5, 0]))  # the live row's occupied cell is not
 
 
 def test_go_suicide_and_ko_raise():
     g = make("go9", 1)
     b = torch.zeros(1, 9, 9, dtype=torch.int8)
-    b[0, 0, 1] = b[0, 1, 0] = -1                     # White b1, a2: a1 is suicide for Black
+    b[0, 0, 1] = b[0, 1, 0] = -1  # White b1, a2: a1 is suicide for Black
     s = g.from_boards(b, 0)
     with pytest.raises(ValueError, match="illegal"):
         g.step(s, torch.tensor([0]))
@@ -84,7 +84,7 @@ def test_go_suicide_and_ko_raise():
     b = torch.zeros(1, 9, 9, dtype=torch.int8)
     for r, c, v in [(4, 1, 1), (3, 2, 1), (5, 2, 1), (4, 2, -1), (3, 3, -1), (5, 3, -1), (4, 4, -1)]:
         b[0, r, c] = v
-    s = g.step(g.from_boards(b, 0), torch.tensor([4 * 9 + 3]))   # Black d5 captures c5
+    s = g.step(g.from_boards(b, 0), torch.tensor([4 * 9 + 3]))  # Black d5 captures c5
     assert int(s.ko) == 4 * 9 + 2
     with pytest.raises(ValueError, match="illegal"):
         g.step(s, torch.tensor([4 * 9 + 2]))
@@ -94,11 +94,11 @@ def test_othello_nonflipping_disc_and_early_pass_raise():
     g = make("othello", 1)
     s = g.reset()
     with pytest.raises(ValueError, match="illegal"):
-        g.step(s, torch.tensor([0]))                 # a1 flips nothing
+        g.step(s, torch.tensor([0]))  # a1 flips nothing
     with pytest.raises(ValueError, match="illegal"):
-        g.step(s, torch.tensor([64]))                # pass while a disc move exists
+        g.step(s, torch.tensor([64]))  # pass while a disc move exists
     with pytest.raises(ValueError, match="illegal"):
-        g.step(s, torch.tensor([27]))                # d4 is occupied
+        g.step(s, torch.tensor([27]))  # d4 is occupied
     assert int(g.step(s, torch.tensor([19])).moves) == 1  # d3 is one of the four openings
 
 
@@ -134,11 +134,13 @@ def test_search_hot_paths_play_only_legal_actions(name):
 
     g, s = _random_positions(name, 24, 12, seed=1)
     checked = _AlwaysChecked(g)
-    cfgs = [SearchConfig(num_simulations=24, algorithm="puct", dirichlet_fraction=0.25, solver=True),
-            SearchConfig(num_simulations=24, algorithm="gumbel", max_considered=4, solver=True),
-            SearchConfig(num_simulations=24, algorithm="uct", rollout_weight=1.0)]
+    cfgs = [
+        SearchConfig(num_simulations=24, algorithm="puct", dirichlet_fraction=0.25, solver=True),
+        SearchConfig(num_simulations=24, algorithm="gumbel", max_considered=4, solver=True),
+        SearchConfig(num_simulations=24, algorithm="uct", rollout_weight=1.0),
+    ]
     for cfg in cfgs:
         out = search(checked, s, uniform_model, cfg)
-        nxt = checked.step(s, out.action)            # the chosen moves are legal too
+        nxt = checked.step(s, out.action)  # the chosen moves are legal too
         out = search(checked, nxt, uniform_model, cfg, tree=reuse_subtree(out.tree, out.action, keep=~nxt.terminal))
         checked.step(nxt, out.action)

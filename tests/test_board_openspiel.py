@@ -26,16 +26,16 @@ def _os_board(game_name: str, st, shape) -> np.ndarray:
     """OpenSpiel state -> our board convention (+1 player 0, -1 player 1, row 0 on top)."""
     h, w = shape
     obs = np.asarray(st.observation_tensor(0), dtype=np.float32)
-    if game_name == "tic_tac_toe":      # planes: empty, o (player 1), x (player 0)
+    if game_name == "tic_tac_toe":  # planes: empty, o (player 1), x (player 0)
         p = obs.reshape(3, h, w)
         b = p[2] - p[1]
-    elif game_name == "connect_four":   # planes: x, o, empty; row 0 = bottom
+    elif game_name == "connect_four":  # planes: x, o, empty; row 0 = bottom
         p = obs.reshape(3, h, w)
         b = (p[0] - p[1])[::-1]
-    elif game_name == "othello":        # planes: empty, black (x, player 0), white (o, player 1)
+    elif game_name == "othello":  # planes: empty, black (x, player 0), white (o, player 1)
         p = obs.reshape(3, h, w)
         b = p[1] - p[2]
-    elif game_name == "gomoku":         # planes: black, white, black-to-move
+    elif game_name == "gomoku":  # planes: black, white, black-to-move
         p = obs.reshape(3, h, w)
         b = p[0] - p[1]
     else:
@@ -77,12 +77,15 @@ def lockstep(ours: str, theirs: str, n_games: int, seed: int = 0, params: dict |
     return compared
 
 
-@pytest.mark.parametrize("ours,theirs,n", [
-    ("tictactoe", "tic_tac_toe", 300),
-    ("connect4", "connect_four", 300),
-    ("othello", "othello", 200),
-    ("gomoku", "gomoku", 40),
-])
+@pytest.mark.parametrize(
+    "ours,theirs,n",
+    [
+        ("tictactoe", "tic_tac_toe", 300),
+        ("connect4", "connect_four", 300),
+        ("othello", "othello", 200),
+        ("gomoku", "gomoku", 40),
+    ],
+)
 def test_lockstep_random_games(ours, theirs, n):
     if theirs not in pyspiel.registered_names():
         pytest.skip(f"OpenSpiel has no {theirs}")

@@ -54,12 +54,12 @@ def test_tictactoe_illegal_move_rejected_with_check():
 
 C4_CASES = [
     # (board rows top..bottom, player to move, column to play, wins?)
-    ([".......", ".......", ".......", ".......", ".......", "XXX.OOO"], 0, 3, True),    # horizontal
-    ([".......", ".......", ".......", "X......", "X.....O", "X....OO"], 0, 0, True),    # vertical
-    ([".......", ".......", ".......", "..XO...", ".XOO...", "XOXOX.."], 0, 3, True),    # diagonal /
-    ([".......", ".......", ".......", "...OX..", "...OOX.", "..XOXOO"], 0, 3, False),   # only three on \
+    ([".......", ".......", ".......", ".......", ".......", "XXX.OOO"], 0, 3, True),  # horizontal
+    ([".......", ".......", ".......", "X......", "X.....O", "X....OO"], 0, 0, True),  # vertical
+    ([".......", ".......", ".......", "..XO...", ".XOO...", "XOXOX.."], 0, 3, True),  # diagonal /
+    ([".......", ".......", ".......", "...OX..", "...OOX.", "..XOXOO"], 0, 3, False),  # only three on \
     ([".......", ".......", ".......", "...OX..", "...XOX.", "..XOXOX"], 1, 3, False),
-    ([".......", ".......", "O......", "XO.....", "XXO....", "XXX.OO."], 1, 3, True),    # diagonal \ (O)
+    ([".......", ".......", "O......", "XO.....", "XXO....", "XXX.OO."], 1, 3, True),  # diagonal \ (O)
 ]
 
 
@@ -97,11 +97,12 @@ def test_connect4_from_moves_matches_steps():
 def test_gomoku_five_and_overline_win_four_does_not():
     g = make("gomoku", 3)
     b = torch.zeros(3, 15, 15, dtype=torch.int8)
-    b[0, 7, 3:7] = 1                # four in a row; playing (7, 7) makes five
-    b[1, 7, 3:6] = 1; b[1, 7, 7] = 1  # noqa: E702  X X X . X: filling the gap makes five
-    b[1, 7, 8] = 1                  # ... and six with this one: overlines win in freestyle gomoku
-    b[2, 7, 4:7] = 1                # three; (7, 7) makes only four
-    b[:, 0, :5] = -1                # O stones elsewhere (balanced counts do not matter here)
+    b[0, 7, 3:7] = 1  # four in a row; playing (7, 7) makes five
+    b[1, 7, 3:6] = 1
+    b[1, 7, 7] = 1  # X X X . X: filling the gap makes five
+    b[1, 7, 8] = 1  # ... and six with this one: overlines win in freestyle gomoku
+    b[2, 7, 4:7] = 1  # three; (7, 7) makes only four
+    b[:, 0, :5] = -1  # O stones elsewhere (balanced counts do not matter here)
     b[:, 1, 0] = -1
     s = g.from_boards(b, 0)
     s = g.step(s, torch.tensor([7 * 15 + 7, 7 * 15 + 6, 7 * 15 + 7]))
@@ -112,8 +113,8 @@ def test_gomoku_five_and_overline_win_four_does_not():
 def test_gomoku_no_wrap_across_rows():
     g = make("gomoku", 1)
     b = torch.zeros(1, 15, 15, dtype=torch.int8)
-    b[0, 3, 12:15] = 1   # three at the right edge of row 3
-    b[0, 4, 0] = 1       # one at the left edge of row 4: flat cells 57..60 contiguous
+    b[0, 3, 12:15] = 1  # three at the right edge of row 3
+    b[0, 4, 0] = 1  # one at the left edge of row 4: flat cells 57..60 contiguous
     b[0, 10, :4] = -1
     s = g.step(g.from_boards(b, 0), torch.tensor([4 * 15 + 1]))
     assert not bool(s.terminal)
@@ -132,7 +133,7 @@ def test_othello_opening_moves_and_flip():
 def test_othello_pass_only_when_no_disc_move():
     g = make("othello", 1)
     b = torch.zeros(1, 8, 8, dtype=torch.int8)
-    b[0, 0, 0], b[0, 0, 1] = 1, -1      # X at a1, O at b1: O to move has no move, X can play c1
+    b[0, 0, 0], b[0, 0, 1] = 1, -1  # X at a1, O at b1: O to move has no move, X can play c1
     b[0, 7, 7] = 1
     s = g.from_boards(b, 1)
     mask = g.legal_mask(s)[0]

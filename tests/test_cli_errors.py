@@ -72,8 +72,10 @@ MALFORMED = [
     ("bench smoke --report-only --out {d}/afile.txt", "afile.txt: exists and is not a directory"),
     ("plot {run} --out {d}/afile.txt", "afile.txt: exists and is not a directory"),
     ("render {run} --out {d}/afile.txt/clip.mp4", "afile.txt: exists and is not a directory"),
-    ("sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/afile.txt",
-     "afile.txt: exists and is not a directory"),
+    (
+        "sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/afile.txt",
+        "afile.txt: exists and is not a directory",
+    ),
     ("train ppo --resume {d}/nosuchdir", "no config.json"),
     ("train ppo --resume {d}/afile.txt", "is a file, not a run directory"),
     ("train ppo --resume {d}/bad_config", "not a mapping of config fields"),
@@ -127,14 +129,22 @@ MALFORMED = [
     ("sweep ppo --env Nope-v0 --space {d}/space.yaml --trials 2 --out {d}/sw", "unknown env 'Nope-v0'"),
     ("sweep ppo --env Hopper-v5 --space {d}/missing.yaml --trials 2 --out {d}/sw", "does not exist"),
     ("sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 0 --out {d}/sw", "--trials must be positive"),
-    ("sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/sw --total-steps 1.5",
-     "expected an integer"),
-    ("sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/sw --seed 1180591620717411303424",
-     "--seed must be in [0, 2**32 - 1]"),
-    ("sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/sw --cpus-per-trial 0",
-     "--cpus-per-trial must be positive"),
-    ("sweep ppo --env Hopper-v5 --space {d}/space_bad_fixed.yaml --trials 2 --out {d}/sw",
-     "ent_coef: expected float, got 'lots'"),
+    (
+        "sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/sw --total-steps 1.5",
+        "expected an integer",
+    ),
+    (
+        "sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/sw --seed 1180591620717411303424",
+        "--seed must be in [0, 2**32 - 1]",
+    ),
+    (
+        "sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/sw --cpus-per-trial 0",
+        "--cpus-per-trial must be positive",
+    ),
+    (
+        "sweep ppo --env Hopper-v5 --space {d}/space_bad_fixed.yaml --trials 2 --out {d}/sw",
+        "ent_coef: expected float, got 'lots'",
+    ),
     # the top level
     ("nosuchcmd", "unknown command 'nosuchcmd'"),
 ]
@@ -222,11 +232,14 @@ def test_preset_file_values_are_typed_like_the_command_line(tmp_path):
     assert cfg.hidden_sizes == (32, 32) and cfg.num_steps == PPOConfig.presets()["spinningup"].num_steps
 
 
-@pytest.mark.parametrize("module, argv", [
-    ("optuna", "sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/sw"),
-    ("imageio", "render {run}"),
-    ("imageio_ffmpeg", "render {run}"),
-])
+@pytest.mark.parametrize(
+    "module, argv",
+    [
+        ("optuna", "sweep ppo --env Hopper-v5 --space {d}/space.yaml --trials 2 --out {d}/sw"),
+        ("imageio", "render {run}"),
+        ("imageio_ffmpeg", "render {run}"),
+    ],
+)
 def test_missing_optional_extra_is_one_line(module, argv, files, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail as if not installed
     assert main([a.format(d=files, run=files / "run") for a in argv.split()]) == 2
@@ -237,8 +250,25 @@ def test_missing_optional_extra_is_one_line(module, argv, files, capsys, monkeyp
 def test_capture_video_without_imageio_fails_before_training(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "imageio", None)
     rd = tmp_path / "run"
-    assert main(["train", "ppo", "--env", "Hopper-v5", "--total-steps", "512", "--num-steps", "256",
-                 "--capture-video", "--run-dir", str(rd), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "Hopper-v5",
+                "--total-steps",
+                "512",
+                "--num-steps",
+                "256",
+                "--capture-video",
+                "--run-dir",
+                str(rd),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "`video` extra" in lines[0], lines
     assert not (rd / "progress.csv").exists()
@@ -247,21 +277,38 @@ def test_capture_video_without_imageio_fails_before_training(tmp_path, capsys, m
 def test_errors_that_need_no_agent_come_back_before_torch_is_imported(tmp_path):
     """`rlmeta train foo` and friends answer without importing torch (seconds on a busy machine):
     checked on sys.modules in a fresh interpreter, not by timing."""
-    calls = [["train", "foo"], ["train", "ppoo", "--env", "Hopper-v5"], ["meta-train", "nosuch"],
-             ["sweep", "foo", "--env", "Hopper-v5", "--space", "s.yaml", "--trials", "2", "--out", str(tmp_path)],
-             ["bench", "nosuchsuite"], ["plot", str(tmp_path / "none")], ["compare", str(tmp_path / "none")],
-             ["render", str(tmp_path / "none")], ["nosuchcmd"],
-             # board games: an unknown game, a bad flag, a missing player, a missing checkpoint
-             ["eval", "chess"], ["arena", "chess", "random", "random"], ["play", "chess"],
-             ["eval", "tictactoe", "--bogus"], ["eval", "tictactoe"],
-             ["arena", "connect4", str(tmp_path / "none.pt"), "random", "--games", "0"],
-             ["play", "tictactoe", "--checkpoint", str(tmp_path / "none.pt")]]
-    code = ("import json, sys\nfrom rlmeta.app.cli import main\nout = []\n"
-            f"for argv in {calls!r}:\n"
-            "    out.append([main(argv), 'torch' in sys.modules])\n"
-            "print(json.dumps(out))\n")
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                       cwd=Path(__file__).resolve().parents[1])
+    calls = [
+        ["train", "foo"],
+        ["train", "ppoo", "--env", "Hopper-v5"],
+        ["meta-train", "nosuch"],
+        ["sweep", "foo", "--env", "Hopper-v5", "--space", "s.yaml", "--trials", "2", "--out", str(tmp_path)],
+        ["bench", "nosuchsuite"],
+        ["plot", str(tmp_path / "none")],
+        ["compare", str(tmp_path / "none")],
+        ["render", str(tmp_path / "none")],
+        ["nosuchcmd"],
+        # board games: an unknown game, a bad flag, a missing player, a missing checkpoint
+        ["eval", "chess"],
+        ["arena", "chess", "random", "random"],
+        ["play", "chess"],
+        ["eval", "tictactoe", "--bogus"],
+        ["eval", "tictactoe"],
+        ["arena", "connect4", str(tmp_path / "none.pt"), "random", "--games", "0"],
+        ["play", "tictactoe", "--checkpoint", str(tmp_path / "none.pt")],
+    ]
+    code = (
+        "import json, sys\nfrom rlmeta.app.cli import main\nout = []\n"
+        f"for argv in {calls!r}:\n"
+        "    out.append([main(argv), 'torch' in sys.modules])\n"
+        "print(json.dumps(out))\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     results = json.loads(p.stdout.strip().splitlines()[-1])
     assert [rc for rc, _ in results] == [2] * len(calls), p.stderr
     assert [imported for _, imported in results] == [False] * len(calls)
@@ -278,7 +325,9 @@ def test_board_game_names_known_without_torch_are_the_registered_games():
 
 def test_custom_module_class_agent_still_trains_from_the_cli(tmp_path, monkeypatch):
     """The static name check lets `module:Class` through to the import."""
-    (tmp_path / "my_agent.py").write_text("from rlmeta.agents.onpolicy.ppo import PPO\n\n\nclass MyPPO(PPO):\n    pass\n")
+    (tmp_path / "my_agent.py").write_text(
+        "from rlmeta.agents.onpolicy.ppo import PPO\n\n\nclass MyPPO(PPO):\n    pass\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     from rlmeta.app.cli import parse_train_args

@@ -11,9 +11,13 @@ HEAD = "| algo | env | step | rlmeta (mean +- std) | seeds | Spinning Up | ratio
 
 def test_compare_joins_rows_and_applies_the_spread_rule(tmp_path):
     old, new = tmp_path / "old.md", tmp_path / "new.md"
-    old.write_text(HEAD + "| ppo | Hopper-v5 | 1,000,000 | 1864 +- 196 | 2 | x |\n| vpg | Hopper-v5 | 500,000 | 232 +- 7 | 2 |\n")
-    new.write_text(HEAD + "| ppo | Hopper-v5 | 1,000,000 | 2150 +- 50 | 3 | x |\n| vpg | Hopper-v5 | 500,000 | 245 +- 10 | 2 |\n"
-                   "| trpo | Hopper-v5 | 500,000 | 1 +- 1 | 2 |\n")
+    old.write_text(
+        HEAD + "| ppo | Hopper-v5 | 1,000,000 | 1864 +- 196 | 2 | x |\n| vpg | Hopper-v5 | 500,000 | 232 +- 7 | 2 |\n"
+    )
+    new.write_text(
+        HEAD + "| ppo | Hopper-v5 | 1,000,000 | 2150 +- 50 | 3 | x |\n| vpg | Hopper-v5 | 500,000 | 245 +- 10 | 2 |\n"
+        "| trpo | Hopper-v5 | 500,000 | 1 +- 1 | 2 |\n"
+    )
     lines = compare(old, new, "before", "after")
     body = [line for line in lines if line.startswith("| ppo") or line.startswith("| vpg")]
     assert body[0].endswith("| +286 | **no** |")  # 286 > 196 + 50

@@ -65,8 +65,12 @@ def test_fisher_vector_product_of_the_categorical_kl_equals_the_exact_hessian():
 def test_float_index_actions_reach_the_env_as_integers():
     """[N, 1] float indices step the envs exactly as gymnasium's own vector env with the integers."""
     ours = make_vec_env("CartPole-v1", 3, seed=5)
-    ref = gym.make_vec("CartPole-v1", num_envs=3, vectorization_mode="sync",
-                       vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    ref = gym.make_vec(
+        "CartPole-v1",
+        num_envs=3,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
     o1 = ours.reset()
     o2, _ = ref.reset(seed=[5, 6, 7])
     assert np.array_equal(o1, o2)
@@ -89,8 +93,24 @@ def test_ppo_learns_cartpole_far_beyond_a_random_policy(tmp_path):
     """A uniformly random CartPole-v1 policy lasts about 22 steps; 20k steps of the classic preset
     (CleanRL's ppo.py settings) reach well beyond (seen: about 150)."""
     run = tmp_path / "cp"
-    assert main(["train", "ppo", "--preset", "classic", "--total-steps", "20480", "--run-dir", str(run),
-                 "--no-progress", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--preset",
+                "classic",
+                "--total-steps",
+                "20480",
+                "--run-dir",
+                str(run),
+                "--no-progress",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     rets = _returns(run)
     assert np.mean(rets[:2]) < 40 and np.mean(rets[-3:]) > 60
 
@@ -108,8 +128,9 @@ def test_discrete_run_resumes_bit_for_bit(tmp_path, algo):
     for net in ("actor", "critic"):
         for k, t in ca["agent"][net].items():
             assert torch.equal(t, cb["agent"][net][k]), (net, k)
-    assert (a / "progress.csv").read_text().splitlines()[-1].split(",")[1:4] == \
-        (b / "progress.csv").read_text().splitlines()[-1].split(",")[1:4]
+    assert (a / "progress.csv").read_text().splitlines()[-1].split(",")[1:4] == (
+        b / "progress.csv"
+    ).read_text().splitlines()[-1].split(",")[1:4]
 
 
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
@@ -135,8 +156,10 @@ def test_multi_categorical_math_matches_independent_categoricals():
     torch.testing.assert_close(got_logp, ref_logp, rtol=0, atol=1e-5)
     torch.testing.assert_close(got_ent, ref_ent, rtol=0, atol=1e-5)
     old = tuple(t.detach() + 0.3 * torch.randn_like(t) for t in pi.dist_params(obs))
-    ref_kl = sum(kl_divergence(Categorical(logits=o), Categorical(logits=n))
-                 for o, n in zip(torch.split(old[0], [3, 2, 4], -1), parts))
+    ref_kl = sum(
+        kl_divergence(Categorical(logits=o), Categorical(logits=n))
+        for o, n in zip(torch.split(old[0], [3, 2, 4], -1), parts)
+    )
     torch.testing.assert_close(pi.kl(obs, old), ref_kl, rtol=0, atol=1e-5)
     greedy = pi.act(obs, deterministic=True)
     assert torch.equal(greedy, torch.stack([lg.argmax(-1) for lg in parts], -1).float())
@@ -171,9 +194,30 @@ def test_ppo_learns_a_multi_discrete_task(tmp_path):
     gym.register("RlmetaMatchTwoDigits-v0", entry_point=_MatchTwoDigits)
     try:
         run = tmp_path / "md"
-        assert main(["train", "ppo", "--preset", "classic", "--env", "RlmetaMatchTwoDigits-v0", "--total-steps",
-                     "8192", "--actor-lr", "3e-3", "--critic-lr", "3e-3", "--run-dir", str(run), "--no-progress",
-                     "--seed", "0"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "ppo",
+                    "--preset",
+                    "classic",
+                    "--env",
+                    "RlmetaMatchTwoDigits-v0",
+                    "--total-steps",
+                    "8192",
+                    "--actor-lr",
+                    "3e-3",
+                    "--critic-lr",
+                    "3e-3",
+                    "--run-dir",
+                    str(run),
+                    "--no-progress",
+                    "--seed",
+                    "0",
+                ]
+            )
+            == 0
+        )
     finally:
         gym.registry.pop("RlmetaMatchTwoDigits-v0", None)
     rets = _returns(run)
@@ -216,8 +260,10 @@ def test_a_box2d_task_without_box2d_names_the_extra(monkeypatch):
     from rlmeta.envs.gym_backend import GymBackend
 
     def missing(*a, **k):
-        raise gym.error.DependencyNotInstalled('Box2D is not installed, you can install it by run `pip install swig`')
+        raise gym.error.DependencyNotInstalled("Box2D is not installed, you can install it by run `pip install swig`")
 
     monkeypatch.setattr(GymBackend, "__init__", missing)
-    with pytest.raises(ConfigError, match=r"^env 'LunarLander-v3' needs Box2D and pygame: pip install 'rlmeta\[box2d\]'$"):
+    with pytest.raises(
+        ConfigError, match=r"^env 'LunarLander-v3' needs Box2D and pygame: pip install 'rlmeta\[box2d\]'$"
+    ):
         make_vec_env("LunarLander-v3", num_envs=1)

@@ -19,11 +19,24 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 # What a reader must find (the nav of mkdocs.yml has them all; these are the ones the issue asks for)
-PAGES = ["index.html", "getting-started/index.html", "tutorials/index.html", "algorithms/ppo/index.html",
-         "algorithms/alphazero/index.html", "algorithms/maml/index.html", "concepts/spine/index.html",
-         "concepts/layers/index.html", "concepts/fast-paths/index.html", "benchmarks/index.html",
-         "reference/core/index.html", "reference/agents/index.html", "limits/index.html", "changelog/index.html",
-         "benchmarks/results/gpu_ppo/gpu_ppo/index.html", "benchmarks/results/onpolicy-1m/summary/index.html"]
+PAGES = [
+    "index.html",
+    "getting-started/index.html",
+    "tutorials/index.html",
+    "algorithms/ppo/index.html",
+    "algorithms/alphazero/index.html",
+    "algorithms/maml/index.html",
+    "concepts/spine/index.html",
+    "concepts/layers/index.html",
+    "concepts/fast-paths/index.html",
+    "benchmarks/index.html",
+    "reference/core/index.html",
+    "reference/agents/index.html",
+    "limits/index.html",
+    "changelog/index.html",
+    "benchmarks/results/gpu_ppo/gpu_ppo/index.html",
+    "benchmarks/results/onpolicy-1m/summary/index.html",
+]
 TUTORIALS = ["loss-term", "network", "own-env", "wandb", "ray", "sweep", "gpu", "board-game", "maml-family"]
 ALGORITHMS = ["vpg", "trpo", "ppo", "ddpg", "td3", "sac", "alphazero", "maml"]
 
@@ -34,8 +47,14 @@ def site(tmp_path_factory) -> Path:
     pytest.importorskip("mkdocstrings_handlers.python")
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    p = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=ROOT,
-                       capture_output=True, text=True, timeout=600, env=env)
+    p = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert p.returncode == 0, p.stderr[-4000:]
     assert "WARNING" not in p.stderr, p.stderr[-4000:]
     return out
@@ -75,14 +94,17 @@ def _target(site: Path, page: Path, ref: str) -> Path | None:
 
 
 def test_every_page_of_the_nav_is_built(site: Path):
-    for page in PAGES + [f"tutorials/{t}/index.html" for t in TUTORIALS] + \
-            [f"algorithms/{a}/index.html" for a in ALGORITHMS]:
+    for page in (
+        PAGES + [f"tutorials/{t}/index.html" for t in TUTORIALS] + [f"algorithms/{a}/index.html" for a in ALGORITHMS]
+    ):
         assert (site / page).is_file(), page
     # the API reference is generated from the docstrings, members included
     core = (site / "reference/core/index.html").read_text()
     assert 'id="rlmeta.core.config.RunConfig"' in core and 'id="rlmeta.core.optim.FlatAdam"' in core
     agents = (site / "reference/agents/index.html").read_text()
-    assert 'id="rlmeta.agents.onpolicy.ppo.PPOConfig"' in agents and 'id="rlmeta.agents.maml.core.MetaLearner"' in agents
+    assert (
+        'id="rlmeta.agents.onpolicy.ppo.PPOConfig"' in agents and 'id="rlmeta.agents.maml.core.MetaLearner"' in agents
+    )
 
 
 def test_internal_links_and_images_resolve(site: Path):
@@ -108,14 +130,25 @@ def test_internal_links_and_images_resolve(site: Path):
 def test_tutorials_show_the_scripts_the_tests_run(site: Path):
     """Each tutorial embeds its example script verbatim (pymdownx.snippets), so the page's code is
     the code tests/test_examples.py runs."""
-    pairs = {"loss-term": "loss_term.py", "network": "network_hooks.py", "own-env": "own_env.py",
-             "wandb": "wandb_compare.py", "ray": "ray_suite.py", "sweep": "optuna_sweep.py",
-             "gpu": "train_on_gpu.py", "board-game": "board_game.py", "maml-family": "maml_family.py"}
+    pairs = {
+        "loss-term": "loss_term.py",
+        "network": "network_hooks.py",
+        "own-env": "own_env.py",
+        "wandb": "wandb_compare.py",
+        "ray": "ray_suite.py",
+        "sweep": "optuna_sweep.py",
+        "gpu": "train_on_gpu.py",
+        "board-game": "board_game.py",
+        "maml-family": "maml_family.py",
+    }
     for page, script in pairs.items():
         html = (site / "tutorials" / page / "index.html").read_text()
         text = re.sub(r"<[^>]+>", "", html)
-        first_def = next(line for line in (ROOT / "examples" / script).read_text().splitlines()
-                         if line.startswith(("def ", "class ")))
+        first_def = next(
+            line
+            for line in (ROOT / "examples" / script).read_text().splitlines()
+            if line.startswith(("def ", "class "))
+        )
         assert first_def.split("(")[0] in text, (page, first_def)
 
 
@@ -126,8 +159,13 @@ def _csv(path: Path) -> list[dict[str, str]]:
 
 def test_benchmark_pages_quote_the_committed_csvs(site: Path):
     gpu = (site / "benchmarks/gpu/index.html").read_text()
-    quoted = ("median_env_steps_per_s_per_iteration", "whole_run_env_steps_per_s", "deterministic_eval_mean",
-              "end_to_end_env_steps_per_s_cuda_graph_update", "end_to_end_env_steps_per_s_eager_update")
+    quoted = (
+        "median_env_steps_per_s_per_iteration",
+        "whole_run_env_steps_per_s",
+        "deterministic_eval_mean",
+        "end_to_end_env_steps_per_s_cuda_graph_update",
+        "end_to_end_env_steps_per_s_eager_update",
+    )
     for row in _csv(RESULTS / "gpu_ppo" / "summary.csv"):
         if row["figure"] in quoted:
             v = float(row["value"])
@@ -141,10 +179,19 @@ def test_benchmark_pages_quote_the_committed_csvs(site: Path):
 def test_docs_and_readme_name_no_internal_references():
     """No internal issue numbers and no paths of a development machine in what a reader sees."""
     bad = re.compile(r"\bissues? #?\d+|\.\./shared|\.device/|/work/", re.IGNORECASE)
-    files = [ROOT / "README.md", ROOT / "mkdocs.yml", *sorted((ROOT / "docs").rglob("*.md")),
-             *sorted((ROOT / "examples").rglob("*.py")), *sorted((ROOT / "examples").rglob("*.yaml"))]
-    hits = [f"{f.relative_to(ROOT)}:{i + 1}: {line.strip()}" for f in files
-            for i, line in enumerate(f.read_text().splitlines()) if bad.search(line)]
+    files = [
+        ROOT / "README.md",
+        ROOT / "mkdocs.yml",
+        *sorted((ROOT / "docs").rglob("*.md")),
+        *sorted((ROOT / "examples").rglob("*.py")),
+        *sorted((ROOT / "examples").rglob("*.yaml")),
+    ]
+    hits = [
+        f"{f.relative_to(ROOT)}:{i + 1}: {line.strip()}"
+        for f in files
+        for i, line in enumerate(f.read_text().splitlines())
+        if bad.search(line)
+    ]
     assert not hits, hits
 
 
@@ -156,12 +203,23 @@ def test_pages_render_in_headless_chromium(site: Path, tmp_path: Path):
     browser = _chromium()
     if browser is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the rendering check needs it")
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
     page = site / "benchmarks" / "gpu" / "index.html"
     shot = tmp_path / "gpu.png"
-    subprocess.run([browser, *flags, "--hide-scrollbars", "--window-size=1280,1600", f"--screenshot={shot}",
-                    page.as_uri()], capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [browser, *flags, "--hide-scrollbars", "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     import matplotlib.image
 
     img = matplotlib.image.imread(shot)  # [H, W, 3 or 4] floats in [0, 1]

@@ -72,8 +72,10 @@ def test_network_hooks_build_the_network_that_trains(tmp_path):
     from rlmeta.app.runner import build_agent
 
     mod = _example("network_hooks")
-    agent = build_agent("layernorm-ppo", PPOConfig(env="Hopper-v5", num_steps=64, num_minibatches=2, update_epochs=1,
-                                                   total_steps=64, progress=False))
+    agent = build_agent(
+        "layernorm-ppo",
+        PPOConfig(env="Hopper-v5", num_steps=64, num_minibatches=2, update_epochs=1, total_steps=64, progress=False),
+    )
     try:
         norm = agent.actor.mu[1]
         assert isinstance(norm, torch.nn.LayerNorm) and agent.critic.v[0].out_features == 256
@@ -97,8 +99,26 @@ def test_own_env_trains_from_python_and_the_cli(tmp_path, monkeypatch):
     from rlmeta.app.cli import main as rlmeta
 
     monkeypatch.chdir(EXAMPLES)  # `module:Class` agents are imported from the working directory
-    assert rlmeta(["train", "own_env:PPO", "--env", mod.ENV_ID, "--total-steps", "512", "--num-steps", "256",
-                   "--num-envs", "2", "--run-dir", str(tmp_path / "cli"), "--no-progress"]) == 0
+    assert (
+        rlmeta(
+            [
+                "train",
+                "own_env:PPO",
+                "--env",
+                mod.ENV_ID,
+                "--total-steps",
+                "512",
+                "--num-steps",
+                "256",
+                "--num-envs",
+                "2",
+                "--run-dir",
+                str(tmp_path / "cli"),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "cli" / "config.json").read_text())["env"] == mod.ENV_ID
 
 
@@ -106,8 +126,9 @@ def test_wandb_compare_writes_one_grouped_tagged_run_per_arm_and_seed(tmp_path):
     from wandb_reader import history_rows, read_records, run_info
 
     out = tmp_path / "wb"
-    runs = _example("wandb_compare").main(["--seeds", "2", "--total-steps", "256", "--num-steps", "256",
-                                           "--out", str(out)])
+    runs = _example("wandb_compare").main(
+        ["--seeds", "2", "--total-steps", "256", "--num-steps", "256", "--out", str(out)]
+    )
     assert sorted(r.name for r in runs) == ["baseline-s0", "baseline-s1", "l2-s0", "l2-s1"]
     for run in runs:
         files = glob.glob(str(run / "wandb" / "offline-run-*" / "run-*.wandb"))
@@ -143,8 +164,9 @@ def test_optuna_sweep_writes_a_best_preset_that_trains(tmp_path):
     pytest.importorskip("optuna")
     import yaml
 
-    out = _example("optuna_sweep").main(["--trials", "2", "--total-steps", "512", "--final-steps", "512",
-                                         "--out", str(tmp_path / "sweep")])
+    out = _example("optuna_sweep").main(
+        ["--trials", "2", "--total-steps", "512", "--final-steps", "512", "--out", str(tmp_path / "sweep")]
+    )
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["algo"] == "ppo" and best["env"] == "Pendulum-v1"
     assert 1e-4 <= best["actor_lr"] <= 3e-3 and best["update_epochs"] in (1, 2, 3)
@@ -176,8 +198,9 @@ def test_board_game_is_a_game_alphazero_trains_on(tmp_path, capsys):
     s = game.step(s, torch.tensor([2, 2]))  # row 0: cells 0, 1, 2 of player 0 in game 0 only
     assert s.terminal.tolist() == [True, False] and s.winner.tolist() == [0, -1]
 
-    run = mod.main(["--total-steps", "512", "--simulations", "4", "--arena-games", "4",
-                    "--run-dir", str(tmp_path / "az")])
+    run = mod.main(
+        ["--total-steps", "512", "--simulations", "4", "--arena-games", "4", "--run-dir", str(tmp_path / "az")]
+    )
     rows = _rows(run)
     # 64 games x 4 moves per iteration; finished games fill the replay buffer
     assert [int(r["global_step"]) for r in rows] == [256, 512] and float(rows[-1]["charts/replay_size"]) > 0
@@ -185,8 +208,20 @@ def test_board_game_is_a_game_alphazero_trains_on(tmp_path, capsys):
 
 
 def test_maml_family_meta_trains_and_evaluates(tmp_path):
-    run = _example("maml_family").main(["--meta-iterations", "2", "--meta-batch", "2", "--rollouts", "2",
-                                        "--eval-tasks", "2", "--run-dir", str(tmp_path / "maml")])
+    run = _example("maml_family").main(
+        [
+            "--meta-iterations",
+            "2",
+            "--meta-batch",
+            "2",
+            "--rollouts",
+            "2",
+            "--eval-tasks",
+            "2",
+            "--run-dir",
+            str(tmp_path / "maml"),
+        ]
+    )
     result = json.loads((run / "eval.json").read_text())
     assert result["env"] == "line-goal" and result["horizon"] == 20 and result["eval_tasks"] == 2
     assert sorted(result["return_after_steps"]) == ["0", "1", "2"]
@@ -195,9 +230,16 @@ def test_maml_family_meta_trains_and_evaluates(tmp_path):
 
 def test_scripts_run_as_scripts(tmp_path):
     """`python examples/x.py`: as the tutorials say to run them (the registrations name __main__)."""
-    for script, args in (("board_game.py", ["--total-steps", "256", "--simulations", "2", "--arena-games", "2"]),
-                         ("own_env.py", ["--total-steps", "2048"])):
-        p = subprocess.run([sys.executable, str(EXAMPLES / script), *args, "--run-dir", str(tmp_path / script)],
-                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    for script, args in (
+        ("board_game.py", ["--total-steps", "256", "--simulations", "2", "--arena-games", "2"]),
+        ("own_env.py", ["--total-steps", "2048"]),
+    ):
+        p = subprocess.run(
+            [sys.executable, str(EXAMPLES / script), *args, "--run-dir", str(tmp_path / script)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
         assert p.returncode == 0, p.stderr[-2000:]
         assert (tmp_path / script / "done").exists()

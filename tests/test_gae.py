@@ -83,6 +83,7 @@ def test_collector_bootstraps_truncation_not_termination():
 
     envs = VecEnv(Pair())
     col = OnPolicyCollector(envs, steps_per_env=3, device=torch.device("cpu"), gamma=gamma)
+
     def value(obs):  # V(s) = 10 t + 1
         return 10.0 * obs[:, 0] + 1.0
 

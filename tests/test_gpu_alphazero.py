@@ -44,10 +44,43 @@ def test_gpu_alphazero_script_tiny_on_cpu(tmp_path, monkeypatch):
     from rlmeta.benchmarks import gpu_alphazero
 
     out = tmp_path / "gpu_az"
-    assert gpu_alphazero.main(["--device", "cpu", "--num-envs", "16", "--num-simulations", "4", "--channels", "8",
-                               "--blocks", "1", "--batch-size", "32", "--min-replay", "16", "--moves-per-iteration",
-                               "12", "--updates-per-iteration", "2", "--max-iters", "3", "--eval-every-s", "0",
-                               "--eval-sims", "4", "--limit", "8", "--search", "puct", "--out", str(out)]) == 0
+    assert (
+        gpu_alphazero.main(
+            [
+                "--device",
+                "cpu",
+                "--num-envs",
+                "16",
+                "--num-simulations",
+                "4",
+                "--channels",
+                "8",
+                "--blocks",
+                "1",
+                "--batch-size",
+                "32",
+                "--min-replay",
+                "16",
+                "--moves-per-iteration",
+                "12",
+                "--updates-per-iteration",
+                "2",
+                "--max-iters",
+                "3",
+                "--eval-every-s",
+                "0",
+                "--eval-sims",
+                "4",
+                "--limit",
+                "8",
+                "--search",
+                "puct",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     md = (out / "gpu_alphazero.md").read_text()
     assert_figure(out / "gpu_alphazero.png")
     rows = list(csv.DictReader((out / "gpu_alphazero_train.csv").open()))

@@ -15,9 +15,36 @@ def test_gpu_maml_script_tiny_on_cpu(tmp_path):
     from rlmeta.benchmarks import gpu_maml
 
     out = tmp_path / "gpu_maml"
-    assert gpu_maml.main(["--env-backend", "mujoco", "--device", "cpu", "--env-threads", "1", "--meta-batch", "2",
-                          "--rollouts", "2", "--horizon", "5", "--eval-tasks", "2", "--max-iters", "2",
-                          "--hidden-sizes", "16", "--baseline-lrs", "0.1", "0.5", "--out", str(out)]) == 0
+    assert (
+        gpu_maml.main(
+            [
+                "--env-backend",
+                "mujoco",
+                "--device",
+                "cpu",
+                "--env-threads",
+                "1",
+                "--meta-batch",
+                "2",
+                "--rollouts",
+                "2",
+                "--horizon",
+                "5",
+                "--eval-tasks",
+                "2",
+                "--max-iters",
+                "2",
+                "--hidden-sizes",
+                "16",
+                "--baseline-lrs",
+                "0.1",
+                "0.5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     md = (out / "gpu_maml.md").read_text()
     assert_figure(out / "gpu_maml.png")
     assert "CPU run" in md and "ant-dir: **not run**" in md and "nan" not in md
@@ -31,18 +58,30 @@ def test_gpu_maml_script_tiny_on_cpu(tmp_path):
         # every method evaluated on the same 2 held-out tasks; the baselines at both step sizes
         ev = [r for r in evals if r["family"] == fam]
         assert {(r["method"], r["inner_lr"]) for r in ev} == {
-            ("MAML", "0.1"), ("pretrained", "0.1"), ("pretrained", "0.5"), ("random init", "0.1"), ("random init", "0.5")}
+            ("MAML", "0.1"),
+            ("pretrained", "0.1"),
+            ("pretrained", "0.5"),
+            ("random init", "0.1"),
+            ("random init", "0.5"),
+        }
         tasks = {(r["method"], r["inner_lr"]): [] for r in ev}
         for r in ev:
             tasks[(r["method"], r["inner_lr"])].append(r["task"])
         assert len({tuple(t) for t in tasks.values()}) == 1 and len(next(iter(tasks.values()))) == 2
         # the paired row: MAML's 1-step return minus the reported pretrained step size's, task by task
-        one = {m: np.array([float(r["return_1"]) for r in ev if r["method"] == m and r["reported"] == "1"])
-               for m in ("MAML", "pretrained")}
+        one = {
+            m: np.array([float(r["return_1"]) for r in ev if r["method"] == m and r["reported"] == "1"])
+            for m in ("MAML", "pretrained")
+        }
         d = one["MAML"] - one["pretrained"]
         half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
-        row = next(line for line in md.splitlines() if line.startswith(f"| {fam} | ") and line.count("+-") == 4
-                   and not any(m in line for m in ("MAML", "pretrained", "random")))
+        row = next(
+            line
+            for line in md.splitlines()
+            if line.startswith(f"| {fam} | ")
+            and line.count("+-") == 4
+            and not any(m in line for m in ("MAML", "pretrained", "random"))
+        )
         mean_s, half_s = row.split("|")[3].split("+-")
         assert float(mean_s) == pytest.approx(d.mean(), abs=0.051) and float(half_s) == pytest.approx(half, abs=0.051)
     target_lines = [line for line in md.splitlines() if line.startswith("- cheetah-")]

@@ -16,13 +16,42 @@ def test_gpu_offpolicy_script_tiny_on_cpu(tmp_path):
     from rlmeta.benchmarks import gpu_offpolicy
 
     out = tmp_path / "gpu_off"
-    assert gpu_offpolicy.main(["--device", "cpu", "--steps", "40", "--start-steps", "30", "--chunk", "20",
-                               "--hidden", "16", "--seeds", "2", "--batch", "8", "--check-updates", "3",
-                               "--phases", "throughput", "--out", str(out)]) == 0
+    assert (
+        gpu_offpolicy.main(
+            [
+                "--device",
+                "cpu",
+                "--steps",
+                "40",
+                "--start-steps",
+                "30",
+                "--chunk",
+                "20",
+                "--hidden",
+                "16",
+                "--seeds",
+                "2",
+                "--batch",
+                "8",
+                "--check-updates",
+                "3",
+                "--phases",
+                "throughput",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader((out / "gpu_offpolicy.csv").open()))
     assert [(r["algo"], r["mode"].split(",")[0]) for r in rows] == [
-        ("sac", "eager update"), ("sac", "CUDA graph update (--compile; eager on the CPU)"), ("sac", "--seeds 2"),
-        ("td3", "eager update"), ("td3", "CUDA graph update (--compile; eager on the CPU)"), ("td3", "--seeds 2")]
+        ("sac", "eager update"),
+        ("sac", "CUDA graph update (--compile; eager on the CPU)"),
+        ("sac", "--seeds 2"),
+        ("td3", "eager update"),
+        ("td3", "CUDA graph update (--compile; eager on the CPU)"),
+        ("td3", "--seeds 2"),
+    ]
     assert all(float(r["env_steps_per_s"]) > 0 for r in rows)
     md = (out / "gpu_offpolicy.md").read_text()
     assert "- ddpg: max abs parameter difference after 3 updates" in md and "FAILED" not in md
@@ -43,10 +72,41 @@ def test_gpu_offpolicy_parallel_worlds_tiny_on_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(gpu_offpolicy, "clock", lambda: float(next(ticks)))
 
     out = tmp_path / "gpu_worlds"
-    assert gpu_offpolicy.main(["--device", "cpu", "--phases", "worlds", "--worlds", "8", "--worlds-budget-s", "3",
-                               "--worlds-min-s", "1", "--worlds-eval-s", "0", "--worlds-eval-episodes", "2",
-                               "--worlds-batch", "32", "--worlds-hidden", "16", "16", "--worlds-log-every", "5",
-                               "--worlds-algos", "td3", "sac", "--worlds-envs", "Hopper-v5", "--out", str(out)]) == 0
+    assert (
+        gpu_offpolicy.main(
+            [
+                "--device",
+                "cpu",
+                "--phases",
+                "worlds",
+                "--worlds",
+                "8",
+                "--worlds-budget-s",
+                "3",
+                "--worlds-min-s",
+                "1",
+                "--worlds-eval-s",
+                "0",
+                "--worlds-eval-episodes",
+                "2",
+                "--worlds-batch",
+                "32",
+                "--worlds-hidden",
+                "16",
+                "16",
+                "--worlds-log-every",
+                "5",
+                "--worlds-algos",
+                "td3",
+                "sac",
+                "--worlds-envs",
+                "Hopper-v5",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader((out / "gpu_offpolicy_worlds.csv").open()))
     assert [(r["algo"], r["env"]) for r in rows] == [("td3", "Hopper-v5"), ("sac", "Hopper-v5")]
     for r in rows:

@@ -15,9 +15,33 @@ def test_gpu_ppo_script_tiny_on_cpu(tmp_path):
     from rlmeta.benchmarks import gpu_ppo
 
     out = tmp_path / "gpu_ppo"
-    assert gpu_ppo.main(["--device", "cpu", "--num-envs", "8", "--num-steps", "8", "--max-iters", "3",
-                         "--envs", "HalfCheetah-v5", "Hopper-v5", "--eval-envs", "4", "--eval-steps", "30",
-                         "--throughput-iters", "1", "--no-test", "--out", str(out)]) == 0
+    assert (
+        gpu_ppo.main(
+            [
+                "--device",
+                "cpu",
+                "--num-envs",
+                "8",
+                "--num-steps",
+                "8",
+                "--max-iters",
+                "3",
+                "--envs",
+                "HalfCheetah-v5",
+                "Hopper-v5",
+                "--eval-envs",
+                "4",
+                "--eval-steps",
+                "30",
+                "--throughput-iters",
+                "1",
+                "--no-test",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     md = (out / "gpu_ppo.md").read_text()
     assert_figure(out / "gpu_ppo.png")
     for env_id in ("HalfCheetah-v5", "Hopper-v5"):
@@ -40,10 +64,38 @@ def test_gpu_ppo_script_ant_and_humanoid_tiny_on_cpu(tmp_path):
     from rlmeta.benchmarks import gpu_ppo
 
     out = tmp_path / "gpu_ppo"
-    assert gpu_ppo.main(["--device", "cpu", "--num-envs", "4", "--num-steps", "4", "--max-iters", "2",
-                         "--envs", "Humanoid-v5", "Ant-v5", "--budget-s", "300", "120", "--throughput-env", "Ant-v5",
-                         "--eval-envs", "2", "--eval-steps", "5", "--throughput-iters", "1", "--no-test",
-                         "--out", str(out)]) == 0
+    assert (
+        gpu_ppo.main(
+            [
+                "--device",
+                "cpu",
+                "--num-envs",
+                "4",
+                "--num-steps",
+                "4",
+                "--max-iters",
+                "2",
+                "--envs",
+                "Humanoid-v5",
+                "Ant-v5",
+                "--budget-s",
+                "300",
+                "120",
+                "--throughput-env",
+                "Ant-v5",
+                "--eval-envs",
+                "2",
+                "--eval-steps",
+                "5",
+                "--throughput-iters",
+                "1",
+                "--no-test",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     md = (out / "gpu_ppo.md").read_text()
     for env_id in ("Humanoid-v5", "Ant-v5"):
         rows = list(csv.DictReader((out / f"gpu_ppo_{env_id}.csv").open()))

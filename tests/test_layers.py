@@ -117,7 +117,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if d not in colour:
                 continue
             if colour[d] == GREY:
-                return stack[stack.index(d):] + [d]
+                return stack[stack.index(d) :] + [d]
             if colour[d] == WHITE and (c := visit(d)):
                 return c
         stack.pop()
@@ -165,7 +165,12 @@ def test_installed_package_is_one_name_not_shadowed_by_user_folders(tmp_path):
     import name, and a project with its own agents/ and envs/ packages, run from its own folder, still
     gets rlmeta.agents and rlmeta.envs from the installed package."""
     src = tmp_path / "src"  # a copy of the tracked files: the build leaves nothing in the checkout
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
     for f in filter(None, (x.decode() for x in files)):
         if not (ROOT / f).is_file():  # deleted in the work tree
             continue
@@ -173,9 +178,27 @@ def test_installed_package_is_one_name_not_shadowed_by_user_folders(tmp_path):
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, src / f)
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                    "--target", str(site), str(src)], check=True, capture_output=True, text=True)
-    added = {n for n in os.listdir(site) if not n.endswith((".dist-info", ".egg-info")) and n != "bin"}  # bin: the script
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    added = {
+        n for n in os.listdir(site) if not n.endswith((".dist-info", ".egg-info")) and n != "bin"
+    }  # bin: the script
     assert added == {"rlmeta"}
     assert (site / "rlmeta" / "agents" / "offpolicy" / "sac.py").is_file()
     assert (site / "rlmeta" / "benchmarks" / "suites" / "smoke.yaml").is_file()
@@ -183,10 +206,13 @@ def test_installed_package_is_one_name_not_shadowed_by_user_folders(tmp_path):
     for name in ("agents", "envs"):
         (project / name).mkdir(parents=True)
         (project / name / "__init__.py").write_text(f"WHO = 'user {name}'\n")
-    code = ("import agents, envs, rlmeta.agents.offpolicy.sac, rlmeta.envs, rlmeta.app.cli;"
-            "print(agents.WHO, envs.WHO, rlmeta.agents.__file__, rlmeta.envs.__file__)")
+    code = (
+        "import agents, envs, rlmeta.agents.offpolicy.sac, rlmeta.envs, rlmeta.app.cli;"
+        "print(agents.WHO, envs.WHO, rlmeta.agents.__file__, rlmeta.envs.__file__)"
+    )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert out.startswith("user agents user envs ")
     assert str(site / "rlmeta" / "agents") in out and str(site / "rlmeta" / "envs") in out

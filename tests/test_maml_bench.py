@@ -11,9 +11,28 @@ def test_maml_cheetah_benchmark_runs_on_the_warp_backend(tmp_path):
     pytest.importorskip("mujoco_warp")
     from rlmeta.benchmarks.maml_cheetah import main
 
-    args = ["--family", "cheetah-dir", "--env-backend", "warp", "--iterations", "1", "--meta-batch", "2",
-            "--rollouts", "2", "--horizon", "4", "--eval-tasks", "2", "--baseline-lrs", "0.1",
-            "--out", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
+    args = [
+        "--family",
+        "cheetah-dir",
+        "--env-backend",
+        "warp",
+        "--iterations",
+        "1",
+        "--meta-batch",
+        "2",
+        "--rollouts",
+        "2",
+        "--horizon",
+        "4",
+        "--eval-tasks",
+        "2",
+        "--baseline-lrs",
+        "0.1",
+        "--out",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "results"),
+    ]
     main(args + ["--train-only", "pretrained"])  # as a second process would, beside --train-only maml
     runs = tmp_path / "runs"
     assert (runs / "pretrain-trpo-cheetah-dir-warp-s0" / "done").exists()
@@ -26,7 +45,9 @@ def test_maml_cheetah_benchmark_runs_on_the_warp_backend(tmp_path):
     assert_figure(tmp_path / "results" / "maml_cheetah-dir-warp.png")
     # the paired comparison (the CPU target): the mean of the per-task differences equals the
     # difference of the two rows' 1-step means (up to the tables' rounding to 0.1)
-    line = next(x for x in md.splitlines() if x.startswith("MAML 1 step - pretrained 1 step (paired over held-out tasks)"))
+    line = next(
+        x for x in md.splitlines() if x.startswith("MAML 1 step - pretrained 1 step (paired over held-out tasks)")
+    )
     paired = float(line.split(": ")[1].split("+-")[0])
     one_step = {r.split("|")[1].strip(): float(r.split("|")[4].split("+-")[0]) for r in rows}
     assert abs(paired - (one_step["MAML"] - one_step["pretrained"])) <= 0.11

@@ -20,8 +20,19 @@ from rlmeta.core.errors import ConfigError
 from rlmeta.core.networks import mlp
 
 torch.set_num_threads(1)
-SINE = ["--k-shot", "5", "--eval-tasks", "40", "--eval-query", "20", "--log-every", "10", "--checkpoint-every", "20",
-        "--no-progress"]
+SINE = [
+    "--k-shot",
+    "5",
+    "--eval-tasks",
+    "40",
+    "--eval-query",
+    "20",
+    "--log-every",
+    "10",
+    "--checkpoint-every",
+    "20",
+    "--no-progress",
+]
 
 
 def test_sine_cli_writes_eval_with_confidence_intervals_and_resumes_bitwise(tmp_path):
@@ -39,8 +50,11 @@ def test_sine_cli_writes_eval_with_confidence_intervals_and_resumes_bitwise(tmp_
     assert json.loads((a / "config.json").read_text())["algo"] == "maml"
     header = (a / "progress.csv").read_text().splitlines()[0].split(",")
     assert {"global_step", "losses/meta_loss", "eval/mse_1_steps"} <= set(header)
+
     # training rows (every log_every): the same losses to the bit; b also keeps its eval row at step 40
-    loss = lambda d: [r["losses/meta_loss"] for r in csv.DictReader((d / "progress.csv").open()) if r["losses/meta_loss"]]  # noqa: E731
+    def loss(d):
+        return [r["losses/meta_loss"] for r in csv.DictReader((d / "progress.csv").open()) if r["losses/meta_loss"]]
+
     assert loss(a) == loss(b) and len(loss(a)) == 60 // 10
     # a finished run directory is not overwritten by accident
     assert main(["meta-train", "sine", "--run-dir", str(a)]) == 2
@@ -123,8 +137,13 @@ def test_meta_train_resume_validates_like_train(tmp_path, capsys):
     assert main(["meta-train", "--resume", str(run)]) == 0
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == files
     assert "nothing to do" in capsys.readouterr().err
-    for flag, value in (("--inner-lr", "0.5"), ("--first-order", None), ("--k-shot", "10"), ("--seed", "3"),
-                        ("--adapt", "head")):
+    for flag, value in (
+        ("--inner-lr", "0.5"),
+        ("--first-order", None),
+        ("--k-shot", "10"),
+        ("--seed", "3"),
+        ("--adapt", "head"),
+    ):
         argv = ["meta-train", "--resume", str(run), "--meta-iterations", "40", flag] + ([value] if value else [])
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -86,9 +86,15 @@ def test_first_and_second_order_differ():
     """The comparisons above would be weak if the Hessian term vanished on this problem."""
     torch.manual_seed(0)
     model = mlp([1, 16, 16, 1], "tanh").double()
-    g = {fo: torch.cat([t.flatten() for t in _grads(model, MetaLearner(model, 0.05, first_order=fo)
-                                                    .meta_loss(mse, *_sine(), steps=1))])
-         for fo in (False, True)}
+    g = {
+        fo: torch.cat(
+            [
+                t.flatten()
+                for t in _grads(model, MetaLearner(model, 0.05, first_order=fo).meta_loss(mse, *_sine(), steps=1))
+            ]
+        )
+        for fo in (False, True)
+    }
     assert (g[False] - g[True]).abs().max() > 1e-4
 
 
@@ -131,7 +137,7 @@ def _step_batch(m: int, n: int, actor: GaussianActor, seed: int) -> StepBatch:
         mean, log_std = actor(obs)
     act = mean + torch.randn(mean.shape, generator=g) * log_std.exp()
     mask = torch.ones(m, n)
-    mask[0, n // 2:] = 0  # one task's episode ended half way
+    mask[0, n // 2 :] = 0  # one task's episode ended half way
     adv = torch.randn(m, n, generator=g) * mask
     return StepBatch(obs, act, gaussian_log_prob(act, mean, log_std), mean, log_std, adv, mask)
 
@@ -154,7 +160,8 @@ def test_meta_rl_surrogate_gradient_equals_learn2learn(kind):
     batches = tuple(_step_batch(3, 10, actor, seed) for seed in range(3))  # D_0, D_1 adapt; D_2 is post-update
 
     surr = torch.func.vmap(lambda p, bs: outer_terms(ours, p, bs, kind, 0.2)[0], in_dims=(None, 0))(
-        ours.params(), batches)  # [M]
+        ours.params(), batches
+    )  # [M]
     total = 0.0
     for i in range(3):
         task = [StepBatch(*(t[i] for t in b)) for b in batches]
@@ -177,9 +184,16 @@ def test_learn2learn_taskset_through_the_adapter():
     data = torch.randn(80, 4, generator=g) + 2 * torch.nn.functional.one_hot(labels % 4, 4)
     dataset = l2l.data.MetaDataset(torch.utils.data.TensorDataset(data, labels))
     ways, shots = 3, 2
-    taskset = l2l.data.Taskset(dataset, num_tasks=-1, task_transforms=[
-        l2l.data.transforms.NWays(dataset, ways), l2l.data.transforms.KShots(dataset, 2 * shots),
-        l2l.data.transforms.LoadData(dataset), l2l.data.transforms.RemapLabels(dataset)])
+    taskset = l2l.data.Taskset(
+        dataset,
+        num_tasks=-1,
+        task_transforms=[
+            l2l.data.transforms.NWays(dataset, ways),
+            l2l.data.transforms.KShots(dataset, 2 * shots),
+            l2l.data.transforms.LoadData(dataset),
+            l2l.data.transforms.RemapLabels(dataset),
+        ],
+    )
 
     class Recorded:  # hand both sides the same draws
         def __init__(self):

@@ -161,7 +161,8 @@ def test_meta_gradient_matches_autograd_loop(kind):
     learner = _learner()
     batches = _batches(learner, 2)
     surr, _, _, _ = torch.func.vmap(lambda p, bs: outer_terms(learner, p, bs, kind, 0.2), in_dims=(None, 0))(
-        learner.params(), tuple(batches))
+        learner.params(), tuple(batches)
+    )
     ours = torch.autograd.grad(surr.mean(), list(learner.model.parameters()))
     total = 0.0
     for i in range(3):
@@ -182,7 +183,8 @@ def test_ratio_and_logprob_meta_gradients_differ():
     grads = {}
     for kind in ("ratio", "logprob"):
         surr = torch.func.vmap(lambda p, bs, kind=kind: outer_terms(learner, p, bs, kind, 0.2)[0], in_dims=(None, 0))(
-            learner.params(), tuple(batches))
+            learner.params(), tuple(batches)
+        )
         grads[kind] = torch.cat([g.flatten() for g in torch.autograd.grad(surr.mean(), list(learner.parameters()))])
     assert (grads["ratio"] - grads["logprob"]).abs().max() > 1e-6
 
@@ -191,7 +193,8 @@ def test_first_order_meta_gradient_is_the_detached_version():
     learner = _learner(first_order=True)
     batches = _batches(learner, 1)
     surr = torch.func.vmap(lambda p, bs: outer_terms(learner, p, bs, "ratio", 0.2)[0], in_dims=(None, 0))(
-        learner.params(), tuple(batches))
+        learner.params(), tuple(batches)
+    )
     ours = torch.autograd.grad(surr.mean(), list(learner.model.parameters()))
     total = 0.0
     for i in range(3):
@@ -222,11 +225,15 @@ def test_fisher_vector_product_through_adaptation_equals_hessian():
             p[n] = flat[i : i + s.numel()].view(s)
             i += s.numel()
         return torch.func.vmap(lambda q, bs: outer_terms(learner, q, bs, "ratio", 0.2)[2], in_dims=(None, 0))(
-            p, tuple(batches)).mean()
+            p, tuple(batches)
+        ).mean()
 
     hess = torch.autograd.functional.hessian(kl_of, flat0)  # [P, P]
-    kl_fn = lambda: torch.func.vmap(lambda q, bs: outer_terms(learner, q, bs, "ratio", 0.2)[2],  # noqa: E731
-                                    in_dims=(None, 0))(learner.params(), tuple(batches)).mean()
+
+    def kl_fn():
+        per_task = torch.func.vmap(lambda q, bs: outer_terms(learner, q, bs, "ratio", 0.2)[2], in_dims=(None, 0))
+        return per_task(learner.params(), tuple(batches)).mean()
+
     fvp = fisher_vector_product(kl_fn, list(learner.model.parameters()), damping=0.0)
     v = torch.randn(flat0.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     assert torch.allclose(fvp(v), hess @ v, atol=1e-10)
@@ -265,9 +272,26 @@ def test_outer_update_improves_the_surrogate_within_bounds(outer):
 
 def test_meta_train_cli_resume_is_bitwise(tmp_path):
     """3 meta-iterations straight == 2, then --resume to 3 (same learner, task RNG and progress rows)."""
-    common = ["--meta-batch", "3", "--rollouts-per-task", "2", "--horizon", "15", "--hidden-sizes", "16", "16",
-              "--eval-tasks", "2", "--eval-rollouts", "2", "--eval-steps", "1", "--checkpoint-every", "1",
-              "--no-progress"]
+    common = [
+        "--meta-batch",
+        "3",
+        "--rollouts-per-task",
+        "2",
+        "--horizon",
+        "15",
+        "--hidden-sizes",
+        "16",
+        "16",
+        "--eval-tasks",
+        "2",
+        "--eval-rollouts",
+        "2",
+        "--eval-steps",
+        "1",
+        "--checkpoint-every",
+        "1",
+        "--no-progress",
+    ]
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["meta-train", "cheetah-vel", *common, "--meta-iterations", "3", "--run-dir", str(a)]) == 0
     assert main(["meta-train", "cheetah-vel", *common, "--meta-iterations", "2", "--run-dir", str(b)]) == 0

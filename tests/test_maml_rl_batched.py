@@ -22,8 +22,12 @@ torch.set_num_threads(1)
 def test_sampler_on_torch_env_equals_numpy_env(family):
     """Same seed, policy and action noise: the torch env on the batched MuJoCo backend yields the
     numpy family's rollouts (observations, actions, rewards, masks), M = 3 tasks x R = 2 rollouts."""
-    tasks = {"cheetah-vel": [[0.3], [1.0], [1.8]], "cheetah-dir": [[1.0], [-1.0], [1.0]], "ant-dir": [[1.0], [-1.0], [1.0]],
-             "point": [[0.05, 0.0], [-0.3, 0.2], [0.4, -0.4]]}[family]
+    tasks = {
+        "cheetah-vel": [[0.3], [1.0], [1.8]],
+        "cheetah-dir": [[1.0], [-1.0], [1.0]],
+        "ant-dir": [[1.0], [-1.0], [1.0]],
+        "point": [[0.05, 0.0], [-0.3, 0.2], [0.4, -0.4]],
+    }[family]
     out = {}
     for backend in ("numpy", "mujoco"):
         env = make_meta_env(family, 6, threads=1, backend=backend)
@@ -48,11 +52,32 @@ def test_sampler_on_torch_env_equals_numpy_env(family):
 def test_meta_train_on_the_warp_backend(tmp_path):
     """A tiny meta-train run with the task-batched env on mujoco-warp (Warp's CPU device here)."""
     pytest.importorskip("mujoco_warp")
-    args = ["meta-train", "cheetah-dir", "--env-backend", "warp", "--meta-batch", "2", "--rollouts-per-task", "2",
-            "--horizon", "5", "--hidden-sizes", "8", "--meta-iterations", "1", "--eval-tasks", "2",
-            "--eval-rollouts", "2", "--eval-steps", "1", "--no-progress", "--run-dir", str(tmp_path / "run")]
+    args = [
+        "meta-train",
+        "cheetah-dir",
+        "--env-backend",
+        "warp",
+        "--meta-batch",
+        "2",
+        "--rollouts-per-task",
+        "2",
+        "--horizon",
+        "5",
+        "--hidden-sizes",
+        "8",
+        "--meta-iterations",
+        "1",
+        "--eval-tasks",
+        "2",
+        "--eval-rollouts",
+        "2",
+        "--eval-steps",
+        "1",
+        "--no-progress",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
     assert main(args) == 0
     ev = json.loads((tmp_path / "run" / "eval.json").read_text())
     assert set(ev["return_after_steps"]) == {"0", "1"}
     assert all(np.isfinite(r).all() for r in ev["per_task_returns"])
-

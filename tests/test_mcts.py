@@ -119,7 +119,7 @@ def _tictactoe_minimax():
             return -1
         if all(c != 0 for c in cells):
             return 0
-        return max(-value(tuple(-x for x in cells[:a] + (1,) + cells[a + 1:])) for a in range(9) if cells[a] == 0)
+        return max(-value(tuple(-x for x in cells[:a] + (1,) + cells[a + 1 :])) for a in range(9) if cells[a] == 0)
 
     return value
 
@@ -134,10 +134,12 @@ def _perfect_model(obs, legal):
 @pytest.mark.parametrize("algorithm", ["puct", "gumbel"])
 def test_perfect_value_wins_and_blocks(algorithm):
     g = make("tictactoe", 2)
-    boards = torch.tensor([
-        [[1, 1, 0], [-1, -1, 0], [0, 0, 0]],   # X to move: 2 wins (5 would only block)
-        [[1, 1, 0], [-1, 0, 0], [1, 0, -1]],   # O to move: must block at 2
-    ])
+    boards = torch.tensor(
+        [
+            [[1, 1, 0], [-1, -1, 0], [0, 0, 0]],  # X to move: 2 wins (5 would only block)
+            [[1, 1, 0], [-1, 0, 0], [1, 0, -1]],  # O to move: must block at 2
+        ]
+    )
     s = g.from_boards(boards)
     cfg = SearchConfig(num_simulations=32, algorithm=algorithm, gumbel_scale=0.0)
     out = search(g, s, _perfect_model, cfg)
@@ -211,8 +213,10 @@ def test_rollout_policy_steers_rollouts():
     b = torch.tensor([[1, -1, 1], [-1, 1, 1], [-1, 0, 0]]).expand(64, 3, 3)
     s = g.from_boards(b)
     assert s.player.tolist() == [1] * 64
-    prefer = lambda target: (lambda obs, legal: torch.where(  # noqa: E731
-        torch.arange(9) == target, 20.0, 0.0).expand(legal.shape))
+
+    def prefer(target):  # a rollout policy that strongly prefers one cell
+        return lambda obs, legal: torch.where(torch.arange(9) == target, 20.0, 0.0).expand(legal.shape)
+
     z7 = rollout(g, s, prefer(7))
     z8 = rollout(g, s, prefer(8))
     assert z7.tolist() == [-1.0] * 64  # from O's view: X wins
@@ -310,7 +314,7 @@ def _tictactoe_plies_after_each_move(ev, solver):
     out = torch.full((ev.states.player.shape[0], 9), math.inf)
     for i, (cells, p) in enumerate(zip(ev.states.board.flatten(1).tolist(), ev.states.player.tolist())):
         for a in (a for a in range(9) if cells[a] == 0):
-            out[i, a] = 1 + solver.plies[tuple(cells[:a] + [1 - 2 * p] + cells[a + 1:])]
+            out[i, a] = 1 + solver.plies[tuple(cells[:a] + [1 - 2 * p] + cells[a + 1 :])]
     return out
 
 

@@ -85,18 +85,22 @@ def _model(obs: torch.Tensor, legal: torch.Tensor) -> tuple[torch.Tensor, torch.
 def _assert_same_tree(a: Tree, b: Tree) -> None:
     for f in fields(Tree):
         x, y = getattr(a, f.name), getattr(b, f.name)
-        for u, v in (zip(x, y) if f.name == "states" else [(x, y)]):
+        for u, v in zip(x, y) if f.name == "states" else [(x, y)]:
             assert torch.equal(u, v), f.name
 
 
 @pytest.mark.parametrize("game", ["tictactoe", "connect4"])
-@pytest.mark.parametrize("cfg", [
-    SearchConfig(num_simulations=40, algorithm="uct", rollout_weight=1.0),
-    SearchConfig(num_simulations=40, algorithm="puct", dirichlet_fraction=0.25),
-    SearchConfig(num_simulations=40, algorithm="gumbel", max_considered=4),
-    SearchConfig(num_simulations=40, algorithm="puct", solver=True),
-    SearchConfig(num_simulations=40, algorithm="gumbel", solver=True, rollout_weight=0.5),
-], ids=["uct-rollout", "puct-dirichlet", "gumbel", "puct-solver", "gumbel-solver-mix"])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        SearchConfig(num_simulations=40, algorithm="uct", rollout_weight=1.0),
+        SearchConfig(num_simulations=40, algorithm="puct", dirichlet_fraction=0.25),
+        SearchConfig(num_simulations=40, algorithm="gumbel", max_considered=4),
+        SearchConfig(num_simulations=40, algorithm="puct", solver=True),
+        SearchConfig(num_simulations=40, algorithm="gumbel", solver=True, rollout_weight=0.5),
+    ],
+    ids=["uct-rollout", "puct-dirichlet", "gumbel", "puct-solver", "gumbel-solver-mix"],
+)
 def test_fast_search_builds_the_reference_tree(game, cfg):
     """Two moves of 16 games (the second on the reused subtree): every tree field and every
     output of the fast search equal the reference search's, bit for bit."""

@@ -18,8 +18,12 @@ from rlmeta.envs.meta import make_meta_env
 from rlmeta.envs.meta.batched import TorchMetaEnv
 
 M, R = 3, 2  # tasks x rollouts per task
-TASKS = {"cheetah-vel": np.array([[0.2], [1.9], [1.0]]), "cheetah-dir": np.array([[1.0], [-1.0], [-1.0]]),
-         "ant-dir": np.array([[1.0], [-1.0], [1.0]]), "point": np.array([[0.3, -0.2], [0.05, 0.0], [-0.5, 0.5]])}
+TASKS = {
+    "cheetah-vel": np.array([[0.2], [1.9], [1.0]]),
+    "cheetah-dir": np.array([[1.0], [-1.0], [-1.0]]),
+    "ant-dir": np.array([[1.0], [-1.0], [1.0]]),
+    "point": np.array([[0.3, -0.2], [0.05, 0.0], [-0.5, 0.5]]),
+}
 
 
 def _single_task_envs(family: str, seed: int):
@@ -52,7 +56,7 @@ def test_task_batch_equals_single_task_families(family):
     done_seen = False
     for a in _actions(np.random.default_rng(0), family, 8):
         obs, reward, done = env.step(torch.as_tensor(a))
-        ref = [e.step(a[m * R:(m + 1) * R]) for m, e in enumerate(refs)]
+        ref = [e.step(a[m * R : (m + 1) * R]) for m, e in enumerate(refs)]
         np.testing.assert_array_equal(obs.numpy(), np.concatenate([o for o, _, _ in ref]))
         np.testing.assert_allclose(reward.numpy(), np.concatenate([r for _, r, _ in ref]), rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(done.numpy(), np.concatenate([d for _, _, d in ref]))
@@ -80,7 +84,7 @@ def test_ant_dir_task_batch_equals_gymnasium_ant_dir():
     for _ in range(60):
         a = rng.uniform(-1.5, 1.5, size=(M * R, 8))
         obs, reward, done = env.step(torch.as_tensor(a))
-        ref = [e.step(a[m * R:(m + 1) * R]) for m, e in enumerate(refs)]
+        ref = [e.step(a[m * R : (m + 1) * R]) for m, e in enumerate(refs)]
         np.testing.assert_array_equal(obs.numpy(), np.concatenate([o for o, _, _ in ref]))
         np.testing.assert_allclose(reward.numpy(), np.concatenate([r for _, r, _ in ref]), rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(done.numpy(), np.concatenate([d for _, _, d in ref]))
@@ -107,7 +111,7 @@ def test_warp_backend_rewards_equal_numpy_family(family):
         qvel = np.concatenate([e.backend.qvel for e in refs])
         env.physics.b.set_state(qpos, qvel, elapsed=0)
         obs, reward, done = env.step(torch.as_tensor(a, dtype=torch.float32))
-        ref = [e.step(a[m * R:(m + 1) * R]) for m, e in enumerate(refs)]
+        ref = [e.step(a[m * R : (m + 1) * R]) for m, e in enumerate(refs)]
         assert reward.dtype == torch.float32 and obs.shape == (M * R, 17) and not done.any()
         np.testing.assert_allclose(reward.numpy(), np.concatenate([r for _, r, _ in ref]), atol=2e-3)
         np.testing.assert_allclose(obs.numpy(), np.concatenate([o for o, _, _ in ref]), rtol=1e-3, atol=2e-3)
@@ -126,8 +130,12 @@ def test_ant_dir_on_the_warp_backend():
     for _ in range(3):
         obs, reward, done = env.step(torch.zeros(4, 8))
         info = env.physics.info
-        expected = env.tasks[:, 0] * info["reward_forward"] + info["reward_survive"] + info["reward_ctrl"] + \
-            info["reward_contact"]
+        expected = (
+            env.tasks[:, 0] * info["reward_forward"]
+            + info["reward_survive"]
+            + info["reward_ctrl"]
+            + info["reward_contact"]
+        )
         torch.testing.assert_close(reward, expected)
         assert obs.shape == (4, 105) and done.dtype == torch.bool and not done.any()
     env.close()

@@ -16,7 +16,9 @@ def _random_actions(rng, n, d, scale=1.5):
 def test_cheetah_rewards_from_qpos(name):
     env = make_meta_env(name, num_envs=4, threads=1)
     rng = np.random.default_rng(0)
-    tasks = np.array([[0.0], [0.7], [2.0], [1.3]]) if name == "cheetah-vel" else np.array([[1.0], [-1.0], [-1.0], [1.0]])
+    tasks = (
+        np.array([[0.0], [0.7], [2.0], [1.3]]) if name == "cheetah-vel" else np.array([[1.0], [-1.0], [-1.0], [1.0]])
+    )
     env.set_task(tasks)
     assert np.array_equal(env.get_task(), tasks)
     env.reset(seed=0)

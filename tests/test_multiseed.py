@@ -18,9 +18,32 @@ from rlmeta.core.checkpoint import load_checkpoint
 DATA = Path(__file__).parent / "data"
 ALGOS = ["ddpg", "td3", "sac"]
 # small nets, 200 random steps, updates from step 100 in phases of 50, an evaluation at 200 and 400
-COMMON = ["--env", "Hopper-v5", "--hidden-sizes", "32", "32", "--batch-size", "32", "--start-steps", "200",
-          "--update-after", "100", "--update-every", "50", "--eval-every", "200", "--eval-episodes", "2",
-          "--eval-envs", "2", "--log-every", "200", "--buffer-size", "5000", "--no-progress"]
+COMMON = [
+    "--env",
+    "Hopper-v5",
+    "--hidden-sizes",
+    "32",
+    "32",
+    "--batch-size",
+    "32",
+    "--start-steps",
+    "200",
+    "--update-after",
+    "100",
+    "--update-every",
+    "50",
+    "--eval-every",
+    "200",
+    "--eval-episodes",
+    "2",
+    "--eval-envs",
+    "2",
+    "--log-every",
+    "200",
+    "--buffer-size",
+    "5000",
+    "--no-progress",
+]
 EXTRA = {"ddpg": [], "td3": [], "sac": ["--autotune"]}  # SAC with its temperature step too
 
 
@@ -50,8 +73,11 @@ def assert_same_run(a: Path, b: Path, rtol: float, atol: float) -> None:
         assert ga[opt]["t"] == gb[opt]["t"] > 0
         torch.testing.assert_close(ga[opt]["m"], gb[opt]["m"], rtol=rtol, atol=atol)
     la, lb = ga["loop"], gb["loop"]
-    assert (la["num_updates"], la["next_eval"], la["buffer"]["size"]) == (lb["num_updates"], lb["next_eval"],
-                                                                           lb["buffer"]["size"])
+    assert (la["num_updates"], la["next_eval"], la["buffer"]["size"]) == (
+        lb["num_updates"],
+        lb["next_eval"],
+        lb["buffer"]["size"],
+    )
     # the 200 uniform-random steps depend on the seed's RNG stream and env seeding only: exact
     assert torch.equal(la["buffer"]["data"][:200], lb["buffer"]["data"][:200])
     torch.testing.assert_close(la["buffer"]["data"], lb["buffer"]["data"], rtol=rtol, atol=atol)
@@ -60,8 +86,24 @@ def assert_same_run(a: Path, b: Path, rtol: float, atol: float) -> None:
 @pytest.mark.parametrize("algo", ALGOS)
 def test_seeds_together_match_single_runs(algo, tmp_path):
     steps = ["--total-steps", "400"]
-    assert main(["train", algo, "--seeds", "2", "--seed", "5", "--run-dir", str(tmp_path / "multi-s{seed}"),
-                 *COMMON, *steps, *EXTRA[algo]]) == 0
+    assert (
+        main(
+            [
+                "train",
+                algo,
+                "--seeds",
+                "2",
+                "--seed",
+                "5",
+                "--run-dir",
+                str(tmp_path / "multi-s{seed}"),
+                *COMMON,
+                *steps,
+                *EXTRA[algo],
+            ]
+        )
+        == 0
+    )
     for seed in (5, 6):
         single = tmp_path / f"single-s{seed}"
         assert main(["train", algo, "--seed", str(seed), "--run-dir", str(single), *COMMON, *steps, *EXTRA[algo]]) == 0
@@ -118,8 +160,24 @@ def test_compile_on_the_cpu_is_the_eager_run_and_resumes(tmp_path, capsys):
 
 
 def test_seeds_give_each_seed_its_own_wandb_run(tmp_path):
-    assert main(["train", "ddpg", "--seeds", "2", "--run-dir", str(tmp_path / "s{seed}"), *COMMON,
-                 "--total-steps", "200", "--wandb", "offline"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ddpg",
+                "--seeds",
+                "2",
+                "--run-dir",
+                str(tmp_path / "s{seed}"),
+                *COMMON,
+                "--total-steps",
+                "200",
+                "--wandb",
+                "offline",
+            ]
+        )
+        == 0
+    )
     ids = [(tmp_path / f"s{s}" / "wandb_id.txt").read_text().strip() for s in (0, 1)]
     assert ids[0] != ids[1]
     for s, run_id in zip((0, 1), ids):
@@ -127,11 +185,14 @@ def test_seeds_give_each_seed_its_own_wandb_run(tmp_path):
         assert len(files) == 1 and files[0].stat().st_size > 0
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--seeds", "2", "--run-dir", "runs/x"], "{seed} placeholder"),
-    (["--seeds", "0"], "--seeds must be >= 1"),
-    (["--seeds", "two"], "--seeds"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seeds", "2", "--run-dir", "runs/x"], "{seed} placeholder"),
+        (["--seeds", "0"], "--seeds must be >= 1"),
+        (["--seeds", "two"], "--seeds"),
+    ],
+)
 def test_seeds_bad_input_is_one_line(argv, message, capsys):
     assert main(["train", "sac", *argv, "--total-steps", "10"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -153,10 +214,15 @@ def reference_numbers(tmp_path: Path) -> dict:
         rd = tmp_path / algo
         assert main(["train", algo, "--run-dir", str(rd), *entry["argv"]]) == 0
         ck = load_checkpoint(rd / "checkpoint.pt")["agent"]
-        digest = {k: hashlib.sha256(ck[k]["m"].numpy().tobytes() + ck[k]["v"].numpy().tobytes()).hexdigest()
-                  for k in ck if k.endswith("_opt")}
-        params = {k: float(torch.cat([p.reshape(-1).double() for p in ck[k].values()]).sum()).hex()
-                  for k in ("actor", "critic")}
+        digest = {
+            k: hashlib.sha256(ck[k]["m"].numpy().tobytes() + ck[k]["v"].numpy().tobytes()).hexdigest()
+            for k in ck
+            if k.endswith("_opt")
+        }
+        params = {
+            k: float(torch.cat([p.reshape(-1).double() for p in ck[k].values()]).sum()).hex()
+            for k in ("actor", "critic")
+        }
         losses = [{k: v for k, v in r.items() if k.startswith("losses/")} for r in rows(rd)]
         out[algo] = {"argv": entry["argv"], "adam_sha256": digest, "param_sums": params, "losses": losses}
     return out
@@ -177,7 +243,8 @@ def test_default_path_is_the_code_before_multiseed(tmp_path):
         assert got[algo]["argv"] == ref[algo]["argv"]
         for net in ("actor", "critic"):
             assert float.fromhex(got[algo]["param_sums"][net]) == pytest.approx(
-                float.fromhex(ref[algo]["param_sums"][net]), rel=1e-5), (algo, net)
+                float.fromhex(ref[algo]["param_sums"][net]), rel=1e-5
+            ), (algo, net)
         assert len(got[algo]["losses"]) == len(ref[algo]["losses"])
         for a, b in zip(got[algo]["losses"], ref[algo]["losses"]):
             assert a.keys() == b.keys()
@@ -187,8 +254,9 @@ def test_default_path_is_the_code_before_multiseed(tmp_path):
 
 
 # ---------------------------------------------------------------------- the functional update
-@pytest.mark.parametrize("algo, mode", [("ddpg", "eager"), ("td3", "eager"), ("sac", "eager"), ("sac", "compile"),
-                                        ("td3", "graph")])
+@pytest.mark.parametrize(
+    "algo, mode", [("ddpg", "eager"), ("td3", "eager"), ("sac", "eager"), ("sac", "compile"), ("td3", "graph")]
+)
 def test_functional_update_equals_update(algo, mode, capsys, monkeypatch):
     """The vmapped executor over one seed (StackedSeeds.update: update_step under vmap with
     torch.func.grad and a functional Adam; "compile": one torch.compile'd graph, as `--seeds K
@@ -231,8 +299,9 @@ def test_functional_update_equals_update(algo, mode, capsys, monkeypatch):
             assert len(S._fns) == 2 and all(isinstance(f, CapturedFn) for f in S._fns.values())
         # the agent's modules see the stacked rows: its act() uses the updated actor
         obs = fun.loop.buffer.sample(4).obs.numpy()
-        torch.testing.assert_close(torch.as_tensor(fun.act(obs, True)), torch.as_tensor(ref.act(obs, True)),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            torch.as_tensor(fun.act(obs, True)), torch.as_tensor(ref.act(obs, True)), rtol=1e-5, atol=1e-6
+        )
     finally:
         ref.envs.close()
         fun.envs.close()

@@ -45,8 +45,16 @@ class WidePPO(PPO):
         return NormedGaussianActor(obs_dim, act_dim)
 
 
-PPO_TINY = dict(env="Hopper-v5", num_envs=2, num_steps=64, num_minibatches=2, update_epochs=1, total_steps=256,
-                progress=False, device="cpu")
+PPO_TINY = dict(
+    env="Hopper-v5",
+    num_envs=2,
+    num_steps=64,
+    num_minibatches=2,
+    update_epochs=1,
+    total_steps=256,
+    progress=False,
+    device="cpu",
+)
 
 
 def snapshot(module: nn.Module) -> list[torch.Tensor]:
@@ -182,9 +190,21 @@ class ProbedTD3(TD3):
         return metrics
 
 
-TINY = dict(env="Hopper-v5", hidden_sizes=(16,), batch_size=16, start_steps=50, update_after=50,
-            update_every=25, eval_every=0, log_every=100, buffer_size=1000, total_steps=100, progress=False,
-            device="cpu", torch_threads=1)
+TINY = dict(
+    env="Hopper-v5",
+    hidden_sizes=(16,),
+    batch_size=16,
+    start_steps=50,
+    update_after=50,
+    update_every=25,
+    eval_every=0,
+    log_every=100,
+    buffer_size=1000,
+    total_steps=100,
+    progress=False,
+    device="cpu",
+    torch_threads=1,
+)
 
 
 def last_row(run_dir) -> dict[str, float]:
@@ -237,8 +257,13 @@ def test_bound_networks_see_each_seeds_parameters():
 
         out = torch.func.vmap(probe)(S.flats["actor_opt"], S.flats["critic_opt"], obs)
         for i, a in enumerate(agents):  # each agent's own live modules on its own row
-            want = (a.actor(obs[i])[0], a.actor.deterministic(obs[i]), a.actor.net[0](obs[i]), a.actor.net[0].weight,
-                    a.critic.weights[1])
+            want = (
+                a.actor(obs[i])[0],
+                a.actor.deterministic(obs[i]),
+                a.actor.net[0](obs[i]),
+                a.actor.net[0].weight,
+                a.critic.weights[1],
+            )
             for got, w in zip(out, want):
                 torch.testing.assert_close(got[i], w.detach())
         assert not torch.equal(out[1][0], out[1][1])  # the seeds' actors differ

@@ -55,9 +55,13 @@ def det_actor(actor: DeterministicActor, obs: torch.Tensor) -> torch.Tensor:
 
 def tiny_batch(obs_dim=3, act_dim=2, b=5, seed=0) -> ReplayBatch:
     g = torch.Generator().manual_seed(seed)
-    return ReplayBatch(torch.randn(b, obs_dim, generator=g), torch.rand(b, act_dim, generator=g) * 2 - 1,
-                       torch.randn(b, generator=g), torch.randn(b, obs_dim, generator=g),
-                       torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0])[:b])
+    return ReplayBatch(
+        torch.randn(b, obs_dim, generator=g),
+        torch.rand(b, act_dim, generator=g) * 2 - 1,
+        torch.randn(b, generator=g),
+        torch.randn(b, obs_dim, generator=g),
+        torch.tensor([0.0, 1.0, 0.0, 0.0, 1.0])[:b],
+    )
 
 
 # ---------------------------------------------------------------------- polyak / targets
@@ -115,8 +119,9 @@ def _agent(algo: str, **kw):
 
     Cfg = {"ddpg": ddpg.DDPGConfig, "td3": td3.TD3Config, "sac": sac.SACConfig}[algo]
     kw = {"eval_every": 0, **kw}
-    cfg = Cfg(env="Hopper-v5", hidden_sizes=(16, 16), batch_size=8, buffer_size=1000, start_steps=10**6,
-              progress=False, **kw)
+    cfg = Cfg(
+        env="Hopper-v5", hidden_sizes=(16, 16), batch_size=8, buffer_size=1000, start_steps=10**6, progress=False, **kw
+    )
     agent = build_agent(algo, cfg)
     step = 0
     while step < 50:  # random actions into the buffer
@@ -129,8 +134,12 @@ def test_td3_delayed_actor_and_targets():
     try:
         changed = []
         for _ in range(9):
-            before = [agent.actor_opt.flat.clone(), agent.critic_opt.flat.clone(), agent.actor_targ_flat.clone(),
-                      agent.critic_targ_flat.clone()]
+            before = [
+                agent.actor_opt.flat.clone(),
+                agent.critic_opt.flat.clone(),
+                agent.actor_targ_flat.clone(),
+                agent.critic_targ_flat.clone(),
+            ]
             agent.update(agent.loop.buffer.sample(8))
             agent.loop.num_updates += 1  # as OffPolicyLoop does after each update
             after = [agent.actor_opt.flat, agent.critic_opt.flat, agent.actor_targ_flat, agent.critic_targ_flat]
@@ -187,7 +196,7 @@ def test_sac_critic_loss_matches_hand_computation():
     log_std = log_std.clamp(-20, 2)
     u = mean + eps * log_std.exp()
     logp_u = (-0.5 * eps**2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-    logp = logp_u - torch.log1p(-torch.tanh(u) ** 2).sum(-1)  # change of variables, direct form
+    logp = logp_u - torch.log1p(-(torch.tanh(u) ** 2)).sum(-1)  # change of variables, direct form
     a2 = torch.tanh(u)
     q_next = torch.minimum(q_member(q_t, 0, b.next_obs, a2), q_member(q_t, 1, b.next_obs, a2))
     y = b.rewards.to(D) + 0.99 * (1 - b.dones.to(D)) * (q_next - 0.3 * logp)
@@ -217,7 +226,9 @@ def test_sac_tanh_log_prob_matches_change_of_variables():
     # closed form: a = tanh(u), u ~ N(mu, sigma^2)  =>  p(a) = N(atanh(a); mu, sigma) / (1 - a^2)
     keep = a.abs() < 0.999  # atanh is ill-conditioned at the edge in float32 samples
     u = torch.atanh(a[keep])
-    closed = -0.5 * ((u - mu) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi) - torch.log1p(-a[keep] ** 2)
+    closed = (
+        -0.5 * ((u - mu) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi) - torch.log1p(-(a[keep] ** 2))
+    )
     torch.testing.assert_close(logp[keep], closed, rtol=1e-4, atol=2e-3)
     # and the density it defines is the sample's: histogram against exp(log p) on the bin centres
     edges = torch.linspace(-0.95, 0.95, 39, dtype=D)
@@ -243,7 +254,7 @@ def test_sac_log_prob_sums_over_independent_dims_and_deterministic_action():
     for j, (m, s) in enumerate([(0.4, 0.7), (-1.0, 0.3)]):
         u = torch.atanh(a64[:, j])
         log_n = -0.5 * ((u - m) / s) ** 2 - math.log(s) - 0.5 * math.log(2 * math.pi)
-        per_dim.append(log_n - torch.log1p(-a64[:, j] ** 2))
+        per_dim.append(log_n - torch.log1p(-(a64[:, j] ** 2)))
     keep = a.abs().max(1).values < 0.999
     torch.testing.assert_close(logp.double()[keep], (per_dim[0] + per_dim[1])[keep], rtol=1e-4, atol=2e-3)
     torch.testing.assert_close(pi.deterministic(torch.zeros(1, 2)), torch.tanh(torch.tensor([[0.4, -1.0]])))
@@ -264,8 +275,13 @@ def test_alpha_loss_sign(entropy_below_target):
 def _rows(ids, obs_dim=2, act_dim=1):
     ids = torch.as_tensor(ids, dtype=torch.float32)
     n = ids.numel()
-    return (ids[:, None].expand(n, obs_dim), torch.zeros(n, act_dim), ids, ids[:, None].expand(n, obs_dim) + 0.5,
-            torch.zeros(n))
+    return (
+        ids[:, None].expand(n, obs_dim),
+        torch.zeros(n, act_dim),
+        ids,
+        ids[:, None].expand(n, obs_dim) + 0.5,
+        torch.zeros(n),
+    )
 
 
 def test_replay_wraparound_keeps_newest_rows():
@@ -346,8 +362,17 @@ def test_collect_stores_truncation_as_nonterminal_with_final_obs():
 def test_loop_schedule_update_to_data_ratio_and_eval_steps():
     """Phases of 30 env steps, 0.5 updates per env step once 100 transitions are stored, rows every
     70 steps, evaluations exactly at 100, 200, 300 (phases are cut there and at total_steps)."""
-    agent = _agent("ddpg", update_after=100, update_every=30, utd_ratio=0.5, log_every=70, eval_every=100,
-                   eval_episodes=2, eval_envs=2, total_steps=310)
+    agent = _agent(
+        "ddpg",
+        update_after=100,
+        update_every=30,
+        utd_ratio=0.5,
+        log_every=70,
+        eval_every=100,
+        eval_episodes=2,
+        eval_envs=2,
+        total_steps=310,
+    )
     try:
         agent.global_step = 50  # _agent collected 50 random transitions
         logged = []
@@ -358,8 +383,14 @@ def test_loop_schedule_update_to_data_ratio_and_eval_steps():
         agent.envs.close()
     # 50 -> 80 (buffer 80 < 100: no update) -> 100 (cut at the eval: 20 steps, 10 updates); 100 ->
     # 190 (3 phases, 45); -> 200 (cut, 5); -> 290 (45); -> 300 (5); -> 310 (cut at the end, 5)
-    assert logged == [(100, 10, True), (190, 55, False), (200, 60, True), (290, 105, False), (300, 110, True),
-                      (310, 115, False)]
+    assert logged == [
+        (100, 10, True),
+        (190, 55, False),
+        (200, 60, True),
+        (290, 105, False),
+        (300, 110, True),
+        (310, 115, False),
+    ]
     assert agent.loop.next_eval == 400
 
 
@@ -412,9 +443,32 @@ def test_compiled_loss_equals_eager():
 @pytest.mark.parametrize("algo", ["ddpg", "td3", "sac"])
 def test_short_cli_run_and_resume(algo, tmp_path):
     rd = tmp_path / algo
-    common = ["--env", "Hopper-v5", "--hidden-sizes", "32", "32", "--batch-size", "32", "--start-steps", "100",
-              "--update-after", "100", "--update-every", "50", "--eval-every", "300", "--eval-episodes", "2",
-              "--eval-envs", "2", "--log-every", "200", "--buffer-size", "5000", "--no-progress"]
+    common = [
+        "--env",
+        "Hopper-v5",
+        "--hidden-sizes",
+        "32",
+        "32",
+        "--batch-size",
+        "32",
+        "--start-steps",
+        "100",
+        "--update-after",
+        "100",
+        "--update-every",
+        "50",
+        "--eval-every",
+        "300",
+        "--eval-episodes",
+        "2",
+        "--eval-envs",
+        "2",
+        "--log-every",
+        "200",
+        "--buffer-size",
+        "5000",
+        "--no-progress",
+    ]
     assert main(["train", algo, "--total-steps", "600", "--run-dir", str(rd), *common]) == 0
     ck = load_checkpoint(rd / "checkpoint.pt")
     assert ck["global_step"] == 600 and ck["agent"]["loop"]["buffer"]["size"] == 600

@@ -26,8 +26,16 @@ N, LIMIT = 4, 20  # worlds, time limit (short, so truncations happen within the 
 
 
 def small_cfg(**over) -> TD3Config:
-    kw = dict(env="Hopper-v5", num_envs=N, start_steps=40, update_after=10**9, eval_every=0, log_every=10**9,
-              buffer_size=10_000, total_steps=10**9)
+    kw = dict(
+        env="Hopper-v5",
+        num_envs=N,
+        start_steps=40,
+        update_after=10**9,
+        eval_every=0,
+        log_every=10**9,
+        buffer_size=10_000,
+        total_steps=10**9,
+    )
     return TD3Config().replace(**{**kw, **over})
 
 
@@ -100,8 +108,14 @@ def test_gpu_presets_follow_fasttd3():
     for Cfg in (SACConfig, TD3Config):
         c = Cfg.presets()["gpu"]
         c.validate()
-        assert (c.env_backend, c.num_envs, c.batch_size, c.polyak, c.normalize_obs, c.compile) == \
-            ("warp", 1024, 32768, 0.9, True, True)
+        assert (c.env_backend, c.num_envs, c.batch_size, c.polyak, c.normalize_obs, c.compile) == (
+            "warp",
+            1024,
+            32768,
+            0.9,
+            True,
+            True,
+        )
         assert c.utd_ratio * c.num_envs == 2.0 and c.update_every == c.num_envs  # per vector step
         assert c.buffer_size == 10_000 * c.num_envs and c.hidden_sizes == (512, 256, 128)
     assert TD3Config.presets()["gpu"].policy_delay == 2 and SACConfig.presets()["gpu"].autotune
@@ -113,10 +127,22 @@ def test_gpu_preset_updates_on_a_device_env():
     buffer holds update_after rows; episode statistics come from the device sums."""
     from rlmeta.agents.offpolicy.td3 import TD3
 
-    cfg = TD3Config.presets()["gpu"].replace(env="Hopper-v5", device="cpu", num_envs=N, update_every=N,
-                                             utd_ratio=2 / N, batch_size=32, hidden_sizes=(16,), start_steps=8,
-                                             update_after=8, log_every=4 * N, compile=False, eval_every=0,
-                                             buffer_size=1000, stagger_starts=False)
+    cfg = TD3Config.presets()["gpu"].replace(
+        env="Hopper-v5",
+        device="cpu",
+        num_envs=N,
+        update_every=N,
+        utd_ratio=2 / N,
+        batch_size=32,
+        hidden_sizes=(16,),
+        start_steps=8,
+        update_after=8,
+        log_every=4 * N,
+        compile=False,
+        eval_every=0,
+        buffer_size=1000,
+        stagger_starts=False,
+    )
     env = DeviceVecEnv(TorchOnCPU("Hopper-v5", N, max_episode_steps=LIMIT), seed=0, normalize_obs=True)
     torch.manual_seed(0)
     agent = TD3(cfg, env, torch.device("cpu"))
@@ -141,11 +167,48 @@ def test_gpu_preset_cli_on_warp_cpu(tmp_path):
 
     for algo in ("td3", "sac"):
         rd = tmp_path / algo
-        assert main(["train", algo, "--preset", "gpu", "--env", "HalfCheetah-v5", "--device", "cpu",
-                     "--num-envs", "8", "--update-every", "8", "--utd-ratio", "0.25", "--batch-size", "64",
-                     "--hidden-sizes", "16", "16", "--start-steps", "64", "--update-after", "64",
-                     "--buffer-size", "4096", "--total-steps", "1600", "--log-every", "400", "--eval-every", "0",
-                     "--no-compile", "--no-progress", "--run-dir", str(rd)]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    algo,
+                    "--preset",
+                    "gpu",
+                    "--env",
+                    "HalfCheetah-v5",
+                    "--device",
+                    "cpu",
+                    "--num-envs",
+                    "8",
+                    "--update-every",
+                    "8",
+                    "--utd-ratio",
+                    "0.25",
+                    "--batch-size",
+                    "64",
+                    "--hidden-sizes",
+                    "16",
+                    "16",
+                    "--start-steps",
+                    "64",
+                    "--update-after",
+                    "64",
+                    "--buffer-size",
+                    "4096",
+                    "--total-steps",
+                    "1600",
+                    "--log-every",
+                    "400",
+                    "--eval-every",
+                    "0",
+                    "--no-compile",
+                    "--no-progress",
+                    "--run-dir",
+                    str(rd),
+                ]
+            )
+            == 0
+        )
         ck = load_checkpoint(rd / "checkpoint.pt")
         assert ck["global_step"] == 1600 and "buffer" not in ck["agent"]["loop"]
         assert ck["agent"]["loop"]["num_updates"] == 2 * (200 - 7)  # 2 per vector step from the 8th (64 rows) on

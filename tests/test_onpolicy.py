@@ -229,8 +229,9 @@ def test_host_collection_is_bitwise_the_tensor_loop(num_envs):
     for fast in (True, False):
         torch.manual_seed(0)
         actor, critic = GaussianActor(11, 3, (16, 16)), Critic(11, (16, 16))
-        envs = make_vec_env("Hopper-v5", num_envs, seed=2, backend="mujoco", threads=1, normalize_obs=True,
-                            normalize_reward=True)
+        envs = make_vec_env(
+            "Hopper-v5", num_envs, seed=2, backend="mujoco", threads=1, normalize_obs=True, normalize_reward=True
+        )
         envs.backend.max_episode_steps = 30
         col = OnPolicyCollector(envs, 90, torch.device("cpu"), gamma=0.99)
         col.reset()
@@ -238,8 +239,13 @@ def test_host_collection_is_bitwise_the_tensor_loop(num_envs):
         for _ in range(2):
             if fast:
                 sampler, value = actor.fast_sampler(), critic.fast_value()  # numpy in and out on this path
-                batches.append(col.collect(lambda o, s=sampler: tuple(x.numpy() for x in s(torch.from_numpy(o))),
-                                           lambda o, v=value: v(torch.from_numpy(o)).numpy(), 0.95))
+                batches.append(
+                    col.collect(
+                        lambda o, s=sampler: tuple(x.numpy() for x in s(torch.from_numpy(o))),
+                        lambda o, v=value: v(torch.from_numpy(o)).numpy(),
+                        0.95,
+                    )
+                )
             else:
                 batches.append(reference_collect(col, actor.sample, critic, 0.95))
             batches[-1] = tuple(x.clone() for x in batches[-1])
@@ -263,9 +269,14 @@ def test_ppo_update_is_bitwise_the_per_network_loop(preset):
 
     results = []
     for new in (True, False):
-        cfg = PPOConfig.presets()[preset].replace(env="Hopper-v5", num_envs=2, num_steps=256, num_minibatches=4 if
-                                                  preset == "cleanrl" else 1, update_epochs=6, target_kl=0.002 if
-                                                  preset == "spinningup" else 0.0)
+        cfg = PPOConfig.presets()[preset].replace(
+            env="Hopper-v5",
+            num_envs=2,
+            num_steps=256,
+            num_minibatches=4 if preset == "cleanrl" else 1,
+            update_epochs=6,
+            target_kl=0.002 if preset == "spinningup" else 0.0,
+        )
         envs = make_vec_env("Hopper-v5", 2, seed=0, backend="mujoco", threads=1)
         torch.manual_seed(0)
         agent = PPO(cfg, envs, torch.device("cpu"))

@@ -89,7 +89,9 @@ def test_functional_adam_step_is_flat_adam_bitwise():
         t = t + 1
         p, m, v = adam_step(p, g, m, v, t, lr)
         assert torch.equal(p, opt.flat) and torch.equal(m, opt.m) and torch.equal(v, opt.v)
-    rows = torch.func.vmap(lambda p, g, m, v: adam_step(p, g, m, v, t + 1, lr))(*(x.expand(2, 1000) for x in (p, g, m, v)))
+    rows = torch.func.vmap(lambda p, g, m, v: adam_step(p, g, m, v, t + 1, lr))(
+        *(x.expand(2, 1000) for x in (p, g, m, v))
+    )
     for got, want in zip(rows, adam_step(p, g, m, v, t + 1, lr)):
         assert torch.equal(got[0], want) and torch.equal(got[1], want)
 

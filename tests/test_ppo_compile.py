@@ -91,8 +91,16 @@ def test_ppo_update_phase_compiled_equals_eager(capsys, device):
         compiled_or_skip(lambda x: x)
     out = []
     for compile_ in (False, True):
-        cfg = PPOConfig(env="Hopper-v5", num_envs=1, num_steps=4 * B, num_minibatches=4, update_epochs=2,
-                        hidden_sizes=(32, 32), compile=compile_, desired_kl=0.002)
+        cfg = PPOConfig(
+            env="Hopper-v5",
+            num_envs=1,
+            num_steps=4 * B,
+            num_minibatches=4,
+            update_epochs=2,
+            hidden_sizes=(32, 32),
+            compile=compile_,
+            desired_kl=0.002,
+        )
         agent, metrics = update_once(cfg, device, iters=3 if device == "cuda" else 1)
         if device == "cuda":
             assert agent._update_phase.captured == compile_
@@ -112,8 +120,17 @@ def test_ppo_update_phase_compiled_equals_eager(capsys, device):
 def test_adaptive_kl_learning_rate_by_hand():
     """desired_kl: each policy step first scales both rates by 1/1.5 (KL > 2d), 1.5 (KL < d/2) or 1,
     clamped to [1e-5, 1e-2]. Replaying the metrics' KL sequence by hand gives the final rates."""
-    cfg = PPOConfig(env="Hopper-v5", num_envs=1, num_steps=4 * B, num_minibatches=4, update_epochs=2,
-                    hidden_sizes=(32, 32), desired_kl=0.002, actor_lr=3e-4, critic_lr=6e-4)
+    cfg = PPOConfig(
+        env="Hopper-v5",
+        num_envs=1,
+        num_steps=4 * B,
+        num_minibatches=4,
+        update_epochs=2,
+        hidden_sizes=(32, 32),
+        desired_kl=0.002,
+        actor_lr=3e-4,
+        critic_lr=6e-4,
+    )
     envs = make_vec_env("Hopper-v5", 1, seed=0, backend="mujoco", threads=1)
     torch.manual_seed(0)
     agent = PPO(cfg, envs, torch.device("cpu"))
@@ -127,7 +144,9 @@ def test_adaptive_kl_learning_rate_by_hand():
         f = 1 / 1.5 if kl > 0.004 else 1.5 if kl < 0.001 else 1.0
         f = float(torch.tensor(f))  # the factor is a float32 tensor
         lr_pi, lr_v = min(max(lr_pi * f, 1e-5), 1e-2), min(max(lr_v * f, 1e-5), 1e-2)
-    assert len(set(kls)) > 1 and agent.actor_opt.lr == pytest.approx(lr_pi) and agent.critic_opt.lr == pytest.approx(lr_v)
+    assert (
+        len(set(kls)) > 1 and agent.actor_opt.lr == pytest.approx(lr_pi) and agent.critic_opt.lr == pytest.approx(lr_v)
+    )
     assert agent.actor_opt.lr != 3e-4  # the schedule moved
 
 

@@ -32,9 +32,25 @@ def test_extension_example_runs_from_python_and_cli(tmp_path: Path):
     l2 = _column(tmp_path / "runs" / "ppo-l2" / "progress.csv", "losses/action_l2")
     assert len(l2) == 2 and all(math.isfinite(v) and v > 0 for v in l2)
 
-    subprocess.run([sys.executable, "-m", "rlmeta", "train", "my_ideas:PPOWithL2", "--env", "Hopper-v5",
-                    "--total-steps", "2048", "--run-dir", "runs/cli", "--no-progress"],
-                   cwd=tmp_path, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlmeta",
+            "train",
+            "my_ideas:PPOWithL2",
+            "--env",
+            "Hopper-v5",
+            "--total-steps",
+            "2048",
+            "--run-dir",
+            "runs/cli",
+            "--no-progress",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     assert len(_column(tmp_path / "runs" / "cli" / "progress.csv", "losses/action_l2")) == 1
 
 
@@ -55,16 +71,20 @@ def test_readme_figures_are_the_committed_csvs():
     from gpu_ppo/summary.csv, the off-policy rows from offpolicy-300k/summary.csv."""
     results = ROOT / "benchmarks" / "results"
     gpu = {(r["task"], r["seed"], r["figure"]): float(r["value"]) for r in _csv(results / "gpu_ppo" / "summary.csv")}
-    for key in [("HalfCheetah-v5", "0", "median_env_steps_per_s_per_iteration"),
-                ("HalfCheetah-v5", "0", "whole_run_env_steps_per_s"),
-                ("HalfCheetah-v5", "0", "end_to_end_env_steps_per_s_cuda_graph_update"),
-                ("HalfCheetah-v5", "0", "end_to_end_env_steps_per_s_eager_update")]:
+    for key in [
+        ("HalfCheetah-v5", "0", "median_env_steps_per_s_per_iteration"),
+        ("HalfCheetah-v5", "0", "whole_run_env_steps_per_s"),
+        ("HalfCheetah-v5", "0", "end_to_end_env_steps_per_s_cuda_graph_update"),
+        ("HalfCheetah-v5", "0", "end_to_end_env_steps_per_s_eager_update"),
+    ]:
         assert f"{gpu[key]:,.0f}" in README, key
     assert f"{gpu[('HalfCheetah-v5', '0', 'final_training_return_5_iteration_mean')]:,.0f} at" in README
     assert f"6000 after {gpu[('HalfCheetah-v5', '0', 'wall_s_to_training_return_6000')]:.0f} s" in README
     assert f"3000 after {gpu[('Hopper-v5', '0', 'wall_s_to_training_return_3000')]:.0f} s" in README
     for r in _csv(results / "offpolicy-300k" / "summary.csv"):
         if r["step"] == "300000":
-            row = (f"| {r['algo'].upper()} | {r['env']} | 300k | {r['seeds']} | {float(r['mean']):.0f} +- "
-                   f"{float(r['std']):.0f} | {float(r['ref_mean']):.0f} | {float(r['ratio']):.2f} |")
+            row = (
+                f"| {r['algo'].upper()} | {r['env']} | 300k | {r['seeds']} | {float(r['mean']):.0f} +- "
+                f"{float(r['std']):.0f} | {float(r['ref_mean']):.0f} | {float(r['ratio']):.2f} |"
+            )
             assert row in README, row

@@ -43,8 +43,21 @@ def _space(tmp_path) -> Path:
 
 
 def _args(space, out, trials, steps=2048, *extra):
-    return ["sweep", "ppo", "--env", "Pendulum-v1", "--space", str(space), "--trials", str(trials),
-            "--total-steps", str(steps), "--out", str(out), *extra]
+    return [
+        "sweep",
+        "ppo",
+        "--env",
+        "Pendulum-v1",
+        "--space",
+        str(space),
+        "--trials",
+        str(trials),
+        "--total-steps",
+        str(steps),
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def _returns(run_dir: Path) -> tuple[list[int], list[float]]:
@@ -69,7 +82,7 @@ def _study(out: Path):
 def _check_values(out: Path, trial) -> None:
     """value and intermediate values == running mean of the last 5 returns in progress.csv."""
     steps, rets = _returns(out / f"trial-{trial.number:03d}")
-    running = {s: float(np.mean(rets[max(0, i - 4): i + 1])) for i, s in enumerate(steps)}
+    running = {s: float(np.mean(rets[max(0, i - 4) : i + 1])) for i, s in enumerate(steps)}
     assert trial.intermediate_values == pytest.approx(running)
     if trial.state.name == "COMPLETE":
         assert trial.value == pytest.approx(np.mean(rets[-5:]))
@@ -123,8 +136,22 @@ def test_sweep_survives_kill_without_repeating_and_writes_best(tmp_path):
     assert (cfg.env, cfg.num_steps, cfg.num_minibatches, cfg.preset) == ("Pendulum-v1", 256, 4, "cleanrl")
     # and the train CLI accepts it
     rd = tmp_path / "from-best"
-    assert main(["train", "ppo", "--preset", str(out / "best.yaml"), "--total-steps", "256", "--run-dir", str(rd),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--preset",
+                str(out / "best.yaml"),
+                "--total-steps",
+                "256",
+                "--run-dir",
+                str(rd),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert json.loads((rd / "config.json").read_text())["actor_lr"] == best.params["actor_lr"]
 
 
@@ -136,12 +163,20 @@ def test_median_pruner_stops_a_trial_below_earlier_ones(tmp_path):
     space, out = _space(tmp_path), tmp_path / "pr"
     out.mkdir()
     study = optuna.create_study(study_name="pr", storage=f"sqlite:///{out / 'study.db'}", direction="maximize")
-    dists = {"actor_lr": FloatDistribution(1e-4, 3e-3, log=True), "update_epochs": IntDistribution(1, 3),
-             "hidden_sizes": CategoricalDistribution(["[32, 32]", "[64, 64]"])}
+    dists = {
+        "actor_lr": FloatDistribution(1e-4, 3e-3, log=True),
+        "update_epochs": IntDistribution(1, 3),
+        "hidden_sizes": CategoricalDistribution(["[32, 32]", "[64, 64]"]),
+    }
     for lr in (1e-3, 2e-3, 5e-4):
-        study.add_trial(optuna.trial.create_trial(
-            params={"actor_lr": lr, "update_epochs": 2, "hidden_sizes": "[32, 32]"}, distributions=dists,
-            value=1e6, intermediate_values=dict.fromkeys(range(256, 2049, 256), 1000000.0)))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"actor_lr": lr, "update_epochs": 2, "hidden_sizes": "[32, 32]"},
+                distributions=dists,
+                value=1e6,
+                intermediate_values=dict.fromkeys(range(256, 2049, 256), 1000000.0),
+            )
+        )
     assert main(_args(space, out, 4, 2048)) == 0
     t = _study(out).trials[3]
     assert t.state.name == "PRUNED" and max(t.intermediate_values) == 512
@@ -150,15 +185,18 @@ def test_median_pruner_stops_a_trial_below_earlier_ones(tmp_path):
     assert [r["state"] for r in _trials_csv(out) if r["trial"] == "3"] == ["PRUNED"]
 
 
-@pytest.mark.parametrize("space,msg", [
-    ("nosuch: {type: float, low: 0, high: 1}", "'nosuch' is not a PPOConfig field"),
-    ("seed: {type: int, low: 0, high: 3}", "'seed' is set by `rlmeta sweep` flags"),
-    ("actor_lr: {type: float, low: 1.0e-3, high: 1.0e-4}", "needs low < high"),
-    ("actor_lr: {type: float, low: 0, high: 1, log: true}", "low must be > 0"),
-    ("actor_lr: {type: beta}", "type must be float, int or categorical"),
-    ("ent_coef: 0.0", "tunes nothing"),
-    ("num_minibatches: {type: categorical, choices: []}", "non-empty list of choices"),
-])
+@pytest.mark.parametrize(
+    "space,msg",
+    [
+        ("nosuch: {type: float, low: 0, high: 1}", "'nosuch' is not a PPOConfig field"),
+        ("seed: {type: int, low: 0, high: 3}", "'seed' is set by `rlmeta sweep` flags"),
+        ("actor_lr: {type: float, low: 1.0e-3, high: 1.0e-4}", "needs low < high"),
+        ("actor_lr: {type: float, low: 0, high: 1, log: true}", "low must be > 0"),
+        ("actor_lr: {type: beta}", "type must be float, int or categorical"),
+        ("ent_coef: 0.0", "tunes nothing"),
+        ("num_minibatches: {type: categorical, choices: []}", "non-empty list of choices"),
+    ],
+)
 def test_bad_space_one_line_error(tmp_path, capsys, space, msg):
     p = tmp_path / "s.yaml"
     p.write_text(space)
@@ -171,8 +209,25 @@ def test_bad_space_one_line_error(tmp_path, capsys, space, msg):
 def test_resume_with_other_settings_is_refused(tmp_path, capsys):
     space, out = _space(tmp_path), tmp_path / "sw"
     assert main(_args(space, out, 1, 512)) == 0
-    assert main(["sweep", "ppo", "--env", "Hopper-v5", "--space", str(space), "--trials", "2", "--total-steps", "512",
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                "ppo",
+                "--env",
+                "Hopper-v5",
+                "--space",
+                str(space),
+                "--trials",
+                "2",
+                "--total-steps",
+                "512",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "holds a different sweep" in capsys.readouterr().err
     assert len(_study(out).trials) == 1
 
@@ -192,8 +247,11 @@ def test_ray_executor_matches_local_trials(tmp_path):
         rd = ray_out / f"trial-{n:03d}"
         cfg = json.loads((rd / "config.json").read_text())
         assert (rd / "done").exists() and cfg["wandb_group"] == "ray"
-        params = {"actor_lr": cfg["actor_lr"], "update_epochs": cfg["update_epochs"],
-                  "hidden_sizes": json.dumps(cfg["hidden_sizes"])}
+        params = {
+            "actor_lr": cfg["actor_lr"],
+            "update_epochs": cfg["update_epochs"],
+            "hidden_sizes": json.dumps(cfg["hidden_sizes"]),
+        }
         value = by_params[json.dumps(params, sort_keys=True)]
         assert np.mean(_returns(rd)[1][-5:]) == pytest.approx(value)
     best = load_preset(PPOConfig, str(ray_out / "best.yaml"))
@@ -223,17 +281,25 @@ def test_importance_png_tick_labels_do_not_overlap(tmp_path, monkeypatch):
 
     from rlmeta.app.sweep import Param, Space, TrialRecord, write_importance_png
 
-    params = [Param("actor_lr", "float", 1e-5, 1e-2, log=True), Param("critic_lr", "float", 1e-5, 1e-2, log=True),
-              Param("update_epochs", "int", 1, 20), Param("gae_lambda", "float", 0.8, 0.99),
-              Param("hidden_sizes", "categorical", choices=((64, 64), (256, 256), (400, 300))),
-              Param("ent_coef", "float", 0.0, 0.01), Param("num_minibatches", "categorical", choices=(4, 8, 16, 32))]
+    params = [
+        Param("actor_lr", "float", 1e-5, 1e-2, log=True),
+        Param("critic_lr", "float", 1e-5, 1e-2, log=True),
+        Param("update_epochs", "int", 1, 20),
+        Param("gae_lambda", "float", 0.8, 0.99),
+        Param("hidden_sizes", "categorical", choices=((64, 64), (256, 256), (400, 300))),
+        Param("ent_coef", "float", 0.0, 0.01),
+        Param("num_minibatches", "categorical", choices=(4, 8, 16, 32)),
+    ]
     space = Space({p.name: p for p in params}, {})
     rng = random.Random(0)
     records = []
     for i in range(12):
-        values = {p.name: rng.choice(p.encoded) if p.kind == "categorical" else
-                  (rng.randint(int(p.low), int(p.high)) if p.kind == "int" else rng.uniform(p.low, p.high))
-                  for p in params}
+        values = {
+            p.name: rng.choice(p.encoded)
+            if p.kind == "categorical"
+            else (rng.randint(int(p.low), int(p.high)) if p.kind == "int" else rng.uniform(p.low, p.high))
+            for p in params
+        }
         records.append(TrialRecord(i, "COMPLETE", values, rng.uniform(0, 3000), 10.0, f"trial-{i:03d}"))
     figs, close = [], plt.close
     monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig) or close(fig))
@@ -251,8 +317,20 @@ def test_importance_png_tick_labels_do_not_overlap(tmp_path, monkeypatch):
 def test_an_env_the_agent_cannot_act_in_is_refused_before_the_first_trial(tmp_path, capsys):
     p = tmp_path / "s.yaml"
     p.write_text("pi_lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}")
-    argv = ["sweep", "sac", "--env", "CartPole-v1", "--space", str(p), "--trials", "3", "--total-steps", "2048",
-            "--out", str(tmp_path / "o")]
+    argv = [
+        "sweep",
+        "sac",
+        "--env",
+        "CartPole-v1",
+        "--space",
+        str(p),
+        "--trials",
+        "3",
+        "--total-steps",
+        "2048",
+        "--out",
+        str(tmp_path / "o"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("rlmeta: error: sac needs a continuous (Box) action space; CartPole-v1 has Discrete(2)")

@@ -13,8 +13,7 @@ from rlmeta.app.cli import main
 from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.core.seeding import rng_state
 
-SMALL = ["--num-envs", "2", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "2",
-         "--no-progress"]
+SMALL = ["--num-envs", "2", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "2", "--no-progress"]
 
 
 def _rows(run_dir):
@@ -24,8 +23,26 @@ def _rows(run_dir):
 
 def test_train_writes_contract_files(tmp_path):
     rd = tmp_path / "run"
-    assert main(["train", "ppo", "--env", "Hopper-v5", "--total-steps", "1024", "--seed", "3",
-                 "--run-dir", str(rd), "--device", "cpu", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "Hopper-v5",
+                "--total-steps",
+                "1024",
+                "--seed",
+                "3",
+                "--run-dir",
+                str(rd),
+                "--device",
+                "cpu",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     cfg = json.loads((rd / "config.json").read_text())
     assert cfg["algo"] == "ppo" and cfg["env"] == "Hopper-v5" and cfg["seed"] == 3 and cfg["num_envs"] == 2
     rows = _rows(rd)
@@ -35,14 +52,17 @@ def test_train_writes_contract_files(tmp_path):
     assert ck["global_step"] == 1024 and ck["algo"] == "ppo"
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["train", "nosuchalgo"], "unknown algo 'nosuchalgo'"),
-    (["train", "ppo", "--env", "HalfCheeta-v5", "--total-steps", "10"], "unknown env 'HalfCheeta-v5'"),
-    (["train", "sac", "--env", "CartPole-v1", "--total-steps", "10"], "continuous (Box) action space"),
-    (["train", "ppo", "--total-steps", "-5"], "--total-steps must be positive"),
-    (["train", "ppo", "--gamma", "1.5"], "--gamma: invalid value 1.5"),
-    (["train", "ppo", "--preset", "nope"], "unknown preset 'nope'"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["train", "nosuchalgo"], "unknown algo 'nosuchalgo'"),
+        (["train", "ppo", "--env", "HalfCheeta-v5", "--total-steps", "10"], "unknown env 'HalfCheeta-v5'"),
+        (["train", "sac", "--env", "CartPole-v1", "--total-steps", "10"], "continuous (Box) action space"),
+        (["train", "ppo", "--total-steps", "-5"], "--total-steps must be positive"),
+        (["train", "ppo", "--gamma", "1.5"], "--gamma: invalid value 1.5"),
+        (["train", "ppo", "--preset", "nope"], "unknown preset 'nope'"),
+    ],
+)
 def test_bad_input_one_line_error(args, msg, capsys, tmp_path):
     assert main([*args, "--run-dir", str(tmp_path / "r")] if len(args) > 2 else args) == 2
     err = capsys.readouterr().err.strip()
@@ -71,8 +91,7 @@ def test_resume_after_kill_continues_bitwise(tmp_path, monkeypatch):
     normaliser and RNG state of an uninterrupted run (the batched MuJoCo backend checkpoints physics)."""
     from rlmeta.agents.onpolicy import ppo
 
-    common = ["train", "ppo", "--env", "HalfCheetah-v5", "--total-steps", "1536", "--checkpoint-every", "512",
-              *SMALL]
+    common = ["train", "ppo", "--env", "HalfCheetah-v5", "--total-steps", "1536", "--checkpoint-every", "512", *SMALL]
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert main([*common, "--run-dir", str(full)]) == 0
     final_rng = rng_state()
@@ -110,8 +129,28 @@ def test_wandb_offline_run_holds_metrics_and_config(tmp_path):
     from wandb_reader import config_values, history_rows, read_records, run_info
 
     rd = tmp_path / "run"
-    assert main(["train", "ppo", "--env", "Hopper-v5", "--total-steps", "1024", "--run-dir", str(rd),
-                 "--wandb", "offline", "--seed", "7", "--wandb-name", "hop-custom", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "Hopper-v5",
+                "--total-steps",
+                "1024",
+                "--run-dir",
+                str(rd),
+                "--wandb",
+                "offline",
+                "--seed",
+                "7",
+                "--wandb-name",
+                "hop-custom",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     files = glob.glob(str(rd / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(files) == 1
     recs = read_records(files[0])

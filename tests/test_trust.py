@@ -25,11 +25,45 @@ from rlmeta.app.runner import run_dir_lock
 from rlmeta.core import checkpoint as ckpt_mod
 from rlmeta.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-PPO = ["--env", "Hopper-v5", "--num-envs", "2", "--num-steps", "128", "--num-minibatches", "2",
-       "--update-epochs", "1", "--checkpoint-every", "256", "--no-progress"]
-SAC = ["--env", "Hopper-v5", "--hidden-sizes", "32", "32", "--batch-size", "32", "--start-steps", "100",
-       "--update-after", "100", "--update-every", "50", "--eval-every", "0", "--log-every", "100",
-       "--buffer-size", "2000", "--checkpoint-every", "200", "--no-progress"]
+PPO = [
+    "--env",
+    "Hopper-v5",
+    "--num-envs",
+    "2",
+    "--num-steps",
+    "128",
+    "--num-minibatches",
+    "2",
+    "--update-epochs",
+    "1",
+    "--checkpoint-every",
+    "256",
+    "--no-progress",
+]
+SAC = [
+    "--env",
+    "Hopper-v5",
+    "--hidden-sizes",
+    "32",
+    "32",
+    "--batch-size",
+    "32",
+    "--start-steps",
+    "100",
+    "--update-after",
+    "100",
+    "--update-every",
+    "50",
+    "--eval-every",
+    "0",
+    "--log-every",
+    "100",
+    "--buffer-size",
+    "2000",
+    "--checkpoint-every",
+    "200",
+    "--no-progress",
+]
 
 
 def one_error_line(capsys, *needles: str) -> str:
@@ -54,8 +88,10 @@ class Evil:
 
 def test_loading_a_crafted_checkpoint_never_runs_code(tmp_path):
     marker = tmp_path / "pwned"
-    for payload in ({"format": ckpt_mod.FORMAT, "agent": Evil(str(marker))},  # the whole file a pickle
-                    Evil(str(marker))):
+    for payload in (
+        {"format": ckpt_mod.FORMAT, "agent": Evil(str(marker))},  # the whole file a pickle
+        Evil(str(marker)),
+    ):
         path = tmp_path / "evil.pt"
         torch.save(payload, path)
         with pytest.raises(CheckpointError, match="corrupt checkpoint"):
@@ -68,8 +104,14 @@ def test_loading_a_crafted_checkpoint_never_runs_code(tmp_path):
     inner = io.BytesIO()
     torch.save({"agent": Evil(str(marker))}, inner)
     blob = inner.getvalue()
-    torch.save({"format": ckpt_mod.FORMAT, "sha256": hashlib.sha256(blob).hexdigest(),
-                "payload": torch.frombuffer(bytearray(blob), dtype=torch.uint8)}, tmp_path / "evil2.pt")
+    torch.save(
+        {
+            "format": ckpt_mod.FORMAT,
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "payload": torch.frombuffer(bytearray(blob), dtype=torch.uint8),
+        },
+        tmp_path / "evil2.pt",
+    )
     with pytest.raises(CheckpointError, match="corrupt checkpoint"):
         load_checkpoint(tmp_path / "evil2.pt")
     assert not marker.exists()
@@ -79,16 +121,25 @@ def test_checkpoint_round_trips_numpy_and_rng_states_exactly(tmp_path):
     from rlmeta.core.seeding import rng_state
 
     np.random.seed(3)
-    payload = {"rng": rng_state(), "obs_rms": {"mean": np.linspace(0, 1, 7), "count": np.float64(12.5)},
-               "u32": np.arange(4, dtype=np.uint32), "flags": np.array([True, False]), "gen": torch.Generator().get_state(),
-               "pcg": np.random.default_rng(1).bit_generator.state, "shape": (64, 64), "none": None}
+    payload = {
+        "rng": rng_state(),
+        "obs_rms": {"mean": np.linspace(0, 1, 7), "count": np.float64(12.5)},
+        "u32": np.arange(4, dtype=np.uint32),
+        "flags": np.array([True, False]),
+        "gen": torch.Generator().get_state(),
+        "pcg": np.random.default_rng(1).bit_generator.state,
+        "shape": (64, 64),
+        "none": None,
+    }
     save_checkpoint(tmp_path / "c.pt", payload)
     got = load_checkpoint(tmp_path / "c.pt")
     assert got["rng"]["python"] == payload["rng"]["python"]
     name, keys, pos, has_gauss, cached = got["rng"]["numpy"]
     assert name == "MT19937" and keys.dtype == np.uint32 and np.array_equal(keys, payload["rng"]["numpy"][1])
     assert (pos, has_gauss, cached) == tuple(payload["rng"]["numpy"][2:])
-    assert got["obs_rms"]["mean"].dtype == np.float64 and np.array_equal(got["obs_rms"]["mean"], payload["obs_rms"]["mean"])
+    assert got["obs_rms"]["mean"].dtype == np.float64 and np.array_equal(
+        got["obs_rms"]["mean"], payload["obs_rms"]["mean"]
+    )
     assert isinstance(got["obs_rms"]["count"], np.float64) and got["obs_rms"]["count"] == 12.5
     assert got["u32"].dtype == np.uint32 and got["flags"].tolist() == [True, False]
     assert torch.equal(got["gen"], payload["gen"]) and got["pcg"] == payload["pcg"]
@@ -100,7 +151,7 @@ def test_flipped_bytes_fail_the_digest(tmp_path):
     save_checkpoint(path, {"w": torch.randn(50_000)})
     data = bytearray(path.read_bytes())
     mid = len(data) // 2
-    data[mid:mid + 64] = bytes(b ^ 0xFF for b in data[mid:mid + 64])
+    data[mid : mid + 64] = bytes(b ^ 0xFF for b in data[mid : mid + 64])
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="SHA-256 mismatch"):
         load_checkpoint(path)
@@ -152,13 +203,33 @@ def test_nonfinite_ppo_stops_with_one_line_and_keeps_the_good_checkpoint(tmp_pat
     assert main(["train", "ppo", "--total-steps", "512", "--run-dir", str(rd), *PPO]) == 0
     good = (rd / "checkpoint.pt").read_bytes()
     capsys.readouterr()
-    assert main(["train", "ppo", "--resume", str(rd), "--total-steps", "2048", "--actor-lr", "1e10",
-                 "--critic-lr", "1e10"]) == 2
+    assert (
+        main(
+            ["train", "ppo", "--resume", str(rd), "--total-steps", "2048", "--actor-lr", "1e10", "--critic-lr", "1e10"]
+        )
+        == 2
+    )
     one_error_line(capsys, "non-finite", "last good checkpoint (step 512) is kept")
     assert (rd / "checkpoint.pt").read_bytes() == good
     fresh = tmp_path / "fresh"
-    assert main(["train", "ppo", "--total-steps", "2048", "--run-dir", str(fresh), "--actor-lr", "1e10",
-                 "--critic-lr", "1e10", *PPO]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--total-steps",
+                "2048",
+                "--run-dir",
+                str(fresh),
+                "--actor-lr",
+                "1e10",
+                "--critic-lr",
+                "1e10",
+                *PPO,
+            ]
+        )
+        == 2
+    )
     one_error_line(capsys, "non-finite")
     assert not (fresh / "done").exists()
     if (fresh / "checkpoint.pt").exists():  # any checkpoint written before the blow-up is finite
@@ -167,17 +238,74 @@ def test_nonfinite_ppo_stops_with_one_line_and_keeps_the_good_checkpoint(tmp_pat
 
 
 def test_nonfinite_sac_maml_and_alphazero_stop_too(tmp_path, capsys):
-    assert main(["train", "sac", "--total-steps", "600", "--run-dir", str(tmp_path / "sac"), "--pi-lr", "1e12",
-                 "--q-lr", "1e12", *SAC]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "sac",
+                "--total-steps",
+                "600",
+                "--run-dir",
+                str(tmp_path / "sac"),
+                "--pi-lr",
+                "1e12",
+                "--q-lr",
+                "1e12",
+                *SAC,
+            ]
+        )
+        == 2
+    )
     one_error_line(capsys, "non-finite")
     assert not (tmp_path / "sac" / "done").exists()
-    assert main(["meta-train", "sine", "--meta-iterations", "40", "--meta-lr", "1e12", "--k-shot", "5",
-                 "--eval-tasks", "10", "--eval-query", "10", "--log-every", "10", "--checkpoint-every", "10",
-                 "--no-progress", "--run-dir", str(tmp_path / "maml")]) == 2
+    assert (
+        main(
+            [
+                "meta-train",
+                "sine",
+                "--meta-iterations",
+                "40",
+                "--meta-lr",
+                "1e12",
+                "--k-shot",
+                "5",
+                "--eval-tasks",
+                "10",
+                "--eval-query",
+                "10",
+                "--log-every",
+                "10",
+                "--checkpoint-every",
+                "10",
+                "--no-progress",
+                "--run-dir",
+                str(tmp_path / "maml"),
+            ]
+        )
+        == 2
+    )
     one_error_line(capsys, "non-finite")
     assert not (tmp_path / "maml" / "done").exists()
-    assert main(["train", "alphazero", "--env", "tictactoe", "--total-steps", "3072", "--lr", "1e12",
-                 "--run-dir", str(tmp_path / "az"), "--no-progress", "--device", "cpu"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "alphazero",
+                "--env",
+                "tictactoe",
+                "--total-steps",
+                "3072",
+                "--lr",
+                "1e12",
+                "--run-dir",
+                str(tmp_path / "az"),
+                "--no-progress",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 2
+    )
     one_error_line(capsys, "non-finite", "parameters of net")
     assert not (tmp_path / "az" / "done").exists()
 
@@ -213,9 +341,11 @@ def test_bench_children_die_with_their_parent(tmp_path):
         "from rlmeta.benchmarks.executors import die_with_parent\n"
         "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'], preexec_fn=die_with_parent())\n"
         "print(p.pid, flush=True)\n"
-        "time.sleep(120)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parents[1])
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1]
+    )
     child = int(parent.stdout.readline())
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
@@ -254,11 +384,17 @@ def test_failed_resume_leaves_the_run_as_it_was(tmp_path, capsys):
 def test_learning_rate_override_on_resume_reaches_the_optimizer(tmp_path, algo, flags, opt):
     rd = tmp_path / algo
     common = PPO if algo == "ppo" else SAC
-    assert main(["train", algo, *flags, "--total-steps", "256" if algo == "ppo" else "200", "--run-dir", str(rd),
-                 *common]) == 0
+    assert (
+        main(["train", algo, *flags, "--total-steps", "256" if algo == "ppo" else "200", "--run-dir", str(rd), *common])
+        == 0
+    )
     lr_flag = "--actor-lr" if algo == "ppo" else "--pi-lr"
-    assert main(["train", algo, "--resume", str(rd), "--total-steps", "512" if algo == "ppo" else "400",
-                 lr_flag, "1.25e-5"]) == 0
+    assert (
+        main(
+            ["train", algo, "--resume", str(rd), "--total-steps", "512" if algo == "ppo" else "400", lr_flag, "1.25e-5"]
+        )
+        == 0
+    )
     ck = load_checkpoint(rd / "checkpoint.pt")
     assert ck["agent"][opt]["lr"] == pytest.approx(1.25e-5)
     field = "actor_lr" if algo == "ppo" else "pi_lr"
@@ -272,8 +408,9 @@ def test_resume_of_a_finished_run_rewrites_nothing(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "ppo", "--resume", str(rd)]) == 0
     assert "already trained to step 256" in capsys.readouterr().err
-    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in rd.iterdir()
-            if p.is_file() and p.name != ".lock"} == files
+    assert {
+        p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in rd.iterdir() if p.is_file() and p.name != ".lock"
+    } == files
 
 
 def test_total_steps_rounding_is_said_once(tmp_path, capsys):
@@ -301,13 +438,16 @@ def test_console_progress_shows_only_reported_metrics(capsys, tmp_path):
 def test_no_mujoco_or_wandb_noise(tmp_path):
     """HalfCheetah's XML made MuJoCo print a settotalmass deprecation on every run, and W&B suggested
     its LLM tracer because our package is called `agents`."""
-    code = ("import sys; from rlmeta.app.cli import main; sys.exit(main(['train', 'ppo', '--env', 'HalfCheetah-v5', "
-            "'--total-steps', '256', '--num-envs', '2', '--num-steps', '128', '--num-minibatches', '2', "
-            f"'--update-epochs', '1', '--no-progress', '--wandb', 'offline', '--run-dir', r'{tmp_path / 'r'}']))")
+    code = (
+        "import sys; from rlmeta.app.cli import main; sys.exit(main(['train', 'ppo', '--env', 'HalfCheetah-v5', "
+        "'--total-steps', '256', '--num-envs', '2', '--num-steps', '128', '--num-minibatches', '2', "
+        f"'--update-epochs', '1', '--no-progress', '--wandb', 'offline', '--run-dir', r'{tmp_path / 'r'}']))"
+    )
     env = {**os.environ, "WANDB_MODE": "offline"}
     env.pop("WANDB_SILENT", None)
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                       cwd=Path(__file__).resolve().parents[1])
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1]
+    )
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     assert "settotalmass" not in out and "Weave" not in out and "Detected [" not in out

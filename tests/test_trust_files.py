@@ -19,8 +19,21 @@ from rlmeta.app.cli import main
 from rlmeta.app.runner import run_dir_lock
 from rlmeta.core.errors import ConfigError
 
-PPO = ["--env", "Hopper-v5", "--num-envs", "2", "--num-steps", "64", "--num-minibatches", "2",
-       "--update-epochs", "1", "--total-steps", "128", "--no-progress"]
+PPO = [
+    "--env",
+    "Hopper-v5",
+    "--num-envs",
+    "2",
+    "--num-steps",
+    "64",
+    "--num-minibatches",
+    "2",
+    "--update-epochs",
+    "1",
+    "--total-steps",
+    "128",
+    "--no-progress",
+]
 
 
 @pytest.fixture()
@@ -69,7 +82,8 @@ def test_lock_of_a_normal_run_dir_still_holds_the_pid(tmp_path):
 def _evil_module(folder: Path, marker: Path) -> None:
     (folder / "evilmod.py").write_text(
         f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
-        "from rlmeta.agents.onpolicy.ppo import PPO as Agent\n")
+        "from rlmeta.agents.onpolicy.ppo import PPO as Agent\n"
+    )
 
 
 def test_render_never_imports_a_module_named_in_config_json(tmp_path, monkeypatch, capsys):
@@ -111,9 +125,31 @@ def test_user_module_is_found_after_installed_packages(tmp_path, monkeypatch):
     assert sys.path[-1] == "" and "" not in sys.path[:-1]
 
 
-SAC = ["--env", "Hopper-v5", "--hidden-sizes", "16", "--batch-size", "16", "--start-steps", "50",
-       "--update-after", "50", "--update-every", "25", "--eval-every", "0", "--log-every", "100",
-       "--buffer-size", "1000", "--checkpoint-every", "100", "--no-progress", "--torch-threads", "1"]
+SAC = [
+    "--env",
+    "Hopper-v5",
+    "--hidden-sizes",
+    "16",
+    "--batch-size",
+    "16",
+    "--start-steps",
+    "50",
+    "--update-after",
+    "50",
+    "--update-every",
+    "25",
+    "--eval-every",
+    "0",
+    "--log-every",
+    "100",
+    "--buffer-size",
+    "1000",
+    "--checkpoint-every",
+    "100",
+    "--no-progress",
+    "--torch-threads",
+    "1",
+]
 
 
 def test_seeds_group_killed_between_first_checkpoints_resumes(tmp_path, capsys):
@@ -138,8 +174,9 @@ def test_seeds_group_killed_between_first_checkpoints_resumes(tmp_path, capsys):
 
 def test_seeds_resume_reads_the_first_seed_off_the_run_dirs(tmp_path, capsys):
     pattern = str(tmp_path / "g-s{seed}")
-    assert main(["train", "sac", "--seeds", "2", "--seed", "5", "--run-dir", pattern, "--total-steps", "100",
-                 *SAC]) == 0
+    assert (
+        main(["train", "sac", "--seeds", "2", "--seed", "5", "--run-dir", pattern, "--total-steps", "100", *SAC]) == 0
+    )
     capsys.readouterr()
     assert main(["train", "sac", "--seeds", "2", "--resume", pattern, "--total-steps", "200", *SAC]) == 0
     assert "resuming seeds 5..6" in capsys.readouterr().err
@@ -184,8 +221,24 @@ def test_a_finite_but_diverged_iteration_is_never_checkpointed(tmp_path, capsys)
 
     good = (run / "checkpoint.pt").read_bytes()
     capsys.readouterr()
-    assert main(["train", "ppo", "--resume", str(run), "--total-steps", "1024", "--actor-lr", "1e10",
-                 "--critic-lr", "1e10", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--resume",
+                str(run),
+                "--total-steps",
+                "1024",
+                "--actor-lr",
+                "1e10",
+                "--critic-lr",
+                "1e10",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     line = one_error_line(capsys)
     assert "diverged" in line or "non-finite" in line
     assert "last good checkpoint (step 128) is kept" in line
@@ -225,20 +278,24 @@ def test_a_fifo_or_device_as_checkpoint_is_refused_without_hanging(tmp_path):
             load_checkpoint(path)
 
 
-@pytest.mark.parametrize("call", [
-    ["train", "ppo", "--env", "Hopper-v5", "--hidden-sizes", "100000000", "100000000"],
-    ["train", "ppo", "--env", "Hopper-v5", "--num-envs", "1000000"],
-    ["train", "ppo", "--env", "Hopper-v5", "--num-steps", "1000000000000000"],
-    ["train", "ppo", "--env", "Hopper-v5", "--torch-threads", "1000000"],
-    ["train", "alphazero", "--env", "tictactoe", "--num-envs", "1e8"],
-    ["train", "sac", "--env", "Hopper-v5", "--buffer-size", "1e13"],
-    ["arena", "tictactoe", "random", "random", "--games", "1000000000000"],
-    ["meta-train", "sine", "--hidden-sizes", "-3"],
-    ["meta-train", "sine", "--hidden-sizes", "0"],
-    ["meta-train", "sine", "--eval-steps", "-1"],
-    ["meta-train", "sine", "--hidden-sizes", "1000000000", "1000000000"],
-    ["train", "sac", "--seeds", "1000000000", "--env", "Hopper-v5"],
-], ids=lambda c: " ".join(c))
+@pytest.mark.parametrize(
+    "call",
+    [
+        ["train", "ppo", "--env", "Hopper-v5", "--hidden-sizes", "100000000", "100000000"],
+        ["train", "ppo", "--env", "Hopper-v5", "--num-envs", "1000000"],
+        ["train", "ppo", "--env", "Hopper-v5", "--num-steps", "1000000000000000"],
+        ["train", "ppo", "--env", "Hopper-v5", "--torch-threads", "1000000"],
+        ["train", "alphazero", "--env", "tictactoe", "--num-envs", "1e8"],
+        ["train", "sac", "--env", "Hopper-v5", "--buffer-size", "1e13"],
+        ["arena", "tictactoe", "random", "random", "--games", "1000000000000"],
+        ["meta-train", "sine", "--hidden-sizes", "-3"],
+        ["meta-train", "sine", "--hidden-sizes", "0"],
+        ["meta-train", "sine", "--eval-steps", "-1"],
+        ["meta-train", "sine", "--hidden-sizes", "1000000000", "1000000000"],
+        ["train", "sac", "--seeds", "1000000000", "--env", "Hopper-v5"],
+    ],
+    ids=lambda c: " ".join(c),
+)
 def test_sizes_that_cannot_fit_are_refused_before_allocating(call, tmp_path, capsys):
     """Before the fix these were tracebacks after a failed allocation, a segfault (torch threads), or a
     run that built a million simulators for an hour (--num-envs, --seeds): now one line, rc 2, and no
@@ -259,8 +316,10 @@ def test_disk_full_at_start_names_the_file_and_leaves_no_temp(tmp_path, capsys, 
     def full_open(path, mode="r", *a, **kw):
         f = builtins.open(path, mode, *a, **kw)  # noqa: SIM115 (returned to the caller, who closes it)
         if "w" in mode or "a" in mode:
+
             def write(_text):
                 raise OSError(errno.ENOSPC, "No space left on device")
+
             f.write = write
         return f
 

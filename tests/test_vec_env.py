@@ -20,9 +20,17 @@ def test_running_mean_std_matches_numpy():
     assert np.allclose(rms.var, data.var(0), atol=1e-10)
 
 
-@pytest.mark.parametrize("env_id,steps,limit", [
-    ("HalfCheetah-v5", 1015, None), ("Hopper-v5", 300, None), ("Walker2d-v5", 300, None),
-    ("Swimmer-v5", 300, 120), ("Ant-v5", 300, None), ("Humanoid-v5", 300, None)])
+@pytest.mark.parametrize(
+    "env_id,steps,limit",
+    [
+        ("HalfCheetah-v5", 1015, None),
+        ("Hopper-v5", 300, None),
+        ("Walker2d-v5", 300, None),
+        ("Swimmer-v5", 300, 120),
+        ("Ant-v5", 300, None),
+        ("Humanoid-v5", 300, None),
+    ],
+)
 def test_mujoco_backend_equals_gymnasium_bitwise(env_id, steps, limit):
     """Same seed and actions: identical obs, rewards, termination, truncation and final obs, across
     autoresets (HalfCheetah truncates at 1000, Swimmer at a 120-step limit, random Hopper, Walker2d,

@@ -23,8 +23,19 @@ from rlmeta.app.runner import VIDEO_SEED_OFFSET, build_agent
 from rlmeta.core.checkpoint import load_checkpoint
 from rlmeta.core.recording import read_frames
 
-SMALL = ["--num-envs", "2", "--num-steps", "256", "--num-minibatches", "4", "--update-epochs", "2",
-         "--no-progress", "--device", "cpu"]
+SMALL = [
+    "--num-envs",
+    "2",
+    "--num-steps",
+    "256",
+    "--num-minibatches",
+    "4",
+    "--update-epochs",
+    "2",
+    "--no-progress",
+    "--device",
+    "cpu",
+]
 
 
 def _replay_length(run_dir, seed: int) -> tuple[int, float]:
@@ -54,9 +65,31 @@ def _replay_length(run_dir, seed: int) -> tuple[int, float]:
 @pytest.fixture(scope="module")
 def video_run(tmp_path_factory):
     rd = tmp_path_factory.mktemp("video") / "run"
-    assert main(["train", "ppo", "--env", "Hopper-v5", "--total-steps", "1024", "--seed", "1", "--run-dir", str(rd),
-                 "--checkpoint-every", "512", "--capture-video", "--video-size", "64", "--wandb", "offline",
-                 *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "Hopper-v5",
+                "--total-steps",
+                "1024",
+                "--seed",
+                "1",
+                "--run-dir",
+                str(rd),
+                "--checkpoint-every",
+                "512",
+                "--capture-video",
+                "--video-size",
+                "64",
+                "--wandb",
+                "offline",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     return rd
 
 
@@ -90,8 +123,26 @@ def test_recording_does_not_change_training(video_run, tmp_path):
     """Videos use their own env and the deterministic policy: the same run without them logs the
     same losses bit for bit."""
     rd = tmp_path / "novideo"
-    assert main(["train", "ppo", "--env", "Hopper-v5", "--total-steps", "1024", "--seed", "1", "--run-dir", str(rd),
-                 "--checkpoint-every", "512", *SMALL]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "Hopper-v5",
+                "--total-steps",
+                "1024",
+                "--seed",
+                "1",
+                "--run-dir",
+                str(rd),
+                "--checkpoint-every",
+                "512",
+                *SMALL,
+            ]
+        )
+        == 0
+    )
     import csv
 
     def rows(d):
@@ -103,8 +154,10 @@ def test_recording_does_not_change_training(video_run, tmp_path):
 
 def test_render_cli_mp4_and_gif(video_run, capsys, tmp_path):
     out = tmp_path / "clip.mp4"
-    assert main(["render", str(video_run), "--episodes", "2", "--out", str(out), "--gif", "--size", "48",
-                 "--seed", "5"]) == 0
+    assert (
+        main(["render", str(video_run), "--episodes", "2", "--out", str(out), "--gif", "--size", "48", "--seed", "5"])
+        == 0
+    )
     printed = capsys.readouterr().out
     lengths = [int(line.rsplit("length ", 1)[1]) for line in printed.splitlines() if line.startswith("episode")]
     assert lengths == [_replay_length(video_run, seed=5)[0], _replay_length(video_run, seed=6)[0]]
@@ -137,11 +190,17 @@ def test_render_help_shows_defaults(capsys):
     assert "in pixels (default: 480)" in out and "after another (default: 1)" in out
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["render", "/nonexistent/run"], "no config.json"),
-    (["render", "RUN", "--episodes", "0"], "--episodes must be positive"),
-    (["train", "ppo", "--env", "Hopper-v5", "--video-every", "0", "--capture-video"], "--video-every must be positive"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["render", "/nonexistent/run"], "no config.json"),
+        (["render", "RUN", "--episodes", "0"], "--episodes must be positive"),
+        (
+            ["train", "ppo", "--env", "Hopper-v5", "--video-every", "0", "--capture-video"],
+            "--video-every must be positive",
+        ),
+    ],
+)
 def test_bad_input_one_line_error(args, msg, capsys, video_run):
     args = [str(video_run) if a == "RUN" else a for a in args]
     assert main(args) == 2
@@ -152,8 +211,23 @@ def test_bad_input_one_line_error(args, msg, capsys, video_run):
 @pytest.mark.skipif(importlib.util.find_spec("pygame") is not None, reason="Pendulum renders when pygame is present")
 def test_capture_video_unrenderable_env_fails_before_training(tmp_path, capsys):
     rd = tmp_path / "run"
-    assert main(["train", "ppo", "--env", "Pendulum-v1", "--total-steps", "512", "--run-dir", str(rd),
-                 "--capture-video", *SMALL]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "ppo",
+                "--env",
+                "Pendulum-v1",
+                "--total-steps",
+                "512",
+                "--run-dir",
+                str(rd),
+                "--capture-video",
+                *SMALL,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "cannot render" in err or "rendering of 'Pendulum-v1' failed" in err
     assert len(err.splitlines()) == 1 and not rd.exists()

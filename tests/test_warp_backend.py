@@ -55,8 +55,10 @@ def hopper_margin(qpos: np.ndarray, qvel: np.ndarray) -> float:
 # Physics settings both sides share where mujoco-warp cannot model gymnasium's (see the module
 # docstring of envs/mujoco/warp_backend.py): Humanoid's PGS solver (Newton on both sides), Ant's
 # pyramidal cone with mujoco-warp's capsule-plane contact frames (elliptic on both sides).
-SHARED_OPTIONS = {"Humanoid-v5": {"solver": mujoco.mjtSolver.mjSOL_NEWTON},
-                  "Ant-v5": {"cone": mujoco.mjtCone.mjCONE_ELLIPTIC}}
+SHARED_OPTIONS = {
+    "Humanoid-v5": {"solver": mujoco.mjtSolver.mjSOL_NEWTON},
+    "Ant-v5": {"cone": mujoco.mjtCone.mjCONE_ELLIPTIC},
+}
 # (qpos index, value) that puts world 0 out of the healthy range: the first step must terminate it
 UNHEALTHY = {"Walker2d-v5": (1, 2.5), "Ant-v5": (2, 1.5), "Humanoid-v5": (2, 2.5)}
 
@@ -70,8 +72,17 @@ def gym_envs(env_id: str, n: int) -> list[gym.Env]:
     return envs
 
 
-@pytest.mark.parametrize("env_id,steps", [("HalfCheetah-v5", 40), ("Hopper-v5", 60), ("Walker2d-v5", 12),
-                                          ("Swimmer-v5", 12), ("Ant-v5", 12), ("Humanoid-v5", 12)])
+@pytest.mark.parametrize(
+    "env_id,steps",
+    [
+        ("HalfCheetah-v5", 40),
+        ("Hopper-v5", 60),
+        ("Walker2d-v5", 12),
+        ("Swimmer-v5", 12),
+        ("Ant-v5", 12),
+        ("Humanoid-v5", 12),
+    ],
+)
 def test_one_step_from_gymnasium_state_matches(warp_backend, env_id, steps):
     """Each step: copy gymnasium's (qpos, qvel) into the worlds (and set_state gymnasium to it too, so
     both recompute the derived fields Ant and Humanoid read: xpos, xipos, cinert, cvel), apply the same
@@ -224,7 +235,7 @@ def test_reset_observation_reads_forward_fields(warp_backend):
         return ref._get_obs()
 
     obs = b.reset(5)
-    assert obs.shape == (n, 348) and obs[:, -13 * 6:].abs().max() == 0  # no contact forces yet
+    assert obs.shape == (n, 348) and obs[:, -13 * 6 :].abs().max() == 0  # no contact forces yet
     for i in range(n):
         np.testing.assert_allclose(obs[i].numpy(), gym_reset_obs(i), rtol=1e-3, atol=2e-3)
     envs = gym_envs(env_id, n)
@@ -311,8 +322,10 @@ def test_collector_device_path_equals_numpy_path():
     torch.manual_seed(0)
     actor, critic = GaussianActor(11, 3, (16,)), Critic(11, (16,))
     batches = []
-    for env in (VecEnv(MujocoBatchBackend("Hopper-v5", 3, threads=1, max_episode_steps=20), seed=1),
-                DeviceVecEnv(TorchOnCPU("Hopper-v5", 3, max_episode_steps=20), seed=1)):
+    for env in (
+        VecEnv(MujocoBatchBackend("Hopper-v5", 3, threads=1, max_episode_steps=20), seed=1),
+        DeviceVecEnv(TorchOnCPU("Hopper-v5", 3, max_episode_steps=20), seed=1),
+    ):
         col = OnPolicyCollector(env, 60, torch.device("cpu"), gamma=0.99)
         torch.manual_seed(1)
         policy, value = (actor.sample, critic) if col.on_device else (actor.numpy_sampler(), critic.numpy_value())
@@ -352,8 +365,23 @@ def test_ppo_cli_runs_on_warp_backend_and_resumes(warp_backend, tmp_path):
     from rlmeta.core.checkpoint import load_checkpoint
 
     rd = tmp_path / "ppo-warp"
-    common = ["--env", "HalfCheetah-v5", "--env-backend", "warp", "--device", "cpu", "--num-envs", "4",
-              "--num-steps", "16", "--num-minibatches", "2", "--update-epochs", "1", "--no-progress"]
+    common = [
+        "--env",
+        "HalfCheetah-v5",
+        "--env-backend",
+        "warp",
+        "--device",
+        "cpu",
+        "--num-envs",
+        "4",
+        "--num-steps",
+        "16",
+        "--num-minibatches",
+        "2",
+        "--update-epochs",
+        "1",
+        "--no-progress",
+    ]
     assert main(["train", "ppo", "--total-steps", "128", "--run-dir", str(rd), *common]) == 0
     ck = load_checkpoint(rd / "checkpoint.pt")
     assert ck["global_step"] == 128
@@ -382,14 +410,19 @@ def test_staggered_starts_spread_episode_ends_and_device_stats_match_host(warp_b
             out = env.step(torch.full((n, 6), 0.3) if torch_io else np.full((n, 6), 0.3, np.float32))
             ends.append(int((torch.as_tensor(out.terminated) | torch.as_tensor(out.truncated)).sum()))
             stats.add(out.episode_returns, out.episode_lengths, out.episode_mask)
-            r, l = ((out.episode_returns[out.episode_mask], out.episode_lengths[out.episode_mask]) if torch_io
-                    else (out.episode_returns, out.episode_lengths))
+            r, l = (
+                (out.episode_returns[out.episode_mask], out.episode_lengths[out.episode_mask])
+                if torch_io
+                else (out.episode_returns, out.episode_lengths)
+            )
             rets += torch.as_tensor(r).tolist()
             lens += torch.as_tensor(l).tolist()
         env.close()
         runs.append((clocks, stats.pop(), rets, lens, ends))
     (clocks, dev_stats, rets, lens, ends), (clocks2, host_stats, rets2, _, _) = runs
-    assert torch.equal(clocks, clocks2) and clocks.min() >= 0 and clocks.max() < limit and len(set(clocks.tolist())) >= 8
+    assert (
+        torch.equal(clocks, clocks2) and clocks.min() >= 0 and clocks.max() < limit and len(set(clocks.tolist())) >= 8
+    )
     # full episodes of world i within `steps`: after its first ends at limit - c, one every `limit` steps
     expected = sum((steps - (limit - c)) // limit for c in clocks.tolist())
     assert len(rets) == expected and set(lens) == {limit}
@@ -407,9 +440,31 @@ def test_vpg_trpo_train_on_the_gpu_path(warp_backend, tmp_path, algo):
     from rlmeta.core.checkpoint import load_checkpoint
 
     rd = tmp_path / algo
-    assert main(["train", algo, "--env", "Hopper-v5", "--env-backend", "warp", "--device", "cpu", "--stagger-starts",
-                 "--num-envs", "4", "--num-steps", "32", "--total-steps", "256", "--run-dir", str(rd),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                algo,
+                "--env",
+                "Hopper-v5",
+                "--env-backend",
+                "warp",
+                "--device",
+                "cpu",
+                "--stagger-starts",
+                "--num-envs",
+                "4",
+                "--num-steps",
+                "32",
+                "--total-steps",
+                "256",
+                "--run-dir",
+                str(rd),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     ck = load_checkpoint(rd / "checkpoint.pt")
     assert ck["global_step"] == 256 and ck["env"]["episode"]["partial"].shape == (4,)
     rows = (rd / "progress.csv").read_text().splitlines()

@@ -122,9 +122,11 @@ class AlphaZeroConfig(RunConfig):
         positions and the network's first layer activations for a batch."""
         cells = 9
         nodes = self.num_simulations + 1
-        return {"search trees": self.num_envs * nodes * (8 + 8 * cells) * 4,
-                "replay buffer": self.replay_size * (2 * cells + 1) * 4,
-                "activations": max(self.num_envs, self.batch_size) * self.channels * cells * 4 * 4}
+        return {
+            "search trees": self.num_envs * nodes * (8 + 8 * cells) * 4,
+            "replay buffer": self.replay_size * (2 * cells + 1) * 4,
+            "activations": max(self.num_envs, self.batch_size) * self.channels * cells * 4 * 4,
+        }
 
     def validate(self) -> None:
         super().validate()
@@ -133,13 +135,20 @@ class AlphaZeroConfig(RunConfig):
         if self.env not in GAMES:
             raise ConfigError(f"alphazero plays board games ({', '.join(GAMES)}), not '{self.env}'")
         checks = {
-            "num_simulations": self.num_simulations >= 1, "channels": self.channels > 0, "blocks": self.blocks >= 0,
-            "lr": self.lr > 0, "batch_size": self.batch_size > 0, "replay_size": self.replay_size >= self.batch_size,
-            "moves_per_iteration": self.moves_per_iteration > 0, "updates_per_iteration": self.updates_per_iteration >= 0,
-            "max_considered": self.max_considered >= 1, "min_replay": self.min_replay >= 1,
+            "num_simulations": self.num_simulations >= 1,
+            "channels": self.channels > 0,
+            "blocks": self.blocks >= 0,
+            "lr": self.lr > 0,
+            "batch_size": self.batch_size > 0,
+            "replay_size": self.replay_size >= self.batch_size,
+            "moves_per_iteration": self.moves_per_iteration > 0,
+            "updates_per_iteration": self.updates_per_iteration >= 0,
+            "max_considered": self.max_considered >= 1,
+            "min_replay": self.min_replay >= 1,
             "dirichlet_fraction": 0 <= self.dirichlet_fraction <= 1,
             "random_opening_moves": self.random_opening_moves >= 0,
-            "value_target_mix": 0 <= self.value_target_mix <= 1, "dirichlet_alpha": self.dirichlet_alpha > 0,
+            "value_target_mix": 0 <= self.value_target_mix <= 1,
+            "dirichlet_alpha": self.dirichlet_alpha > 0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -147,10 +156,17 @@ class AlphaZeroConfig(RunConfig):
 
     def search_config(self, training: bool = True) -> SearchConfig:
         return SearchConfig(
-            num_simulations=self.num_simulations, algorithm=self.search, c_init=self.c_init,
-            dirichlet_alpha=self.dirichlet_alpha, dirichlet_fraction=self.dirichlet_fraction if training else 0.0,
-            max_considered=self.max_considered, gumbel_scale=1.0 if training else 0.0,
-            c_visit=self.c_visit, c_scale=self.c_scale, solver=self.solver)
+            num_simulations=self.num_simulations,
+            algorithm=self.search,
+            c_init=self.c_init,
+            dirichlet_alpha=self.dirichlet_alpha,
+            dirichlet_fraction=self.dirichlet_fraction if training else 0.0,
+            max_considered=self.max_considered,
+            gumbel_scale=1.0 if training else 0.0,
+            c_visit=self.c_visit,
+            c_scale=self.c_scale,
+            solver=self.solver,
+        )
 
     @classmethod
     def presets(cls) -> dict[str, AlphaZeroConfig]:
@@ -158,26 +174,73 @@ class AlphaZeroConfig(RunConfig):
             "tictactoe": cls(),
             # sized for about 15 minutes of one CPU core (~800 self-play positions/s)
             "connect4": cls(
-                preset="connect4", env="connect4", total_steps=600_000, num_envs=256, num_simulations=16,
-                max_considered=7, channels=32, blocks=2, value_hidden=32, lr=2e-3, batch_size=512,
-                replay_size=200_000, min_replay=5_000, moves_per_iteration=8, updates_per_iteration=16,
-                checkpoint_every=100_000, eval_every=0, random_opening_moves=8),
+                preset="connect4",
+                env="connect4",
+                total_steps=600_000,
+                num_envs=256,
+                num_simulations=16,
+                max_considered=7,
+                channels=32,
+                blocks=2,
+                value_hidden=32,
+                lr=2e-3,
+                batch_size=512,
+                replay_size=200_000,
+                min_replay=5_000,
+                moves_per_iteration=8,
+                updates_per_iteration=16,
+                checkpoint_every=100_000,
+                eval_every=0,
+                random_opening_moves=8,
+            ),
             # one GPU (benchmarks/gpu_alphazero.py): thousands of games at once, search, network, replay and
             # learner on the device; AlphaZero.jl's Connect Four network (128 channels x 5 residual blocks);
             # each position is trained on about 4 times (64 x 1024 samples per 4 x 4096 moves), as in `connect4`.
             # Sized by estimate, not yet measured on a GPU.
             "connect4-gpu": cls(
-                preset="connect4-gpu", env="connect4", total_steps=20_000_000, num_envs=4096, num_simulations=32,
-                max_considered=7, channels=128, blocks=5, value_hidden=128, lr=2e-3, batch_size=1024,
-                replay_size=1_000_000, min_replay=50_000, moves_per_iteration=4, updates_per_iteration=64,
-                checkpoint_every=2_000_000, eval_every=0, random_opening_moves=8,
-                bf16=True, tf32=True, cudnn_benchmark=True),
+                preset="connect4-gpu",
+                env="connect4",
+                total_steps=20_000_000,
+                num_envs=4096,
+                num_simulations=32,
+                max_considered=7,
+                channels=128,
+                blocks=5,
+                value_hidden=128,
+                lr=2e-3,
+                batch_size=1024,
+                replay_size=1_000_000,
+                min_replay=50_000,
+                moves_per_iteration=4,
+                updates_per_iteration=64,
+                checkpoint_every=2_000_000,
+                eval_every=0,
+                random_opening_moves=8,
+                bf16=True,
+                tf32=True,
+                cudnn_benchmark=True,
+            ),
             # 9x9 Go (OpenSpiel's rules, 162-ply cap): ~480 self-play positions/s on one CPU core
             "go9": cls(
-                preset="go9", env="go9", total_steps=600_000, num_envs=256, num_simulations=16,
-                max_considered=16, channels=32, blocks=2, value_hidden=32, lr=2e-3, batch_size=512,
-                replay_size=200_000, min_replay=5_000, moves_per_iteration=8, updates_per_iteration=16,
-                checkpoint_every=100_000, eval_every=0, random_opening_moves=4),
+                preset="go9",
+                env="go9",
+                total_steps=600_000,
+                num_envs=256,
+                num_simulations=16,
+                max_considered=16,
+                channels=32,
+                blocks=2,
+                value_hidden=32,
+                lr=2e-3,
+                batch_size=512,
+                replay_size=200_000,
+                min_replay=5_000,
+                moves_per_iteration=8,
+                updates_per_iteration=16,
+                checkpoint_every=100_000,
+                eval_every=0,
+                random_opening_moves=4,
+            ),
         }
 
 
@@ -236,14 +299,22 @@ class AlphaZero(Agent):
             if cfg.tf32:
                 torch.set_float32_matmul_precision("high")
                 torch.backends.cudnn.allow_tf32 = True
-        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cfg.bf16 and device.type == "cuda" \
+        self.autocast = (
+            (lambda: torch.autocast("cuda", dtype=torch.bfloat16))
+            if cfg.bf16 and device.type == "cuda"
             else contextlib.nullcontext
+        )
         self.game = envs.game
         self.net = build_net(cfg, self.game).to(device)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.selfplay = SelfPlay(self.game, cfg.search_config(training=True), cfg.temperature_moves, cfg.reuse_tree,
-                                 random_opening_moves=cfg.random_opening_moves,
-                                 value_target_mix=cfg.value_target_mix)
+        self.selfplay = SelfPlay(
+            self.game,
+            cfg.search_config(training=True),
+            cfg.temperature_moves,
+            cfg.reuse_tree,
+            random_opening_moves=cfg.random_opening_moves,
+            value_target_mix=cfg.value_target_mix,
+        )
         self.replay = ReplayBuffer(cfg.replay_size, tuple(self.game.obs_shape), self.game.num_actions, device)
         self.iterations = 0
         self._evaluator = None

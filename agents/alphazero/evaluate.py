@@ -45,9 +45,12 @@ class TicTacToeEvaluator:
         split by side to move and by the position's value (winning positions need the win)."""
         a = player(self.game, self.states).long()
         ok = self.optimal.gather(1, a[:, None]).squeeze(1).float()
-        out = {"share": ok.mean().item(), "positions": float(ok.numel()),
-               "share_x": ok[self.states.player == 0].mean().item(),
-               "share_o": ok[self.states.player == 1].mean().item()}
+        out = {
+            "share": ok.mean().item(),
+            "positions": float(ok.numel()),
+            "share_x": ok[self.states.player == 0].mean().item(),
+            "share_o": ok[self.states.player == 1].mean().item(),
+        }
         for v, name in ((1, "winning"), (0, "drawn"), (-1, "lost")):
             m = self.values == v
             if bool(m.any()):
@@ -69,16 +72,20 @@ class TicTacToeEvaluator:
 # ---------------------------------------------------------------------- Connect Four (Pons)
 # file -> name, in the order AlphaZero.jl reports them
 PONS_SETS = {
-    "Test_L3_R1": "End-Easy", "Test_L2_R1": "Middle-Easy", "Test_L2_R2": "Middle-Medium",
-    "Test_L1_R1": "Begin-Easy", "Test_L1_R2": "Begin-Medium", "Test_L1_R3": "Begin-Hard",
+    "Test_L3_R1": "End-Easy",
+    "Test_L2_R1": "Middle-Easy",
+    "Test_L2_R2": "Middle-Medium",
+    "Test_L1_R1": "Begin-Easy",
+    "Test_L1_R2": "Begin-Medium",
+    "Test_L1_R3": "Begin-Hard",
 }
 LABELS_DIR = "labels"  # <test dir>/labels/<file>: `moves score labels` per line
 
 
 class PonsSet(NamedTuple):
-    name: str            # e.g. Begin-Hard
-    moves: list[str]     # Pons move strings (1-indexed columns)
-    scores: list[int]    # exact score for the player to move
+    name: str  # e.g. Begin-Hard
+    moves: list[str]  # Pons move strings (1-indexed columns)
+    scores: list[int]  # exact score for the player to move
     optimal: torch.Tensor  # [n, 7] bool: moves that keep the best outcome
 
 
@@ -124,16 +131,19 @@ def load_pons_set(path: str | Path, limit: Optional[int] = None) -> PonsSet:
     labels: list[str] = []
     lab = path.parent / LABELS_DIR / path.name
     if lab.exists():
-        rows = [ln.split() for ln in lab.read_text().splitlines() if len(ln.split()) == 3][:len(moves)]
+        rows = [ln.split() for ln in lab.read_text().splitlines() if len(ln.split()) == 3][: len(moves)]
         if any(r[0] != m or int(r[1]) != s for r, m, s in zip(rows, moves, scores)):
             raise ConfigError(f"{lab} does not match {path} (regenerate it with benchmarks/alphazero_pons_labels.py)")
         labels = [r[2] for r in rows]
     if len(labels) < len(moves):  # lines the labels file does not cover: solve them now
         import sys
 
-        print(f"rlmeta: solving {len(moves) - len(labels)} positions of {path.name} that {lab} does not cover "
-              "(Begin-Hard positions take seconds each)", file=sys.stderr)
-        labels += solve_labels(moves[len(labels):], scores[len(labels):])
+        print(
+            f"rlmeta: solving {len(moves) - len(labels)} positions of {path.name} that {lab} does not cover "
+            "(Begin-Hard positions take seconds each)",
+            file=sys.stderr,
+        )
+        labels += solve_labels(moves[len(labels) :], scores[len(labels) :])
     optimal = torch.tensor([[ch == "1" for ch in lb] for lb in labels], dtype=torch.bool).view(-1, 7)
     return PonsSet(PONS_SETS.get(path.name, path.name), moves, scores, optimal)
 
@@ -144,14 +154,15 @@ def mistake_rate(player: Any, data: PonsSet, device: str | torch.device = "cpu",
     game = make("connect4", 1, device)
     wrong = 0
     for i in range(0, len(data.moves), batch):
-        s = game.from_moves(data.moves[i:i + batch])
+        s = game.from_moves(data.moves[i : i + batch])
         a = player(game, s).long().cpu()
-        wrong += int((~data.optimal[i:i + batch].gather(1, a[:, None])).sum())
+        wrong += int((~data.optimal[i : i + batch].gather(1, a[:, None])).sum())
     return wrong / max(len(data.moves), 1)
 
 
-def connect4_mistake_rates(player: Any, test_dir: str | Path, limit: Optional[int] = None,
-                           device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+def connect4_mistake_rates(
+    player: Any, test_dir: str | Path, limit: Optional[int] = None, device: str | torch.device = "cpu"
+) -> dict[str, dict[str, float]]:
     """{set name: {"mistake_rate", "positions"}} over the six Pons sets found in test_dir."""
     test_dir = Path(test_dir)
     files = [test_dir / f for f in PONS_SETS if (test_dir / f).exists()]

@@ -29,8 +29,14 @@ def load_network(path: str | Path, device: str | torch.device = "cpu"):
     return net, cfg, cfg.env
 
 
-def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu", default_sims: int = 0,
-                 search: Optional[str] = None, solver: Optional[bool] = None) -> Player:
+def parse_player(
+    spec: str,
+    game_name: str,
+    device: str | torch.device = "cpu",
+    default_sims: int = 0,
+    search: Optional[str] = None,
+    solver: Optional[bool] = None,
+) -> Player:
     """Player from a spec string (see module docstring); a bare checkpoint path searches
     `default_sims` simulations per move (0 = greedy raw policy). `search` (puct / gumbel) and
     `solver` override, for checkpoints, the search the run was trained with."""
@@ -64,14 +70,24 @@ def parse_player(spec: str, game_name: str, device: str | torch.device = "cpu", 
         else:
             path = spec[3:]
     if not Path(path).exists():
-        raise ConfigError(f"unknown player '{spec}': not random, solver, mcts:N, minimax:D, az:CKPT:SIMS "
-                          "or an existing checkpoint path")
+        raise ConfigError(
+            f"unknown player '{spec}': not random, solver, mcts:N, minimax:D, az:CKPT:SIMS "
+            "or an existing checkpoint path"
+        )
     net, cfg, trained_on = load_network(path, device)
     if trained_on != game_name:
         raise ConfigError(f"{path} was trained on {trained_on}, not {game_name}")
     algo = search or cfg.search
     prove = cfg.solver if solver is None else solver
-    scfg = SearchConfig(num_simulations=max(sims, 1), algorithm=algo, c_init=cfg.c_init, max_considered=cfg.max_considered,
-                        gumbel_scale=0.0, c_visit=cfg.c_visit, c_scale=cfg.c_scale, solver=prove)
+    scfg = SearchConfig(
+        num_simulations=max(sims, 1),
+        algorithm=algo,
+        c_init=cfg.c_init,
+        max_considered=cfg.max_considered,
+        gumbel_scale=0.0,
+        c_visit=cfg.c_visit,
+        c_scale=cfg.c_scale,
+        solver=prove,
+    )
     name = f"az:{Path(path).name}:{sims}" + (f"({algo}{'+solver' if prove else ''})" if sims > 0 else "")
     return NetworkPlayer(make(game_name, 1, device), net, sims, scfg, name=name)

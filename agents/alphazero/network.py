@@ -38,12 +38,19 @@ class PolicyValueNet(nn.Module):
     With `value_head=False` / `policy_head=False` the same trunk is an SL policy net or a value net
     (AlphaGo keeps them separate)."""
 
-    def __init__(self, obs_shape: tuple[int, int, int], num_actions: int, channels: int = 64, blocks: int = 4,
-                 value_hidden: int = 64):
+    def __init__(
+        self,
+        obs_shape: tuple[int, int, int],
+        num_actions: int,
+        channels: int = 64,
+        blocks: int = 4,
+        value_hidden: int = 64,
+    ):
         super().__init__()
         c_in, h, w = obs_shape
-        self.stem = nn.Sequential(nn.Conv2d(c_in, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(c_in, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()
+        )
         self.trunk = nn.Sequential(*[ResBlock(channels) for _ in range(blocks)])
         self.policy_conv = nn.Sequential(nn.Conv2d(channels, 2, 1, bias=False), nn.BatchNorm2d(2), nn.ReLU())
         self.policy_fc = nn.Linear(2 * h * w, num_actions)

@@ -75,8 +75,14 @@ class SearchPlayer(Player):
 class NetworkPlayer(Player):
     """A policy-value network: greedy raw policy (num_simulations=0) or greedy after a search."""
 
-    def __init__(self, game: Any, net: torch.nn.Module, num_simulations: int = 0,
-                 cfg: Optional[SearchConfig] = None, name: str = "az"):
+    def __init__(
+        self,
+        game: Any,
+        net: torch.nn.Module,
+        num_simulations: int = 0,
+        cfg: Optional[SearchConfig] = None,
+        name: str = "az",
+    ):
         self.net, self.num_simulations, self.name = net, num_simulations, name
         self.cfg = cfg or SearchConfig(num_simulations=max(num_simulations, 1), algorithm="gumbel", gumbel_scale=0.0)
         self.model = model_fn(net)
@@ -190,7 +196,7 @@ class ArenaResult:
             return 0.025 ** (1 / n), 1.0
         if n and self.losses == n:
             return 0.0, 1.0 - 0.025 ** (1 / n)
-        var = (self.wins * (1 - s) ** 2 + self.draws * (0.5 - s) ** 2 + self.losses * s ** 2) / max(n, 1)
+        var = (self.wins * (1 - s) ** 2 + self.draws * (0.5 - s) ** 2 + self.losses * s**2) / max(n, 1)
         half = 1.96 * math.sqrt(var / max(n, 1))
         return s - half, s + half
 
@@ -201,13 +207,13 @@ class ArenaResult:
         return elo_from_score(lo), elo_from_score(hi)
 
     def table(self) -> str:
-        lines = [f"{self.a} vs {self.b}: {self.games} games",
-                 f"{'seat of A':<12}{'W':>6}{'D':>6}{'L':>6}"]
+        lines = [f"{self.a} vs {self.b}: {self.games} games", f"{'seat of A':<12}{'W':>6}{'D':>6}{'L':>6}"]
         for seat, (w, d, l) in self.per_seat.items():
             lines.append(f"{seat:<12}{w:>6}{d:>6}{l:>6}")
         lines.append(f"{'total':<12}{self.wins:>6}{self.draws:>6}{self.losses:>6}")
-        lines.append(f"score {self.score:.3f}  Elo(A) - Elo(B) = {format_elo(self.elo)}  "
-                     f"95% CI {format_elo_ci(*self.elo_ci)}")
+        lines.append(
+            f"score {self.score:.3f}  Elo(A) - Elo(B) = {format_elo(self.elo)}  95% CI {format_elo_ci(*self.elo_ci)}"
+        )
         return "\n".join(lines)
 
 

@@ -44,9 +44,9 @@ RESULTS = {"1-0": 0, "0-1": 1, "1/2-1/2": -1, "*": -2}  # -> winner id (-1 draw,
 
 
 class GameRecords(NamedTuple):
-    game: str                  # rlmeta.envs.board game name
-    actions: list[list[int]]   # one action list per game
-    winners: list[int]         # 0 / 1, -1 draw, -2 unfinished
+    game: str  # rlmeta.envs.board game name
+    actions: list[list[int]]  # one action list per game
+    winners: list[int]  # 0 / 1, -1 draw, -2 unfinished
 
 
 # ---------------------------------------------------------------------- records
@@ -64,7 +64,7 @@ def read_records(path: str | Path) -> GameRecords:
     lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
     if not lines or not lines[0].startswith(HEADER):
         raise ConfigError(f"{path}: first line must be '{HEADER}<game>'")
-    game = lines[0][len(HEADER):].strip()
+    game = lines[0][len(HEADER) :].strip()
     actions, winners = [], []
     for n, ln in enumerate(lines[1:], start=2):
         *acts, res = ln.split()
@@ -93,7 +93,7 @@ def _replay(rec: GameRecords, check: bool = False, device: str | torch.device = 
     T = max((len(a) for a in rec.actions), default=0)
     acts = torch.full((G, T), -1, dtype=torch.long)
     for i, a in enumerate(rec.actions):
-        acts[i, :len(a)] = torch.tensor(a, dtype=torch.long)
+        acts[i, : len(a)] = torch.tensor(a, dtype=torch.long)
     acts = acts.to(game.device)
     s = game.reset()
     obs, act, player, gidx = [], [], [], []
@@ -124,8 +124,9 @@ def _replay(rec: GameRecords, check: bool = False, device: str | torch.device = 
 
 
 @torch.no_grad()
-def generate_games(game_name: str, player: Callable, num_games: int, random_plies: int = 0,
-                   device: str | torch.device = "cpu") -> GameRecords:
+def generate_games(
+    game_name: str, player: Callable, num_games: int, random_plies: int = 0, device: str | torch.device = "cpu"
+) -> GameRecords:
     """`num_games` games of `player` against itself (batched); the first U{0..random_plies} plies
     of each game are uniformly random (diversity; they are part of the record)."""
     from rlmeta.envs.board import make
@@ -148,9 +149,9 @@ def generate_games(game_name: str, player: Callable, num_games: int, random_plie
 
 # ---------------------------------------------------------------------- datasets and losses
 class Supervised(NamedTuple):
-    obs: torch.Tensor     # [n, C, H, W] from the view of the player to move
+    obs: torch.Tensor  # [n, C, H, W] from the view of the player to move
     action: torch.Tensor  # [n] the expert's move (a one-hot policy target)
-    value: torch.Tensor   # [n] final outcome for the player to move (+1 / 0 / -1)
+    value: torch.Tensor  # [n] final outcome for the player to move (+1 / 0 / -1)
 
 
 def expert_samples(rec: GameRecords, device: str | torch.device = "cpu") -> Supervised:
@@ -191,9 +192,17 @@ def _augment(game: Any, b: Supervised, gen: Optional[torch.Generator] = None) ->
     return Supervised(obs, act, b.value)
 
 
-def fit(net: nn.Module, loss_fn: Callable[[nn.Module, Supervised], tuple[torch.Tensor, dict]], data: Supervised,
-        steps: int = 1000, batch_size: int = 256, lr: float = 3e-3, weight_decay: float = 1e-4,
-        game: Any = None, seed: int = 0) -> dict[str, float]:
+def fit(
+    net: nn.Module,
+    loss_fn: Callable[[nn.Module, Supervised], tuple[torch.Tensor, dict]],
+    data: Supervised,
+    steps: int = 1000,
+    batch_size: int = 256,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-4,
+    game: Any = None,
+    seed: int = 0,
+) -> dict[str, float]:
     """Minibatch AdamW on loss_fn(net, batch) for `steps` steps (with `game`: random symmetries).
     Returns the metrics of the last step."""
     gen = torch.Generator().manual_seed(seed)
@@ -217,8 +226,9 @@ def fit(net: nn.Module, loss_fn: Callable[[nn.Module, Supervised], tuple[torch.T
 
 
 @torch.no_grad()
-def value_data(game_name: str, policy: nn.Module, num_games: int, temperature: float = 1.0,
-               device: str | torch.device = "cpu") -> Supervised:
+def value_data(
+    game_name: str, policy: nn.Module, num_games: int, temperature: float = 1.0, device: str | torch.device = "cpu"
+) -> Supervised:
     """AlphaGo's value-network data: `num_games` games of the policy against itself (moves
     sampled from softmax(logits / temperature)); ONE uniformly chosen position per game with the
     game's final outcome, so the samples are not correlated."""
@@ -248,8 +258,15 @@ def value_data(game_name: str, policy: nn.Module, num_games: int, temperature: f
     return Supervised(obs, torch.zeros(num_games, dtype=torch.long, device=game.device), z)
 
 
-def alphago_player(game_name: str, policy: nn.Module, value_net: Optional[nn.Module], rollout: Optional[nn.Module],
-                   lam: float = 0.5, num_simulations: int = 64, c_init: float = 1.25):
+def alphago_player(
+    game_name: str,
+    policy: nn.Module,
+    value_net: Optional[nn.Module],
+    rollout: Optional[nn.Module],
+    lam: float = 0.5,
+    num_simulations: int = 64,
+    c_init: float = 1.25,
+):
     """A search player with AlphaGo's leaf evaluation: priors from `policy`, value
     (1 - lam) * value_net + lam * (outcome of one `rollout` playout); value_net=None needs lam=1."""
     from rlmeta.agents.alphazero.players import SearchPlayer
@@ -259,5 +276,9 @@ def alphago_player(game_name: str, policy: nn.Module, value_net: Optional[nn.Mod
     cfg = SearchConfig(num_simulations=num_simulations, algorithm="puct", c_init=c_init, rollout_weight=lam)
     cfg.validate()
     model = model_fn(policy, value_net)  # value_net None: lam = 1 gives the policy's value weight 0
-    return SearchPlayer(model, cfg, name=f"alphago:lam={lam}:{num_simulations}",
-                        rollout_policy=policy_fn(rollout) if rollout is not None else None)
+    return SearchPlayer(
+        model,
+        cfg,
+        name=f"alphago:lam={lam}:{num_simulations}",
+        rollout_policy=policy_fn(rollout) if rollout is not None else None,
+    )

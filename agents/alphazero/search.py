@@ -100,8 +100,9 @@ def random_policy(obs: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
     return torch.zeros(legal.shape, device=legal.device)
 
 
-def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves: int = 512,
-            fast: bool = True) -> torch.Tensor:
+def rollout(
+    game: Any, state: Any, policy: Optional[Callable] = None, max_moves: int = 512, fast: bool = True
+) -> torch.Tensor:
     """Play every game in `state` to the end with `policy` ((obs, legal) -> logits; None = uniform
     random) and return the outcome z [B] from the view of the player to move in `state`.
 
@@ -110,9 +111,9 @@ def rollout(game: Any, state: Any, policy: Optional[Callable] = None, max_moves:
     the last plies of the longest games are not paid for by the whole batch. Uniform playouts run on the game's
     `playout_view` (Connect Four: bitboards, same rules, its own random draws); fast=False plays
     them on the game itself."""
-    p0 = state.player.long()                                   # [B]
-    rewards = game.rewards(state).float()                      # [B, 2] final once a game is over
-    rows = torch.arange(p0.shape[0], device=p0.device)         # [n] original row of each live game
+    p0 = state.player.long()  # [B]
+    rewards = game.rewards(state).float()  # [B, 2] final once a game is over
+    rows = torch.arange(p0.shape[0], device=p0.device)  # [n] original row of each live game
     s, sim = game.playout_view(state) if policy is None and fast else (state, game)
     for _ in range(max_moves):
         done = s.terminal
@@ -175,9 +176,18 @@ def backup(tree: Tree, leaf: torch.Tensor, value: torch.Tensor, prove: bool = Fa
         node = torch.where(valid, _at(tree.parents, n), NO_PARENT)
 
 
-def backup_path(tree: Tree, edges: Edges, nodes: torch.Tensor, on_path: torch.Tensor, edge_parent: torch.Tensor,
-                edge_action: torch.Tensor, edge_on: torch.Tensor, leaf: torch.Tensor, value: torch.Tensor,
-                prove: bool = False) -> None:
+def backup_path(
+    tree: Tree,
+    edges: Edges,
+    nodes: torch.Tensor,
+    on_path: torch.Tensor,
+    edge_parent: torch.Tensor,
+    edge_action: torch.Tensor,
+    edge_on: torch.Tensor,
+    leaf: torch.Tensor,
+    value: torch.Tensor,
+    prove: bool = False,
+) -> None:
     """`backup` of one simulation with its path known from the selection, all levels at once: one
     index_add_ per statistic instead of a loop up the parents. Each node on a path gets one
     addition, as in the loop, so the sums are the same bit for bit.
@@ -186,17 +196,17 @@ def backup_path(tree: Tree, edges: Edges, nodes: torch.Tensor, on_path: torch.Te
     edge_action, edge_on [B, K']: the edges taken; leaf [B] and value [B] as in `backup`."""
     B, N = tree.node_visits.shape
     A = tree.children.shape[2]
-    base = (torch.arange(B, device=leaf.device) * N)[:, None]         # [B, 1] each row's node 0
-    scratch = base + N - 1                                             # off-path entries add 0 here
+    base = (torch.arange(B, device=leaf.device) * N)[:, None]  # [B, 1] each row's node 0
+    scratch = base + N - 1  # off-path entries add 0 here
     player = tree.player.view(-1)
-    leaf_player = player[base[:, 0] + leaf][:, None]                   # [B, 1]
+    leaf_player = player[base[:, 0] + leaf][:, None]  # [B, 1]
 
-    flat = torch.where(on_path, base + nodes, scratch).flatten()       # [B * K]
+    flat = torch.where(on_path, base + nodes, scratch).flatten()  # [B * K]
     sign = torch.where(player[flat].view_as(nodes) == leaf_player, 1.0, -1.0)
     tree.node_visits.view(-1).index_add_(0, flat, on_path.flatten().float())
     tree.value_sums.view(-1).index_add_(0, flat, torch.where(on_path, sign * value[:, None], 0.0).flatten())
 
-    parent = base + edge_parent                                        # [B, K'] the value from its view
+    parent = base + edge_parent  # [B, K'] the value from its view
     esign = torch.where(player[parent.flatten()].view_as(parent) == leaf_player, 1.0, -1.0)
     eflat = torch.where(edge_on, parent * A + edge_action, scratch * A).flatten()
     edges.visits.view(-1).index_add_(0, eflat, edge_on.flatten().float())
@@ -211,16 +221,22 @@ class _Root(NamedTuple):
     """What a search fixes before its simulations (`_start`)."""
 
     tree: Tree
-    kept: int                         # max nodes reused from a previous search (0: a fresh tree)
-    logits: torch.Tensor              # [B, A] root prior logits (puct: Dirichlet noise mixed in)
-    legal: torch.Tensor               # [B, A]
-    wins: Optional[torch.Tensor]      # [B, A] root moves that win now (solver), else None
-    gumbel: Optional[torch.Tensor]    # [B, A] root Gumbel noise (gumbel), else None
-    table: Optional[torch.Tensor]     # sequential halving visit table (gumbel), else None
+    kept: int  # max nodes reused from a previous search (0: a fresh tree)
+    logits: torch.Tensor  # [B, A] root prior logits (puct: Dirichlet noise mixed in)
+    legal: torch.Tensor  # [B, A]
+    wins: Optional[torch.Tensor]  # [B, A] root moves that win now (solver), else None
+    gumbel: Optional[torch.Tensor]  # [B, A] root Gumbel noise (gumbel), else None
+    table: Optional[torch.Tensor]  # sequential halving visit table (gumbel), else None
 
 
-def _start(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: Optional[Tree],
-           rollout_policy: Optional[Callable]) -> _Root:
+def _start(
+    game: Any,
+    root_state: Any,
+    model: ModelFn,
+    cfg: SearchConfig,
+    tree: Optional[Tree],
+    rollout_policy: Optional[Callable],
+) -> _Root:
     """The tree sized for this search, its root evaluated (one model call; written only for rows
     without a reused root), and the root's noise drawn."""
     B = root_state.player.shape[0]
@@ -232,8 +248,17 @@ def _start(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
     fresh = tree.num_nodes == 0
     logits, value, legal, root_wins = _evaluate(game, root_state, model, cfg, rollout_policy)
     root = torch.where(fresh, ROOT_INDEX, tree.scratch)
-    _write_node(tree, root, root_state, logits, value, legal, torch.full_like(root, NO_PARENT), torch.full_like(root, -1),
-                root_wins)
+    _write_node(
+        tree,
+        root,
+        root_state,
+        logits,
+        value,
+        legal,
+        torch.full_like(root, NO_PARENT),
+        torch.full_like(root, -1),
+        root_wins,
+    )
     backup(tree, root, torch.where(fresh, value, 0.0))
     tree.node_visits[:, tree.scratch] = 0.0
     tree.num_nodes = torch.where(fresh, 1, tree.num_nodes)
@@ -254,8 +279,15 @@ def _start(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
     return _Root(tree, kept, root_logits, root_legal, root_wins, gumbel, table)
 
 
-def _scores(tree: Tree, node: torch.Tensor, depth: int, cfg: SearchConfig, root: _Root, search_visits: torch.Tensor,
-            qv: QV = None) -> torch.Tensor:
+def _scores(
+    tree: Tree,
+    node: torch.Tensor,
+    depth: int,
+    cfg: SearchConfig,
+    root: _Root,
+    search_visits: torch.Tensor,
+    qv: QV = None,
+) -> torch.Tensor:
     """The selection rule's scores [B, A] at `node` [B], `depth` plies below the root."""
     if cfg.algorithm == "uct":
         return uct_scores(tree, node, cfg, qv)
@@ -268,8 +300,16 @@ def _scores(tree: Tree, node: torch.Tensor, depth: int, cfg: SearchConfig, root:
     return gumbel_interior_scores(tree, node, cfg, qv)
 
 
-def _expand(game: Any, tree: Tree, model: ModelFn, cfg: SearchConfig, rollout_policy: Optional[Callable],
-            leaf_parent: torch.Tensor, leaf_action: torch.Tensor, expand: torch.Tensor):
+def _expand(
+    game: Any,
+    tree: Tree,
+    model: ModelFn,
+    cfg: SearchConfig,
+    rollout_policy: Optional[Callable],
+    leaf_parent: torch.Tensor,
+    leaf_action: torch.Tensor,
+    expand: torch.Tensor,
+):
     """Expansion: one game.step and one model call for the whole batch. check=False: every score
     is -inf at illegal actions, so an expanding row plays a legal one; rows that expand nothing are
     terminal (never checked) or a proven node (legal argmax), written to scratch.
@@ -303,8 +343,9 @@ def _finish(tree: Tree, cfg: SearchConfig, root: _Root, search_visits: torch.Ten
     else:
         policy = torch.softmax(tree.prior_logits[:, ROOT_INDEX] + completed_qvalues(tree, node, cfg), -1)
         policy = torch.where(root.legal, policy, 0.0)
-        scores = gumbel_root_scores(tree, root.gumbel, search_visits, root.table, cfg,
-                                    considered_visit=search_visits.max(-1).values)
+        scores = gumbel_root_scores(
+            tree, root.gumbel, search_visits, root.table, cfg, considered_visit=search_visits.max(-1).values
+        )
         action = scores.argmax(-1)
         preference = policy
     if cfg.solver:
@@ -313,8 +354,14 @@ def _finish(tree: Tree, cfg: SearchConfig, root: _Root, search_visits: torch.Ten
 
 
 @torch.no_grad()
-def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: Optional[Tree] = None,
-           rollout_policy: Optional[Callable] = None) -> SearchOutput:
+def search(
+    game: Any,
+    root_state: Any,
+    model: ModelFn,
+    cfg: SearchConfig,
+    tree: Optional[Tree] = None,
+    rollout_policy: Optional[Callable] = None,
+) -> SearchOutput:
     """Run cfg.num_simulations simulations for every game in root_state (B games).
 
     `tree`: a tree from `reuse_subtree` (rows with num_nodes == 0 start fresh from root_state; the
@@ -367,9 +414,18 @@ def search(game: Any, root_state: Any, model: ModelFn, cfg: SearchConfig, tree: 
 
         # --- backup: the path is the nodes selected, then the new leaf; the edges taken, then the new one
         edge_on = on_path[1:] + [expand]
-        backup_path(tree, edges, torch.stack(path + [new], 1), torch.stack(on_path + [expand], 1),
-                    torch.stack(edge_parent + [leaf_parent], 1), torch.stack(edge_action + [leaf_action], 1),
-                    torch.stack(edge_on, 1), leaf, leaf_value, prove=cfg.solver)
+        backup_path(
+            tree,
+            edges,
+            torch.stack(path + [new], 1),
+            torch.stack(on_path + [expand], 1),
+            torch.stack(edge_parent + [leaf_parent], 1),
+            torch.stack(edge_action + [leaf_action], 1),
+            torch.stack(edge_on, 1),
+            leaf,
+            leaf_value,
+            prove=cfg.solver,
+        )
         tree.node_visits[:, tree.scratch] = 0.0  # scratch is never part of a path; keep it clean
 
     return _finish(tree, cfg, root, search_visits)

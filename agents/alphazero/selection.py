@@ -37,8 +37,9 @@ from rlmeta.agents.alphazero.tree import NEG, ROOT_INDEX, Tree, _at
 QV = Optional[tuple[torch.Tensor, torch.Tensor]]
 
 
-def puct_scores(tree: Tree, node: torch.Tensor, cfg: SearchConfig,
-                prior_logits: Optional[torch.Tensor] = None, qv: QV = None) -> torch.Tensor:
+def puct_scores(
+    tree: Tree, node: torch.Tensor, cfg: SearchConfig, prior_logits: Optional[torch.Tensor] = None, qv: QV = None
+) -> torch.Tensor:
     """AlphaZero PUCT score [B, A] at `node` [B]; illegal actions -inf. Unvisited children have Q = 0."""
     logits = _at(tree.prior_logits, node) if prior_logits is None else prior_logits
     prior = torch.softmax(logits, dim=-1)
@@ -114,14 +115,19 @@ def considered_visit_sequence(max_considered: int, num_simulations: int) -> tupl
 def considered_visit_table(max_considered: int, num_simulations: int, device) -> torch.Tensor:
     """[max_considered + 1, num_simulations + 1]: row m = schedule when m actions are considered
     (one extra column so a finished search can be indexed)."""
-    rows = [list(considered_visit_sequence(m, num_simulations)) + [num_simulations]
-            for m in range(max_considered + 1)]
+    rows = [list(considered_visit_sequence(m, num_simulations)) + [num_simulations] for m in range(max_considered + 1)]
     return torch.tensor(rows, dtype=torch.float32, device=device)
 
 
-def gumbel_root_scores(tree: Tree, gumbel: torch.Tensor, search_visits: torch.Tensor, table: torch.Tensor,
-                       cfg: SearchConfig, considered_visit: Optional[torch.Tensor] = None,
-                       qv: QV = None) -> torch.Tensor:
+def gumbel_root_scores(
+    tree: Tree,
+    gumbel: torch.Tensor,
+    search_visits: torch.Tensor,
+    table: torch.Tensor,
+    cfg: SearchConfig,
+    considered_visit: Optional[torch.Tensor] = None,
+    qv: QV = None,
+) -> torch.Tensor:
     """Root score [B, A]: g + logits + sigma(completed Q) over the actions whose visits in this search
     equal the schedule's current target (sequential halving); -inf elsewhere."""
     root = torch.zeros(tree.batch_size, dtype=torch.long, device=gumbel.device)

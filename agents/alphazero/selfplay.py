@@ -60,7 +60,7 @@ class ReplayBuffer:
         if n == 0:
             return
         if n > self.capacity:
-            s = Samples(*(x[-self.capacity:] for x in s))
+            s = Samples(*(x[-self.capacity :] for x in s))
             n = self.capacity
         idx = (self.pos + torch.arange(n, device=self.value.device)) % self.capacity
         self.obs[idx], self.policy[idx], self.value[idx] = s.obs, s.policy, s.value
@@ -82,8 +82,7 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict[str, Any]:
         n = self.size
-        return _cpu({"obs": _planes(self.obs[:n]), "policy": self.policy[:n], "value": self.value[:n],
-                     "pos": self.pos})
+        return _cpu({"obs": _planes(self.obs[:n]), "policy": self.policy[:n], "value": self.value[:n], "pos": self.pos})
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         n = min(d["value"].shape[0], self.capacity)
@@ -102,8 +101,11 @@ def alphazero_loss(net: torch.nn.Module, b: Samples, value_coef: float = 1.0) ->
     loss = policy_loss + value_coef * value_loss
     with torch.no_grad():
         entropy = -(b.policy * b.policy.clamp(min=1e-12).log()).sum(-1).mean()  # lower bound of the CE
-    return loss, {"losses/policy_loss": policy_loss.item(), "losses/value_loss": value_loss.item(),
-                  "losses/target_entropy": entropy.item()}
+    return loss, {
+        "losses/policy_loss": policy_loss.item(),
+        "losses/value_loss": value_loss.item(),
+        "losses/target_entropy": entropy.item(),
+    }
 
 
 class SelfPlay:
@@ -113,8 +115,16 @@ class SelfPlay:
     shares (temperature 1), then plays the most visited move; Gumbel always plays the action its
     sequential halving selected (the Gumbel noise already makes it a sample)."""
 
-    def __init__(self, game: Any, cfg: SearchConfig, temperature_moves: int = 0, reuse_tree: bool = True,
-                 max_moves: Optional[int] = None, random_opening_moves: int = 0, value_target_mix: float = 0.0):
+    def __init__(
+        self,
+        game: Any,
+        cfg: SearchConfig,
+        temperature_moves: int = 0,
+        reuse_tree: bool = True,
+        max_moves: Optional[int] = None,
+        random_opening_moves: int = 0,
+        value_target_mix: float = 0.0,
+    ):
         self.game, self.cfg = game, cfg
         self.temperature_moves = temperature_moves
         self.reuse_tree = reuse_tree
@@ -206,12 +216,20 @@ class SelfPlay:
         the search tree kept for the next move (compacted to its used nodes) and the counters.
         Plain tensors and numbers only (torch.load(weights_only=True))."""
         tree = None if self.tree is None else compact_tree(self.tree, self.game, self.state).state_dict()
-        return _cpu({
-            "state": self.state._asdict(), "opening": self.opening, "hist_obs": _planes(self.hist_obs),
-            "hist_pi": self.hist_pi, "hist_player": self.hist_player, "hist_v": self.hist_v,
-            "hist_keep": self.hist_keep, "tree": tree, "games_finished": self.games_finished,
-            "finished_stats": dict(self.finished_stats),
-        })
+        return _cpu(
+            {
+                "state": self.state._asdict(),
+                "opening": self.opening,
+                "hist_obs": _planes(self.hist_obs),
+                "hist_pi": self.hist_pi,
+                "hist_player": self.hist_player,
+                "hist_v": self.hist_v,
+                "hist_keep": self.hist_keep,
+                "tree": tree,
+                "games_finished": self.games_finished,
+                "finished_stats": dict(self.finished_stats),
+            }
+        )
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         dev = self.state.player.device
@@ -232,5 +250,9 @@ class SelfPlay:
         self.finished_stats = {"length": 0.0, "p0_win": 0.0, "draw": 0.0, "n": 0}
         if n == 0:
             return {}
-        return {"charts/episodic_length": st["length"] / n, "charts/first_player_win_rate": st["p0_win"] / n,
-                "charts/draw_rate": st["draw"] / n, "charts/games_finished": float(self.games_finished)}
+        return {
+            "charts/episodic_length": st["length"] / n,
+            "charts/first_player_win_rate": st["p0_win"] / n,
+            "charts/draw_rate": st["draw"] / n,
+            "charts/games_finished": float(self.games_finished),
+        }

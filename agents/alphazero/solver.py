@@ -51,7 +51,7 @@ def update_proof(tree: Tree, node: torch.Tensor, valid: torch.Tensor) -> None:
     same = tree.player.gather(1, idx) == _at(tree.player, node)[:, None]
     child = tree.proven.gather(1, idx)
     v = torch.where(ch >= 0, torch.where(same, child, -child), 0.0)  # [B, A] from node's view
-    depth = 1.0 + tree.proof_depth.gather(1, idx)                     # [B, A] plies through each child
+    depth = 1.0 + tree.proof_depth.gather(1, idx)  # [B, A] plies through each child
     legal = _at(tree.legal, node)
     winning = legal & (v > 0)
     won = winning.any(-1)
@@ -62,11 +62,14 @@ def update_proof(tree: Tree, node: torch.Tensor, valid: torch.Tensor) -> None:
     win_depth = torch.where(old > 0, torch.minimum(win_depth, old_depth), win_depth)
     loss_depth = torch.where(legal, depth, 0.0).max(-1).values
     _put(tree.proven, node, torch.where(update & won, 1.0, torch.where(update & lost, -1.0, old)))
-    _put(tree.proof_depth, node, torch.where(update & won, win_depth, torch.where(update & lost, loss_depth, old_depth)))
+    _put(
+        tree.proof_depth, node, torch.where(update & won, win_depth, torch.where(update & lost, loss_depth, old_depth))
+    )
 
 
-def solver_action(tree: Tree, action: torch.Tensor, preference: torch.Tensor,
-                  wins_now: Optional[torch.Tensor] = None) -> torch.Tensor:
+def solver_action(
+    tree: Tree, action: torch.Tensor, preference: torch.Tensor, wins_now: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """The root move [B] with proofs respected: a move that wins now (wins_now [B, A]), else the
     quickest proven win when there is one; else `action` unless it is a proven loss: then the
     best-ranked move that is not one, or, when every move is a proven loss, the one that loses

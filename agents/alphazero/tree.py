@@ -58,17 +58,17 @@ NEG = -1e9  # logit of an illegal action (finite: softmax over a terminal node s
 class Tree:
     """Search tree for B games; see the module docstring for shapes. Mutated in place."""
 
-    node_visits: torch.Tensor         # [B, N] float
-    value_sums: torch.Tensor          # [B, N] float, player to move's view
-    raw_values: torch.Tensor          # [B, N] float
-    proven: torch.Tensor              # [B, N] float: +1 / -1 / 0
-    proof_depth: torch.Tensor         # [B, N] float: plies
-    player: torch.Tensor              # [B, N] long
-    terminal: torch.Tensor            # [B, N] bool
-    prior_logits: torch.Tensor        # [B, N, A] float, NEG where illegal
-    legal: torch.Tensor               # [B, N, A] bool
-    children: torch.Tensor            # [B, N, A] long, UNVISITED where never expanded
-    parents: torch.Tensor             # [B, N] long, NO_PARENT at the root
+    node_visits: torch.Tensor  # [B, N] float
+    value_sums: torch.Tensor  # [B, N] float, player to move's view
+    raw_values: torch.Tensor  # [B, N] float
+    proven: torch.Tensor  # [B, N] float: +1 / -1 / 0
+    proof_depth: torch.Tensor  # [B, N] float: plies
+    player: torch.Tensor  # [B, N] long
+    terminal: torch.Tensor  # [B, N] bool
+    prior_logits: torch.Tensor  # [B, N, A] float, NEG where illegal
+    legal: torch.Tensor  # [B, N, A] bool
+    children: torch.Tensor  # [B, N, A] long, UNVISITED where never expanded
+    parents: torch.Tensor  # [B, N] long, NO_PARENT at the root
     action_from_parent: torch.Tensor  # [B, N] long, -1 at the root
     states: Any  # the game's State NamedTuple, every field [B, N, ...]
     num_nodes: torch.Tensor  # [B] next free node index
@@ -179,7 +179,11 @@ def empty_tree(game: Any, root_state: Any, capacity: int) -> Tree:
     f = lambda *s: torch.zeros(*s, device=dev)  # noqa: E731
     states = map_state(lambda x: x[:, None].repeat(1, N, *([1] * (x.dim() - 1))).clone(), root_state)
     return Tree(
-        node_visits=f(B, N), value_sums=f(B, N), raw_values=f(B, N), proven=f(B, N), proof_depth=f(B, N),
+        node_visits=f(B, N),
+        value_sums=f(B, N),
+        raw_values=f(B, N),
+        proven=f(B, N),
+        proof_depth=f(B, N),
         player=torch.zeros(B, N, dtype=torch.long, device=dev),
         terminal=torch.zeros(B, N, dtype=torch.bool, device=dev),
         prior_logits=torch.full((B, N, A), NEG, device=dev),
@@ -201,7 +205,7 @@ def compact_tree(tree: Tree, game: Any, root_state: Any) -> Tree:
     used = torch.arange(n + 1, device=tree.num_nodes.device)[None] < tree.num_nodes[:, None]  # [B, n + 1]
 
     def keep_used(dst: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
-        return dst.copy_(torch.where(used.view(B, n + 1, *([1] * (dst.dim() - 2))), src[:, :n + 1], dst))
+        return dst.copy_(torch.where(used.view(B, n + 1, *([1] * (dst.dim() - 2))), src[:, : n + 1], dst))
 
     for fld in fields(Tree):
         if fld.name == "num_nodes":
@@ -232,8 +236,17 @@ def _pad_tree(tree: Tree, capacity: int, game: Any, root_state: Any) -> Tree:
     return new
 
 
-def _write_node(tree: Tree, node: torch.Tensor, state: Any, logits, value, legal, parent, action,
-                wins: Optional[torch.Tensor] = None) -> None:
+def _write_node(
+    tree: Tree,
+    node: torch.Tensor,
+    state: Any,
+    logits,
+    value,
+    legal,
+    parent,
+    action,
+    wins: Optional[torch.Tensor] = None,
+) -> None:
     """Write a node's fields at index node [B] (the scratch slot for rows that expand nothing);
     `wins` [B, A]: moves that win now (the solver's check), which prove the node won."""
     _put(tree.raw_values, node, value)
@@ -260,7 +273,7 @@ class Edges(NamedTuple):
     the tree (`edge_stats`) and kept equal to it by the search's `backup_path`."""
 
     visits: torch.Tensor  # [B * N, A] N(s, a): the child's visits (0 where unexpanded)
-    sums: torch.Tensor    # [B * N, A] the child's value sum from the view of the player at s
+    sums: torch.Tensor  # [B * N, A] the child's value sum from the view of the player at s
 
 
 def edge_stats(tree: Tree) -> Edges:
@@ -324,11 +337,20 @@ def reuse_subtree(tree: Tree, action: torch.Tensor, keep: Optional[torch.Tensor]
 
     remap = lambda ix: torch.where(ix >= 0, new_index.gather(1, ix.clamp(min=0).view(B, -1)).view(ix.shape), UNVISITED)  # noqa: E731
     out = Tree(
-        node_visits=take(tree.node_visits), value_sums=take(tree.value_sums), raw_values=take(tree.raw_values),
-        proven=take(tree.proven), proof_depth=take(tree.proof_depth), player=take(tree.player),
-        terminal=take(tree.terminal), prior_logits=take(tree.prior_logits),
-        legal=take(tree.legal), children=remap(take(tree.children)), parents=remap(take(tree.parents)),
-        action_from_parent=take(tree.action_from_parent), states=map_state(take, tree.states), num_nodes=count,
+        node_visits=take(tree.node_visits),
+        value_sums=take(tree.value_sums),
+        raw_values=take(tree.raw_values),
+        proven=take(tree.proven),
+        proof_depth=take(tree.proof_depth),
+        player=take(tree.player),
+        terminal=take(tree.terminal),
+        prior_logits=take(tree.prior_logits),
+        legal=take(tree.legal),
+        children=remap(take(tree.children)),
+        parents=remap(take(tree.parents)),
+        action_from_parent=take(tree.action_from_parent),
+        states=map_state(take, tree.states),
+        num_nodes=count,
     )
     out.parents[:, ROOT_INDEX] = NO_PARENT
     out.action_from_parent[:, ROOT_INDEX] = -1

@@ -45,8 +45,7 @@ LossFn = Callable[..., torch.Tensor]  # (prediction, *targets) -> scalar
 AdaptSpec = Union[Literal["all", "head"], Sequence[str]]
 
 
-def sgd_step(params: Params, grads: Params, lrs: dict[str, torch.Tensor | float],
-             first_order: bool = False) -> Params:
+def sgd_step(params: Params, grads: Params, lrs: dict[str, torch.Tensor | float], first_order: bool = False) -> Params:
     """One inner SGD step on the parameters named in `grads`; the others are carried unchanged.
 
     first_order detaches the gradient (FOMAML): the result still depends on theta (and on a learned
@@ -72,8 +71,14 @@ class MetaLearner(nn.Module):
     meta_sgd, one learned lr tensor per adapted parameter (`self.lrs`).
     """
 
-    def __init__(self, model: nn.Module, inner_lr: float = 0.01, first_order: bool = False,
-                 meta_sgd: bool = False, adapt: AdaptSpec = "all"):
+    def __init__(
+        self,
+        model: nn.Module,
+        inner_lr: float = 0.01,
+        first_order: bool = False,
+        meta_sgd: bool = False,
+        adapt: AdaptSpec = "all",
+    ):
         super().__init__()
         self.model = model
         self.inner_lr = inner_lr
@@ -117,8 +122,9 @@ class MetaLearner(nn.Module):
         g = grad(lambda f: loss_of_params({**rest, **f}))(fast)
         return sgd_step(params, g, self.lr_dict(), self.first_order)
 
-    def adapt_params(self, loss_fn: LossFn, x: torch.Tensor, *targets: torch.Tensor, steps: int = 1,
-                     params: Params | None = None) -> Params:
+    def adapt_params(
+        self, loss_fn: LossFn, x: torch.Tensor, *targets: torch.Tensor, steps: int = 1, params: Params | None = None
+    ) -> Params:
         """`steps` inner steps on one task's support set: x [K, ...], targets [K, ...]."""
         params = self.params() if params is None else params
         for _ in range(steps):
@@ -129,9 +135,17 @@ class MetaLearner(nn.Module):
         adapted = self.adapt_params(loss_fn, xs, ys, steps=steps, params=params)
         return loss_fn(self(xq, adapted), yq)
 
-    def meta_loss(self, loss_fn: LossFn, xs: torch.Tensor, ys: torch.Tensor, xq: torch.Tensor,
-                  yq: torch.Tensor, steps: int = 1, vectorize: bool = True,
-                  reduce: bool = True) -> torch.Tensor:
+    def meta_loss(
+        self,
+        loss_fn: LossFn,
+        xs: torch.Tensor,
+        ys: torch.Tensor,
+        xq: torch.Tensor,
+        yq: torch.Tensor,
+        steps: int = 1,
+        vectorize: bool = True,
+        reduce: bool = True,
+    ) -> torch.Tensor:
         """Query loss after `steps` inner steps, per task: support xs [M, K, ...], ys [M, K, ...];
         query xq [M, Q, ...], yq [M, Q, ...]. -> mean over the M tasks (or [M] with reduce=False).
 
@@ -140,10 +154,12 @@ class MetaLearner(nn.Module):
         params = self.params()
         if vectorize:
             per_task = vmap(self._task_query_loss, in_dims=(None, None, None, 0, 0, 0, 0))(
-                params, loss_fn, steps, xs, ys, xq, yq)  # [M]
+                params, loss_fn, steps, xs, ys, xq, yq
+            )  # [M]
         else:
-            per_task = torch.stack([self._task_query_loss(params, loss_fn, steps, xs[i], ys[i], xq[i], yq[i])
-                                    for i in range(xs.shape[0])])
+            per_task = torch.stack(
+                [self._task_query_loss(params, loss_fn, steps, xs[i], ys[i], xq[i], yq[i]) for i in range(xs.shape[0])]
+            )
         return per_task.mean() if reduce else per_task
 
     @torch.no_grad()
@@ -156,7 +172,8 @@ class MetaLearner(nn.Module):
 
         def losses_after(n: int):
             return vmap(self._task_query_loss, in_dims=(None, None, None, 0, 0, 0, 0))(
-                params, loss_fn, n, xs, ys, xq, yq)
+                params, loss_fn, n, xs, ys, xq, yq
+            )
 
         for n in steps:
             out[n] = losses_after(n)

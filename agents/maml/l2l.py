@@ -29,9 +29,11 @@ import torch
 
 from rlmeta.core.errors import ConfigError
 
-MISSING = ("learn2learn is not installed: bash scripts/install_learn2learn.sh, then pip install -e '.[meta]' "
-           "(the extra rlmeta[meta]; learn2learn 0.2.0 from PyPI does not build on Python >= 3.11, the script "
-           "builds it). rlmeta's own MAML needs no learn2learn.")
+MISSING = (
+    "learn2learn is not installed: bash scripts/install_learn2learn.sh, then pip install -e '.[meta]' "
+    "(the extra rlmeta[meta]; learn2learn 0.2.0 from PyPI does not build on Python >= 3.11, the script "
+    "builds it). rlmeta's own MAML needs no learn2learn."
+)
 
 
 class TaskSet(Protocol):
@@ -62,8 +64,10 @@ def get_tasksets(name: str, **kwargs: Any) -> Any:
     # RuntimeError: a torchvision built for another torch (PyPI's CUDA wheel with a CPU torch) fails
     # while registering its operators, not with an ImportError.
     except (ImportError, RuntimeError) as e:
-        raise ConfigError(f"learn2learn's vision datasets need a torchvision built for torch {torch.__version__} "
-                          f"({type(e).__name__}: {e})") from None
+        raise ConfigError(
+            f"learn2learn's vision datasets need a torchvision built for torch {torch.__version__} "
+            f"({type(e).__name__}: {e})"
+        ) from None
     return vision.benchmarks.get_tasksets(name, **kwargs)
 
 

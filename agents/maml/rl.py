@@ -148,8 +148,15 @@ class MetaRLConfig(MetaRunConfig):
         super().validate()
         if self.env not in FAMILIES:
             raise ConfigError(f"unknown task family '{self.env}'; choose from sine, {', '.join(FAMILIES)}")
-        for name in ("meta_batch", "rollouts_per_task", "eval_tasks", "eval_rollouts", "cg_iters",
-                     "backtrack_iters", "promp_steps"):
+        for name in (
+            "meta_batch",
+            "rollouts_per_task",
+            "eval_tasks",
+            "eval_rollouts",
+            "cg_iters",
+            "backtrack_iters",
+            "promp_steps",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         for name in ("horizon", "inner_steps", "eval_steps", "env_threads"):
@@ -169,9 +176,13 @@ class MetaRLConfig(MetaRunConfig):
             raise ConfigError(f"--activation must be relu, tanh or elu, got {self.activation}")
         if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
             raise ConfigError(f"--hidden-sizes must be positive, got {self.hidden_sizes}")
-        check_fits({"networks": (self.meta_batch + 4) * 4 * mlp_params([1, *self.hidden_sizes, 1]),
-                    "rollouts": self.meta_batch * self.rollouts_per_task * max(self.horizon, 1) * 8 * 4 * 2},
-                   "--hidden-sizes / --meta-batch / --rollouts-per-task / --horizon")
+        check_fits(
+            {
+                "networks": (self.meta_batch + 4) * 4 * mlp_params([1, *self.hidden_sizes, 1]),
+                "rollouts": self.meta_batch * self.rollouts_per_task * max(self.horizon, 1) * 8 * 4 * 2,
+            },
+            "--hidden-sizes / --meta-batch / --rollouts-per-task / --horizon",
+        )
 
     def resolved_horizon(self) -> int:
         return self.horizon or meta_env_class(self.env).horizon
@@ -210,8 +221,16 @@ def policy_fn(learner: MetaLearner, params: Params, batched: bool):
 
 
 @torch.no_grad()
-def sample_rollouts(env: MetaVecEnv, learner: MetaLearner, params: Params, batched: bool, tasks: np.ndarray,
-                    rollouts: int, horizon: int, seed: int) -> Rollouts:
+def sample_rollouts(
+    env: MetaVecEnv,
+    learner: MetaLearner,
+    params: Params,
+    batched: bool,
+    tasks: np.ndarray,
+    rollouts: int,
+    horizon: int,
+    seed: int,
+) -> Rollouts:
     """Run R rollouts of each task (env.num_envs == M * R) with `params` ([M, ...] per task if batched)."""
     m = tasks.shape[0]
     if env.num_envs != m * rollouts:
@@ -232,8 +251,15 @@ def sample_rollouts(env: MetaVecEnv, learner: MetaLearner, params: Params, batch
         next_obs, reward, done = env.step(to_env(a.reshape(m * rollouts, -1)))
         live = alive.to(torch.float32).view(m, rollouts)
         reward = torch.as_tensor(reward, device=device).to(torch.float32).view(m, rollouts) * live
-        for k, v in (("obs", o), ("act", a), ("logp", gaussian_log_prob(a, mean, log_std)), ("mean", mean),
-                     ("log_std", log_std), ("mask", live), ("reward", reward)):
+        for k, v in (
+            ("obs", o),
+            ("act", a),
+            ("logp", gaussian_log_prob(a, mean, log_std)),
+            ("mean", mean),
+            ("log_std", log_std),
+            ("mask", live),
+            ("reward", reward),
+        ):
             out[k].append(v)
         alive &= ~torch.as_tensor(done, device=device)
         obs = next_obs
@@ -245,8 +271,11 @@ def discounted_cumsum(x: torch.Tensor, gamma: float) -> torch.Tensor:
     h = x.shape[-1]
     t = torch.arange(h, device=x.device, dtype=x.dtype)
     expo = t[:, None] - t[None, :]  # [H(t'), H(t)]
-    g = torch.where(expo >= 0, torch.as_tensor(gamma, dtype=x.dtype, device=x.device) ** expo.clamp_min(0),
-                    torch.zeros((), dtype=x.dtype, device=x.device))
+    g = torch.where(
+        expo >= 0,
+        torch.as_tensor(gamma, dtype=x.dtype, device=x.device) ** expo.clamp_min(0),
+        torch.zeros((), dtype=x.dtype, device=x.device),
+    )
     return x @ g
 
 
@@ -258,7 +287,9 @@ def baseline_features(obs: torch.Tensor) -> torch.Tensor:
     return torch.cat([o, o * o, t, t**2, t**3, torch.ones_like(t)], dim=-1)
 
 
-def fit_linear_baseline(feats: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reg: float = 1e-5) -> torch.Tensor:
+def fit_linear_baseline(
+    feats: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, reg: float = 1e-5
+) -> torch.Tensor:
     """Per-task ridge regression of `target` on `feats` over the unmasked steps (rllab's damped least
     squares, reg x10 up to 4 times if the solution is not finite). feats [M, N, F], target [M, N],
     mask [M, N] -> coefficients [M, F]"""
@@ -282,7 +313,9 @@ def process_rollouts(r: Rollouts, gamma: float, gae_lambda: float, baseline_reg:
     mask, rew = r.mask.double(), r.reward.double()
     returns = discounted_cumsum(rew, gamma)  # [M, R, H]
     feats = baseline_features(r.obs.double())  # [M, R, H, F]
-    coef = fit_linear_baseline(feats.reshape(m, n_roll * h, -1), returns.reshape(m, -1), mask.reshape(m, -1), baseline_reg)
+    coef = fit_linear_baseline(
+        feats.reshape(m, n_roll * h, -1), returns.reshape(m, -1), mask.reshape(m, -1), baseline_reg
+    )
     values = (feats @ coef[:, None, :, None])[..., 0] * mask  # [M, R, H]
     next_values = torch.cat([values[..., 1:], torch.zeros_like(values[..., :1])], dim=-1)
     deltas = (rew + gamma * next_values - values) * mask
@@ -294,8 +327,7 @@ def process_rollouts(r: Rollouts, gamma: float, gae_lambda: float, baseline_reg:
         std = (((adv - mu) * mask).pow(2).sum(1, keepdim=True) / count).sqrt()
         adv = (adv - mu) / (std + 1e-8) * mask
     flat = lambda x: x.reshape(m, n_roll * h, *x.shape[3:])  # noqa: E731
-    return StepBatch(flat(r.obs), flat(r.act), flat(r.logp), flat(r.mean), flat(r.log_std),
-                     adv.float(), mask.float())
+    return StepBatch(flat(r.obs), flat(r.act), flat(r.logp), flat(r.mean), flat(r.log_std), adv.float(), mask.float())
 
 
 # ---------------------------------------------------------------------- losses (one task, vmapped)
@@ -311,7 +343,9 @@ def inner_loss(learner: MetaLearner, params: Params, b: StepBatch, kind: str) ->
     return -masked_mean(obj * b.adv, b.mask)
 
 
-def adapt(learner: MetaLearner, params: Params, batches: Sequence[StepBatch], kind: str) -> tuple[Params, list[torch.Tensor]]:
+def adapt(
+    learner: MetaLearner, params: Params, batches: Sequence[StepBatch], kind: str
+) -> tuple[Params, list[torch.Tensor]]:
     """len(batches) inner steps of one task, step k on batches[k]. -> (adapted params, inner KLs),
     inner KL k = mean KL(pi_old || pi_theta_k) on batches[k] before step k (ProMP's penalty)."""
     kls = []
@@ -403,14 +437,20 @@ class MetaRLTrainer:
         fvp = fisher_vector_product(kl_fn, params, c.damping)  # Fisher of the *adapted* policies w.r.t. theta
         x = conjugate_gradient(fvp, g, c.cg_iters)
         step = -torch.sqrt(2 * c.max_kl / x.dot(fvp(x)).clamp_min(1e-12)) * x
-        accepted, j = backtracking_line_search(self.learner, step, loss_fn, kl_fn, c.max_kl, c.backtrack_coef,
-                                               c.backtrack_iters)
+        accepted, j = backtracking_line_search(
+            self.learner, step, loss_fn, kl_fn, c.max_kl, c.backtrack_coef, c.backtrack_iters
+        )
         with torch.no_grad():
             surr, _, kl, inner_kls = self.per_task_terms(batches)
-        return {"losses/surrogate_before": loss.item(), "losses/surrogate_after": surr.mean().item(),
-                "losses/outer_kl": kl.mean().item(), "losses/inner_kl": inner_kls.mean().item() if inner_kls.numel() else 0.0,
-                "losses/backtrack_iters": float(j), "losses/step_accepted": float(accepted),
-                "losses/grad_norm": g.norm().item()}
+        return {
+            "losses/surrogate_before": loss.item(),
+            "losses/surrogate_after": surr.mean().item(),
+            "losses/outer_kl": kl.mean().item(),
+            "losses/inner_kl": inner_kls.mean().item() if inner_kls.numel() else 0.0,
+            "losses/backtrack_iters": float(j),
+            "losses/step_accepted": float(accepted),
+            "losses/grad_norm": g.norm().item(),
+        }
 
     def promp_update(self, batches: Sequence[StepBatch]) -> dict[str, float]:
         c = self.cfg
@@ -429,9 +469,13 @@ class MetaRLTrainer:
         if c.adaptive_inner_kl and c.inner_steps:
             lo, hi = step_kls < c.target_inner_kl / 1.5, step_kls > c.target_inner_kl * 1.5
             self.inner_kl_coef[: c.inner_steps] *= np.where(lo, 0.5, np.where(hi, 2.0, 1.0))
-        return {"losses/clipped_before": first, "losses/clipped_after": clipped.mean().item(),
-                "losses/outer_kl": kl.mean().item(), "losses/inner_kl": float(step_kls.mean()) if step_kls.size else 0.0,
-                "losses/inner_kl_coef": float(self.inner_kl_coef.mean())}
+        return {
+            "losses/clipped_before": first,
+            "losses/clipped_after": clipped.mean().item(),
+            "losses/outer_kl": kl.mean().item(),
+            "losses/inner_kl": float(step_kls.mean()) if step_kls.size else 0.0,
+            "losses/inner_kl_coef": float(self.inner_kl_coef.mean()),
+        }
 
     # ------------------------------------------------------------------ loop
     def iteration(self) -> dict[str, float]:
@@ -446,11 +490,19 @@ class MetaRLTrainer:
         metrics["charts/post_update_return"] = returns[-1].mean().item()
         metrics["charts/episodic_return"] = returns[-1].mean().item()  # what the console shows
         if self.learner.meta_sgd:
-            metrics["charts/mean_inner_lr"] = torch.cat([v.detach().flatten() for v in self.learner.lrs.values()]).mean().item()
+            metrics["charts/mean_inner_lr"] = (
+                torch.cat([v.detach().flatten() for v in self.learner.lrs.values()]).mean().item()
+            )
         return metrics
 
-    def evaluate(self, n_tasks: int | None = None, steps: int | None = None, rollouts: int | None = None,
-                 inner_lr: float | None = None, seed: int | None = None) -> dict[str, Any]:
+    def evaluate(
+        self,
+        n_tasks: int | None = None,
+        steps: int | None = None,
+        rollouts: int | None = None,
+        inner_lr: float | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
         """Mean return per rollout after 0..steps adaptation steps on held-out tasks (the MAML paper's
         figure 5 protocol: sample, take a PG step on those samples, sample again, ...).
         inner_lr overrides the step size (e.g. to tune it for a pretrained or random policy).
@@ -484,20 +536,40 @@ class MetaRLTrainer:
     def final_eval(self, run_dir: Path) -> dict[str, float]:
         res = self.evaluate()
         ret = res["returns"]  # [S + 1, T]
-        summary = {str(k): {"mean": float(ret[k].mean()), "ci95": float(1.96 * ret[k].std(ddof=1) / math.sqrt(ret.shape[1]))
-                            if ret.shape[1] > 1 else 0.0} for k in range(ret.shape[0])}
-        (run_dir / "eval.json").write_text(json.dumps(
-            {"env": self.cfg.env, "eval_tasks": int(ret.shape[1]), "eval_rollouts": self.cfg.eval_rollouts,
-             "horizon": self.horizon, "return_after_steps": summary, "tasks": res["tasks"].tolist(),
-             "per_task_returns": ret.tolist()}, indent=2))
+        summary = {
+            str(k): {
+                "mean": float(ret[k].mean()),
+                "ci95": float(1.96 * ret[k].std(ddof=1) / math.sqrt(ret.shape[1])) if ret.shape[1] > 1 else 0.0,
+            }
+            for k in range(ret.shape[0])
+        }
+        (run_dir / "eval.json").write_text(
+            json.dumps(
+                {
+                    "env": self.cfg.env,
+                    "eval_tasks": int(ret.shape[1]),
+                    "eval_rollouts": self.cfg.eval_rollouts,
+                    "horizon": self.horizon,
+                    "return_after_steps": summary,
+                    "tasks": res["tasks"].tolist(),
+                    "per_task_returns": ret.tolist(),
+                },
+                indent=2,
+            )
+        )
         for k, s in summary.items():
             print(f"maml {self.cfg.env}: return after {k} adaptation steps = {s['mean']:.2f} +- {s['ci95']:.2f}")
         return {f"eval/return_{k}_steps": s["mean"] for k, s in summary.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"learner": self.learner.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "task_rng": self.task_rng.bit_generator.state, "inner_kl_coef": self.inner_kl_coef.copy(),
-                "iteration": self.iteration_count, "global_step": self.global_step}
+        return {
+            "learner": self.learner.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "task_rng": self.task_rng.bit_generator.state,
+            "inner_kl_coef": self.inner_kl_coef.copy(),
+            "iteration": self.iteration_count,
+            "global_step": self.global_step,
+        }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.learner.load_state_dict(d["learner"])

@@ -44,8 +44,9 @@ class SineBatch(NamedTuple):
     phase: torch.Tensor  # [M]
 
 
-def sample_sine_tasks(n: int, k_support: int, k_query: int, generator: torch.Generator | None = None,
-                      dtype: torch.dtype = torch.float32) -> SineBatch:
+def sample_sine_tasks(
+    n: int, k_support: int, k_query: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
+) -> SineBatch:
     """n tasks with k_support + k_query points each (support and query drawn independently)."""
 
     def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
@@ -122,9 +123,13 @@ class SineConfig(MetaRunConfig):
         if not self.eval_steps or min(self.eval_steps) < 0:
             raise ConfigError(f"--eval-steps must be >= 0, got {self.eval_steps}")
         # the network for every task of a meta-batch (vmapped), with Adam
-        check_fits({"networks": (self.meta_batch + 4) * 4 * mlp_params([1, *self.hidden_sizes, 1]),
-                    "task batch": self.meta_batch * (self.k_shot + self.eval_query) * max(self.hidden_sizes) * 4},
-                   "--hidden-sizes / --meta-batch / --k-shot")
+        check_fits(
+            {
+                "networks": (self.meta_batch + 4) * 4 * mlp_params([1, *self.hidden_sizes, 1]),
+                "task batch": self.meta_batch * (self.k_shot + self.eval_query) * max(self.hidden_sizes) * 4,
+            },
+            "--hidden-sizes / --meta-batch / --k-shot",
+        )
 
 
 class SineTrainer:
@@ -158,8 +163,9 @@ class SineTrainer:
                 metrics["losses/pre_adapt_loss"] = mse(self.learner(xq), yq).item()
         return metrics
 
-    def evaluate(self, n_tasks: int | None = None, steps: tuple[int, ...] | None = None,
-                 k_shot: int | None = None) -> dict[int, tuple[float, float]]:
+    def evaluate(
+        self, n_tasks: int | None = None, steps: tuple[int, ...] | None = None, k_shot: int | None = None
+    ) -> dict[int, tuple[float, float]]:
         """-> {inner steps: (mean MSE, 95% CI half-width)} on the fixed held-out tasks."""
         c = self.cfg
         gen = torch.Generator().manual_seed(c.eval_seed)
@@ -170,16 +176,27 @@ class SineTrainer:
 
     def final_eval(self, run_dir: Path) -> dict[str, float]:
         res = self.evaluate()
-        (run_dir / "eval.json").write_text(json.dumps(
-            {"k_shot": self.cfg.k_shot, "eval_tasks": self.cfg.eval_tasks,
-             "mse": {str(n): {"mean": m, "ci95": ci} for n, (m, ci) in res.items()}}, indent=2))
+        (run_dir / "eval.json").write_text(
+            json.dumps(
+                {
+                    "k_shot": self.cfg.k_shot,
+                    "eval_tasks": self.cfg.eval_tasks,
+                    "mse": {str(n): {"mean": m, "ci95": ci} for n, (m, ci) in res.items()},
+                },
+                indent=2,
+            )
+        )
         for n, (m, ci) in res.items():
             print(f"maml sine K={self.cfg.k_shot}: MSE after {n:>2} steps = {m:.3f} +- {ci:.3f}")
         return {f"eval/mse_{n}_steps": m for n, (m, _) in res.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"learner": self.learner.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "gen": self.gen.get_state(), "iteration": self.iteration_count}
+        return {
+            "learner": self.learner.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "gen": self.gen.get_state(),
+            "iteration": self.iteration_count,
+        }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         self.learner.load_state_dict(d["learner"])

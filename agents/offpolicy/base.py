@@ -100,12 +100,20 @@ class OffPolicyConfig(RunConfig):
     def validate(self) -> None:
         super().validate()
         checks = {
-            "gamma": 0 <= self.gamma <= 1, "polyak": 0 <= self.polyak <= 1, "pi_lr": self.pi_lr > 0,
-            "q_lr": self.q_lr > 0, "buffer_size": self.buffer_size > 0, "batch_size": self.batch_size > 0,
-            "start_steps": self.start_steps >= 0, "update_after": self.update_after >= 0,
-            "update_every": self.update_every > 0, "utd_ratio": self.utd_ratio > 0,
-            "eval_every": self.eval_every >= 0, "eval_episodes": self.eval_episodes > 0,
-            "eval_envs": self.eval_envs > 0, "log_every": self.log_every > 0,
+            "gamma": 0 <= self.gamma <= 1,
+            "polyak": 0 <= self.polyak <= 1,
+            "pi_lr": self.pi_lr > 0,
+            "q_lr": self.q_lr > 0,
+            "buffer_size": self.buffer_size > 0,
+            "batch_size": self.batch_size > 0,
+            "start_steps": self.start_steps >= 0,
+            "update_after": self.update_after >= 0,
+            "update_every": self.update_every > 0,
+            "utd_ratio": self.utd_ratio > 0,
+            "eval_every": self.eval_every >= 0,
+            "eval_episodes": self.eval_episodes > 0,
+            "eval_envs": self.eval_envs > 0,
+            "log_every": self.log_every > 0,
             "hidden_sizes": len(self.hidden_sizes) > 0 and min(self.hidden_sizes) > 0,
         }
         for name, ok in checks.items():
@@ -120,8 +128,12 @@ class OffPolicyConfig(RunConfig):
         """+ actor, two critics and their targets with Adam, the replay buffer (float32 rows of obs,
         next obs, action, reward, done) and one minibatch's activations."""
         nets = 6 * 4 * 4 * mlp_params([1, *self.hidden_sizes, 1])
-        return {**super().memory_estimate(), "networks": nets, "replay buffer": self.buffer_size * 5 * 4,
-                "minibatch activations": 3 * self.batch_size * sum(self.hidden_sizes) * 4}
+        return {
+            **super().memory_estimate(),
+            "networks": nets,
+            "replay buffer": self.buffer_size * 5 * 4,
+            "minibatch activations": 3 * self.batch_size * sum(self.hidden_sizes) * 4,
+        }
 
 
 # ---------------------------------------------------------------------- the gpu preset
@@ -133,8 +145,12 @@ GPU_PRESET: dict[str, Any] = dict(
     # torch tensors that never leave the GPU (OffPolicyLoop with a DeviceVecEnv); staggered episode
     # clocks (as PPO's gpu preset) so the buffer does not fill with 1024 copies of the same phase of
     # an episode; the shortened first episodes are truncations, bootstrapped
-    env_backend="warp", device="auto", num_envs=1024, stagger_starts=True,
-    total_steps=50_000_000, checkpoint_every=10_240_000,
+    env_backend="warp",
+    device="auto",
+    num_envs=1024,
+    stagger_starts=True,
+    total_steps=50_000_000,
+    checkpoint_every=10_240_000,
     # observation normalisation (FastTD3's obs_normalization=True), on the device by DeviceVecEnv's
     # running mean/std. Difference: FastTD3 stores raw observations and normalises each sampled batch
     # with the current statistics; here they are normalised when stored, with the statistics of that
@@ -143,22 +159,28 @@ GPU_PRESET: dict[str, Any] = dict(
     normalize_obs=True,
     # bigger networks (FastTD3: actor 512-256-128, critic 1024-512-256, ReLU). One size is shared
     # here by actor and critics: (512, 256, 128) for both, a narrower critic than FastTD3's
-    hidden_sizes=(512, 256, 128), activation="relu",
-    pi_lr=3e-4, q_lr=3e-4, gamma=0.99,
+    hidden_sizes=(512, 256, 128),
+    activation="relu",
+    pi_lr=3e-4,
+    q_lr=3e-4,
+    gamma=0.99,
     # tau 0.1 (FastTD3/FastSAC): with 2 updates per vector step the targets would otherwise lag far
     # behind data that 1024 worlds renew quickly
     polyak=0.9,
     # replay of 10k transitions per world (FastTD3's Playground buffer_size 1024 * 10, per world):
     # 10.24M rows on the device (1.7 GB for HalfCheetah); not saved in checkpoints (too big)
-    buffer_size=10_240_000, save_buffer=False,
+    buffer_size=10_240_000,
+    save_buffer=False,
     # large batches (FastTD3: 32768) drawn uniformly over all worlds' transitions
     batch_size=32_768,
     # updates start after 10 vector steps (FastTD3's learning_starts 10), of uniform random actions
-    start_steps=10_240, update_after=10_240,
+    start_steps=10_240,
+    update_after=10_240,
     # the update-to-data ratio is --utd-ratio, in gradient updates per env step: FastTD3's num_updates
     # 2 per vector step of 1024 worlds is 2/1024 (update_every 1024: one vector step per update phase).
     # With --num-envs 4096 the same ratio runs 8 updates per vector step; raise --utd-ratio for more
-    update_every=1024, utd_ratio=2 / 1024,
+    update_every=1024,
+    utd_ratio=2 / 1024,
     # the update as CUDA graphs (compile=True on CUDA: rlmeta/core/graphs.py), FastTD3's torch.compile
     # + CUDA graphs; not done: bfloat16 autocast, AdamW weight decay 0.1, the distributional (C51)
     # critic (clipped double Q instead, which FastTD3 also uses: use_cdq=True), n-step returns
@@ -166,7 +188,10 @@ GPU_PRESET: dict[str, Any] = dict(
     compile=True,
     # test episodes on 16 fresh worlds every 5000 vector steps; log rows every 100 vector steps
     # (one host sync each)
-    eval_every=5_120_000, eval_episodes=16, eval_envs=16, log_every=102_400,
+    eval_every=5_120_000,
+    eval_episodes=16,
+    eval_envs=16,
+    log_every=102_400,
 )
 
 
@@ -226,7 +251,9 @@ class OffPolicyLoop:
         if self.on_device:
             envs.torch_io = True
             # the Box as device tensors: no host-to-device copy per random-action step
-            self.low, self.high = (torch.as_tensor(x, dtype=torch.float32, device=device) for x in (self.low, self.high))
+            self.low, self.high = (
+                torch.as_tensor(x, dtype=torch.float32, device=device) for x in (self.low, self.high)
+            )
         self.obs: torch.Tensor | None = None  # [N, obs_dim] what the next step acts on
         self.num_updates = 0
         self.update_credit = 0.0  # fractional updates owed when utd_ratio * phase steps is not whole
@@ -306,15 +333,19 @@ class OffPolicyLoop:
         cfg = self.cfg
 
         def factory() -> VecEnv:
-            return make_vec_env(cfg.env, cfg.eval_envs, seed, cfg.env_backend, cfg.env_threads,
-                                cfg.normalize_obs, False, cfg.gamma)
+            return make_vec_env(
+                cfg.env, cfg.eval_envs, seed, cfg.env_backend, cfg.env_threads, cfg.normalize_obs, False, cfg.gamma
+            )
 
         return evaluate(lambda obs: act(obs, True), factory, cfg.eval_episodes, obs_stats_from=self.envs)
 
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"num_updates": self.num_updates, "update_credit": self.update_credit,
-                             "next_eval": self.next_eval}
+        d: dict[str, Any] = {
+            "num_updates": self.num_updates,
+            "update_credit": self.update_credit,
+            "next_eval": self.next_eval,
+        }
         if self.cfg.save_buffer:
             d["buffer"] = self.buffer.state_dict()
         return d
@@ -325,12 +356,12 @@ class OffPolicyLoop:
         if "buffer" in d:
             self.buffer.load_state_dict(d["buffer"])
         elif self.cfg.save_buffer:
-            print("rlmeta: this checkpoint holds no replay buffer; refilling it before updating again",
-                  file=sys.stderr)
+            print("rlmeta: this checkpoint holds no replay buffer; refilling it before updating again", file=sys.stderr)
 
 
-def noisy_action(actor: nn.Module, obs: torch.Tensor, noise: float, low: torch.Tensor,
-                 high: torch.Tensor) -> torch.Tensor:
+def noisy_action(
+    actor: nn.Module, obs: torch.Tensor, noise: float, low: torch.Tensor, high: torch.Tensor
+) -> torch.Tensor:
     """DDPG's and TD3's exploration: mu(s) + noise * half-width * N(0, 1), clipped to the Box.
     obs [N, obs_dim] -> action [N, act_dim]"""
     a = actor(obs)
@@ -389,8 +420,9 @@ class LiveLearner:
         polyak_update(getattr(self.nets, target), getattr(self.nets, source).flat, polyak)
 
 
-def with_extra_losses(nets: Any, b: ReplayBatch, loss: torch.Tensor,
-                      metrics: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def with_extra_losses(
+    nets: Any, b: ReplayBatch, loss: torch.Tensor, metrics: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """loss + the agent's extra_losses on b (the research hook of agents/base.py), with their metrics.
     Called with the learner's nets, so under vmap each extra loss sees that seed's networks."""
     if not nets.extra_losses:
@@ -453,8 +485,11 @@ class OffPolicyAgent(Agent):
         if self.graphs:
             fn = self.captured_update()
         elif self.cfg.compile and (why := self.overridden_update()):
-            print(f"rlmeta: --compile on the CPU runs update_step() vmapped, and {why}: this run uses the eager "
-                  "update() instead", file=sys.stderr)  # said once, never dropped silently
+            print(
+                f"rlmeta: --compile on the CPU runs update_step() vmapped, and {why}: this run uses the eager "
+                "update() instead",
+                file=sys.stderr,
+            )  # said once, never dropped silently
             fn = self.update
         elif self.cfg.compile:
             fn = self.compiled_update()
@@ -494,8 +529,11 @@ class OffPolicyAgent(Agent):
                     m = S.update(ReplayBatch(*(x.unsqueeze(0) for x in b)), tuple(x.unsqueeze(0) for x in noise))
                     return {k: v[0] for k, v in m.items()}
                 except VmapUpdateError as e:  # the state is unchanged: this update runs eagerly instead
-                    print(f"rlmeta: --compile on the CPU runs update_step() vmapped, and it failed there ({e}): "
-                          "this run uses the eager update() instead", file=sys.stderr)
+                    print(
+                        f"rlmeta: --compile on the CPU runs update_step() vmapped, and it failed there ({e}): "
+                        "this run uses the eager update() instead",
+                        file=sys.stderr,
+                    )
                     S.sync_counts()
                     self._stacked = None
             return self.update_step(self._live, b, noise)

@@ -55,8 +55,15 @@ class DDPGConfig(OffPolicyConfig):
     def presets(cls) -> dict[str, DDPGConfig]:
         return {
             "spinningup": cls(),
-            "fujimoto": cls(preset="fujimoto", pi_lr=3e-4, q_lr=3e-4, batch_size=256, start_steps=25_000,
-                            update_after=25_000, update_every=1),
+            "fujimoto": cls(
+                preset="fujimoto",
+                pi_lr=3e-4,
+                q_lr=3e-4,
+                batch_size=256,
+                start_steps=25_000,
+                update_after=25_000,
+                update_every=1,
+            ),
         }
 
 

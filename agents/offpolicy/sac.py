@@ -82,16 +82,28 @@ class SACConfig(OffPolicyConfig):
     def presets(cls) -> dict[str, SACConfig]:
         return {
             "spinningup": cls(),
-            "sb3": cls(preset="sb3", pi_lr=3e-4, q_lr=3e-4, alpha_lr=3e-4, batch_size=256, polyak=0.995,
-                       alpha=1.0, autotune=True, start_steps=5_000, update_after=5_000, update_every=1),
+            "sb3": cls(
+                preset="sb3",
+                pi_lr=3e-4,
+                q_lr=3e-4,
+                alpha_lr=3e-4,
+                batch_size=256,
+                polyak=0.995,
+                alpha=1.0,
+                autotune=True,
+                start_steps=5_000,
+                update_after=5_000,
+                update_every=1,
+            ),
             # FastSAC (younggyoseo/FastTD3 fast_sac/hyperparams.py) on mujoco-warp worlds: see above
             "gpu": cls(preset="gpu", **GPU_PRESET, autotune=True, alpha=0.1, alpha_lr=3e-4),
         }
 
 
 # ---------------------------------------------------------------------- losses
-def sample_action(actor: SquashedGaussianActor, obs: torch.Tensor,
-                  eps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_action(
+    actor: SquashedGaussianActor, obs: torch.Tensor, eps: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """actor.sample(obs) with its reparameterisation noise eps [B, act_dim] passed in (None: drawn
     here from torch's global RNG, the same draw as actor.sample). Explicit noise lets K seeds' losses
     run vmapped with each seed's own draws (stacked.py). -> action [B, act_dim], logp [B]"""
@@ -102,8 +114,15 @@ def sample_action(actor: SquashedGaussianActor, obs: torch.Tensor,
     return torch.tanh(u) * actor.act_scale + actor.act_bias, logp
 
 
-def critic_loss(q: QEnsemble, q_targ: QEnsemble, actor: SquashedGaussianActor, b: ReplayBatch, gamma: float,
-                alpha: torch.Tensor, eps: torch.Tensor | None = None):
+def critic_loss(
+    q: QEnsemble,
+    q_targ: QEnsemble,
+    actor: SquashedGaussianActor,
+    b: ReplayBatch,
+    gamma: float,
+    alpha: torch.Tensor,
+    eps: torch.Tensor | None = None,
+):
     """Soft Bellman error of both critics against the clipped double-Q soft target.  -> (loss, metrics)
 
     y = r + gamma * (1 - done) * (min_i Q_targ_i(s', a') - alpha * log pi(a'|s')),  a' ~ pi(.|s')
@@ -118,8 +137,9 @@ def critic_loss(q: QEnsemble, q_targ: QEnsemble, actor: SquashedGaussianActor, b
     return loss, {"losses/qf_loss": loss.detach(), "losses/qf1_values": qs[0].detach().mean()}
 
 
-def actor_loss(actor: SquashedGaussianActor, q: QEnsemble, obs: torch.Tensor, alpha: torch.Tensor,
-               eps: torch.Tensor | None = None):
+def actor_loss(
+    actor: SquashedGaussianActor, q: QEnsemble, obs: torch.Tensor, alpha: torch.Tensor, eps: torch.Tensor | None = None
+):
     """E[alpha * log pi(a|s) - min_i Q_i(s, a)],  a ~ pi(.|s) reparameterised.  -> (loss, logp, metrics)
 
     The critics' weights are detached: gradients reach the actor through a only.
@@ -154,12 +174,16 @@ class SAC(OffPolicyAgent):
     # ------------------------------------------------------------------ network hooks (see OffPolicyAgent)
     def build_actor(self, obs_dim: int, act_dim: int) -> nn.Module:
         space = self.envs.single_action_space
-        return SquashedGaussianActor(obs_dim, act_dim, self.cfg.hidden_sizes, self.cfg.activation, space.low, space.high)
+        return SquashedGaussianActor(
+            obs_dim, act_dim, self.cfg.hidden_sizes, self.cfg.activation, space.low, space.high
+        )
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor.sample(obs)[0]
 
-    def update_step(self, L: Learner, b: ReplayBatch, noise: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def update_step(
+        self, L: Learner, b: ReplayBatch, noise: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
         """One SAC step: critics, then the actor against the updated critics, then alpha, then targets."""
         cfg = self.cfg
         eps_next, eps_pi = noise  # [B, act_dim] each: the noise of a' (critic target) and of a (actor)
@@ -177,6 +201,7 @@ class SAC(OffPolicyAgent):
         logp, pm = L.minimize("actor_opt", pi_loss)  # logp [B] detached: the temperature's loss reads it
         metrics = {**metrics, **pm}
         if self.alpha_opt is not None:
+
             def a_loss(nets):
                 loss = alpha_loss(nets.log_alpha, logp, self.target_entropy)  # [1]
                 return loss, loss.detach()

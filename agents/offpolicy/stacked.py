@@ -91,6 +91,7 @@ class _Bound:
         if isinstance(value, nn.Module):
             return self._child(name, value)
         if inspect.ismethod(value) and value.__self__ is self._module:
+
             def method(*args: Any, **kw: Any) -> Any:
                 with _reparametrize_module(self._module, self._params):
                     return value(*args, **kw)
@@ -101,15 +102,18 @@ class _Bound:
     def __getitem__(self, i: Any) -> Any:
         """An item of a Sequential / ModuleList / ParameterList, rebound like an attribute."""
         value = self._module[i]
-        named = self._module.named_children() if isinstance(value, nn.Module) else \
-            self._module.named_parameters(recurse=False)
+        named = (
+            self._module.named_children()
+            if isinstance(value, nn.Module)
+            else self._module.named_parameters(recurse=False)
+        )
         name = next((n for n, v in named if v is value), None)
         if name is None:
             raise TypeError(f"{type(self._module).__name__}[{i!r}] is not one of its items (a slice?)")
         return self._child(name, value) if isinstance(value, nn.Module) else self._params[name]
 
     def _child(self, name: str, module: nn.Module) -> Any:
-        sub = {k[len(name) + 1:]: v for k, v in self._params.items() if k.startswith(name + ".")}
+        sub = {k[len(name) + 1 :]: v for k, v in self._params.items() if k.startswith(name + ".")}
         return _Bound(module, sub) if sub else module
 
 
@@ -188,8 +192,11 @@ class StackedSeeds:
             # float64, as the bias corrections that adam_step computes from them; [1], not 0-dim: a
             # compiled function's write into a 0-dim float64 CPU input is lost (torch 2.13)
             self.counts[name] = torch.tensor([float(o0.t)], dtype=torch.float64, device=rows.device)
-            self.hyper[name] = (torch.tensor(float(o0.lr), dtype=torch.float64, device=rows.device), (o0.b1, o0.b2),
-                                o0.eps)
+            self.hyper[name] = (
+                torch.tensor(float(o0.lr), dtype=torch.float64, device=rows.device),
+                (o0.b1, o0.b2),
+                o0.eps,
+            )
         for name in [k for k, v in vars(a0).items() if k.endswith("_flat") and isinstance(v, torch.Tensor)]:
             rows = self._stack(name, [getattr(a, name) for a in self.agents])
             for i, a in enumerate(self.agents):
@@ -202,7 +209,8 @@ class StackedSeeds:
         """(attribute, parameter name or None, tensor) for every parameter of the agent's modules and
         every tensor attribute that requires grad."""
         out: list[tuple[str, str | None, torch.Tensor]] = [
-            (k, n, p) for k, m in vars(agent).items() if isinstance(m, nn.Module) for n, p in m.named_parameters()]
+            (k, n, p) for k, m in vars(agent).items() if isinstance(m, nn.Module) for n, p in m.named_parameters()
+        ]
         out += [(k, None, t) for k, t in vars(agent).items() if isinstance(t, torch.Tensor) and t.requires_grad]
         return out
 
@@ -214,8 +222,10 @@ class StackedSeeds:
             held = [(k, n, t) for k, n, t in self._owned(a) if _same_storage(t.data, old)]
             attrs = {k for k, _, _ in held}
             if len(attrs) != 1:
-                raise ValueError(f"{name}: a stacked buffer must hold the parameters of one module or one tensor, "
-                                 f"not of {sorted(attrs)}")
+                raise ValueError(
+                    f"{name}: a stacked buffer must hold the parameters of one module or one tensor, "
+                    f"not of {sorted(attrs)}"
+                )
             layout: Layout = {}
             for _, n, t in held:
                 off = t.data.storage_offset() - old.storage_offset()
@@ -234,14 +244,20 @@ class StackedSeeds:
     def _check_unstacked(self) -> None:
         """Parameters outside the stacked buffers are read from the template agent by every seed's
         update: they must be equal across seeds (a frozen network built per seed would not be)."""
-        stacked = {id(t) for a in self.agents for _, _, t in self._owned(a)
-                   if any(_same_storage(t.data, f) for f in self.flats.values())}
+        stacked = {
+            id(t)
+            for a in self.agents
+            for _, _, t in self._owned(a)
+            if any(_same_storage(t.data, f) for f in self.flats.values())
+        }
         rest = [[(k, n, t) for k, n, t in self._owned(a) if id(t) not in stacked] for a in self.agents]
         for other in rest[1:]:
             for (k, n, t0), (_, _, t) in zip(rest[0], other):
                 if not torch.equal(t0, t):
-                    raise ConfigError(f"--seeds: {k}{'.' + n if n else ''} is neither optimized nor a target network "
-                                      "and differs between seeds; the vmapped update would use the first seed's")
+                    raise ConfigError(
+                        f"--seeds: {k}{'.' + n if n else ''} is neither optimized nor a target network "
+                        "and differs between seeds; the vmapped update would use the first seed's"
+                    )
 
     def unflatten(self, name: str, flat: torch.Tensor) -> dict[str, torch.Tensor] | torch.Tensor:
         """One seed's buffer [P] as what it holds: {parameter name: view} of a module, or the tensor."""
@@ -295,8 +311,14 @@ class StackedSeeds:
             step = Compiled(self._step, private=True, what=" on the vmapped update")
         return run
 
-    def _step(self, flats: dict[str, torch.Tensor], moments: dict[str, tuple[torch.Tensor, torch.Tensor]],
-              counts: dict[str, torch.Tensor], b: ReplayBatch, noise: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+    def _step(
+        self,
+        flats: dict[str, torch.Tensor],
+        moments: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        counts: dict[str, torch.Tensor],
+        b: ReplayBatch,
+        noise: tuple[torch.Tensor, ...],
+    ) -> dict[str, torch.Tensor]:
         """One update: the pure vmapped update_step -> (changed state, metrics), then the changed state
         copied into the stacked buffers. -> metrics [K, ...]"""
 
@@ -334,8 +356,13 @@ class _SeedLearner:
     functional Adam step; `polyak` a lerp. Nothing is written in place: `changes()` hands the new
     buffers back to StackedSeeds."""
 
-    def __init__(self, S: StackedSeeds, flats: dict[str, torch.Tensor],
-                 moments: dict[str, tuple[torch.Tensor, torch.Tensor]], counts: dict[str, torch.Tensor]):
+    def __init__(
+        self,
+        S: StackedSeeds,
+        flats: dict[str, torch.Tensor],
+        moments: dict[str, tuple[torch.Tensor, torch.Tensor]],
+        counts: dict[str, torch.Tensor],
+    ):
         self.S, self.flats, self.moments, self.counts = S, dict(flats), dict(moments), dict(counts)
         self.changed: list[str] = []
         self.nets = _SeedView(S.template, {S.attr[n]: S.bind(n, S.unflatten(n, f)) for n, f in flats.items()})
@@ -366,8 +393,11 @@ class _SeedLearner:
 
     def changes(self) -> tuple[dict, dict, dict]:
         opts = [n for n in self.changed if n in self.moments]
-        return ({n: self.flats[n] for n in self.changed}, {n: self.moments[n] for n in opts},
-                {n: self.counts[n] for n in opts})
+        return (
+            {n: self.flats[n] for n in self.changed},
+            {n: self.moments[n] for n in opts},
+            {n: self.counts[n] for n in opts},
+        )
 
 
 # ---------------------------------------------------------------------- the lockstep iteration

@@ -78,18 +78,31 @@ class TD3Config(OffPolicyConfig):
     def presets(cls) -> dict[str, TD3Config]:
         return {
             "spinningup": cls(),
-            "fujimoto": cls(preset="fujimoto", pi_lr=3e-4, q_lr=3e-4, batch_size=256, start_steps=25_000,
-                            update_after=25_000, update_every=1),
+            "fujimoto": cls(
+                preset="fujimoto",
+                pi_lr=3e-4,
+                q_lr=3e-4,
+                batch_size=256,
+                start_steps=25_000,
+                update_after=25_000,
+                update_every=1,
+            ),
             # FastTD3 (Seo et al. 2025, younggyoseo/FastTD3 hyperparams.py, MuJoCo Playground
             # defaults) on mujoco-warp worlds: see "The gpu preset" in the module docstring
-            "gpu": cls(preset="gpu", **GPU_PRESET, target_noise=0.1, noise_clip=0.5, act_noise=0.2,
-                       policy_delay=2),
+            "gpu": cls(preset="gpu", **GPU_PRESET, target_noise=0.1, noise_clip=0.5, act_noise=0.2, policy_delay=2),
         }
 
 
 # ---------------------------------------------------------------------- losses
-def smoothed_target_action(a_targ: torch.Tensor, target_noise: float, noise_clip: float, scale: torch.Tensor,
-                           low: torch.Tensor, high: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+def smoothed_target_action(
+    a_targ: torch.Tensor,
+    target_noise: float,
+    noise_clip: float,
+    scale: torch.Tensor,
+    low: torch.Tensor,
+    high: torch.Tensor,
+    noise: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Target policy smoothing: a' = clip(mu_targ(s') + clip(eps, -c, c) * scale, low, high),
     eps = target_noise * noise, noise ~ N(0, 1) [B, act_dim] (None: drawn here from torch's global
     RNG; passed in when K seeds run vmapped, stacked.py). scale is the Box half-width.  [B, act_dim]"""
@@ -98,13 +111,23 @@ def smoothed_target_action(a_targ: torch.Tensor, target_noise: float, noise_clip
     return torch.max(torch.min(a_targ + eps * scale, high), low)
 
 
-def critic_loss(q: QEnsemble, q_targ: QEnsemble, actor_targ: DeterministicActor, b: ReplayBatch, gamma: float,
-                target_noise: float, noise_clip: float, low: torch.Tensor, high: torch.Tensor,
-                noise: torch.Tensor | None = None):
+def critic_loss(
+    q: QEnsemble,
+    q_targ: QEnsemble,
+    actor_targ: DeterministicActor,
+    b: ReplayBatch,
+    gamma: float,
+    target_noise: float,
+    noise_clip: float,
+    low: torch.Tensor,
+    high: torch.Tensor,
+    noise: torch.Tensor | None = None,
+):
     """MSE of both critics against y = r + gamma (1 - done) min_i Q_targ_i(s', a'_smoothed).  -> (loss, metrics)"""
     with torch.no_grad():
-        a2 = smoothed_target_action(actor_targ(b.next_obs), target_noise, noise_clip, actor_targ.act_scale,
-                                    low, high, noise)
+        a2 = smoothed_target_action(
+            actor_targ(b.next_obs), target_noise, noise_clip, actor_targ.act_scale, low, high, noise
+        )
         q_next = q_targ(b.next_obs, a2).min(0).values  # [B] clipped double-Q
         backup = b.rewards + gamma * (1.0 - b.dones) * q_next
     qs = q(b.obs, b.actions)  # [2, B]
@@ -141,8 +164,18 @@ class TD3(OffPolicyAgent):
         (smoothing,) = noise  # [B, act_dim]
 
         def q_loss(nets):
-            return critic_loss(nets.critic, nets.critic_targ, nets.actor_targ, b, cfg.gamma, cfg.target_noise,
-                               cfg.noise_clip, self.low, self.high, smoothing)
+            return critic_loss(
+                nets.critic,
+                nets.critic_targ,
+                nets.actor_targ,
+                b,
+                cfg.gamma,
+                cfg.target_noise,
+                cfg.noise_clip,
+                self.low,
+                self.high,
+                smoothing,
+            )
 
         def pi_loss(nets):  # + the research hook's extra losses (agents/base.py)
             return with_extra_losses(nets, b, *actor_loss(nets.actor, nets.critic, b.obs))

@@ -59,8 +59,13 @@ class OnPolicyConfig(RunConfig):
 
     def validate(self) -> None:
         super().validate()
-        self._check(num_steps=self.num_steps > 0, gamma=0 <= self.gamma <= 1, gae_lambda=0 <= self.gae_lambda <= 1,
-                    critic_lr=self.critic_lr > 0, hidden_sizes=min(self.hidden_sizes, default=1) > 0)
+        self._check(
+            num_steps=self.num_steps > 0,
+            gamma=0 <= self.gamma <= 1,
+            gae_lambda=0 <= self.gae_lambda <= 1,
+            critic_lr=self.critic_lr > 0,
+            hidden_sizes=min(self.hidden_sizes, default=1) > 0,
+        )
         if self.activation not in ("tanh", "relu", "elu"):
             raise ConfigError(f"--activation must be tanh, relu or elu, got {self.activation!r}")
 
@@ -69,8 +74,7 @@ class OnPolicyConfig(RunConfig):
     def memory_estimate(self) -> dict[str, int]:
         """+ actor and critic with Adam (parameters, gradients, two moments) and the rollout batch."""
         nets = 2 * 4 * 4 * mlp_params([1, *self.hidden_sizes, 1])
-        return {**super().memory_estimate(), "networks": nets,
-                "rollout buffer": self.num_envs * self.num_steps * 8 * 4}
+        return {**super().memory_estimate(), "networks": nets, "rollout buffer": self.num_envs * self.num_steps * 8 * 4}
 
     def _check(self, **ok: bool) -> None:
         """Raise a one-line ConfigError for the first field whose check is False."""
@@ -131,10 +135,13 @@ class OnPolicyAgent(Agent):
 
     @classmethod
     def check_action_space(cls, space: gym.Space, env_id: str) -> None:
-        if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete)) or \
-                (isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim != 1):
-            raise ConfigError(f"{cls.algo} takes a Box (continuous), Discrete or (1-dim) MultiDiscrete action space; "
-                              f"{env_id} has {space}")
+        if not isinstance(space, (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete)) or (
+            isinstance(space, gym.spaces.MultiDiscrete) and space.nvec.ndim != 1
+        ):
+            raise ConfigError(
+                f"{cls.algo} takes a Box (continuous), Discrete or (1-dim) MultiDiscrete action space; "
+                f"{env_id} has {space}"
+            )
 
     def __init__(self, cfg: OnPolicyConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
@@ -144,14 +151,23 @@ class OnPolicyAgent(Agent):
         obs_dim = int(np.prod(self.obs_shape))
         space = envs.single_action_space
         # the policy head's width: n logits (Discrete), sum(nvec) (MultiDiscrete), the Box's size
-        act_dim = int(space.n) if isinstance(space, gym.spaces.Discrete) else \
-            int(space.nvec.sum()) if isinstance(space, gym.spaces.MultiDiscrete) else space.shape[0]
+        act_dim = (
+            int(space.n)
+            if isinstance(space, gym.spaces.Discrete)
+            else int(space.nvec.sum())
+            if isinstance(space, gym.spaces.MultiDiscrete)
+            else space.shape[0]
+        )
         self.actor = self.build_actor(obs_dim, act_dim).to(device)
         self.critic = self.build_critic(obs_dim).to(device)
         # capturable on CUDA and when compiling: learning rate and step count live on the device as
         # tensors (no host syncs, CUDA graphs, no recompiles as the rate anneals)
-        self.critic_opt = FlatAdam(self.critic.parameters(), lr=cfg.critic_lr, eps=1e-5,
-                                   capturable=device.type == "cuda" or getattr(cfg, "compile", False))
+        self.critic_opt = FlatAdam(
+            self.critic.parameters(),
+            lr=cfg.critic_lr,
+            eps=1e-5,
+            capturable=device.type == "cuda" or getattr(cfg, "compile", False),
+        )
         self.collector = OnPolicyCollector(envs, cfg.num_steps, device, cfg.gamma)
 
     # ------------------------------------------------------------------ network hooks
@@ -163,12 +179,14 @@ class OnPolicyAgent(Agent):
         encoder = self.image_encoder()
         space = self.envs.single_action_space
         if isinstance(space, gym.spaces.MultiDiscrete):
-            return MultiCategoricalActor(obs_dim, space.nvec.tolist(), cfg.hidden_sizes, cfg.activation,
-                                         cfg.ortho_init, encoder)
+            return MultiCategoricalActor(
+                obs_dim, space.nvec.tolist(), cfg.hidden_sizes, cfg.activation, cfg.ortho_init, encoder
+            )
         if isinstance(space, gym.spaces.Discrete):
             return CategoricalActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init, encoder)
-        return GaussianActor(obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init, cfg.ortho_init,
-                             encoder)
+        return GaussianActor(
+            obs_dim, act_dim, cfg.hidden_sizes, cfg.activation, cfg.log_std_init, cfg.ortho_init, encoder
+        )
 
     def build_critic(self, obs_dim: int) -> nn.Module:
         """The value network V(s) (default: an MLP). On images: the actor's encoder where the agent
@@ -177,8 +195,11 @@ class OnPolicyAgent(Agent):
         encoder: nn.Module | SharedEncoder | None = None
         if is_image_space(self.obs_shape):
             actor_encoder = getattr(self.actor, "encoder", None)
-            encoder = SharedEncoder(actor_encoder) if self.share_encoder and actor_encoder is not None \
+            encoder = (
+                SharedEncoder(actor_encoder)
+                if self.share_encoder and actor_encoder is not None
                 else self.image_encoder()
+            )
         return Critic(obs_dim, cfg.hidden_sizes, cfg.activation, cfg.ortho_init, encoder)
 
     def image_encoder(self) -> nn.Module | None:

@@ -101,30 +101,65 @@ class PPOConfig(OnPolicyConfig):
 
     def validate(self) -> None:
         super().validate()
-        self._check(update_epochs=self.update_epochs > 0,
-                    num_minibatches=0 < self.num_minibatches <= self.num_steps * self.num_envs,
-                    clip_coef=self.clip_coef > 0, actor_lr=self.actor_lr > 0, target_kl=self.target_kl >= 0,
-                    desired_kl=self.desired_kl >= 0, max_grad_norm=self.max_grad_norm >= 0)
+        self._check(
+            update_epochs=self.update_epochs > 0,
+            num_minibatches=0 < self.num_minibatches <= self.num_steps * self.num_envs,
+            clip_coef=self.clip_coef > 0,
+            actor_lr=self.actor_lr > 0,
+            target_kl=self.target_kl >= 0,
+            desired_kl=self.desired_kl >= 0,
+            max_grad_norm=self.max_grad_norm >= 0,
+        )
 
     @classmethod
     def presets(cls) -> dict[str, PPOConfig]:
         return {
             "cleanrl": cls(),
             "spinningup": cls(
-                preset="spinningup", num_envs=4, num_steps=1000, normalize_obs=False, normalize_reward=False,
-                hidden_sizes=(64, 32), ortho_init=False, log_std_init=-0.5, actor_lr=3e-4, critic_lr=1e-3,
-                anneal_lr=False, gae_lambda=0.97, update_epochs=80, num_minibatches=1, clip_vloss=False,
-                vf_coef=1.0, max_grad_norm=0.0, target_kl=0.01,
+                preset="spinningup",
+                num_envs=4,
+                num_steps=1000,
+                normalize_obs=False,
+                normalize_reward=False,
+                hidden_sizes=(64, 32),
+                ortho_init=False,
+                log_std_init=-0.5,
+                actor_lr=3e-4,
+                critic_lr=1e-3,
+                anneal_lr=False,
+                gae_lambda=0.97,
+                update_epochs=80,
+                num_minibatches=1,
+                clip_vloss=False,
+                vf_coef=1.0,
+                max_grad_norm=0.0,
+                target_kl=0.01,
             ),
             # CleanRL's ppo.py (classic control, discrete actions: CartPole-v1, Acrobot-v1): 4 envs x 128
             # steps, 4 epochs of 4 minibatches, lr 2.5e-4 annealed, entropy bonus 0.01, raw observations
             # and rewards, 500k steps. Difference: one Adam and one gradient-norm clip per network here,
             # one shared by both in CleanRL.
             "classic": cls(
-                preset="classic", env="CartPole-v1", num_envs=4, num_steps=128, total_steps=500_000,
-                normalize_obs=False, normalize_reward=False, hidden_sizes=(64, 64), ortho_init=True,
-                actor_lr=2.5e-4, critic_lr=2.5e-4, anneal_lr=True, gae_lambda=0.95, update_epochs=4,
-                num_minibatches=4, clip_coef=0.2, clip_vloss=True, ent_coef=0.01, vf_coef=0.5, max_grad_norm=0.5,
+                preset="classic",
+                env="CartPole-v1",
+                num_envs=4,
+                num_steps=128,
+                total_steps=500_000,
+                normalize_obs=False,
+                normalize_reward=False,
+                hidden_sizes=(64, 64),
+                ortho_init=True,
+                actor_lr=2.5e-4,
+                critic_lr=2.5e-4,
+                anneal_lr=True,
+                gae_lambda=0.95,
+                update_epochs=4,
+                num_minibatches=4,
+                clip_coef=0.2,
+                clip_vloss=True,
+                ent_coef=0.01,
+                vf_coef=0.5,
+                max_grad_norm=0.5,
             ),
             # CleanRL's ppo_atari.py (Atari with the Nature CNN shared by policy and value, envs/atari.py's
             # preprocessing): 8 envs x 128 steps, 4 epochs of 4 minibatches, lr 2.5e-4 annealed, clip 0.1,
@@ -132,20 +167,50 @@ class PPOConfig(OnPolicyConfig):
             # stepped by the policy's Adam with the gradients of both losses, the value head by its own
             # Adam, and each network clips its own gradient norm (CleanRL: one Adam, one clip).
             "atari": cls(
-                preset="atari", env="BreakoutNoFrameskip-v4", num_envs=8, num_steps=128, total_steps=10_000_000,
-                checkpoint_every=1_000_000, normalize_obs=False, normalize_reward=False, hidden_sizes=(),
-                ortho_init=True, actor_lr=2.5e-4, critic_lr=2.5e-4, anneal_lr=True, gamma=0.99, gae_lambda=0.95,
-                update_epochs=4, num_minibatches=4, clip_coef=0.1, clip_vloss=True, ent_coef=0.01, vf_coef=0.5,
+                preset="atari",
+                env="BreakoutNoFrameskip-v4",
+                num_envs=8,
+                num_steps=128,
+                total_steps=10_000_000,
+                checkpoint_every=1_000_000,
+                normalize_obs=False,
+                normalize_reward=False,
+                hidden_sizes=(),
+                ortho_init=True,
+                actor_lr=2.5e-4,
+                critic_lr=2.5e-4,
+                anneal_lr=True,
+                gamma=0.99,
+                gae_lambda=0.95,
+                update_epochs=4,
+                num_minibatches=4,
+                clip_coef=0.1,
+                clip_vloss=True,
+                ent_coef=0.01,
+                vf_coef=0.5,
                 max_grad_norm=0.5,
             ),
             # Massively parallel PPO (Brax PPO, rsl_rl, rl_games): many worlds and short unrolls, few
             # epochs of big minibatches, an adaptive-KL step size instead of annealing (the run's
             # length is set by wall time, not steps), networks sized for the data (rsl_rl's ELU MLPs).
             "gpu": cls(
-                preset="gpu", env_backend="warp", stagger_starts=True, num_envs=4096, num_steps=32,
-                total_steps=100_000_000, checkpoint_every=10_000_000, hidden_sizes=(256, 256, 128),
-                activation="elu", actor_lr=3e-4, critic_lr=3e-4, anneal_lr=False, desired_kl=0.01,
-                update_epochs=5, num_minibatches=8, max_grad_norm=1.0, compile=True,
+                preset="gpu",
+                env_backend="warp",
+                stagger_starts=True,
+                num_envs=4096,
+                num_steps=32,
+                total_steps=100_000_000,
+                checkpoint_every=10_000_000,
+                hidden_sizes=(256, 256, 128),
+                activation="elu",
+                actor_lr=3e-4,
+                critic_lr=3e-4,
+                anneal_lr=False,
+                desired_kl=0.01,
+                update_epochs=5,
+                num_minibatches=8,
+                max_grad_norm=1.0,
+                compile=True,
             ),
         }
 
@@ -162,9 +227,20 @@ class PPOConfig(OnPolicyConfig):
 # (hyperparams/ppo.yml, LunarLander-v2: 16 envs x 1024 steps, minibatches of 64, 4 epochs, gamma 0.999,
 # lambda 0.98, entropy 0.01, SB3's constant lr 3e-4 and unclipped value loss, 1M steps).
 CLASSIC_TASK_SETTINGS: dict[str, dict] = {
-    "LunarLander-v3": dict(num_envs=16, num_steps=1024, num_minibatches=256, update_epochs=4, gamma=0.999,
-                           gae_lambda=0.98, ent_coef=0.01, actor_lr=3e-4, critic_lr=3e-4, anneal_lr=False,
-                           clip_vloss=False, total_steps=1_000_000),
+    "LunarLander-v3": dict(
+        num_envs=16,
+        num_steps=1024,
+        num_minibatches=256,
+        update_epochs=4,
+        gamma=0.999,
+        gae_lambda=0.98,
+        ent_coef=0.01,
+        actor_lr=3e-4,
+        critic_lr=3e-4,
+        anneal_lr=False,
+        clip_vloss=False,
+        total_steps=1_000_000,
+    ),
 }
 
 # The gpu preset's per-task changes, where the massively parallel references train a task differently.
@@ -195,8 +271,12 @@ def policy_loss(actor: GaussianActor, b: RolloutBatch, clip_coef: float, ent_coe
         # k3 estimator of KL(old || new): unbiased, always >= 0 (Schulman, "Approximating KL")
         approx_kl = ((ratio - 1) - log_ratio).mean()
         clipfrac = ((ratio - 1).abs() > clip_coef).float().mean()
-    return loss, {"losses/policy_loss": loss.detach(), "losses/entropy": entropy.mean().detach(),
-                  "losses/approx_kl": approx_kl, "losses/clipfrac": clipfrac}
+    return loss, {
+        "losses/policy_loss": loss.detach(),
+        "losses/entropy": entropy.mean().detach(),
+        "losses/approx_kl": approx_kl,
+        "losses/clipfrac": clipfrac,
+    }
 
 
 class PPO(OnPolicyAgent):
@@ -208,12 +288,17 @@ class PPO(OnPolicyAgent):
     def __init__(self, cfg: PPOConfig, envs: VecEnv, device: torch.device):
         super().__init__(cfg, envs, device)
         # FlatAdam == torch Adam numerically, with one fused step per network (rlmeta/core/optim.py)
-        self.actor_opt = FlatAdam(self.actor.parameters(), lr=cfg.actor_lr, eps=1e-5,
-                                  capturable=self.critic_opt.capturable)
+        self.actor_opt = FlatAdam(
+            self.actor.parameters(), lr=cfg.actor_lr, eps=1e-5, capturable=self.critic_opt.capturable
+        )
         graphs = cfg.compile and device.type == "cuda" and cfg.target_kl == 0
         # both networks' gradients in one pass; on the CPU with --compile one compiled graph (rlmeta/core/optim.py)
-        self._grads = Gradients(self.minibatch_losses, nn.ModuleDict({"actor": self.actor, "critic": self.critic}),
-                                [self.critic_opt, self.actor_opt], compile=cfg.compile and not graphs)
+        self._grads = Gradients(
+            self.minibatch_losses,
+            nn.ModuleDict({"actor": self.actor, "critic": self.critic}),
+            [self.critic_opt, self.actor_opt],
+            compile=cfg.compile and not graphs,
+        )
         opt_state = [x for o in (self.actor_opt, self.critic_opt) for x in (o.flat, o.m, o.v, o._t, o._lr)]
         self._update_phase = CapturedFn(self.update_phase, opt_state, enabled=graphs, name="PPO update phase")
 
@@ -244,7 +329,7 @@ class PPO(OnPolicyAgent):
         for perm in perms:
             shuffled = RolloutBatch(*(x[perm] for x in batch))  # one gather per epoch; minibatches are slices
             for start in range(0, len(perm), mb_size):
-                mb = RolloutBatch(*(x[start:start + mb_size] for x in shuffled))
+                mb = RolloutBatch(*(x[start : start + mb_size] for x in shuffled))
                 m = self._grads(mb, pi_active)  # .grad of the critic (and of the actor while it trains)
                 # Spinning Up: the KL is checked *before* the step; the policy stops, the critic goes on
                 if pi_active and cfg.target_kl > 0 and m["losses/approx_kl"] > 1.5 * cfg.target_kl:
@@ -253,7 +338,9 @@ class PPO(OnPolicyAgent):
                 if pi_active and cfg.desired_kl > 0:
                     self.adapt_lr(m["losses/approx_kl"])
                 # each network its own rate and gradient clip
-                self._grads.step([self.critic_opt, self.actor_opt] if pi_active else [self.critic_opt], cfg.max_grad_norm)
+                self._grads.step(
+                    [self.critic_opt, self.actor_opt] if pi_active else [self.critic_opt], cfg.max_grad_norm
+                )
                 pi_updates += pi_active
 
         metrics["losses/policy_updates"] = float(pi_updates)
@@ -265,8 +352,11 @@ class PPO(OnPolicyAgent):
         cfg = self.cfg
         # a shared image encoder (NatureCNN) runs once for both losses of the minibatch
         reuse = getattr(getattr(self.actor, "encoder", None), "reuse", None)
-        with reuse() if reuse is not None and self.share_encoder and not torch.compiler.is_compiling() \
-                else contextlib.nullcontext():
+        with (
+            reuse()
+            if reuse is not None and self.share_encoder and not torch.compiler.is_compiling()
+            else contextlib.nullcontext()
+        ):
             vloss, metrics = value_loss(self.critic, mb, cfg.clip_coef if cfg.clip_vloss else 0.0)
             losses = [cfg.vf_coef * vloss]
             if with_policy:

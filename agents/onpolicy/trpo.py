@@ -41,9 +41,14 @@ class TRPOConfig(OnPolicyConfig):
 
     def validate(self) -> None:
         super().validate()
-        self._check(max_kl=self.max_kl > 0, damping=self.damping >= 0, cg_iters=self.cg_iters > 0,
-                    backtrack_iters=self.backtrack_iters > 0, backtrack_coef=0 < self.backtrack_coef < 1,
-                    critic_iters=self.critic_iters > 0)
+        self._check(
+            max_kl=self.max_kl > 0,
+            damping=self.damping >= 0,
+            cg_iters=self.cg_iters > 0,
+            backtrack_iters=self.backtrack_iters > 0,
+            backtrack_coef=0 < self.backtrack_coef < 1,
+            critic_iters=self.critic_iters > 0,
+        )
 
     @classmethod
     def presets(cls) -> dict[str, TRPOConfig]:
@@ -85,8 +90,9 @@ def trpo_step(actor: GaussianActor, b: RolloutBatch, cfg: TRPOConfig, extra_loss
     x = conjugate_gradient(fvp, g, cfg.cg_iters)  # x ~ F^-1 g
     xFx = x.dot(fvp(x)).clamp_min(1e-12)
     step = -torch.sqrt(2 * cfg.max_kl / xFx) * x
-    accepted, j = backtracking_line_search(actor, step, loss_fn, kl_fn, cfg.max_kl, cfg.backtrack_coef,
-                                           cfg.backtrack_iters)
+    accepted, j = backtracking_line_search(
+        actor, step, loss_fn, kl_fn, cfg.max_kl, cfg.backtrack_coef, cfg.backtrack_iters
+    )
     with torch.no_grad():
         metrics["losses/approx_kl"] = kl_fn().item()
     metrics["losses/backtrack_iters"] = float(j)

@@ -64,7 +64,9 @@ class VPG(OnPolicyAgent):
         self.actor_opt.minimize(loss + extra)
         metrics.update(em)
         with torch.no_grad():  # how far the one step moved the policy (Spinning Up logs the same)
-            metrics["losses/approx_kl"] = (batch.logprobs - self.actor.log_prob_entropy(batch.obs, batch.actions)[0]).mean().item()
+            metrics["losses/approx_kl"] = (
+                (batch.logprobs - self.actor.log_prob_entropy(batch.obs, batch.actions)[0]).mean().item()
+            )
         metrics.update(self.fit_critic(batch, self.cfg.critic_iters))
         metrics.update(self.batch_metrics(batch))
         return metrics

@@ -45,9 +45,9 @@ class ConnectFour(KInARow):
         has ended raises ValueError naming the string and the move."""
         s = self.reset(len(seqs))
         for t in range(max((len(q) for q in seqs), default=0)):
-            active = torch.tensor([t < len(q) for q in seqs], device=self.device)          # [B]
+            active = torch.tensor([t < len(q) for q in seqs], device=self.device)  # [B]
             cols = [_column(q, t) if t < len(q) else 0 for q in seqs]
-            a = torch.tensor(cols, device=self.device)                                     # [B]
+            a = torch.tensor(cols, device=self.device)  # [B]
             # terminal rows have no legal move, so a move after a win is caught here too
             bad = active & ~self.legal_mask(s).gather(1, a[:, None])[:, 0]
             if bool(bad.any()):
@@ -69,12 +69,12 @@ def _column(seq: str, t: int) -> int:
 class Bits(NamedTuple):
     """Connect Four positions as bitboards for random playouts; every field [B]."""
 
-    own: Tensor       # int64: stones of the player to move
-    mask: Tensor      # int64: all stones
-    full: Tensor      # int64: 7-bit set of the full columns
-    player: Tensor    # int64 in {0, 1}: the player to move
+    own: Tensor  # int64: stones of the player to move
+    mask: Tensor  # int64: all stones
+    full: Tensor  # int64: 7-bit set of the full columns
+    player: Tensor  # int64 in {0, 1}: the player to move
     terminal: Tensor  # bool
-    winner: Tensor    # int64: -1 ongoing or draw, else 0 / 1
+    winner: Tensor  # int64: -1 ongoing or draw, else 0 / 1
 
 
 class BitConnectFour:
@@ -95,13 +95,13 @@ class BitConnectFour:
 
     def __init__(self, device: torch.device):
         cols = torch.arange(W, device=device)
-        self._bottom = torch.ones(W, dtype=torch.long, device=device) << (7 * cols)   # [7]
+        self._bottom = torch.ones(W, dtype=torch.long, device=device) << (7 * cols)  # [7]
         self._top = torch.ones(W, dtype=torch.long, device=device) << (7 * cols + 5)  # [7]
         self._all_tops = int(self._top.sum())
         self._board_full = sum(((1 << H) - 1) << (7 * c) for c in range(W))
-        row = H - 1 - torch.arange(H, device=device)                                  # board row 0 is the top
+        row = H - 1 - torch.arange(H, device=device)  # board row 0 is the top
         self._cell_bit = torch.ones(H, W, dtype=torch.long, device=device) << (7 * cols[None] + row[:, None])
-        self._col_bit = torch.ones(W, dtype=torch.long, device=device) << cols       # [7]
+        self._col_bit = torch.ones(W, dtype=torch.long, device=device) << cols  # [7]
         # [128 * 420] the column played for (full columns f, draw u): the (u mod k)-th free one
         table = torch.zeros(1 << W, self.DRAWS, dtype=torch.long)
         for f in range(1 << W):
@@ -128,8 +128,8 @@ class BitConnectFour:
 
     def step(self, s: Bits, action: Tensor, check: bool = False) -> Bits:
         """Play column action [B] (legal: unchecked) in every live row."""
-        mask = s.mask | (s.mask + self._bottom[action])   # the stone drops onto the column
-        stone = mask ^ s.mask                             # [B] one bit: the cell just filled
+        mask = s.mask | (s.mask + self._bottom[action])  # the stone drops onto the column
+        stone = mask ^ s.mask  # [B] one bit: the cell just filled
         mover = s.own | stone
         four = torch.zeros_like(mover)
         for d in _SHIFTS:
@@ -137,9 +137,14 @@ class BitConnectFour:
             four |= pairs & (pairs >> 2 * d)
         win = (four != 0) & ~s.terminal
         full = s.full | ((stone & self._all_tops) != 0).long() << action
-        return Bits(own=mask ^ mover, mask=mask, full=full, player=1 - s.player,  # the opponent moves next
-                    terminal=s.terminal | win | (mask == self._board_full),
-                    winner=torch.where(win, s.player, s.winner))
+        return Bits(
+            own=mask ^ mover,
+            mask=mask,
+            full=full,
+            player=1 - s.player,  # the opponent moves next
+            terminal=s.terminal | win | (mask == self._board_full),
+            winner=torch.where(win, s.player, s.winner),
+        )
 
     rewards = BoardGame.rewards
 

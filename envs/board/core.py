@@ -30,11 +30,11 @@ from torch import Tensor
 class State(NamedTuple):
     """A batch of positions; every field is a [B, ...] tensor on the game's device."""
 
-    board: Tensor     # [B, H, W] int8: 0 empty, +1 player 0, -1 player 1
-    player: Tensor    # [B] int64 in {0, 1}: the player to move
+    board: Tensor  # [B, H, W] int8: 0 empty, +1 player 0, -1 player 1
+    player: Tensor  # [B] int64 in {0, 1}: the player to move
     terminal: Tensor  # [B] bool
-    winner: Tensor    # [B] int64: -1 ongoing or draw, else 0 / 1
-    moves: Tensor     # [B] int64: plies played (passes included)
+    winner: Tensor  # [B] int64: -1 ongoing or draw, else 0 / 1
+    moves: Tensor  # [B] int64: plies played (passes included)
 
 
 def cat_states(states: Sequence[NamedTuple]) -> NamedTuple:
@@ -97,8 +97,9 @@ class BoardGame:
     def reset(self, batch_size: int | None = None) -> State:
         b = self.batch_size if batch_size is None else batch_size
         z = torch.zeros(b, dtype=torch.long, device=self.device)
-        return State(self.initial_board(b), z.clone(), torch.zeros(b, dtype=torch.bool, device=self.device),
-                     z - 1, z.clone())
+        return State(
+            self.initial_board(b), z.clone(), torch.zeros(b, dtype=torch.bool, device=self.device), z - 1, z.clone()
+        )
 
     def from_boards(self, board: Tensor, player: Tensor | int | None = None) -> State:
         """A non-terminal State from given boards [B, H, W] (tests, puzzles). `player` defaults
@@ -109,8 +110,13 @@ class BoardGame:
         if player is None:
             player = moves % 2
         player = torch.as_tensor(player, dtype=torch.long, device=self.device).expand(b).clone()
-        return State(board, player, torch.zeros(b, dtype=torch.bool, device=self.device),
-                     torch.full((b,), -1, dtype=torch.long, device=self.device), moves)
+        return State(
+            board,
+            player,
+            torch.zeros(b, dtype=torch.bool, device=self.device),
+            torch.full((b,), -1, dtype=torch.long, device=self.device),
+            moves,
+        )
 
     # ---- dynamics -----------------------------------------------------------------------
     def step(self, state: State, action: Tensor, check: bool | None = None) -> State:
@@ -136,8 +142,10 @@ class BoardGame:
         if bad.device.type == "cpu":
             if bool(bad.any()):
                 rows = bad.nonzero()[:, 0][:8].tolist()
-                raise ValueError(f"{self.name}: illegal action in rows {rows}: {action[bad][:8].tolist()} "
-                                 f"(legal_mask(state) lists the legal ones)")
+                raise ValueError(
+                    f"{self.name}: illegal action in rows {rows}: {action[bad][:8].tolist()} "
+                    f"(legal_mask(state) lists the legal ones)"
+                )
         else:
             torch._assert_async(~bad.any(), f"{self.name}: illegal action passed to step()")
 
@@ -221,7 +229,7 @@ class KInARow(BoardGame):
         super().__init__(batch_size, device, check)
         h, w = self.board_shape
         k = self.k
-        t = torch.arange(-(k - 1), k)                          # [2k-1] offsets along a line
+        t = torch.arange(-(k - 1), k)  # [2k-1] offsets along a line
         dirs = torch.tensor([[0, 1], [1, 0], [1, 1], [1, -1]])  # [4, 2] row, column steps
         cell = torch.arange(h * w)
         rr = (cell // w)[:, None, None] + (t * dirs[:, 0:1])[None]  # [HW, 4, 2k-1]
@@ -229,16 +237,16 @@ class KInARow(BoardGame):
         inside = (rr >= 0) & (rr < h) & (cc >= 0) & (cc < w)
         # the cells of the 4 lines through each cell, and which of them are on the board
         self._line_cells = torch.where(inside, rr * w + cc, 0).flatten(1).to(self.device)  # [HW, 4(2k-1)]
-        self._line_inside = inside.flatten(1).to(self.device)                               # [HW, 4(2k-1)]
+        self._line_inside = inside.flatten(1).to(self.device)  # [HW, 4(2k-1)]
         # k-in-a-row windows as bit masks over the 2k-1 cells of a line
-        self._windows = (((1 << k) - 1) << torch.arange(k)).to(self.device)                # [k]
-        self._bit = (1 << torch.arange(2 * k - 1)).to(self.device)                         # [2k-1]
+        self._windows = (((1 << k) - 1) << torch.arange(k)).to(self.device)  # [k]
+        self._bit = (1 << torch.arange(2 * k - 1)).to(self.device)  # [2k-1]
 
     def legal_mask(self, state: State) -> Tensor:
         live = ~state.terminal[:, None]
         if self.gravity:
             return (state.board[:, 0, :] == 0) & live  # [B, W] a column is open while its top is empty
-        return (state.board.flatten(1) == 0) & live    # [B, H*W]
+        return (state.board.flatten(1) == 0) & live  # [B, H*W]
 
     def _cell(self, board: Tensor, action: Tensor) -> Tensor:
         """Flat cell index [B] the action fills (negative for a full column)."""
@@ -252,9 +260,9 @@ class KInARow(BoardGame):
     def _wins_at(self, board: Tensor, cell: Tensor, sign: Tensor) -> Tensor:
         """[B] bool: the stone `sign` at flat `cell` completes k (or more) in a row."""
         k = self.k
-        mine = board.flatten(1) == sign[:, None]                                          # [B, HW]
-        lines = mine.gather(1, self._line_cells[cell]) & self._line_inside[cell]          # [B, 4(2k-1)]
-        bits = (lines.view(-1, 4, 2 * k - 1).int() * self._bit).sum(-1)                   # [B, 4] line as bits
+        mine = board.flatten(1) == sign[:, None]  # [B, HW]
+        lines = mine.gather(1, self._line_cells[cell]) & self._line_inside[cell]  # [B, 4(2k-1)]
+        bits = (lines.view(-1, 4, 2 * k - 1).int() * self._bit).sum(-1)  # [B, 4] line as bits
         return ((bits[:, :, None] & self._windows) == self._windows).flatten(1).any(1)
 
     def _step(self, state: State, action: Tensor) -> tuple[State, Tensor]:

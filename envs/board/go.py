@@ -29,25 +29,25 @@ from rlmeta.envs.board.core import BoardGame
 
 N = 9
 CELLS = N * N
-PASS = CELLS          # 81
+PASS = CELLS  # 81
 KOMI = 7.5
 MAX_GAME_LENGTH = 2 * CELLS  # OpenSpiel's DefaultMaxGameLength(9) = 162
-OFF = CELLS           # index of the off-board sentinel cell in "extended" [B, 82] tensors
+OFF = CELLS  # index of the off-board sentinel cell in "extended" [B, 82] tensors
 
 
 class GoState(NamedTuple):
     """A batch of Go positions. The first five fields are `core.State`'s, so search code that maps
     over all fields (map_state, where_state, game.index) works unchanged."""
 
-    board: Tensor     # [B, 9, 9] int8: 0 empty, +1 Black (player 0), -1 White (player 1)
-    player: Tensor    # [B] int64: player to move
+    board: Tensor  # [B, 9, 9] int8: 0 empty, +1 Black (player 0), -1 White (player 1)
+    player: Tensor  # [B] int64: player to move
     terminal: Tensor  # [B] bool
-    winner: Tensor    # [B] int64: -1 ongoing or draw (superko), else 0 / 1
-    moves: Tensor     # [B] int64: plies played (passes included)
-    ko: Tensor        # [B] int64: cell the side to move may not play (simple ko), -1 if none
-    passes: Tensor    # [B] int64: consecutive passes just played (2 ends the game)
-    chain: Tensor     # [B, 81] int8: id of each stone's chain (a cell of that chain), 81 at empty cells
-    history: Tensor   # [B, 163] int64: board hash after ply t at index t (t = moves), -1 unused
+    winner: Tensor  # [B] int64: -1 ongoing or draw (superko), else 0 / 1
+    moves: Tensor  # [B] int64: plies played (passes included)
+    ko: Tensor  # [B] int64: cell the side to move may not play (simple ko), -1 if none
+    passes: Tensor  # [B] int64: consecutive passes just played (2 ends the game)
+    chain: Tensor  # [B, 81] int8: id of each stone's chain (a cell of that chain), 81 at empty cells
+    history: Tensor  # [B, 163] int64: board hash after ply t at index t (t = moves), -1 unused
 
 
 class Go9(BoardGame):
@@ -80,13 +80,13 @@ class Go9(BoardGame):
             rr, cc = r + dr, c + dc
             inside = (rr >= 0) & (rr < N) & (cc >= 0) & (cc < N)
             nb.append(torch.where(inside, rr * N + cc, OFF))
-        self._nb = torch.stack(nb, 1).to(self.device)       # [81, 4] neighbour cells, OFF off board
+        self._nb = torch.stack(nb, 1).to(self.device)  # [81, 4] neighbour cells, OFF off board
         self._cells = torch.arange(CELLS, device=self.device)
         # additive Zobrist-style keys below 2^56: a sum of 81 never overflows int64 and two
         # different boards collide with probability ~2^-56
         gen = torch.Generator().manual_seed(2765481)
         keys = torch.randint(0, 1 << 56, (2, CELLS), generator=gen, dtype=torch.long)
-        self._keys = keys.to(self.device)                   # [2, 81] Black, White
+        self._keys = keys.to(self.device)  # [2, 81] Black, White
 
     # ---- construction -------------------------------------------------------------------
     def _extras(self, board: Tensor, moves: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -114,7 +114,7 @@ class Go9(BoardGame):
 
     def _neighbours(self, x: Tensor, fill: int | bool) -> Tensor:
         """x [B, 81] -> [B, 81, 4]: the value at each cell's 4 neighbours (`fill` off board)."""
-        ext = torch.cat([x, torch.full_like(x[:, :1], fill)], 1)   # [B, 82]
+        ext = torch.cat([x, torch.full_like(x[:, :1], fill)], 1)  # [B, 82]
         return ext[:, self._nb]
 
     def _labels(self, flat: Tensor) -> Tensor:
@@ -123,7 +123,7 @@ class Go9(BoardGame):
         (a label is a cell of the same chain, whose own label can only be smaller). Only for
         boards given from outside (from_boards); moves update `GoState.chain` incrementally."""
         stone = flat != 0
-        same = (self._neighbours(flat, 2) == flat[:, :, None]) & stone[:, :, None]   # [B, 81, 4]
+        same = (self._neighbours(flat, 2) == flat[:, :, None]) & stone[:, :, None]  # [B, 81, 4]
         lab = torch.where(stone, self._cells, OFF)
         for _ in range(CELLS):
             nbl = _min4(torch.where(same, self._neighbours(lab, OFF), OFF))
@@ -136,11 +136,18 @@ class Go9(BoardGame):
 
     def _liberties(self, flat: Tensor, lab: Tensor) -> Tensor:
         """[B, 81] distinct liberties of the chain through each stone (0 at empty cells)."""
-        nbl = torch.where((flat == 0)[:, :, None], self._neighbours(lab, OFF), OFF)   # [B, 81, 4]
+        nbl = torch.where((flat == 0)[:, :, None], self._neighbours(lab, OFF), OFF)  # [B, 81, 4]
         # count a chain once per empty cell even if it touches that cell on several sides
         n0, n1, n2, n3 = nbl.unbind(-1)
-        dup = torch.stack([torch.zeros_like(n0, dtype=torch.bool), n1 == n0, (n2 == n0) | (n2 == n1),
-                           (n3 == n0) | (n3 == n1) | (n3 == n2)], -1)
+        dup = torch.stack(
+            [
+                torch.zeros_like(n0, dtype=torch.bool),
+                n1 == n0,
+                (n2 == n0) | (n2 == n1),
+                (n3 == n0) | (n3 == n1) | (n3 == n2),
+            ],
+            -1,
+        )
         nbl = torch.where(dup, OFF, nbl).flatten(1)
         libs = torch.zeros(flat.shape[0], CELLS + 1, dtype=torch.long, device=flat.device)
         libs.scatter_add_(1, nbl, torch.ones_like(nbl))
@@ -177,15 +184,17 @@ class Go9(BoardGame):
     def legal_mask(self, state: GoState) -> Tensor:
         rel = self._own_rel(state)
         libs = self._liberties(rel, state.chain.long())
-        nrel = self._neighbours(rel, 2)             # [B, 81, 4] (2 = off board)
+        nrel = self._neighbours(rel, 2)  # [B, 81, 4] (2 = off board)
         nlib = self._neighbours(libs, 0)
-        ok = _any4((nrel == 0)                       # an empty neighbour
-                   | ((nrel == 1) & (nlib >= 2))     # joins a chain that keeps another liberty
-                   | ((nrel == -1) & (nlib == 1)))   # captures a chain in atari
+        ok = _any4(
+            (nrel == 0)  # an empty neighbour
+            | ((nrel == 1) & (nlib >= 2))  # joins a chain that keeps another liberty
+            | ((nrel == -1) & (nlib == 1))
+        )  # captures a chain in atari
         ok &= rel == 0
         ok &= self._cells[None] != state.ko[:, None]
         legal = torch.cat([ok, torch.ones_like(ok[:, :1])], 1)
-        return legal & ~state.terminal[:, None]      # [B, 82]
+        return legal & ~state.terminal[:, None]  # [B, 82]
 
     def _step(self, state: GoState, action: Tensor) -> tuple[GoState, Tensor]:
         b = action.shape[0]
@@ -193,24 +202,27 @@ class Go9(BoardGame):
         place = live & (action != PASS)
         cell = action.clamp(0, CELLS - 1)
         rel = self._own_rel(state)
-        lab = state.chain.long()                                        # [B, 81]
+        lab = state.chain.long()  # [B, 81]
         libs = self._liberties(rel, lab)
         # captures: opponent chains next to the new stone whose last liberty it takes
-        nb = self._nb[cell]                                             # [B, 4]
+        nb = self._nb[cell]  # [B, 4]
         nrel = torch.cat([rel, torch.full_like(rel[:, :1], 2)], 1).gather(1, nb)
         nlab = torch.cat([lab, torch.full_like(lab[:, :1], OFF)], 1).gather(1, nb)
         nlib = torch.cat([libs, torch.zeros_like(libs[:, :1])], 1).gather(1, nb)
         # legal as in legal_mask: pass, or an empty non-ko point with a liberty after the move
         # (an empty neighbour, an own chain keeping another liberty, or a capture)
-        legal = (action == PASS) | ((rel.gather(1, cell[:, None])[:, 0] == 0) & (cell != state.ko) & _any4(
-            (nrel == 0) | ((nrel == 1) & (nlib >= 2)) | ((nrel == -1) & (nlib == 1))))
+        legal = (action == PASS) | (
+            (rel.gather(1, cell[:, None])[:, 0] == 0)
+            & (cell != state.ko)
+            & _any4((nrel == 0) | ((nrel == 1) & (nlib >= 2)) | ((nrel == -1) & (nlib == 1)))
+        )
         dying = torch.where(place[:, None] & (nrel == -1) & (nlib == 1), nlab, -1)  # [B, 4] labels
-        captured = _any4(lab[:, :, None] == dying[:, None, :])          # [B, 81]
-        stone = place[:, None] & (self._cells[None] == cell[:, None])   # [B, 81] the new stone
+        captured = _any4(lab[:, :, None] == dying[:, None, :])  # [B, 81]
+        stone = place[:, None] & (self._cells[None] == cell[:, None])  # [B, 81] the new stone
         new = torch.where(stone, 1, torch.where(captured, 0, rel)).to(torch.int8)
         # chain ids without any flood fill: the new stone's id is its cell, given to every own
         # chain it touches; an id is always a cell of its chain, so ids stay unique
-        joining = torch.where(place[:, None] & (nrel == 1), nlab, -1)   # [B, 4]
+        joining = torch.where(place[:, None] & (nrel == 1), nlab, -1)  # [B, 4]
         joined = stone | _any4(lab[:, :, None] == joining[:, None, :])
         chain = torch.where(joined, cell[:, None], torch.where(captured, OFF, lab)).to(torch.int8)
         # simple ko (OpenSpiel): played into an "eye" of the opponent, capturing exactly one stone
@@ -233,9 +245,17 @@ class Go9(BoardGame):
         if bool(scored.any()):
             black_wins = self._score_board(board.flatten(1)) > 0
             winner = torch.where(scored, torch.where(black_wins, 0, 1), winner)
-        return GoState(board, torch.where(live, 1 - state.player, state.player), state.terminal | over,
-                       winner, moves, torch.where(live, ko, state.ko), torch.where(live, passes, state.passes),
-                       chain, history), legal
+        return GoState(
+            board,
+            torch.where(live, 1 - state.player, state.player),
+            state.terminal | over,
+            winner,
+            moves,
+            torch.where(live, ko, state.ko),
+            torch.where(live, passes, state.passes),
+            chain,
+            history,
+        ), legal
 
     # ---- views --------------------------------------------------------------------------
     def observation(self, state: GoState) -> Tensor:
@@ -252,15 +272,20 @@ class Go9(BoardGame):
     def to_string(self, state: GoState, i: int = 0) -> str:
         """Rank 9 on top as OpenSpiel prints it; files a..i (OpenSpiel skips I: its J is our i)."""
         glyph = {0: "+", 1: "X", -1: "O"}
-        rows = [f"{r + 1} " + " ".join(glyph[int(v)] for v in state.board[i, r].tolist())
-                for r in reversed(range(N))]
+        rows = [f"{r + 1} " + " ".join(glyph[int(v)] for v in state.board[i, r].tolist()) for r in reversed(range(N))]
         ko = int(state.ko[i])
         extra = f", ko at {'abcdefghi'[ko % N]}{ko // N + 1}" if ko >= 0 else ""
         extra += ", opponent passed" if int(state.passes[i]) == 1 and not bool(state.terminal[i]) else ""
         if bool(state.terminal[i]):
             extra += f", Black - White - komi = {float(self.score(self.index(state, slice(i, i + 1)))[0]):+g}"
-        return (self.status_line(state, i) + extra + "\n" + "\n".join(rows) + "\n  a b c d e f g h i"
-                + f"\n(action = row*9+col, row 0 = rank 1, {PASS} = pass)")
+        return (
+            self.status_line(state, i)
+            + extra
+            + "\n"
+            + "\n".join(rows)
+            + "\n  a b c d e f g h i"
+            + f"\n(action = row*9+col, row 0 = rank 1, {PASS} = pass)"
+        )
 
 
 # reductions over a last dim of 4 as elementwise ops: torch's amin/any over a tiny last dim are

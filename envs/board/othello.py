@@ -33,18 +33,18 @@ class Othello(BoardGame):
         not_h = sum(1 << (r * 8 + c) for r in range(8) for c in range(8) if c != 7)
         amount, left, mask = [], [], []
         for dr, dc in _DIRS:
-            k = dr * 8 + dc                      # bit index moves by k along (dr, dc)
+            k = dr * 8 + dc  # bit index moves by k along (dr, dc)
             m = (1 << 64) - 1
             if k < 0:
-                m &= (1 << (64 + k)) - 1          # right shifts are arithmetic on int64: clear the fill
+                m &= (1 << (64 + k)) - 1  # right shifts are arithmetic on int64: clear the fill
             m &= not_a if dc == 1 else not_h if dc == -1 else (1 << 64) - 1  # no wrap across edges
             amount.append(abs(k))
             left.append(k > 0)
             mask.append(m - (1 << 64) if m >= 1 << 63 else m)
         t = dict(dtype=torch.long, device=self.device)
-        self._amount = torch.tensor(amount, **t)          # [8]
+        self._amount = torch.tensor(amount, **t)  # [8]
         self._left = torch.tensor(left, device=self.device)
-        self._mask = torch.tensor(mask, **t)              # [8]
+        self._mask = torch.tensor(mask, **t)  # [8]
         bit = [1 << p for p in range(64)]
         self._bits = torch.tensor([b - (1 << 64) if b >= 1 << 63 else b for b in bit], **t)  # [64]
         self._pos = torch.arange(64, **t)
@@ -72,10 +72,10 @@ class Othello(BoardGame):
         """[B] int64 bitboard of disc moves for `own` against `opp` ([B] int64 each)."""
         own8, opp8 = own[:, None].expand(-1, 8), opp[:, None].expand(-1, 8)
         x = self._shift(own8) & opp8
-        for _ in range(5):                                   # runs of up to 6 opponent discs
+        for _ in range(5):  # runs of up to 6 opponent discs
             x = x | (self._shift(x) & opp8)
         empty = ~(own | opp)
-        moves = self._shift(x) & empty[:, None]              # [B, 8]
+        moves = self._shift(x) & empty[:, None]  # [B, 8]
         return _or_reduce(moves)
 
     def _sides(self, board: Tensor, player: Tensor) -> tuple[Tensor, Tensor]:
@@ -88,7 +88,7 @@ class Othello(BoardGame):
         discs = self._from_bits(self._moves_bits(own, opp))
         no_move = ~discs.any(1, keepdim=True)
         live = ~state.terminal[:, None]
-        return torch.cat([discs, no_move], 1) & live        # [B, 65]
+        return torch.cat([discs, no_move], 1) & live  # [B, 65]
 
     def _step(self, state: State, action: Tensor) -> tuple[State, Tensor]:
         b = state.player.shape[0]
@@ -103,7 +103,7 @@ class Othello(BoardGame):
         for _ in range(5):
             x = self._shift(x) & opp8
             run = run | x
-        closed = (self._shift(run) & own[:, None]) != 0                    # [B, 8]
+        closed = (self._shift(run) & own[:, None]) != 0  # [B, 8]
         flips = _or_reduce(torch.where(closed, run, torch.zeros_like(run)))
         own2, opp2 = own | m | flips, opp & ~flips
         moves2 = self._moves_bits(own2, opp2)  # [B] disc moves of the mover on the new board
@@ -111,7 +111,7 @@ class Othello(BoardGame):
         # legal only when the mover has no disc move
         legal = torch.where(action == PASS, moves2 == 0, ((m & (own | opp)) == 0) & (flips != 0))
         sign = (1 - 2 * state.player).to(torch.int8).view(-1, 1)
-        board = ((self._from_bits(own2).to(torch.int8) - self._from_bits(opp2).to(torch.int8)) * sign)
+        board = (self._from_bits(own2).to(torch.int8) - self._from_bits(opp2).to(torch.int8)) * sign
         board = torch.where(live.view(-1, 1, 1), board.view(b, 8, 8), state.board)
         # game over when neither side has a disc move
         over = live & (moves2 == 0) & (self._moves_bits(opp2, own2) == 0)
@@ -125,8 +125,12 @@ class Othello(BoardGame):
     def to_string(self, state: State, i: int = 0) -> str:
         glyph = {0: ".", 1: "X", -1: "O"}
         rows = [f"{r + 1} " + " ".join(glyph[int(v)] for v in state.board[i, r].tolist()) for r in range(8)]
-        return (self.status_line(state, i) + "\n  a b c d e f g h\n" + "\n".join(rows)
-                + f"\n(action = row*8+col, {PASS} = pass)")
+        return (
+            self.status_line(state, i)
+            + "\n  a b c d e f g h\n"
+            + "\n".join(rows)
+            + f"\n(action = row*8+col, {PASS} = pass)"
+        )
 
 
 def _or_reduce(x: Tensor) -> Tensor:

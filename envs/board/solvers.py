@@ -62,16 +62,16 @@ class TicTacToeSolver:
             return self.table[cells][0]
         empty = [i for i in range(9) if cells[i] == 0]
         self.plies[cells] = 0
-        if self.winner(cells) != 0:                    # the previous mover won
+        if self.winner(cells) != 0:  # the previous mover won
             self.table[cells] = (-1, frozenset())
             return -1
         if not empty:
             self.table[cells] = (0, frozenset())
             return 0
-        sign = 1 if len(empty) % 2 == 1 else -1        # X moves when an odd number of cells is empty
+        sign = 1 if len(empty) % 2 == 1 else -1  # X moves when an odd number of cells is empty
         vals, plies = {}, {}
         for a in empty:
-            child = cells[:a] + (sign,) + cells[a + 1:]
+            child = cells[:a] + (sign,) + cells[a + 1 :]
             vals[a] = -self._solve(child)
             plies[a] = 1 + self.plies[child]
         best = max(vals.values())
@@ -100,8 +100,8 @@ class TicTacToeSolver:
 # Bitboard: column c occupies bits c*7 .. c*7+5 (bit c*7 = bottom), bit c*7+6 is a sentinel.
 WIDTH, HEIGHT = 7, 6
 H1 = HEIGHT + 1
-MIN_SCORE = -(WIDTH * HEIGHT) // 2 + 3      # -18
-MAX_SCORE = (WIDTH * HEIGHT + 1) // 2 - 3   # 18
+MIN_SCORE = -(WIDTH * HEIGHT) // 2 + 3  # -18
+MAX_SCORE = (WIDTH * HEIGHT + 1) // 2 - 3  # 18
 _BOTTOM = sum(1 << (c * H1) for c in range(WIDTH))
 _BOARD = _BOTTOM * ((1 << HEIGHT) - 1)
 _COL = [((1 << HEIGHT) - 1) << (c * H1) for c in range(WIDTH)]
@@ -112,8 +112,8 @@ _ORDER = [WIDTH // 2 + (1 - 2 * (i % 2)) * (i + 1) // 2 for i in range(WIDTH)]  
 
 def _winning_cells(pos: int, mask: int) -> int:
     """Empty cells (bitboard) that would complete four for the stones `pos`."""
-    r = (pos << 1) & (pos << 2) & (pos << 3)                     # vertical
-    for s in (H1, HEIGHT, H1 + 1):                                # horizontal, both diagonals
+    r = (pos << 1) & (pos << 2) & (pos << 3)  # vertical
+    for s in (H1, HEIGHT, H1 + 1):  # horizontal, both diagonals
         p = (pos << s) & (pos << 2 * s)
         r |= p & (pos << 3 * s)
         r |= p & (pos >> s)
@@ -198,7 +198,7 @@ class C4Position:
         forced = possible & opp_win
         if forced:
             if forced & (forced - 1):
-                return 0                       # two threats: every move loses
+                return 0  # two threats: every move loses
             possible = forced
         return possible & ~(opp_win >> 1)
 
@@ -216,8 +216,9 @@ def _c_library() -> Optional[ctypes.CDLL]:
         tmp = lib.with_suffix(f".{os.getpid()}.tmp")
         try:
             cache.mkdir(parents=True, exist_ok=True)
-            subprocess.run([cc, "-O3", "-shared", "-fPIC", "-o", str(tmp), str(src)], check=True,
-                           capture_output=True, timeout=120)
+            subprocess.run(
+                [cc, "-O3", "-shared", "-fPIC", "-o", str(tmp), str(src)], check=True, capture_output=True, timeout=120
+            )
             os.replace(tmp, lib)  # atomic: parallel processes never load a half-written file
         except (OSError, subprocess.SubprocessError):
             tmp.unlink(missing_ok=True)
@@ -329,9 +330,9 @@ class Connect4Solver:
         lo, hi = -((WIDTH * HEIGHT - p.n) // 2), (WIDTH * HEIGHT + 1 - p.n) // 2
         if weak:
             lo, hi = -1, 1
-        while lo < hi:                              # null-window bisection on the score
+        while lo < hi:  # null-window bisection on the score
             med = lo + (hi - lo) // 2
-            if med <= 0 and _tdiv2(lo) < med:      # C++ integer division truncates toward 0
+            if med <= 0 and _tdiv2(lo) < med:  # C++ integer division truncates toward 0
                 med = _tdiv2(lo)
             elif med >= 0 and hi // 2 > med:
                 med = hi // 2
@@ -362,7 +363,6 @@ class Connect4Solver:
                 child.play_col(c)
                 out.append(-self.solve_position(child, weak))
         return out
-
 
     def _null_window(self, p: C4Position, alpha: int) -> int:
         """negamax(p) in the window [alpha, alpha + 1]: a result <= alpha means score <= alpha."""
@@ -443,10 +443,13 @@ def connect4_optimal_moves(game: Any, state: Any) -> Tensor:
 
 # ---------------------------------------------------------------------------------------------
 # Depth-limited minimax (the baseline player of AlphaZero.jl's Pons benchmark, depth 5).
-_LINES_C4 = [[(r + i * dr, c + i * dc) for i in range(4)]
-             for r in range(HEIGHT) for c in range(WIDTH)
-             for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1))
-             if 0 <= r + 3 * dr < HEIGHT and 0 <= c + 3 * dc < WIDTH]
+_LINES_C4 = [
+    [(r + i * dr, c + i * dc) for i in range(4)]
+    for r in range(HEIGHT)
+    for c in range(WIDTH)
+    for dr, dc in ((0, 1), (1, 0), (1, 1), (1, -1))
+    if 0 <= r + 3 * dr < HEIGHT and 0 <= c + 3 * dc < WIDTH
+]
 _LINE_BITS = [sum(1 << (c * H1 + (HEIGHT - 1 - r)) for r, c in line) for line in _LINES_C4]  # 69 lines
 
 

@@ -40,8 +40,9 @@ def meta_env_class(name: str) -> type[MetaVecEnv]:
     return getattr(importlib.import_module(mod), cls)
 
 
-def make_meta_env(name: str, num_envs: int, threads: int = 0, backend: str = "numpy",
-                  device: str | torch.device = "cpu") -> MetaVecEnv | TorchMetaEnv:
+def make_meta_env(
+    name: str, num_envs: int, threads: int = 0, backend: str = "numpy", device: str | torch.device = "cpu"
+) -> MetaVecEnv | TorchMetaEnv:
     """Example: env = make_meta_env("cheetah-vel", num_envs=400)  # 20 tasks x 20 rollouts
 
     backend "numpy": the families below; "mujoco" / "warp": the task-batched torch env of

@@ -61,8 +61,12 @@ class AntDir(MetaVecEnv):
                 continue
             obs, _, term, _, info = e.step(a[i])
             self._obs[i] = obs
-            reward[i] = (self._tasks[i, 0] * info["reward_forward"] + info["reward_survive"]
-                         + info["reward_ctrl"] + info["reward_contact"])
+            reward[i] = (
+                self._tasks[i, 0] * info["reward_forward"]
+                + info["reward_survive"]
+                + info["reward_ctrl"]
+                + info["reward_contact"]
+            )
             newly[i] = term
         self.done |= newly
         return self._obs.copy(), reward, newly

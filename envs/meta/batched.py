@@ -55,7 +55,9 @@ def cheetah_dir_reward(v: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
 
 
 CHEETAH_REWARDS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "cheetah-vel": cheetah_vel_reward, "cheetah-dir": cheetah_dir_reward}
+    "cheetah-vel": cheetah_vel_reward,
+    "cheetah-dir": cheetah_dir_reward,
+}
 
 
 def ant_dir_reward(info: dict[str, torch.Tensor], task: torch.Tensor) -> torch.Tensor:
@@ -140,8 +142,9 @@ class TorchMetaEnv:
 
     is_torch = True  # agents/maml/rl.py's sampler hands it tensors on `device`, not numpy arrays
 
-    def __init__(self, family: str, num_envs: int, backend: str = "mujoco", device: str | torch.device = "cpu",
-                 threads: int = 0):
+    def __init__(
+        self, family: str, num_envs: int, backend: str = "mujoco", device: str | torch.device = "cpu", threads: int = 0
+    ):
         cls = meta_env_class(family)  # ConfigError for an unknown family
         if family not in (*PHYSICS, "point"):
             raise ConfigError(f"task-batched torch envs support {', '.join((*PHYSICS, 'point'))}, not {family}")
@@ -155,8 +158,11 @@ class TorchMetaEnv:
             self.device, self.dtype = torch.device(device), torch.float64
         else:
             env_id = PHYSICS[family]
-            self.physics = (_MujocoPhysics(env_id, num_envs, threads) if backend == "mujoco"
-                            else _WarpPhysics(env_id, num_envs, device))
+            self.physics = (
+                _MujocoPhysics(env_id, num_envs, threads)
+                if backend == "mujoco"
+                else _WarpPhysics(env_id, num_envs, device)
+            )
             self.device, self.dtype = self.physics.device, self.physics.dtype
         f = dict(dtype=self.dtype, device=self.device)
         self.act_low, self.act_high = torch.as_tensor(cls.act_low, **f), torch.as_tensor(cls.act_high, **f)
@@ -202,8 +208,9 @@ class TorchMetaEnv:
         if self.physics is None:
             return self._point_step(a)
         if self._t + 1 >= self.physics.max_episode_steps:  # the backend would autoreset mid-rollout
-            raise RuntimeError(f"meta-RL horizon exceeds {PHYSICS[self.family]}'s "
-                               f"{self.physics.max_episode_steps}-step limit")
+            raise RuntimeError(
+                f"meta-RL horizon exceeds {PHYSICS[self.family]}'s {self.physics.max_episode_steps}-step limit"
+            )
         self._t += 1
         if self.family == "ant-dir":
             return self._ant_step(a)

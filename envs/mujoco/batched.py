@@ -87,7 +87,7 @@ class MujocoBatchBackend:
         self.elapsed[i] = 0
 
     def _obs_of(self, i: int) -> np.ndarray:  # [obs_dim], world i alone
-        return self.task.observation(State(**{k: v[i:i + 1] for k, v in self.mirror.items()}))[0]
+        return self.task.observation(State(**{k: v[i : i + 1] for k, v in self.mirror.items()}))[0]
 
     def reset(self, seed: int) -> np.ndarray:
         # gymnasium seeds env.np_random with default_rng(seed); we do the same per sub-env.
@@ -134,8 +134,12 @@ class MujocoBatchBackend:
         physics = np.zeros((self.num_envs, size))
         for i, d in enumerate(self.datas):
             mujoco.mj_getState(self.model, d, physics[i], self._STATE)
-        return {"physics": physics, **{k: v.copy() for k, v in self.mirror.items()},  # qpos, qvel, fields
-                "elapsed": self.elapsed.copy(), "rngs": [g.bit_generator.state for g in self.rngs]}
+        return {
+            "physics": physics,
+            **{k: v.copy() for k, v in self.mirror.items()},  # qpos, qvel, fields
+            "elapsed": self.elapsed.copy(),
+            "rngs": [g.bit_generator.state for g in self.rngs],
+        }
 
     def load_state_dict(self, d: dict) -> None:
         for i, data in enumerate(self.datas):

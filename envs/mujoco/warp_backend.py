@@ -56,8 +56,9 @@ from rlmeta.envs.mujoco import WARP_TASKS
 from rlmeta.envs.mujoco.tasks import TASKS, State, Task, check_kwargs
 
 
-def reset_noise(task: Task, init_qpos: torch.Tensor, init_qvel: torch.Tensor, n: int,
-                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def reset_noise(
+    task: Task, init_qpos: torch.Tensor, init_qvel: torch.Tensor, n: int, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """[n, nq], [n, nv] fresh states by the task's law: qpos + U(-s, s); qvel + U(-s, s) or s * N(0, 1)."""
     s = task.reset_noise_scale
     dev = init_qpos.device
@@ -85,9 +86,18 @@ class WarpBackend:
     module docstring).
     """
 
-    def __init__(self, env_id: str, num_envs: int, device: str | torch.device = "cpu",
-                 nconmax: int | None = None, njmax: int | None = None, use_graphs: bool = True,
-                 quiet: bool = True, options: dict | None = None, **make_kwargs):
+    def __init__(
+        self,
+        env_id: str,
+        num_envs: int,
+        device: str | torch.device = "cpu",
+        nconmax: int | None = None,
+        njmax: int | None = None,
+        use_graphs: bool = True,
+        quiet: bool = True,
+        options: dict | None = None,
+        **make_kwargs,
+    ):
         if env_id not in WARP_TASKS:
             raise ConfigError(f"warp backend supports {list(WARP_TASKS)}, not {env_id}")
         check_kwargs(TASKS[env_id], make_kwargs)
@@ -254,8 +264,12 @@ class WarpBackend:
         obs = torch.where(done[:, None], self.task.observation(self.state), final_obs)
         return obs, reward, terminated, truncated, final_obs
 
-    def set_state(self, qpos: torch.Tensor | np.ndarray, qvel: torch.Tensor | np.ndarray,
-                  elapsed: torch.Tensor | np.ndarray | int | None = None) -> None:
+    def set_state(
+        self,
+        qpos: torch.Tensor | np.ndarray,
+        qvel: torch.Tensor | np.ndarray,
+        elapsed: torch.Tensor | np.ndarray | int | None = None,
+    ) -> None:
         """Put every world in a given state (e.g. gymnasium's): qpos [N, nq], qvel [N, nv], then
         mj_forward where the task reads derived fields (as MujocoEnv.set_state; the solver warm start
         is cleared as after mj_resetData, and cfrc_ext is zeroed)."""
@@ -273,8 +287,11 @@ class WarpBackend:
         """qpos, qvel, solver warm start, time, episode clocks, the derived fields the task reads (Ant's
         xpos is the next step's x_before) and the noise generator (CPU copies: on Warp's CPU device
         .cpu() alone would alias the live worlds)."""
-        return {**{k: getattr(self, k).cpu().clone() for k in self._SAVED},
-                **{k: v.cpu().clone() for k, v in self.fields.items()}, "gen": self.gen.get_state()}
+        return {
+            **{k: getattr(self, k).cpu().clone() for k in self._SAVED},
+            **{k: v.cpu().clone() for k, v in self.fields.items()},
+            "gen": self.gen.get_state(),
+        }
 
     def load_state_dict(self, d: dict) -> None:
         for name in self._SAVED:

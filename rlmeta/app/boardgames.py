@@ -43,6 +43,7 @@ def _seed(seed: int) -> int:
         raise ConfigError(f"--seed must be in [0, {SEED_LIMIT - 1}], got {seed}")
     return seed
 
+
 def _check_game(name: str) -> str:
     """name, or a ConfigError naming close matches. A game registered into rlmeta.envs.board.GAMES
     by code in this process (the board-game tutorial) counts once that module is imported."""
@@ -86,11 +87,18 @@ def _device(name: str) -> str:
 
 
 def _add_search_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--search", choices=["puct", "gumbel"], default=None,
-                   help="search of checkpoint players (default: the one the run was trained with)")
-    p.add_argument("--solver", action="store_true",
-                   help="checkpoint players search with MCTS-Solver: every new node is checked for a move that "
-                   "wins now, proven wins/losses are backed up, a proven loss is never played if a move is not one")
+    p.add_argument(
+        "--search",
+        choices=["puct", "gumbel"],
+        default=None,
+        help="search of checkpoint players (default: the one the run was trained with)",
+    )
+    p.add_argument(
+        "--solver",
+        action="store_true",
+        help="checkpoint players search with MCTS-Solver: every new node is checked for a move that "
+        "wins now, proven wins/losses are backed up, a proven loss is never played if a move is not one",
+    )
 
 
 def _player_spec(checkpoint: Optional[str], player: Optional[str], flag: str = "--player") -> str:
@@ -106,19 +114,33 @@ def _player_spec(checkpoint: Optional[str], player: Optional[str], flag: str = "
 
 # ---------------------------------------------------------------------- eval
 def cmd_eval(args: list[str]) -> int:
-    p = ArgParser(prog="rlmeta eval", description=(
-        "Evaluate a board-game player exactly. tictactoe: share of minimax-optimal moves over all 4520 "
-        "reachable non-terminal positions, and W/D/L against a perfect player from both seats. connect4: "
-        "mistake rate on each of Pascal Pons' six test sets (a move is a mistake if another legal move has "
-        "a strictly better game-theoretic outcome)."))
+    p = ArgParser(
+        prog="rlmeta eval",
+        description=(
+            "Evaluate a board-game player exactly. tictactoe: share of minimax-optimal moves over all 4520 "
+            "reachable non-terminal positions, and W/D/L against a perfect player from both seats. connect4: "
+            "mistake rate on each of Pascal Pons' six test sets (a move is a mistake if another legal move has "
+            "a strictly better game-theoretic outcome)."
+        ),
+    )
     p.add_argument("game", help="tictactoe or connect4")
     p.add_argument("--checkpoint", help="checkpoint.pt of an alphazero run")
-    p.add_argument("--player", help="evaluate a built-in player instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS")
-    p.add_argument("--simulations", type=int, default=0,
-                   help="search simulations per move for the checkpoint (0 = greedy raw network policy)")
+    p.add_argument(
+        "--player", help="evaluate a built-in player instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS"
+    )
+    p.add_argument(
+        "--simulations",
+        type=int,
+        default=0,
+        help="search simulations per move for the checkpoint (0 = greedy raw network policy)",
+    )
     _add_search_flags(p)
-    p.add_argument("--pons", default=DEFAULT_PONS, help="connect4: directory holding the Pons test sets Test_L?_R? "
-                   "(default: the copy in benchmarks/reference/connect4, with precomputed labels)")
+    p.add_argument(
+        "--pons",
+        default=DEFAULT_PONS,
+        help="connect4: directory holding the Pons test sets Test_L?_R? "
+        "(default: the copy in benchmarks/reference/connect4, with precomputed labels)",
+    )
     p.add_argument("--limit", type=int, default=None, help="connect4: only the first N positions of each set")
     p.add_argument("--games", type=int, default=100, help="tictactoe: games per seat against the perfect player")
     p.add_argument("--seed", type=int, default=0, help="seed of the random tie-breaking and of the games")
@@ -127,8 +149,10 @@ def cmd_eval(args: list[str]) -> int:
     a = p.parse_args(args)
     game = _check_game(a.game)
     if game not in ("tictactoe", "connect4"):
-        raise ConfigError(f"rlmeta eval has exact references for tictactoe and connect4, not {game}; "
-                          f"use `rlmeta arena {game} A B` to compare players")
+        raise ConfigError(
+            f"rlmeta eval has exact references for tictactoe and connect4, not {game}; "
+            f"use `rlmeta arena {game} A B` to compare players"
+        )
     if a.simulations < 0 or a.games < 0 or (a.limit is not None and a.limit < 1):
         raise ConfigError("--simulations and --games must be >= 0, --limit >= 1")
     spec = _player_spec(a.checkpoint, a.player)
@@ -141,9 +165,11 @@ def cmd_eval(args: list[str]) -> int:
 
         ev = TicTacToeEvaluator(dev)
         res: dict[str, Any] = ev.optimal_share(player)
-        print(f"optimal moves: {res['share']:.2%} of {int(res['positions'])} positions "
-              f"(X to move {res['share_x']:.2%}, O to move {res['share_o']:.2%}; winning {res['share_winning']:.2%}, "
-              f"drawn {res['share_drawn']:.2%}, lost {res['share_lost']:.2%})")
+        print(
+            f"optimal moves: {res['share']:.2%} of {int(res['positions'])} positions "
+            f"(X to move {res['share_x']:.2%}, O to move {res['share_o']:.2%}; winning {res['share_winning']:.2%}, "
+            f"drawn {res['share_drawn']:.2%}, lost {res['share_lost']:.2%})"
+        )
         if a.games:
             vs = ev.vs_perfect(player, a.games)
             res["vs_perfect"] = vs
@@ -163,16 +189,24 @@ def cmd_eval(args: list[str]) -> int:
 
 # ---------------------------------------------------------------------- arena
 def cmd_arena(args: list[str]) -> int:
-    p = ArgParser(prog="rlmeta arena", description=(
-        "Play A against B, half the games with A moving first. Prints win/draw/loss per seat and "
-        "Elo(A) - Elo(B) with a 95% confidence interval (normal approximation of the mean score; when one "
-        "side won every game, a one-sided exact binomial bound)."))
+    p = ArgParser(
+        prog="rlmeta arena",
+        description=(
+            "Play A against B, half the games with A moving first. Prints win/draw/loss per seat and "
+            "Elo(A) - Elo(B) with a 95% confidence interval (normal approximation of the mean score; when one "
+            "side won every game, a one-sided exact binomial bound)."
+        ),
+    )
     p.add_argument("game", help=GAMES_HELP)
     p.add_argument("a", help="player A: a checkpoint path, az:CKPT:SIMS, random, mcts:N, solver or minimax:D")
     p.add_argument("b", help="player B (same choices)")
     p.add_argument("--games", type=int, default=100, help="number of games (seats alternate: ceil(N/2) with A first)")
-    p.add_argument("--simulations", type=int, default=0,
-                   help="search simulations per move for bare checkpoint paths (0 = greedy raw network policy)")
+    p.add_argument(
+        "--simulations",
+        type=int,
+        default=0,
+        help="search simulations per move for bare checkpoint paths (0 = greedy raw network policy)",
+    )
     _add_search_flags(p)
     p.add_argument("--seed", type=int, default=0, help="torch seed (random players, rollouts)")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="torch device")
@@ -194,10 +228,23 @@ def cmd_arena(args: list[str]) -> int:
     print(res.table())
     if a.json:
         lo, hi = res.elo_ci
-        Path(a.json).write_text(json.dumps({
-            "game": game, "a": res.a, "b": res.b, "wins": res.wins, "draws": res.draws, "losses": res.losses,
-            "per_seat": res.per_seat, "score": res.score, "elo": _finite(res.elo), "elo_ci": [_finite(lo), _finite(hi)]},
-            indent=1))
+        Path(a.json).write_text(
+            json.dumps(
+                {
+                    "game": game,
+                    "a": res.a,
+                    "b": res.b,
+                    "wins": res.wins,
+                    "draws": res.draws,
+                    "losses": res.losses,
+                    "per_seat": res.per_seat,
+                    "score": res.score,
+                    "elo": _finite(res.elo),
+                    "elo_ci": [_finite(lo), _finite(hi)],
+                },
+                indent=1,
+            )
+        )
     return 0
 
 
@@ -225,20 +272,27 @@ def _parse_move(game: Any, text: str) -> int:
         c, r = ord(t[0]) - ord("a"), int(t[1:]) - 1
         if 0 <= c < w and 0 <= r < h:
             return r * w + c
-    raise ValueError(f"enter a column letter and a row number, e.g. a1 or {chr(ord('a') + w - 1)}{h}"
-                     + (", or pass" if game.pass_action is not None else ""))
+    raise ValueError(
+        f"enter a column letter and a row number, e.g. a1 or {chr(ord('a') + w - 1)}{h}"
+        + (", or pass" if game.pass_action is not None else "")
+    )
 
 
 def _board_text(game: Any, state: Any) -> str:
     if game.name == "tictactoe":
         glyph = {0: None, 1: "X", -1: "O"}
         cells = state.board[0].flatten().tolist()
-        rows = [" ".join(glyph[v] or str(3 * r + c + 1) for c, v in enumerate(cells[3 * r:3 * r + 3])) for r in range(3)]
+        rows = [
+            " ".join(glyph[v] or str(3 * r + c + 1) for c, v in enumerate(cells[3 * r : 3 * r + 3])) for r in range(3)
+        ]
         return game.status_line(state, 0) + "\n" + "\n".join(rows)
     if game.name == "gomoku":
         stones = {0: ".", 1: "X", -1: "O"}
         head = "   " + " ".join(chr(ord("a") + c) for c in range(15))
-        rows = [f"{r + 1:>2} " + " ".join(stones[int(v)] for v in game_row) for r, game_row in enumerate(state.board[0].tolist())]
+        rows = [
+            f"{r + 1:>2} " + " ".join(stones[int(v)] for v in game_row)
+            for r, game_row in enumerate(state.board[0].tolist())
+        ]
         return game.status_line(state, 0) + "\n" + head + "\n" + "\n".join(rows)
     return game.to_string(state, 0)
 
@@ -295,14 +349,19 @@ def _move_name(game: Any, a: int) -> str:
 
 
 def cmd_play(args: list[str]) -> int:
-    p = ArgParser(prog="rlmeta play", description=(
-        "Play a board game against an agent in the terminal. Moves: tictactoe cell 1-9 (row by row), "
-        "connect4 column 1-7, othello/gomoku column letter + row number (d3) or `pass`. `quit` ends."))
+    p = ArgParser(
+        prog="rlmeta play",
+        description=(
+            "Play a board game against an agent in the terminal. Moves: tictactoe cell 1-9 (row by row), "
+            "connect4 column 1-7, othello/gomoku column letter + row number (d3) or `pass`. `quit` ends."
+        ),
+    )
     p.add_argument("game", help=GAMES_HELP)
     p.add_argument("--checkpoint", help="checkpoint.pt of an alphazero run to play against")
     p.add_argument("--opponent", help="a built-in opponent instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS")
-    p.add_argument("--simulations", type=int, default=64,
-                   help="search simulations per agent move (0 = greedy raw network policy)")
+    p.add_argument(
+        "--simulations", type=int, default=64, help="search simulations per agent move (0 = greedy raw network policy)"
+    )
     _add_search_flags(p)
     p.add_argument("--seat", type=int, default=0, choices=[0, 1], help="0: you move first (X), 1: the agent does")
     p.add_argument("--seed", type=int, default=0, help="torch seed")
@@ -348,19 +407,29 @@ def _render_game(run_dir: str, episodes: int) -> str:
     model = model_fn(net)
     blocks = []
     for ep in range(episodes):
-        scfg = SearchConfig(num_simulations=cfg.num_simulations, algorithm=cfg.search, c_init=cfg.c_init,
-                            max_considered=cfg.max_considered, c_visit=cfg.c_visit, c_scale=cfg.c_scale,
-                            gumbel_scale=0.0 if ep == 0 else 1.0,
-                            dirichlet_fraction=0.0 if ep == 0 else cfg.dirichlet_fraction,
-                            dirichlet_alpha=cfg.dirichlet_alpha)
+        scfg = SearchConfig(
+            num_simulations=cfg.num_simulations,
+            algorithm=cfg.search,
+            c_init=cfg.c_init,
+            max_considered=cfg.max_considered,
+            c_visit=cfg.c_visit,
+            c_scale=cfg.c_scale,
+            gumbel_scale=0.0 if ep == 0 else 1.0,
+            dirichlet_fraction=0.0 if ep == 0 else cfg.dirichlet_fraction,
+            dirichlet_alpha=cfg.dirichlet_alpha,
+        )
         s = game.reset()
-        lines = [f"game {ep + 1} of {episodes}: {name}, self-play with {cfg.num_simulations} simulations per move "
-                 f"(checkpoint step {_ckpt_step(ckpt)})", _board_text(game, s)]
+        lines = [
+            f"game {ep + 1} of {episodes}: {name}, self-play with {cfg.num_simulations} simulations per move "
+            f"(checkpoint step {_ckpt_step(ckpt)})",
+            _board_text(game, s),
+        ]
         while not bool(s.terminal[0]):
             out = search(game, s, model, scfg)
             a = int(out.action[0])
-            lines.append(f"\n{'XO'[int(s.player[0])]} plays {_move_name(game, a)} "
-                         f"(root value {float(out.root_value[0]):+.2f})")
+            lines.append(
+                f"\n{'XO'[int(s.player[0])]} plays {_move_name(game, a)} (root value {float(out.root_value[0]):+.2f})"
+            )
             s = game.step(s, out.action)
             lines.append(_board_text(game, s))
         blocks.append("\n".join(lines))

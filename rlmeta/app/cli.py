@@ -26,6 +26,7 @@ class ArgParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{self.prog}: {message}")
 
+
 COMMANDS = {
     "train": "train an agent: rlmeta train ALGO --env ENV_ID --total-steps N --seed S --run-dir DIR",
     "bench": "run a benchmark suite (resumable), then write summary.md and plots",
@@ -115,9 +116,12 @@ def _int_registry():
         if info.type is not int:
             return None
         return PrimitiveConstructorSpec(
-            nargs=1, metavar="INT", instance_from_str=lambda a: parse_int(a[0]),
+            nargs=1,
+            metavar="INT",
+            instance_from_str=lambda a: parse_int(a[0]),
             is_instance=lambda x: isinstance(x, int) and not isinstance(x, bool),
-            str_from_instance=lambda x: [str(x)])
+            str_from_instance=lambda x: [str(x)],
+        )
 
     return registry
 
@@ -240,8 +244,10 @@ def seed_argvs(algo: str, args: list[str], k: int) -> list[list[str]]:
     for name in ("--run-dir", "--resume"):
         value = _pop_flag(args, name)
         if value is not None and "{seed}" not in value:
-            raise ConfigError(f"--seeds {k}: {name} {value} would be shared by every seed; write it with a "
-                              f"{{seed}} placeholder, e.g. {name} runs/{algo}-hop-s{{seed}}")
+            raise ConfigError(
+                f"--seeds {k}: {name} {value} would be shared by every seed; write it with a "
+                f"{{seed}} placeholder, e.g. {name} runs/{algo}-hop-s{{seed}}"
+            )
     out = []
     for i in range(k):
         a = _set_flag(_set_flag(list(args), "--seed", str(base + i)), "--seeds", "1")
@@ -266,7 +272,7 @@ def _group_seed(args: list[str], k: int) -> list[str]:
     prefix, _, suffix = resume.partition("{seed}")
     found = []
     for d in Path(prefix).parent.glob(Path(prefix).name + "*" + suffix):
-        middle = str(d)[len(prefix): len(str(d)) - len(suffix) or None]
+        middle = str(d)[len(prefix) : len(str(d)) - len(suffix) or None]
         if middle.isdigit() and (d / "config.json").is_file():
             try:
                 if int(load_config_dict(d / "config.json").get("seed", -1)) == int(middle):
@@ -274,12 +280,15 @@ def _group_seed(args: list[str], k: int) -> list[str]:
             except ConfigError:
                 continue
     if not found:
-        raise ConfigError(f"--resume {resume}: no run dir matches (with {{seed}} = 0, 1, ...); pass --seed S, "
-                          "the group's first seed")
+        raise ConfigError(
+            f"--resume {resume}: no run dir matches (with {{seed}} = 0, 1, ...); pass --seed S, the group's first seed"
+        )
     base = min(found)
     if sorted(found)[:k] != list(range(base, base + k)):
-        raise ConfigError(f"--resume {resume}: the run dirs hold seeds {', '.join(map(str, sorted(found)))}; pass "
-                          f"--seed S, the first of the {k} seeds to resume")
+        raise ConfigError(
+            f"--resume {resume}: the run dirs hold seeds {', '.join(map(str, sorted(found)))}; pass "
+            f"--seed S, the first of the {k} seeds to resume"
+        )
     print(f"rlmeta: resuming seeds {base}..{base + k - 1} (read off the run dirs)", file=sys.stderr)
     return [*args, "--seed", str(base)]
 
@@ -298,13 +307,18 @@ def seed_configs(algo: str, argvs: list[list[str]]):
             cfgs[i] = parse_train_args(algo, list(a))[1]
     if missing:
         if all(c is None for c in cfgs):
-            raise ConfigError(f"--resume: no seed of the group has a checkpoint yet ({missing[0][1]} has none); "
-                              "run the command without --resume (with --run-dir) to start it again")
+            raise ConfigError(
+                f"--resume: no seed of the group has a checkpoint yet ({missing[0][1]} has none); "
+                "run the command without --resume (with --run-dir) to start it again"
+            )
         first = next(i for i, c in enumerate(cfgs) if c is not None)
         for i, run_dir in missing:  # (a fresh run rewrites progress.csv from its first row)
             cfgs[i] = cfgs[first].replace(seed=cfgs[first].seed + i - first, run_dir=run_dir, resume=None)
-            print(f"rlmeta: seed {cfgs[i].seed}: {run_dir} has no checkpoint (stopped before its first); it "
-                  "starts afresh there", file=sys.stderr)
+            print(
+                f"rlmeta: seed {cfgs[i].seed}: {run_dir} has no checkpoint (stopped before its first); it "
+                "starts afresh there",
+                file=sys.stderr,
+            )
     return cfgs
 
 
@@ -312,11 +326,15 @@ def cmd_train(args: list[str]) -> int:
     from rlmeta.app.registry import available, check_name
 
     if not args:  # like a missing positional of the argparse commands (bench, plot, ...)
-        raise ConfigError(f"rlmeta train needs an algorithm: rlmeta train ALGO [FLAGS] (ALGO: {', '.join(available())} "
-                          "or module:Class); `rlmeta train --help` explains")
+        raise ConfigError(
+            f"rlmeta train needs an algorithm: rlmeta train ALGO [FLAGS] (ALGO: {', '.join(available())} "
+            "or module:Class); `rlmeta train --help` explains"
+        )
     if args[0] in ("-h", "--help"):
-        print("usage: rlmeta train ALGO [--preset NAME] [--env ENV_ID] [--total-steps N] [--seed S] "
-              "[--run-dir DIR] [--resume DIR] [--device cpu|cuda] [--wandb MODE] ...\n")
+        print(
+            "usage: rlmeta train ALGO [--preset NAME] [--env ENV_ID] [--total-steps N] [--seed S] "
+            "[--run-dir DIR] [--resume DIR] [--device cpu|cuda] [--wandb MODE] ...\n"
+        )
         print("algorithms: " + ", ".join(available()))
         print("`rlmeta train ALGO --help` lists every hyperparameter with its default.")
         return 0
@@ -333,8 +351,10 @@ def cmd_train(args: list[str]) -> int:
         if k < 1:
             raise ConfigError(f"--seeds must be >= 1, got {k}")
         if k > MAX_SEEDS:
-            raise ConfigError(f"--seeds {k}: at most {MAX_SEEDS} seeds train in one process (each holds its "
-                              "own envs, networks and replay buffer); run several groups")
+            raise ConfigError(
+                f"--seeds {k}: at most {MAX_SEEDS} seeds train in one process (each holds its "
+                "own envs, networks and replay buffer); run several groups"
+            )
         if k > 1:
             cfgs = seed_configs(algo, seed_argvs(algo, _group_seed(rest, k), k))
             from rlmeta.app.multiseed import train_seeds
@@ -388,13 +408,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (MemoryError, RuntimeError) as e:  # a size no estimate caught: one line, not a traceback
         text = str(e)
-        if not isinstance(e, MemoryError) and not any(s in text for s in ("can't allocate memory", "out of memory",
-                                                                             "Cannot allocate memory")):
+        if not isinstance(e, MemoryError) and not any(
+            s in text for s in ("can't allocate memory", "out of memory", "Cannot allocate memory")
+        ):
             raise
         tried = re.search(r"allocate (\d+) bytes", text)
         size = f" ({int(tried.group(1)) / 1024**3:,.1f} GB in one allocation)" if tried else ""
-        print(f"rlmeta: error: out of memory{size}: reduce the sizes of this run (--num-envs, --games, "
-              "--hidden-sizes, buffer and batch sizes)", file=sys.stderr)
+        print(
+            f"rlmeta: error: out of memory{size}: reduce the sizes of this run (--num-envs, --games, "
+            "--hidden-sizes, buffer and batch sizes)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("rlmeta: interrupted; resume with --resume RUN_DIR (the last checkpoint is intact)", file=sys.stderr)

@@ -26,9 +26,28 @@ __all__ = ["CHECKPOINT", "META_RESUME_FREE", "MetaRunSession", "run_meta_trainin
 
 # fields a --resume may change: they shape no tensor and change no meta-update already made (the final
 # evaluation's settings included); learning rates (the trainer's lr_fields) are applied to the optimizer
-META_RESUME_FREE = {"meta_iterations", "log_every", "checkpoint_every", "resume", "run_dir", "device", "progress",
-                    "torch_threads", "env_threads", "vectorize", "wandb", "wandb_project", "wandb_group", "wandb_tags",
-                    "wandb_job_type", "eval_tasks", "eval_query", "eval_rollouts", "eval_steps", "eval_seed"}
+META_RESUME_FREE = {
+    "meta_iterations",
+    "log_every",
+    "checkpoint_every",
+    "resume",
+    "run_dir",
+    "device",
+    "progress",
+    "torch_threads",
+    "env_threads",
+    "vectorize",
+    "wandb",
+    "wandb_project",
+    "wandb_group",
+    "wandb_tags",
+    "wandb_job_type",
+    "eval_tasks",
+    "eval_query",
+    "eval_rollouts",
+    "eval_steps",
+    "eval_seed",
+}
 
 
 def run_meta_training(algo: str, cfg: MetaRunConfig, make_trainer: Callable[[Any], Any]) -> Path:
@@ -80,8 +99,11 @@ class MetaRunSession(RunSession):
         # iterations done but no `done` marker: the final evaluation did not finish; the run does it now
         if self.position < self.target or not (self.run_dir / "done").exists():
             return False
-        print(f"rlmeta: {self.run_dir} is already meta-trained to iteration {self.position:,} "
-              f"(--meta-iterations {self.target:,}); nothing to do", file=sys.stderr)
+        print(
+            f"rlmeta: {self.run_dir} is already meta-trained to iteration {self.position:,} "
+            f"(--meta-iterations {self.target:,}); nothing to do",
+            file=sys.stderr,
+        )
         return True
 
     def notes(self, ckpt: dict | None) -> None:
@@ -89,9 +111,15 @@ class MetaRunSession(RunSession):
 
     def make_logger(self, resume_step: int | None) -> Logger:
         cfg = self.cfg
-        return Logger(self.run_dir, self.algo, {**cfg.to_dict(), "wandb_group": cfg.wandb_group or f"{self.algo}-{cfg.env}"},
-                      getattr(self.agent, "total_steps", cfg.meta_iterations), resume_step=resume_step,
-                      wandb_mode=cfg.wandb, progress=cfg.progress)
+        return Logger(
+            self.run_dir,
+            self.algo,
+            {**cfg.to_dict(), "wandb_group": cfg.wandb_group or f"{self.algo}-{cfg.env}"},
+            getattr(self.agent, "total_steps", cfg.meta_iterations),
+            resume_step=resume_step,
+            wandb_mode=cfg.wandb,
+            progress=cfg.progress,
+        )
 
     def annotate(self, metrics: dict, seconds: float, steps: int) -> bool:
         metrics["charts/meta_iteration"] = self.position

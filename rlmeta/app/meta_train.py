@@ -33,8 +33,11 @@ FAMILIES_HELP = {
 
 
 def _usage() -> str:
-    lines = ["usage: rlmeta meta-train FAMILY [FLAGS]   |   rlmeta meta-train --resume RUN_DIR [FLAGS]", "",
-             "families:"]
+    lines = [
+        "usage: rlmeta meta-train FAMILY [FLAGS]   |   rlmeta meta-train --resume RUN_DIR [FLAGS]",
+        "",
+        "families:",
+    ]
     lines += [f"  {k:<12} {v}" for k, v in FAMILIES_HELP.items()]
     lines += ["", "`rlmeta meta-train FAMILY --help` lists every flag with its doc and default."]
     return "\n".join(lines)
@@ -81,8 +84,10 @@ def parse_meta_train_args(args: list[str]):
         family = saved.get("env", "")
         default = config_class(family).from_dict(saved, f"{resume}/config.json").replace(resume=resume)
     elif family is None:
-        raise ConfigError("meta-train needs a task family first: rlmeta meta-train FAMILY [FLAGS] "
-                          f"(families: {', '.join(FAMILIES_HELP)})")
+        raise ConfigError(
+            "meta-train needs a task family first: rlmeta meta-train FAMILY [FLAGS] "
+            f"(families: {', '.join(FAMILIES_HELP)})"
+        )
     else:
         default = config_class(family)(env=family)
     Config = type(default)
@@ -95,8 +100,10 @@ def parse_meta_train_args(args: list[str]):
 def cmd_meta_train(args: list[str]) -> int:
     """Entry point of `rlmeta meta-train` (routed by rlmeta/app/cli.py). -> exit status"""
     if not args:  # like a missing positional of the argparse commands (bench, plot, ...)
-        raise ConfigError(f"rlmeta meta-train needs a task family: rlmeta meta-train FAMILY [FLAGS] (FAMILY: "
-                          f"{', '.join(FAMILIES_HELP)}); `rlmeta meta-train --help` explains")
+        raise ConfigError(
+            f"rlmeta meta-train needs a task family: rlmeta meta-train FAMILY [FLAGS] (FAMILY: "
+            f"{', '.join(FAMILIES_HELP)}); `rlmeta meta-train --help` explains"
+        )
     if args[0] in ("-h", "--help"):
         print(_usage())
         return 0

@@ -53,7 +53,9 @@ from rlmeta.core.errors import ConfigError
 from rlmeta.core.seeding import rng_state
 
 
-def train_seeds(algo: str, cfgs: Sequence[Any], callback: Optional[Callable[[int, int, dict], None]] = None) -> list[Path]:
+def train_seeds(
+    algo: str, cfgs: Sequence[Any], callback: Optional[Callable[[int, int, dict], None]] = None
+) -> list[Path]:
     """Train one off-policy algorithm for several configs that differ only in seed and run dir (each
     fresh or --resume), in one process. callback(seed index, global_step, metrics) after each
     iteration of each seed. -> the run directories."""
@@ -102,8 +104,10 @@ def _train_group(runs: list[Any], states: list[dict[str, Any]]) -> None:
         return
     why = agents[0].overridden_update()
     if why:  # the vmapped update_step would silently leave the subclass's update() out
-        raise ConfigError(f"--seeds K > 1 runs update_step() vmapped over the seeds, and {why}; or train the "
-                          "seeds separately (one `rlmeta train` per seed)")
+        raise ConfigError(
+            f"--seeds K > 1 runs update_step() vmapped over the seeds, and {why}; or train the "
+            "seeds separately (one `rlmeta train` per seed)"
+        )
     if any(r.cfg.total_steps != total for r in runs):
         raise ConfigError("--seeds: every seed needs the same --total-steps")
     S = StackedSeeds(agents, compile=runs[0].cfg.compile)
@@ -112,8 +116,10 @@ def _train_group(runs: list[Any], states: list[dict[str, Any]]) -> None:
         try:
             metrics = lockstep_iteration(agents, S, rng)
         except VmapUpdateError as e:  # the update that failed changed nothing
-            raise ConfigError(f"--seeds K > 1 runs update_step() vmapped over the seeds, and it failed there ({e}); "
-                              "train the seeds separately (one `rlmeta train` per seed)") from e
+            raise ConfigError(
+                f"--seeds K > 1 runs update_step() vmapped over the seeds, and it failed there ({e}); "
+                "train the seeds separately (one `rlmeta train` per seed)"
+            ) from e
         seconds = time.perf_counter() - t0
         for i, run in enumerate(runs):
             with rng.use(i):  # a checkpoint saves this seed's RNG states

@@ -64,8 +64,10 @@ def get_agent(name: str, named_in: str | None = None):
     check_name(name)
     if name not in ALGOS:  # module:Class of a user's own agent
         if named_in is not None:
-            raise ConfigError(f"{named_in} names the agent '{name}', a module of your own; rlmeta does not "
-                              f"import a module named inside a run's files: pass --agent {name} to trust it")
+            raise ConfigError(
+                f"{named_in} names the agent '{name}', a module of your own; rlmeta does not "
+                f"import a module named inside a run's files: pass --agent {name} to trust it"
+            )
         import sys
 
         if "" not in sys.path:

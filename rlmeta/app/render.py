@@ -16,8 +16,16 @@ from rlmeta.core.recording import EpisodeRecorder, require_video, write_gif, wri
 
 
 # --------------------------------------------------------------------------- rlmeta render
-def render_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = None, gif: bool = False,
-               size: int = 480, seed: int | None = None, device: str = "auto", agent: str | None = None) -> list[Path]:
+def render_run(
+    run_dir: str | Path,
+    episodes: int = 1,
+    out: str | Path | None = None,
+    gif: bool = False,
+    size: int = 480,
+    seed: int | None = None,
+    device: str = "auto",
+    agent: str | None = None,
+) -> list[Path]:
     """Render the checkpointed policy of run_dir: `episodes` episodes in one mp4 (+ a GIF).
 
     Example:
@@ -47,8 +55,9 @@ def render_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = 
         trained.load_state_dict(ckpt["agent"])
         # only the observation statistics are needed (not the backend's simulator state)
         trained.envs.obs_rms.load_state_dict(ckpt["env"]["obs_rms"])
-        rec = EpisodeRecorder(cfg.env, seed=cfg.seed + 3_000_017 if seed is None else seed, size=size,
-                              make_env=recording_env(cfg.env))
+        rec = EpisodeRecorder(
+            cfg.env, seed=cfg.seed + 3_000_017 if seed is None else seed, size=size, make_env=recording_env(cfg.env)
+        )
         try:
             clips = []
             for k in range(episodes):
@@ -70,21 +79,38 @@ def render_run(run_dir: str | Path, episodes: int = 1, out: str | Path | None = 
 
 def cmd_render(args: list[str]) -> int:
     """`rlmeta render RUN_DIR [--episodes N] [--out FILE] [--gif] [--size PX] [--seed S]`."""
-    p = ArgParser(prog="rlmeta render", description="Render a checkpointed policy to mp4 (and GIF); "
-                                "board-game runs print their games as text.")
+    p = ArgParser(
+        prog="rlmeta render",
+        description="Render a checkpointed policy to mp4 (and GIF); board-game runs print their games as text.",
+    )
     p.add_argument("run_dir", help="a run directory holding config.json and checkpoint.pt")
-    p.add_argument("--episodes", type=int, default=1,
-                   help="episodes (or games) to render, one after another (default: %(default)s)")
-    p.add_argument("--out", default=None, help="output file (default RUN_DIR/videos/render-stepN.mp4; "
-                   "for board games a .txt, default: print only)")
+    p.add_argument(
+        "--episodes",
+        type=int,
+        default=1,
+        help="episodes (or games) to render, one after another (default: %(default)s)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output file (default RUN_DIR/videos/render-stepN.mp4; for board games a .txt, default: print only)",
+    )
     p.add_argument("--gif", action="store_true", help="also write a small GIF next to the mp4")
     p.add_argument("--size", type=int, default=480, help="frame width and height in pixels (default: %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="seed of the first episode (default: run seed + 3000017)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="torch device of the policy (default: %(default)s)")
-    p.add_argument("--agent", default=None, metavar="MODULE:CLASS",
-                   help="the run's own agent class, when it was trained as `rlmeta train MODULE:CLASS`: rlmeta "
-                        "imports a module only when you name it here, never because a run dir's files name it")
+    p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="torch device of the policy (default: %(default)s)",
+    )
+    p.add_argument(
+        "--agent",
+        default=None,
+        metavar="MODULE:CLASS",
+        help="the run's own agent class, when it was trained as `rlmeta train MODULE:CLASS`: rlmeta "
+        "imports a module only when you name it here, never because a run dir's files name it",
+    )
     a = p.parse_args(args)
     if a.episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {a.episodes}")

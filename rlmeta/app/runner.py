@@ -77,9 +77,27 @@ class NonFiniteError(ConfigError):
 
 
 # fields a --resume may change although the checkpoint was made with other values: they shape no tensor
-RESUME_FREE = {"seeds", "total_steps", "checkpoint_every", "resume", "run_dir", "device", "progress", "torch_threads",
-               "env_threads", "compile", "capture_video", "video_every", "video_size", "wandb", "wandb_project",
-               "wandb_group", "wandb_name", "wandb_tags", "wandb_job_type"}
+RESUME_FREE = {
+    "seeds",
+    "total_steps",
+    "checkpoint_every",
+    "resume",
+    "run_dir",
+    "device",
+    "progress",
+    "torch_threads",
+    "env_threads",
+    "compile",
+    "capture_video",
+    "video_every",
+    "video_size",
+    "wandb",
+    "wandb_project",
+    "wandb_group",
+    "wandb_name",
+    "wandb_tags",
+    "wandb_job_type",
+}
 
 
 @contextmanager
@@ -99,19 +117,26 @@ def run_dir_lock(run_dir: Path) -> Iterator[None]:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP or lock.is_symlink():
-            raise ConfigError(f"{lock} is a symbolic link; rlmeta does not follow it (remove it if you trust "
-                              "this run dir)") from None
+            raise ConfigError(
+                f"{lock} is a symbolic link; rlmeta does not follow it (remove it if you trust this run dir)"
+            ) from None
         raise ConfigError(f"cannot use run dir {run_dir}: {e.strerror or e}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            what = "not a regular file" if not stat.S_ISREG(st.st_mode) else f"a file with {st.st_nlink} names (a hard link)"
+            what = (
+                "not a regular file"
+                if not stat.S_ISREG(st.st_mode)
+                else f"a file with {st.st_nlink} names (a hard link)"
+            )
             raise ConfigError(f"{lock} is {what}; rlmeta does not write to it (remove it if you trust this run dir)")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise ConfigError(f"{run_dir} is in use by another rlmeta process (pid {pid}); one run per run dir") from None
+            raise ConfigError(
+                f"{run_dir} is in use by another rlmeta process (pid {pid}); one run per run dir"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
@@ -128,8 +153,9 @@ def nonfinite_modules(owner: object) -> list[str]:
     mods = {k: v for k, v in vars(owner).items() if isinstance(v, nn.Module) and any(True for _ in v.parameters())}
     if not mods:
         return []
-    ok = torch.stack([torch.stack([p.detach().isfinite().all() for p in m.parameters()]).all().cpu()
-                      for m in mods.values()]).tolist()
+    ok = torch.stack(
+        [torch.stack([p.detach().isfinite().all() for p in m.parameters()]).all().cpu() for m in mods.values()]
+    ).tolist()
     return [name for name, good in zip(mods, ok) if not good]
 
 
@@ -144,16 +170,33 @@ def check_finite(owner: object, metrics: dict[str, float], step: int, last_good:
     bad += [f"parameters of {m}" for m in nonfinite_modules(owner)]
     # finite but diverged: a KL or a loss far outside any range a working run reaches (a PPO resumed at
     # lr 1e10 showed KL 3.9e9 and policy loss 4.5e21 one iteration before its numbers overflowed)
-    diverged = [f"{k} = {v:.3g}" for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)
-                and ((k.endswith("approx_kl") and v > MAX_KL) or (k.startswith("losses/") and abs(v) > MAX_LOSS))]
+    diverged = [
+        f"{k} = {v:.3g}"
+        for k, v in metrics.items()
+        if isinstance(v, (int, float))
+        and math.isfinite(v)
+        and ((k.endswith("approx_kl") and v > MAX_KL) or (k.startswith("losses/") and abs(v) > MAX_LOSS))
+    ]
     if diverged and not bad:
-        kept = f"the last good checkpoint (step {last_good:,}) is kept" if last_good is not None else "no checkpoint was written"
-        raise NonFiniteError(f"training diverged at step {step:,} ({', '.join(diverged[:3])}); the run stopped and "
-                             f"{kept} (try lower learning rates)")
+        kept = (
+            f"the last good checkpoint (step {last_good:,}) is kept"
+            if last_good is not None
+            else "no checkpoint was written"
+        )
+        raise NonFiniteError(
+            f"training diverged at step {step:,} ({', '.join(diverged[:3])}); the run stopped and "
+            f"{kept} (try lower learning rates)"
+        )
     if bad:
-        kept = f"the last good checkpoint (step {last_good:,}) is kept" if last_good is not None else "no checkpoint was written"
-        raise NonFiniteError(f"non-finite {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} at step "
-                             f"{step:,}; the run stopped and {kept} (try lower learning rates)")
+        kept = (
+            f"the last good checkpoint (step {last_good:,}) is kept"
+            if last_good is not None
+            else "no checkpoint was written"
+        )
+        raise NonFiniteError(
+            f"non-finite {', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''} at step "
+            f"{step:,}; the run stopped and {kept} (try lower learning rates)"
+        )
 
 
 def resume_overrides(saved: dict, cfg: Any, agent: Any, free: set[str] = RESUME_FREE) -> list[str]:
@@ -165,8 +208,9 @@ def resume_overrides(saved: dict, cfg: Any, agent: Any, free: set[str] = RESUME_
     refused = [k for k in changed if k not in free and k not in agent.lr_fields]
     if refused:
         desc = ", ".join(f"--{k.replace('_', '-')} {_norm(saved[k])} -> {_norm(now[k])}" for k in refused)
-        raise ConfigError(f"--resume cannot change {desc}: the checkpoint was trained with the old values "
-                          "(start a new run instead)")
+        raise ConfigError(
+            f"--resume cannot change {desc}: the checkpoint was trained with the old values (start a new run instead)"
+        )
     return changed
 
 
@@ -273,28 +317,48 @@ class RunSession:
         """A resumed run with nothing left to do (its files are left as they are)."""
         if self.position < self.target:
             return False
-        print(f"rlmeta: {self.run_dir} is already trained to step {self.position:,} (--total-steps "
-              f"{self.target:,}); nothing to do", file=sys.stderr)
+        print(
+            f"rlmeta: {self.run_dir} is already trained to step {self.position:,} (--total-steps "
+            f"{self.target:,}); nothing to do",
+            file=sys.stderr,
+        )
         return True
 
     def notes(self, ckpt: dict | None) -> None:
         """One-line notes on what the run will do differently from what was asked."""
         agent, cfg = self.agent, self.cfg
-        if ckpt is not None and isinstance(ckpt["env"], dict) and "obs_rms" in ckpt["env"] \
-                and "backend" not in ckpt["env"] and agent.global_step < cfg.total_steps:
+        if (
+            ckpt is not None
+            and isinstance(ckpt["env"], dict)
+            and "obs_rms" in ckpt["env"]
+            and "backend" not in ckpt["env"]
+            and agent.global_step < cfg.total_steps
+        ):
             # (e.g. ALE's native vector env, gymnasium MuJoCo envs: no way to save their state)
-            print(f"rlmeta: note: {cfg.env}'s env backend cannot save its simulator state; the resumed run "
-                  "starts new episodes (agent, optimizers, normalisers and RNG resume exactly)", file=sys.stderr)
+            print(
+                f"rlmeta: note: {cfg.env}'s env backend cannot save its simulator state; the resumed run "
+                "starts new episodes (agent, optimizers, normalisers and RNG resume exactly)",
+                file=sys.stderr,
+            )
         k = agent.steps_per_iteration
         if k and cfg.total_steps % k:
-            print(f"rlmeta: note: {self.algo} takes {k:,} env steps per iteration, so training stops at step "
-                  f"{-(-cfg.total_steps // k) * k:,} (--total-steps {cfg.total_steps:,} rounded up to whole iterations)",
-                  file=sys.stderr)
+            print(
+                f"rlmeta: note: {self.algo} takes {k:,} env steps per iteration, so training stops at step "
+                f"{-(-cfg.total_steps // k) * k:,} (--total-steps {cfg.total_steps:,} rounded up to whole iterations)",
+                file=sys.stderr,
+            )
 
     def make_logger(self, resume_step: int | None) -> Logger:
         cfg = self.cfg
-        return Logger(self.run_dir, self.algo, cfg.to_dict(), cfg.total_steps, resume_step=resume_step,
-                      wandb_mode=cfg.wandb, progress=cfg.progress)
+        return Logger(
+            self.run_dir,
+            self.algo,
+            cfg.to_dict(),
+            cfg.total_steps,
+            resume_step=resume_step,
+            wandb_mode=cfg.wandb,
+            progress=cfg.progress,
+        )
 
     def annotate(self, metrics: dict, seconds: float, steps: int) -> bool:
         """Add the run's own columns to an iteration's metrics. -> whether this iteration is logged."""
@@ -311,15 +375,19 @@ class RunSession:
         if resuming and not ckpt_path.exists():
             raise ConfigError(f"--resume {run_dir}: no {CHECKPOINT} there")
         if not resuming and ckpt_path.exists():
-            raise ConfigError(f"{run_dir} already holds a run; pass --resume {run_dir} to continue it "
-                              "or choose another --run-dir")
+            raise ConfigError(
+                f"{run_dir} already holds a run; pass --resume {run_dir} to continue it or choose another --run-dir"
+            )
         ckpt = load_checkpoint(ckpt_path) if resuming else None  # fail on a corrupt file before any work
         if ckpt is not None:
             self.check_checkpoint(ckpt)
 
-        if getattr(cfg, "capture_video", False):  # before any file is written: a machine that cannot render fails in one line
-            self.recorder = EpisodeRecorder(cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size,
-                                            make_env=recording_env(cfg.env))
+        if getattr(
+            cfg, "capture_video", False
+        ):  # before any file is written: a machine that cannot render fails in one line
+            self.recorder = EpisodeRecorder(
+                cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size, make_env=recording_env(cfg.env)
+            )
         try:
             self.agent = agent = self.build()
         except BaseException:
@@ -331,8 +399,10 @@ class RunSession:
                 try:
                     self.load_state(ckpt)
                 except (RuntimeError, ValueError, KeyError, IndexError) as e:
-                    raise ConfigError(f"--resume {run_dir}: the checkpoint does not fit this agent "
-                                      f"({type(e).__name__}: {str(e).splitlines()[0][:160]})") from None
+                    raise ConfigError(
+                        f"--resume {run_dir}: the checkpoint does not fit this agent "
+                        f"({type(e).__name__}: {str(e).splitlines()[0][:160]})"
+                    ) from None
                 agent.set_learning_rates([k for k in changed if k in agent.lr_fields])
                 set_rng_state(ckpt["rng"])
                 if self.already_done():
@@ -356,22 +426,30 @@ class RunSession:
         return True
 
     def checkpoint(self) -> None:
-        save_checkpoint(self.ckpt_path, {"algo": self.algo, "config": self.cfg.to_dict(), **self.state(),
-                                         "rng": rng_state()})
+        save_checkpoint(
+            self.ckpt_path, {"algo": self.algo, "config": self.cfg.to_dict(), **self.state(), "rng": rng_state()}
+        )
         self.last_good = self.agent.global_step
 
     def record_video(self) -> None:
         agent, recorder, logger = self.agent, self.recorder, self.logger
         assert recorder is not None and logger is not None, "record_video() needs an open run with a recorder"
         step = agent.global_step
-        frames, ret, length = recorder.record(lambda obs: agent.act(obs, True), self.envs.normalize,
-                                              seed=self.cfg.seed + VIDEO_SEED_OFFSET)
+        frames, ret, length = recorder.record(
+            lambda obs: agent.act(obs, True), self.envs.normalize, seed=self.cfg.seed + VIDEO_SEED_OFFSET
+        )
         path = write_mp4(frames, self.run_dir / "videos" / f"step-{step:09d}.mp4", recorder.fps)
         if logger.wandb is not None:
             import wandb
 
-            logger.wandb.log({"global_step": step, "videos/episode": wandb.Video(str(path), format="mp4"),
-                              "videos/return": ret, "videos/length": length})
+            logger.wandb.log(
+                {
+                    "global_step": step,
+                    "videos/episode": wandb.Video(str(path), format="mp4"),
+                    "videos/return": ret,
+                    "videos/length": length,
+                }
+            )
         self.last_video = step
 
     def log(self, metrics: dict, seconds: float, steps: int) -> None:

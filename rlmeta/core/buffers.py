@@ -39,8 +39,9 @@ def compute_gae(
     # the same order (numpy rounds a Python-float factor to float32 as torch does), so bitwise the
     # tensor result, at about a microsecond per step instead of six torch dispatches (tests/test_gae.py).
     cpu = rewards.device.type == "cpu"
-    r, v, d, next_value = (x.numpy() for x in (rewards, values, dones, last_value)) if cpu else \
-        (rewards, values, dones, last_value)
+    r, v, d, next_value = (
+        (x.numpy() for x in (rewards, values, dones, last_value)) if cpu else (rewards, values, dones, last_value)
+    )
     zeros_like = np.zeros_like if cpu else torch.zeros_like
     adv, next_adv = zeros_like(r), zeros_like(next_value)
     for t in reversed(range(r.shape[0])):
@@ -59,8 +60,15 @@ class RolloutBuffer:
     obs_shape: an int (vector observations, float32) or a shape; `obs_dtype` torch.uint8 keeps image
     observations as bytes (an Atari batch of 8 x 128 stacks of 4 x 84 x 84 frames is 29 MB, not 116)."""
 
-    def __init__(self, T: int, N: int, obs_shape: int | tuple[int, ...], act_dim: int, device: torch.device,
-                 obs_dtype: torch.dtype = torch.float32):
+    def __init__(
+        self,
+        T: int,
+        N: int,
+        obs_shape: int | tuple[int, ...],
+        act_dim: int,
+        device: torch.device,
+        obs_dtype: torch.dtype = torch.float32,
+    ):
         z = lambda *s: torch.zeros(*s, device=device)  # noqa: E731
         self.T, self.N = T, N
         shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
@@ -70,11 +78,13 @@ class RolloutBuffer:
 
     def numpy(self) -> SimpleNamespace:
         """numpy views of the CPU storage (writes land in the tensors)."""
-        return SimpleNamespace(**{k: getattr(self, k).numpy() for k in
-                                  ("obs", "actions", "logprobs", "values", "rewards", "dones")})
+        return SimpleNamespace(
+            **{k: getattr(self, k).numpy() for k in ("obs", "actions", "logprobs", "values", "rewards", "dones")}
+        )
 
     def batch(self, last_value: torch.Tensor, gamma: float, lam: float) -> RolloutBatch:
         adv, ret = compute_gae(self.rewards, self.values, self.dones, last_value, gamma, lam)
         flat = lambda x: x.reshape(self.T * self.N, *x.shape[2:])  # noqa: E731
-        return RolloutBatch(flat(self.obs), flat(self.actions), flat(self.logprobs), flat(self.values),
-                            flat(adv), flat(ret))
+        return RolloutBatch(
+            flat(self.obs), flat(self.actions), flat(self.logprobs), flat(self.values), flat(adv), flat(ret)
+        )

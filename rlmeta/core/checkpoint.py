@@ -113,8 +113,14 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         torch.save(to_safe(payload), inner)
         blob = inner.getvalue()
         outer = io.BytesIO()
-        torch.save({"format": FORMAT, "sha256": hashlib.sha256(blob).hexdigest(),
-                    "payload": torch.frombuffer(bytearray(blob), dtype=torch.uint8)}, outer)
+        torch.save(
+            {
+                "format": FORMAT,
+                "sha256": hashlib.sha256(blob).hexdigest(),
+                "payload": torch.frombuffer(bytearray(blob), dtype=torch.uint8),
+            },
+            outer,
+        )
         fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
@@ -129,8 +135,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
             hint = " (disk full)" if e.errno == errno.ENOSPC else ""
-            raise CheckpointError(f"cannot write checkpoint {path}{hint}: {e.strerror or e}; "
-                                  "the previous checkpoint is intact") from None
+            raise CheckpointError(
+                f"cannot write checkpoint {path}{hint}: {e.strerror or e}; the previous checkpoint is intact"
+            ) from None
         raise
 
 
@@ -147,13 +154,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         outer = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, a pickle that asks for code, ...
-        raise CheckpointError(f"corrupt checkpoint {path}: not a readable rlmeta checkpoint ({type(e).__name__}: "
-                              "damaged, truncated, from an rlmeta before checkpoint format v2, or holding "
-                              "objects that would run code on load)") from None
+        raise CheckpointError(
+            f"corrupt checkpoint {path}: not a readable rlmeta checkpoint ({type(e).__name__}: "
+            "damaged, truncated, from an rlmeta before checkpoint format v2, or holding "
+            "objects that would run code on load)"
+        ) from None
     if isinstance(outer, dict) and outer.get("format") in OLD_FORMATS:
-        raise CheckpointError(f"{path} was written by an older rlmeta (format {outer['format']}) whose "
-                              "checkpoints need unsafe loading; resume it with that version")
-    if not isinstance(outer, dict) or outer.get("format") != FORMAT or not isinstance(outer.get("payload"), torch.Tensor):
+        raise CheckpointError(
+            f"{path} was written by an older rlmeta (format {outer['format']}) whose "
+            "checkpoints need unsafe loading; resume it with that version"
+        )
+    if (
+        not isinstance(outer, dict)
+        or outer.get("format") != FORMAT
+        or not isinstance(outer.get("payload"), torch.Tensor)
+    ):
         raise CheckpointError(f"corrupt checkpoint {path}: not an {FORMAT} file")
     blob = outer["payload"].numpy().tobytes()
     if hashlib.sha256(blob).hexdigest() != outer.get("sha256"):

@@ -243,7 +243,9 @@ class RunConfig(ConfigBase):
             raise ConfigError(f"--seeds must be >= 1, got {self.seeds}")
         for name in ("torch_threads", "env_threads"):
             if getattr(self, name) > MAX_THREADS:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at most {MAX_THREADS}, got {getattr(self, name)}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be at most {MAX_THREADS}, got {getattr(self, name)}"
+                )
         self.check_finite()
         check_fits(self.memory_estimate(), self.memory_flags)
 
@@ -254,8 +256,11 @@ class RunConfig(ConfigBase):
         """A lower bound of the bytes a run holds, by part, before the env's sizes are known (one
         observation and action dimension assumed): simulators at about 100 KB each on the CPU backends."""
         # an Atari emulator with its frame stacks: about 1 MB; a MuJoCo MjData: about 100 kB
-        per_env = 4 * 1024 if self.env_backend == "warp" else (1024 * 1024 if "NoFrameskip" in self.env
-                                                                 or self.env.startswith("ALE/") else 100 * 1024)
+        per_env = (
+            4 * 1024
+            if self.env_backend == "warp"
+            else (1024 * 1024 if "NoFrameskip" in self.env or self.env.startswith("ALE/") else 100 * 1024)
+        )
         return {"environments": self.num_envs * per_env}
 
     @classmethod

@@ -20,5 +20,7 @@ def require_extra(module: str, extra: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as e:
-        raise ConfigError(f"{what} needs {module.split('.')[0]}, from the `{extra}` extra (pip install -e "
-                          f"'.[{extra}]'); importing it failed: {e}") from None
+        raise ConfigError(
+            f"{what} needs {module.split('.')[0]}, from the `{extra}` extra (pip install -e "
+            f"'.[{extra}]'); importing it failed: {e}"
+        ) from None

@@ -80,6 +80,8 @@ def evaluate(
             envs.close()
     if not returns:
         return {}
-    return {"charts/test_return": float(np.mean(returns)), "charts/test_return_std": float(np.std(returns)),
-            "charts/test_length": float(np.mean(lengths))}
-
+    return {
+        "charts/test_return": float(np.mean(returns)),
+        "charts/test_return_std": float(np.std(returns)),
+        "charts/test_length": float(np.mean(lengths)),
+    }

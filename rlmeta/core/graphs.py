@@ -36,8 +36,9 @@ class CapturedFn:
     """fn(*inputs) -> outputs (a pytree of tensors), replayed as a CUDA graph when `enabled` and every
     input tensor is on a CUDA device; otherwise (CPU, capture failed) `fn` runs eagerly."""
 
-    def __init__(self, fn: Callable[..., Any], state: Sequence[torch.Tensor], enabled: bool = True,
-                 name: str = "update"):
+    def __init__(
+        self, fn: Callable[..., Any], state: Sequence[torch.Tensor], enabled: bool = True, name: str = "update"
+    ):
         self.fn, self.state, self.enabled, self.name = fn, list(state), enabled, name
         self.graph: torch.cuda.CUDAGraph | None = None
         self._static_in: list[torch.Tensor] = []
@@ -79,8 +80,10 @@ class CapturedFn:
                 out = self.fn(*args)
         except Exception as e:
             msg = str(e).splitlines()[0][:200] if str(e) else ""
-            print(f"rlmeta: CUDA graph capture of the {self.name} failed ({type(e).__name__}: {msg}); "
-                  "running eagerly", file=sys.stderr)
+            print(
+                f"rlmeta: CUDA graph capture of the {self.name} failed ({type(e).__name__}: {msg}); running eagerly",
+                file=sys.stderr,
+            )
             self.enabled = False
             out = graph = None
         with torch.no_grad():
@@ -111,8 +114,9 @@ class Compiled:
         try:
             if private:
                 keep = torch.compiler.keep_tensor_guards_unsafe
-                self._compiled = torch.compile(_own_code(fn), dynamic=False, fullgraph=True,
-                                               options={"guard_filter_fn": keep})
+                self._compiled = torch.compile(
+                    _own_code(fn), dynamic=False, fullgraph=True, options={"guard_filter_fn": keep}
+                )
             else:
                 self._compiled = torch.compile(fn, dynamic=False)
         except Exception as e:  # torch without dynamo support
@@ -132,8 +136,10 @@ class Compiled:
                 # its error is the one line the caller reports
                 out = self.fallback(*args, **kw)
                 msg = str(e).splitlines()[0][:200] if str(e) else ""
-                print(f"rlmeta: torch.compile failed{self.what} ({type(e).__name__}: {msg}); running eagerly",
-                      file=sys.stderr)
+                print(
+                    f"rlmeta: torch.compile failed{self.what} ({type(e).__name__}: {msg}); running eagerly",
+                    file=sys.stderr,
+                )
                 return out
         return self.fallback(*args, **kw)
 

@@ -54,8 +54,9 @@ def read_progress(path: Path, upto_step: int) -> tuple[list[str], list[dict[str,
         columns = list(reader.fieldnames or [])
         rows = [r for r in reader if (step := _step(r)) is not None and step <= upto_step]
     except (UnicodeDecodeError, csv.Error) as e:
-        raise ConfigError(f"{path} is not a readable progress file ({type(e).__name__}); move it aside to "
-                          "resume without the old rows") from None
+        raise ConfigError(
+            f"{path} is not a readable progress file ({type(e).__name__}); move it aside to resume without the old rows"
+        ) from None
     if columns and "global_step" not in columns:
         raise ConfigError(f"{path} has no global_step column; move it aside to resume without the old rows")
     return columns, rows
@@ -143,8 +144,15 @@ class Logger:
         if wandb_mode != "disabled":
             self._init_wandb(algo, config, wandb_mode, resume_step is not None)
         self._tty = progress and sys.stderr.isatty()
-        self._bar = tqdm(total=total_steps, initial=resume_step or 0, unit="step", unit_scale=True,
-                         dynamic_ncols=True, disable=not self._tty, desc=f"{algo} {config.get('env', '')}")
+        self._bar = tqdm(
+            total=total_steps,
+            initial=resume_step or 0,
+            unit="step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            disable=not self._tty,
+            desc=f"{algo} {config.get('env', '')}",
+        )
         self._progress = progress
         self._last_print = 0.0
         self._total = total_steps
@@ -161,8 +169,10 @@ class Logger:
             print("rlmeta: no W&B API key found; logging offline (sync later with `wandb sync`)", file=sys.stderr)
             mode = "offline"
         if mode == "online" and not wandb_reachable():  # seconds, not wandb.init's 90 s wait and a traceback
-            print("rlmeta: the W&B server is not reachable; logging offline (sync later with `wandb sync`)",
-                  file=sys.stderr)
+            print(
+                "rlmeta: the W&B server is not reachable; logging offline (sync later with `wandb sync`)",
+                file=sys.stderr,
+            )
             mode = "offline"
         id_file = self.run_dir / "wandb_id.txt"
         run_id = id_file.read_text().strip() if id_file.exists() else generate_id()
@@ -188,8 +198,10 @@ class Logger:
         except Exception as e:  # CommError / timeout of a server that went away after the check
             if mode != "online":
                 raise
-            print(f"rlmeta: W&B online failed ({type(e).__name__}); logging offline (sync later with `wandb sync`)",
-                  file=sys.stderr)
+            print(
+                f"rlmeta: W&B online failed ({type(e).__name__}); logging offline (sync later with `wandb sync`)",
+                file=sys.stderr,
+            )
             run = wandb.init(**init, mode="offline", settings=wandb.Settings(console="off", silent=True))
         run.define_metric("global_step")
         run.define_metric("*", step_metric="global_step")
@@ -197,8 +209,11 @@ class Logger:
         self.wandb_dir = Path(run.dir).parent
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        row = {"global_step": step, **{k: v for k, v in metrics.items() if v is not None},
-               "time/elapsed": self._elapsed0 + time.perf_counter() - self._t0}
+        row = {
+            "global_step": step,
+            **{k: v for k, v in metrics.items() if v is not None},
+            "time/elapsed": self._elapsed0 + time.perf_counter() - self._t0,
+        }
         self.csv.write(row)
         if self.wandb is not None:
             self.wandb.log(row)
@@ -207,9 +222,15 @@ class Logger:
 
     def _console(self, step: int) -> None:
         # only what this agent reports (AlphaZero and meta-training have no episodic return or SPS)
-        shown = {name: self._last[key] for name, key in (("return", "charts/episodic_return"),
-                 ("test_return", "charts/test_return"), ("SPS", "charts/SPS"))
-                 if isinstance(self._last.get(key), (int, float)) and math.isfinite(self._last[key])}
+        shown = {
+            name: self._last[key]
+            for name, key in (
+                ("return", "charts/episodic_return"),
+                ("test_return", "charts/test_return"),
+                ("SPS", "charts/SPS"),
+            )
+            if isinstance(self._last.get(key), (int, float)) and math.isfinite(self._last[key])
+        }
         fmt = {k: (f"{v:.0f}" if k == "SPS" else f"{v:.1f}") for k, v in shown.items()}
         if self._tty:
             self._bar.update(step - self._bar.n)

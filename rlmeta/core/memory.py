@@ -44,5 +44,7 @@ def check_fits(parts: dict[str, int], flags: str, available: int | None = None) 
     have = available_bytes() if available is None else available
     if need > have:
         what = max(parts, key=lambda k: parts[k])
-        raise ConfigError(f"{flags}: this run would need at least {need / GB:,.1f} GB of memory ({what}: "
-                          f"{parts[what] / GB:,.1f} GB) and this machine has {have / GB:,.1f} GB available")
+        raise ConfigError(
+            f"{flags}: this run would need at least {need / GB:,.1f} GB of memory ({what}: "
+            f"{parts[what] / GB:,.1f} GB) and this machine has {have / GB:,.1f} GB available"
+        )

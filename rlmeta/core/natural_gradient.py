@@ -9,15 +9,17 @@ import torch
 from torch import nn
 
 
-def flat_grad(y: torch.Tensor, params: list[torch.Tensor], create_graph: bool = False,
-              retain_graph: bool | None = None) -> torch.Tensor:
+def flat_grad(
+    y: torch.Tensor, params: list[torch.Tensor], create_graph: bool = False, retain_graph: bool | None = None
+) -> torch.Tensor:
     """d y / d params, concatenated into one vector [P]."""
     g = torch.autograd.grad(y, params, create_graph=create_graph, retain_graph=retain_graph, allow_unused=True)
     return torch.cat([(gi if gi is not None else torch.zeros_like(p)).reshape(-1) for gi, p in zip(g, params)])
 
 
-def conjugate_gradient(Avp: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iters: int = 10,
-                       residual_tol: float = 1e-10) -> torch.Tensor:
+def conjugate_gradient(
+    Avp: Callable[[torch.Tensor], torch.Tensor], b: torch.Tensor, iters: int = 10, residual_tol: float = 1e-10
+) -> torch.Tensor:
     """Approximately solve A x = b for symmetric positive-definite A given only x -> A x.  [P] -> [P]"""
     x = torch.zeros_like(b)
     r = b.clone()
@@ -36,8 +38,9 @@ def conjugate_gradient(Avp: Callable[[torch.Tensor], torch.Tensor], b: torch.Ten
     return x
 
 
-def fisher_vector_product(kl_fn: Callable[[], torch.Tensor], params: list[torch.Tensor],
-                          damping: float = 0.1) -> Callable[[torch.Tensor], torch.Tensor]:
+def fisher_vector_product(
+    kl_fn: Callable[[], torch.Tensor], params: list[torch.Tensor], damping: float = 0.1
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """v -> (H_KL + damping I) v, where H_KL is the Hessian of kl_fn() (the mean KL between the old
     and current policy, evaluated at old == current) w.r.t. params: the Fisher information matrix."""
     kl = kl_fn()

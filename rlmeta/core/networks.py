@@ -90,12 +90,14 @@ class NatureCNN(nn.Module):
             nn.init.zeros_(layer.bias)
             return layer
 
-        self.convs = nn.Sequential(conv(c, 32, 8, 4), nn.ReLU(), conv(32, 64, 4, 2), nn.ReLU(),
-                                   conv(64, 64, 3, 1), nn.ReLU(), nn.Flatten())
+        self.convs = nn.Sequential(
+            conv(c, 32, 8, 4), nn.ReLU(), conv(32, 64, 4, 2), nn.ReLU(), conv(64, 64, 3, 1), nn.ReLU(), nn.Flatten()
+        )
         side = lambda n: ((n - 8) // 4 + 1 - 4) // 2 + 1 - 2  # noqa: E731  (after the three convolutions)
         if min(h, w) < 36:
-            raise ValueError(f"NatureCNN: images of {h}x{w} are too small for its 8/4, 4/2, 3/1 convolutions "
-                             "(at least 36x36)")
+            raise ValueError(
+                f"NatureCNN: images of {h}x{w} are too small for its 8/4, 4/2, 3/1 convolutions (at least 36x36)"
+            )
         flat = 64 * side(h) * side(w)  # 3136 for 84 x 84
         self.fc = nn.Linear(flat, features)
         nn.init.orthogonal_(self.fc.weight, np.sqrt(2))
@@ -208,8 +210,16 @@ def numpy_forward(seq: nn.Sequential) -> Callable[[np.ndarray], np.ndarray] | No
 class GaussianActor(nn.Module):
     """pi(a|s) = N(mu(s), diag(exp(log_std))^2) with a state-independent, learned log_std."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "tanh",
-                 log_std_init: float = 0.0, ortho_init: bool = False, encoder: nn.Module | None = None):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int],
+        activation: str = "tanh",
+        log_std_init: float = 0.0,
+        ortho_init: bool = False,
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
         # encoder (images): obs -> [B, encoder.features], then the MLP (obs_dim is then ignored)
         self.encoder = encoder
@@ -251,8 +261,13 @@ class GaussianActor(nn.Module):
         once per call of this method instead of per step. Subclasses that change forward/sample get
         their own `sample` back."""
         mu = frozen_forward(self.mu)
-        if (mu is None or self.encoder is not None or has_hooks(self) or type(self).forward is not GaussianActor.forward
-                or type(self).sample is not GaussianActor.sample):
+        if (
+            mu is None
+            or self.encoder is not None
+            or has_hooks(self)
+            or type(self).forward is not GaussianActor.forward
+            or type(self).sample is not GaussianActor.sample
+        ):
             return self.sample
         log_std = self.log_std.detach()
         # exp of the [act_dim] vector broadcast == exp of its [B, act_dim] expansion, element for element
@@ -297,8 +312,15 @@ class CategoricalActor(nn.Module):
         >>> logp2, ent = pi.log_prob_entropy(obs, a)         # [B], [B]
     """
 
-    def __init__(self, obs_dim: int, num_actions: int, hidden: Sequence[int], activation: str = "tanh",
-                 ortho_init: bool = False, encoder: nn.Module | None = None):
+    def __init__(
+        self,
+        obs_dim: int,
+        num_actions: int,
+        hidden: Sequence[int],
+        activation: str = "tanh",
+        ortho_init: bool = False,
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
         # encoder (images, e.g. NatureCNN): obs -> [B, encoder.features] before the MLP head
         self.encoder = encoder
@@ -342,8 +364,15 @@ class MultiCategoricalActor(CategoricalActor):
         >>> a, logp = pi.sample(obs)                            # [B, 2] indices as floats, [B]
     """
 
-    def __init__(self, obs_dim: int, nvec: Sequence[int], hidden: Sequence[int], activation: str = "tanh",
-                 ortho_init: bool = False, encoder: nn.Module | None = None):
+    def __init__(
+        self,
+        obs_dim: int,
+        nvec: Sequence[int],
+        hidden: Sequence[int],
+        activation: str = "tanh",
+        ortho_init: bool = False,
+        encoder: nn.Module | None = None,
+    ):
         super().__init__(obs_dim, int(sum(nvec)), hidden, activation, ortho_init, encoder)
         self.nvec = [int(n) for n in nvec]
 
@@ -383,12 +412,21 @@ class Critic(nn.Module):
     actor's optimizer) applied to the observation before the MLP.
     """
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int], activation: str = "tanh", ortho_init: bool = False,
-                 encoder: nn.Module | SharedEncoder | None = None):
+    def __init__(
+        self,
+        obs_dim: int,
+        hidden: Sequence[int],
+        activation: str = "tanh",
+        ortho_init: bool = False,
+        encoder: nn.Module | SharedEncoder | None = None,
+    ):
         super().__init__()
         self.encoder = encoder
-        in_dim = (encoder.module if isinstance(encoder, SharedEncoder) else encoder).features \
-            if encoder is not None else obs_dim
+        in_dim = (
+            (encoder.module if isinstance(encoder, SharedEncoder) else encoder).features
+            if encoder is not None
+            else obs_dim
+        )
         self.v = mlp([in_dim, *hidden, 1], activation, ortho_init=ortho_init, output_gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -419,8 +457,9 @@ from rlmeta.core.distributions import tanh_squash_log_prob  # noqa: E402  (appen
 INPLACE_ACTIVATIONS = {"relu": torch.relu_, "tanh": torch.tanh_, "elu": lambda x: nn.functional.elu_(x)}
 
 
-def box_scale_bias(low: np.ndarray | float, high: np.ndarray | float,
-                   act_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def box_scale_bias(
+    low: np.ndarray | float, high: np.ndarray | float, act_dim: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(scale, bias) [act_dim] of the affine map [-1, 1] -> [low, high]: a = scale * tanh(.) + bias.
     np.array copies: np.broadcast_to returns a read-only view, which torch.as_tensor warns about."""
     low_t = torch.as_tensor(np.array(np.broadcast_to(low, (act_dim,)), dtype=np.float32))
@@ -450,13 +489,16 @@ class QEnsemble(nn.Module):
         sizes = [obs_dim + act_dim, *hidden, 1]
         self.n = n
         self.weights = nn.ParameterList(
-            [nn.Parameter(_uniform_like_linear((n, i, o), i)) for i, o in zip(sizes[:-1], sizes[1:])])
+            [nn.Parameter(_uniform_like_linear((n, i, o), i)) for i, o in zip(sizes[:-1], sizes[1:])]
+        )
         self.biases = nn.ParameterList(
-            [nn.Parameter(_uniform_like_linear((n, 1, o), i)) for i, o in zip(sizes[:-1], sizes[1:])])
+            [nn.Parameter(_uniform_like_linear((n, 1, o), i)) for i, o in zip(sizes[:-1], sizes[1:])]
+        )
         self.act = INPLACE_ACTIVATIONS[activation]
 
-    def forward(self, obs: torch.Tensor, act: torch.Tensor, members: int | None = None,
-                detach_params: bool = False) -> torch.Tensor:
+    def forward(
+        self, obs: torch.Tensor, act: torch.Tensor, members: int | None = None, detach_params: bool = False
+    ) -> torch.Tensor:
         """-> q [E, B]. members=k: only the first k critics (TD3's actor loss uses Q1 alone).
         detach_params: gradients flow to obs/act only (actor losses: no wasted critic weight grads)."""
         x = torch.cat([obs, act], -1)  # [B, obs_dim + act_dim]
@@ -477,8 +519,15 @@ class QEnsemble(nn.Module):
 class DeterministicActor(nn.Module):
     """mu(s) = scale * tanh(mlp(s)) + bias, squashed into the Box [low, high] (DDPG, TD3)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "relu",
-                 low: np.ndarray | float = -1.0, high: np.ndarray | float = 1.0):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int],
+        activation: str = "relu",
+        low: np.ndarray | float = -1.0,
+        high: np.ndarray | float = 1.0,
+    ):
         super().__init__()
         self.mu = mlp([obs_dim, *hidden, act_dim], activation)
         scale, bias = box_scale_bias(low, high, act_dim)
@@ -501,9 +550,17 @@ class SquashedGaussianActor(nn.Module):
         >>> a_det = pi.deterministic(obs)  # scale * tanh(mu) + bias
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], activation: str = "relu",
-                 low: np.ndarray | float = -1.0, high: np.ndarray | float = 1.0,
-                 log_std_min: float = -20.0, log_std_max: float = 2.0):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: Sequence[int],
+        activation: str = "relu",
+        low: np.ndarray | float = -1.0,
+        high: np.ndarray | float = 1.0,
+        log_std_min: float = -20.0,
+        log_std_max: float = 2.0,
+    ):
         super().__init__()
         self.net = mlp([obs_dim, *hidden, 2 * act_dim], activation)
         self.act_dim, self.log_std_min, self.log_std_max = act_dim, log_std_min, log_std_max

@@ -55,8 +55,9 @@ class FlatAdam:
         >>> opt.zero_grad(); loss.backward(); opt.step(max_grad_norm=0.5)
     """
 
-    def __init__(self, params: Iterable[nn.Parameter], lr: float, betas=(0.9, 0.999), eps: float = 1e-8,
-                 capturable: bool = False):
+    def __init__(
+        self, params: Iterable[nn.Parameter], lr: float, betas=(0.9, 0.999), eps: float = 1e-8, capturable: bool = False
+    ):
         self.params = [p for p in params if p.requires_grad]  # views of self.flat, in order
         self.flat, self.grad = flatten_params(self.params)
         (self.b1, self.b2), self.eps, self.capturable = betas, eps, capturable
@@ -134,9 +135,16 @@ class FlatAdam:
         self.lr = float(d["lr"])
 
 
-def adam_step(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, t: torch.Tensor,
-              lr: torch.Tensor, betas: tuple[float, float] = (0.9, 0.999),
-              eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def adam_step(
+    p: torch.Tensor,
+    g: torch.Tensor,
+    m: torch.Tensor,
+    v: torch.Tensor,
+    t: torch.Tensor,
+    lr: torch.Tensor,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """FlatAdam.step as a pure function, for updates under torch.func.vmap / torch.compile / CUDA graphs
     that must not write in place or read numbers on the host. t (the count after this step) and lr are
     0-dim float64 tensors, so the bias corrections are the default FlatAdam's double-precision ones
@@ -179,15 +187,23 @@ class Gradients:
     distinct Python argument, e.g. a bool); if compiling fails it warns once and uses autograd.
     """
 
-    def __init__(self, losses_fn: Callable[..., tuple[Sequence[torch.Tensor], dict]], root: nn.Module,
-                 opts: Sequence[FlatAdam], compile: bool = False):
+    def __init__(
+        self,
+        losses_fn: Callable[..., tuple[Sequence[torch.Tensor], dict]],
+        root: nn.Module,
+        opts: Sequence[FlatAdam],
+        compile: bool = False,
+    ):
         self.losses_fn, self.opts = losses_fn, list(opts)
         self._compiled: Compiled | None = None
         self._compiled_step: Compiled | None = None
         if compile:
             # where each of root's parameters lives: (optimizer index, offset, numel, shape)
-            owner = {id(p): (i, (p.data_ptr() - o.flat.data_ptr()) // p.element_size())
-                     for i, o in enumerate(self.opts) for p in o.params}
+            owner = {
+                id(p): (i, (p.data_ptr() - o.flat.data_ptr()) // p.element_size())
+                for i, o in enumerate(self.opts)
+                for p in o.params
+            }
             self._layout = {}
             for name, p in root.named_parameters():
                 if id(p) not in owner:
@@ -199,8 +215,9 @@ class Gradients:
             # would run the functional version eagerly, ~4x slower than autograd: raise instead, so the
             # fallback takes autograd
             torch._dynamo.config.fail_on_recompile_limit_hit = True
-            self._compiled = Compiled(self._functional, fallback=lambda flats, *args: self._autograd(*args),
-                                      what=" for the gradients")
+            self._compiled = Compiled(
+                self._functional, fallback=lambda flats, *args: self._autograd(*args), what=" for the gradients"
+            )
             # the optimizers' steps as one more graph: a handful of fused loops instead of ~12 ops per
             # optimizer; needs capturable optimizers (lr and t as tensors: no recompiles as the
             # learning rate anneals)
@@ -225,7 +242,7 @@ class Gradients:
 
     def _functional(self, flats: list[torch.Tensor], *args: Any) -> dict:
         def total(flats: list[torch.Tensor]):
-            params = {name: flats[i][off:off + n].view(shape) for name, (i, off, n, shape) in self._layout.items()}
+            params = {name: flats[i][off : off + n].view(shape) for name, (i, off, n, shape) in self._layout.items()}
             losses, metrics = torch.func.functional_call(self._holder, params, args)
             return sum(losses[1:], losses[0]), metrics
 

@@ -53,16 +53,24 @@ class EpisodeRecorder:
     frame takes ~118 ms with them and ~34 ms without (measured); the picture barely changes.
     """
 
-    def __init__(self, env_id: str, seed: int = 0, size: int = 256, shadows: bool = False,
-                 make_env: Callable[[], Any] | None = None):
+    def __init__(
+        self,
+        env_id: str,
+        seed: int = 0,
+        size: int = 256,
+        shadows: bool = False,
+        make_env: Callable[[], Any] | None = None,
+    ):
         """make_env: builds the env to record (render_mode rgb_array, observations as the policy was
         trained on), for envs that need more than `gym.make(env_id)`: Atari's preprocessing
         (rlmeta.envs.atari.recording_env)."""
         import gymnasium as gym
 
         if make_env is None and env_id not in gym.registry:
-            raise ConfigError(f"videos record gymnasium envs and '{env_id}' is not one "
-                              "(board-game runs: `rlmeta render RUN_DIR` prints their games)")
+            raise ConfigError(
+                f"videos record gymnasium envs and '{env_id}' is not one "
+                "(board-game runs: `rlmeta render RUN_DIR` prints their games)"
+            )
         require_video()
         gl = default_gl_backend()
         self.env_id, self.seed, self.shadows = env_id, seed, shadows
@@ -86,10 +94,12 @@ class EpisodeRecorder:
             raise ConfigError(f"cannot render '{env_id}': {str(e).splitlines()[0][:160]}") from None
         except Exception as e:
             self.close()
-            raise ConfigError(f"headless rendering of '{env_id}' failed with MUJOCO_GL={gl or 'unset'} "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); MuJoCo needs "
-                              f"mesa's EGL (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) for egl, "
-                              f"or libosmesa6 for osmesa") from None
+            raise ConfigError(
+                f"headless rendering of '{env_id}' failed with MUJOCO_GL={gl or 'unset'} "
+                f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}); MuJoCo needs "
+                f"mesa's EGL (apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri) for egl, "
+                f"or libosmesa6 for osmesa"
+            ) from None
 
     def _render(self) -> np.ndarray:
         frame = self.env.render()  # [H, W, 3] uint8
@@ -103,8 +113,13 @@ class EpisodeRecorder:
             viewer.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
         return frame
 
-    def record(self, policy_fn: PolicyFn, normalize: Callable[[np.ndarray], np.ndarray] | None = None,
-               max_steps: int = 100_000, seed: int | None = None) -> tuple[np.ndarray, float, int]:
+    def record(
+        self,
+        policy_fn: PolicyFn,
+        normalize: Callable[[np.ndarray], np.ndarray] | None = None,
+        max_steps: int = 100_000,
+        seed: int | None = None,
+    ) -> tuple[np.ndarray, float, int]:
         """One episode -> (frames [T+1, H, W, 3] uint8 incl. the reset frame, raw return, length T).
 
         normalize: the training VecEnv's `normalize` (frozen observation statistics), so the policy
@@ -149,8 +164,9 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.mp4")
     # macro_block_size=1: keep the exact size (ffmpeg would otherwise pad to multiples of 16)
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=7, pixelformat="yuv420p",
-                            macro_block_size=1, ffmpeg_log_level="error") as w:
+    with imageio.get_writer(
+        tmp, fps=fps, codec="libx264", quality=7, pixelformat="yuv420p", macro_block_size=1, ffmpeg_log_level="error"
+    ) as w:
         for f in frames:
             w.append_data(f)  # type: ignore[attr-defined]  # (imageio's stubs type v2's writer as its base)
     tmp.replace(path)

@@ -39,7 +39,13 @@ class ReplayBuffer:
         self.width = 2 * obs_dim + act_dim + 2
         # column layout of one row: [obs | act | rew | next_obs | done]
         o, a = obs_dim, act_dim
-        self._cols = ((0, o), (o, o + a), (o + a, o + a + 1), (o + a + 1, 2 * o + a + 1), (2 * o + a + 1, 2 * o + a + 2))
+        self._cols = (
+            (0, o),
+            (o, o + a),
+            (o + a, o + a + 1),
+            (o + a + 1, 2 * o + a + 1),
+            (2 * o + a + 1, 2 * o + a + 2),
+        )
         # torch.zeros of a large tensor is lazily backed by zero pages: memory grows as it fills
         self.data = torch.zeros(self.capacity, self.width, device=self.device)  # [capacity, width]
         self.ptr = 0  # next row to write
@@ -54,8 +60,16 @@ class ReplayBuffer:
     def add(self, obs, actions, rewards, next_obs, dones) -> None:
         """obs [N, obs_dim], actions [N, act_dim], rewards [N], next_obs [N, obs_dim], dones [N];
         numpy arrays or tensors. Pass next_obs = final_obs and dones = terminated (not truncated)."""
-        rows = torch.cat([self._t(obs), self._t(actions), self._t(rewards).reshape(-1, 1), self._t(next_obs),
-                          self._t(dones).reshape(-1, 1)], 1)  # [N, width]
+        rows = torch.cat(
+            [
+                self._t(obs),
+                self._t(actions),
+                self._t(rewards).reshape(-1, 1),
+                self._t(next_obs),
+                self._t(dones).reshape(-1, 1),
+            ],
+            1,
+        )  # [N, width]
         n = rows.shape[0]
         if n > self.capacity:  # only the newest `capacity` rows survive anyway
             rows, n = rows[-self.capacity :], self.capacity
@@ -82,13 +96,19 @@ class ReplayBuffer:
     # ------------------------------------------------------------------ checkpointing
     def state_dict(self) -> dict[str, Any]:
         """Only the filled rows travel (a fresh 1M buffer after 50k steps saves 50k rows)."""
-        return {"data": self.data[: self.size].cpu().clone(), "ptr": self.ptr, "size": self.size,
-                "capacity": self.capacity}
+        return {
+            "data": self.data[: self.size].cpu().clone(),
+            "ptr": self.ptr,
+            "size": self.size,
+            "capacity": self.capacity,
+        }
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         if int(d["capacity"]) != self.capacity or d["data"].shape[1] != self.width:
-            raise ValueError(f"replay buffer shape mismatch: checkpoint {d['capacity']}x{d['data'].shape[1]}, "
-                             f"buffer {self.capacity}x{self.width}")
+            raise ValueError(
+                f"replay buffer shape mismatch: checkpoint {d['capacity']}x{d['data'].shape[1]}, "
+                f"buffer {self.capacity}x{self.width}"
+            )
         self.size, self.ptr = int(d["size"]), int(d["ptr"])
         self.data[: self.size] = d["data"].to(self.device)
 

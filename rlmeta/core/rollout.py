@@ -24,8 +24,9 @@ class EpisodeStats:
         self.lengths: list[int] = []
         self._sums: torch.Tensor | None = None  # [3] float64: episodes, return sum, length sum
 
-    def add(self, returns: np.ndarray | torch.Tensor, lengths: np.ndarray | torch.Tensor,
-            mask: torch.Tensor | None = None) -> None:
+    def add(
+        self, returns: np.ndarray | torch.Tensor, lengths: np.ndarray | torch.Tensor, mask: torch.Tensor | None = None
+    ) -> None:
         if mask is None:
             self.returns.extend(returns.tolist())
             self.lengths.extend(lengths.tolist())
@@ -44,9 +45,11 @@ class EpisodeStats:
             return {"charts/episodic_return": ret / k, "charts/episodic_length": length / k, "charts/episodes": k}
         if not self.returns:
             return {}
-        out = {"charts/episodic_return": float(np.mean(self.returns)),
-               "charts/episodic_length": float(np.mean(self.lengths)),
-               "charts/episodes": float(len(self.returns))}
+        out = {
+            "charts/episodic_return": float(np.mean(self.returns)),
+            "charts/episodic_length": float(np.mean(self.lengths)),
+            "charts/episodes": float(len(self.returns)),
+        }
         self.returns, self.lengths = [], []
         return out
 

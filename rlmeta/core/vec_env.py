@@ -141,8 +141,10 @@ class VecEnv:
         self.single_action_space = backend.single_action_space
         self.seed = seed
         if normalize_obs and self.single_observation_space.dtype == np.uint8:
-            raise ConfigError(f"{env_id or 'this env'} has uint8 image observations: the network scales them "
-                              "to [0, 1]; turn off observation normalisation (--no-normalize-obs)")
+            raise ConfigError(
+                f"{env_id or 'this env'} has uint8 image observations: the network scales them "
+                "to [0, 1]; turn off observation normalisation (--no-normalize-obs)"
+            )
         self.normalize_obs, self.normalize_reward = normalize_obs, normalize_reward
         self.gamma, self.clip_obs, self.clip_reward = gamma, clip_obs, clip_reward
         obs_shape = self.single_observation_space.shape
@@ -206,8 +208,17 @@ class VecEnv:
         norm_final = self._obs(final_obs, update=False)
         norm_obs = self._obs(obs, update=True)
         self._last_obs = norm_obs
-        return VecStep(norm_obs, reward.astype(np.float32), term, trunc, norm_final, ep_ret, ep_len,
-                       raw_reward=raw, episode_over=over)
+        return VecStep(
+            norm_obs,
+            reward.astype(np.float32),
+            term,
+            trunc,
+            norm_final,
+            ep_ret,
+            ep_len,
+            raw_reward=raw,
+            episode_over=over,
+        )
 
     def close(self) -> None:
         self.backend.close()
@@ -220,14 +231,22 @@ class VecEnv:
     def state_dict(self) -> dict[str, Any]:
         """Normaliser statistics; plus, when the backend can save its simulator state (the batched
         MuJoCo backend), everything needed to continue the current episodes exactly."""
-        d: dict[str, Any] = {"obs_rms": self.obs_rms.state_dict(), "ret_rms": self.ret_rms.state_dict(),
-                             "resets": self._resets}
-        backend = self.backend.state_dict() if hasattr(self.backend, "state_dict") and self._last_obs is not None \
-            else None
+        d: dict[str, Any] = {
+            "obs_rms": self.obs_rms.state_dict(),
+            "ret_rms": self.ret_rms.state_dict(),
+            "resets": self._resets,
+        }
+        backend = (
+            self.backend.state_dict() if hasattr(self.backend, "state_dict") and self._last_obs is not None else None
+        )
         if backend is not None:  # (None: this backend cannot save its envs' state)
             d["backend"] = backend
-            d["episode"] = {"ret": self._ep_return.copy(), "len": self._ep_length.copy(),
-                            "disc": self._disc_return.copy(), "last_obs": self._last_obs.copy()}
+            d["episode"] = {
+                "ret": self._ep_return.copy(),
+                "len": self._ep_length.copy(),
+                "disc": self._disc_return.copy(),
+                "last_obs": self._last_obs.copy(),
+            }
         return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
@@ -361,8 +380,10 @@ class DeviceVecEnv(VecEnv):
         norm_final = self._obs(final_obs, update=False)
         norm_obs = self._obs(obs, update=True)
         self._last_obs = norm_obs
-        return VecStep(*(self._out(x) for x in (norm_obs, reward.float(), term, trunc, norm_final, ep_ret, ep_len)),
-                       episode_mask=ep_mask)
+        return VecStep(
+            *(self._out(x) for x in (norm_obs, reward.float(), term, trunc, norm_final, ep_ret, ep_len)),
+            episode_mask=ep_mask,
+        )
 
     def _stagger(self) -> None:
         """Spread the episode clocks uniformly over [0, max_episode_steps): every world's first episode
@@ -371,8 +392,7 @@ class DeviceVecEnv(VecEnv):
         as in Brax/Isaac Gym trainers; the shortened first episodes are bootstrapped like any
         truncation and left out of the episode statistics). Draws from the backend's generator."""
         b = self.backend
-        b.elapsed.copy_(torch.randint(0, b.max_episode_steps, (self.num_envs,), generator=b.gen,
-                                      device=self.device))
+        b.elapsed.copy_(torch.randint(0, b.max_episode_steps, (self.num_envs,), generator=b.gen, device=self.device))
         self._partial.fill_(True)
 
     def normalize(self, obs: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
@@ -381,12 +401,23 @@ class DeviceVecEnv(VecEnv):
         return out if isinstance(obs, torch.Tensor) else out.cpu().numpy()
 
     def state_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"obs_rms": self.obs_rms.state_dict(), "ret_rms": self.ret_rms.state_dict(),
-                             "resets": self._resets}
+        d: dict[str, Any] = {
+            "obs_rms": self.obs_rms.state_dict(),
+            "ret_rms": self.ret_rms.state_dict(),
+            "resets": self._resets,
+        }
         if hasattr(self.backend, "state_dict") and self._last_obs is not None:
             d["backend"] = self.backend.state_dict()
-            d["episode"] = {k: v.cpu().numpy().copy() for k, v in (("ret", self._ep_return), ("len", self._ep_length),
-                            ("disc", self._disc_return), ("last_obs", self._last_obs), ("partial", self._partial))}
+            d["episode"] = {
+                k: v.cpu().numpy().copy()
+                for k, v in (
+                    ("ret", self._ep_return),
+                    ("len", self._ep_length),
+                    ("disc", self._disc_return),
+                    ("last_obs", self._last_obs),
+                    ("partial", self._partial),
+                )
+            }
         return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:

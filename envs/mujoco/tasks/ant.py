@@ -23,8 +23,18 @@ class Ant(Task):
     env_id = "Ant-v5"
     fields = ("xpos", "cfrc_ext")
     qvel_noise = "normal"
-    kwargs = ("frame_skip", "forward_reward_weight", "ctrl_cost_weight", "contact_cost_weight", "healthy_reward",
-              "terminate_when_unhealthy", "healthy_z_range", "contact_force_range", "reset_noise_scale", "main_body")
+    kwargs = (
+        "frame_skip",
+        "forward_reward_weight",
+        "ctrl_cost_weight",
+        "contact_cost_weight",
+        "healthy_reward",
+        "terminate_when_unhealthy",
+        "healthy_z_range",
+        "contact_force_range",
+        "reset_noise_scale",
+        "main_body",
+    )
 
     def setup(self, u):
         self.forward_w, self.ctrl_w, self.healthy_w = u._forward_reward_weight, u._ctrl_cost_weight, u._healthy_reward
@@ -59,5 +69,13 @@ class Ant(Task):
         contact_cost = self.contact_w * self.xp.square(self.contact_forces(s)).reshape(n, -1).sum(axis=1)
         reward = (forward_reward + healthy_reward) - (ctrl_cost + contact_cost)
         terminated = ~healthy if self.terminate_when_unhealthy else self.never(reward)
-        return reward, terminated, {"reward_forward": forward_reward, "reward_ctrl": -ctrl_cost,
-                                    "reward_contact": -contact_cost, "reward_survive": healthy_reward}
+        return (
+            reward,
+            terminated,
+            {
+                "reward_forward": forward_reward,
+                "reward_ctrl": -ctrl_cost,
+                "reward_contact": -contact_cost,
+                "reward_survive": healthy_reward,
+            },
+        )

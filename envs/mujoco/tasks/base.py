@@ -102,8 +102,8 @@ class Task:
 class PlanarRunner(Task):
     """A body in the plane that runs (or swims) forward and never terminates: HalfCheetah, Swimmer.
 
-        observation = qpos[obs_skip:], qvel                           (the root coordinates are left out)
-        reward      = forward_w * dx/dt - ctrl_w * sum(a^2)           x = qpos[0], the root slider
+    observation = qpos[obs_skip:], qvel                           (the root coordinates are left out)
+    reward      = forward_w * dx/dt - ctrl_w * sum(a^2)           x = qpos[0], the root slider
     """
 
     obs_skip: ClassVar[int] = 1
@@ -117,7 +117,7 @@ class PlanarRunner(Task):
         return s.qpos[:, 0]
 
     def observation(self, s):
-        return self.xp.concatenate([s.qpos[:, self.obs_skip:], s.qvel], axis=1)
+        return self.xp.concatenate([s.qpos[:, self.obs_skip :], s.qvel], axis=1)
 
     def reward(self, s, x_velocity, action):
         forward_reward = self.forward_w * x_velocity
@@ -129,14 +129,22 @@ class PlanarRunner(Task):
 class PlanarWalker(Task):
     """A body in the plane that must stay up while it moves forward: Hopper, Walker2d.
 
-        observation = qpos[1:], clip(qvel, -10, 10)
-        healthy     = z = qpos[1] in healthy_z_range and angle = qpos[2] in healthy_angle_range, strict
-                      (a subclass may add terms); the episode terminates when unhealthy
-        reward      = (forward_w * dx/dt + healthy * healthy_w) - ctrl_w * sum(a^2)    x = qpos[0]
+    observation = qpos[1:], clip(qvel, -10, 10)
+    healthy     = z = qpos[1] in healthy_z_range and angle = qpos[2] in healthy_angle_range, strict
+                  (a subclass may add terms); the episode terminates when unhealthy
+    reward      = (forward_w * dx/dt + healthy * healthy_w) - ctrl_w * sum(a^2)    x = qpos[0]
     """
 
-    kwargs = ("frame_skip", "forward_reward_weight", "ctrl_cost_weight", "healthy_reward", "terminate_when_unhealthy",
-              "healthy_z_range", "healthy_angle_range", "reset_noise_scale")
+    kwargs = (
+        "frame_skip",
+        "forward_reward_weight",
+        "ctrl_cost_weight",
+        "healthy_reward",
+        "terminate_when_unhealthy",
+        "healthy_z_range",
+        "healthy_angle_range",
+        "reset_noise_scale",
+    )
 
     def setup(self, u):
         self.forward_w, self.ctrl_w, self.healthy_w = u._forward_reward_weight, u._ctrl_cost_weight, u._healthy_reward
@@ -161,8 +169,11 @@ class PlanarWalker(Task):
         ctrl_cost = self.control_cost(self.ctrl_w, action)
         reward = (forward_reward + healthy_reward) - ctrl_cost
         terminated = ~healthy if self.terminate_when_unhealthy else self.never(reward)
-        return reward, terminated, {"reward_forward": forward_reward, "reward_ctrl": -ctrl_cost,
-                                    "reward_survive": healthy_reward}
+        return (
+            reward,
+            terminated,
+            {"reward_forward": forward_reward, "reward_ctrl": -ctrl_cost, "reward_survive": healthy_reward},
+        )
 
 
 def check_kwargs(task_cls: type[Task], make_kwargs: dict) -> None:
@@ -170,8 +181,10 @@ def check_kwargs(task_cls: type[Task], make_kwargs: dict) -> None:
     (one that changes the observation's layout, the model file, the body the reward follows, ...)."""
     bad = sorted(set(make_kwargs) - set(task_cls.kwargs) - set(MAKE_KWARGS))
     if bad:
-        raise ConfigError(f"{task_cls.env_id} on rlmeta's MuJoCo backends takes only the kwargs "
-                          f"{', '.join(task_cls.kwargs + MAKE_KWARGS)}; not {', '.join(bad)}")
+        raise ConfigError(
+            f"{task_cls.env_id} on rlmeta's MuJoCo backends takes only the kwargs "
+            f"{', '.join(task_cls.kwargs + MAKE_KWARGS)}; not {', '.join(bad)}"
+        )
 
 
 __all__ = ["MAKE_KWARGS", "PlanarRunner", "PlanarWalker", "State", "Task", "check_kwargs"]

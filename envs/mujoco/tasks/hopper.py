@@ -1,10 +1,10 @@
 """Hopper-v5 (gymnasium/envs/mujoco/hopper_v5.py): hop forward in the plane without falling.
 
-    observation = qpos[1:], clip(qvel, -10, 10)                   (11)
-    healthy     = every entry of (qpos, qvel)[2:] in (-100, 100), z = qpos[1] > 0.7 and
-                  angle = qpos[2] in (-0.2, 0.2), all strict; the episode terminates when unhealthy
-    reward      = (forward_w * dx/dt + healthy * 1) - ctrl_w * sum(a^2)    x = qpos[0]
-    reset       qpos + U(-s, s), qvel + U(-s, s)                  s = 5e-3
+observation = qpos[1:], clip(qvel, -10, 10)                   (11)
+healthy     = every entry of (qpos, qvel)[2:] in (-100, 100), z = qpos[1] > 0.7 and
+              angle = qpos[2] in (-0.2, 0.2), all strict; the episode terminates when unhealthy
+reward      = (forward_w * dx/dt + healthy * 1) - ctrl_w * sum(a^2)    x = qpos[0]
+reset       qpos + U(-s, s), qvel + U(-s, s)                  s = 5e-3
 """
 
 from __future__ import annotations

@@ -24,8 +24,17 @@ from rlmeta.envs.mujoco.tasks.base import Task
 class Humanoid(Task):
     env_id = "Humanoid-v5"
     fields = ("xipos", "cinert", "cvel", "qfrc_actuator", "cfrc_ext")
-    kwargs = ("frame_skip", "forward_reward_weight", "ctrl_cost_weight", "contact_cost_weight", "contact_cost_range",
-              "healthy_reward", "terminate_when_unhealthy", "healthy_z_range", "reset_noise_scale")
+    kwargs = (
+        "frame_skip",
+        "forward_reward_weight",
+        "ctrl_cost_weight",
+        "contact_cost_weight",
+        "contact_cost_range",
+        "healthy_reward",
+        "terminate_when_unhealthy",
+        "healthy_z_range",
+        "reset_noise_scale",
+    )
 
     def setup(self, u):
         self.forward_w, self.ctrl_w, self.healthy_w = u._forward_reward_weight, u._ctrl_cost_weight, u._healthy_reward
@@ -41,8 +50,17 @@ class Humanoid(Task):
 
     def observation(self, s):
         n = s.qpos.shape[0]
-        return self.xp.concatenate([s.qpos[:, 2:], s.qvel, s.cinert[:, 1:].reshape(n, -1), s.cvel[:, 1:].reshape(n, -1),
-                                    s.qfrc_actuator[:, 6:], s.cfrc_ext[:, 1:].reshape(n, -1)], axis=1)
+        return self.xp.concatenate(
+            [
+                s.qpos[:, 2:],
+                s.qvel,
+                s.cinert[:, 1:].reshape(n, -1),
+                s.cvel[:, 1:].reshape(n, -1),
+                s.qfrc_actuator[:, 6:],
+                s.cfrc_ext[:, 1:].reshape(n, -1),
+            ],
+            axis=1,
+        )
 
     def healthy(self, s):  # [N] bool
         z_lo, z_hi = self.z_range
@@ -55,9 +73,18 @@ class Humanoid(Task):
         forward_reward = self.forward_w * x_velocity
         healthy_reward = healthy * self.healthy_w
         ctrl_cost = self.control_cost(self.ctrl_w, action)
-        contact_cost = self.xp.clip(self.contact_w * self.xp.square(s.cfrc_ext).reshape(n, -1).sum(axis=1),
-                                    *self.contact_range)
+        contact_cost = self.xp.clip(
+            self.contact_w * self.xp.square(s.cfrc_ext).reshape(n, -1).sum(axis=1), *self.contact_range
+        )
         reward = (forward_reward + healthy_reward) - (ctrl_cost + contact_cost)
         terminated = ~healthy if self.terminate_when_unhealthy else self.never(reward)
-        return reward, terminated, {"reward_survive": healthy_reward, "reward_forward": forward_reward,
-                                    "reward_ctrl": -ctrl_cost, "reward_contact": -contact_cost}
+        return (
+            reward,
+            terminated,
+            {
+                "reward_survive": healthy_reward,
+                "reward_forward": forward_reward,
+                "reward_ctrl": -ctrl_cost,
+                "reward_contact": -contact_cost,
+            },
+        )

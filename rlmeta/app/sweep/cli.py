@@ -41,22 +41,34 @@ from rlmeta.core.errors import ConfigError, require_extra
 
 
 def sweep_parser() -> argparse.ArgumentParser:
-    p = ArgParser(prog="rlmeta sweep", formatter_class=argparse.RawDescriptionHelpFormatter,
-                description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n", 1)[1].split("Outputs:")[0])
+    p = ArgParser(
+        prog="rlmeta sweep",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n", 1)[1].split("Outputs:")[0],
+    )
     p.add_argument("algo", help="algorithm (rlmeta train ALGO)")
     p.add_argument("--env", required=True, help="gymnasium env id")
     p.add_argument("--space", required=True, help="search-space YAML (see above)")
     p.add_argument("--trials", type=int, required=True, help="finished trials the sweep should reach")
     p.add_argument("--out", required=True, help="sweep directory (study.db, trial-NNN/, trials.md, best.yaml)")
-    p.add_argument("--total-steps", type=_int_arg, default=None,
-                   help="env steps per trial, e.g. 200000 or 2e5 (default: the preset's)")
+    p.add_argument(
+        "--total-steps",
+        type=_int_arg,
+        default=None,
+        help="env steps per trial, e.g. 200000 or 2e5 (default: the preset's)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of every trial's run and of the sampler")
-    p.add_argument("--metric", default="charts/episodic_return", help="metric to maximise (off-policy agents: "
-                   "charts/test_return)")
+    p.add_argument(
+        "--metric", default="charts/episodic_return", help="metric to maximise (off-policy agents: charts/test_return)"
+    )
     p.add_argument("--window", type=int, default=5, help="value = mean of the metric's last N logged values")
-    p.add_argument("--pruner", choices=["median", "none"], default="median",
-                   help="median: stop a trial whose running value is below the median of earlier trials at the "
-                        "same step (after 3 trials and the first quarter of the budget)")
+    p.add_argument(
+        "--pruner",
+        choices=["median", "none"],
+        default="median",
+        help="median: stop a trial whose running value is below the median of earlier trials at the "
+        "same step (after 3 trials and the first quarter of the budget)",
+    )
     p.add_argument("--executor", choices=["local", "ray"], default="local")
     p.add_argument("--name", default=None, help="sweep name = W&B group (default: the --out folder's name)")
     p.add_argument("--wandb", choices=["disabled", "offline", "online"], default="disabled")
@@ -105,8 +117,10 @@ def cmd_sweep(args: list[str]) -> int:
     out = Path(a.out)
     spec = SweepSpec(a.algo, a.env, a.total_steps, a.seed, a.metric, a.window, a.name or out.resolve().name, a.wandb)
     # check the base config (preset + fixed values) once, before any trial or Ray start
-    probe = {n: p.decode(p.encoded[0]) if p.kind == "categorical" else (int(p.low) if p.kind == "int" else p.low)
-             for n, p in space.params.items()}
+    probe = {
+        n: p.decode(p.encoded[0]) if p.kind == "categorical" else (int(p.low) if p.kind == "int" else p.low)
+        for n, p in space.params.items()
+    }
     trial_config(spec, space, probe, out / "trial-000", 0)
     out.mkdir(parents=True, exist_ok=True)
     command = "rlmeta sweep " + " ".join(args)

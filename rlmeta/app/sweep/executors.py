@@ -83,7 +83,9 @@ def finished_count(study) -> int:
 
     n = 0
     for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+            t.state == TrialState.FAIL and not t.user_attrs.get("interrupted")
+        ):
             n += 1
     return n
 
@@ -95,8 +97,7 @@ def run_local(spec: SweepSpec, space: Space, trials: int, out: Path, pruner: str
     lock = _Lock(out / ".sweep.lock")
     try:
         storage = f"sqlite:///{(out / 'study.db').resolve()}"
-        study = optuna.create_study(study_name=spec.name, storage=storage, direction="maximize",
-                                    load_if_exists=True)
+        study = optuna.create_study(study_name=spec.name, storage=storage, direction="maximize", load_if_exists=True)
         saved = study.user_attrs.get("spec")
         if saved is None:
             study.set_user_attr("spec", spec.key())
@@ -107,14 +108,18 @@ def run_local(spec: SweepSpec, space: Space, trials: int, out: Path, pruner: str
         queued = recover_interrupted(study)
         done = finished_count(study)
         if done or queued:
-            print(f"rlmeta: resuming sweep {spec.name}: {done} trials finished, {queued} interrupted re-queued",
-                  file=sys.stderr)
+            print(
+                f"rlmeta: resuming sweep {spec.name}: {done} trials finished, {queued} interrupted re-queued",
+                file=sys.stderr,
+            )
         # a fresh seed per invocation: a resumed TPE/random sampler must not redraw the first points
-        study.sampler = optuna.samplers.TPESampler(seed=(spec.seed + len(study.trials)) % 2**32,
-                                                   n_startup_trials=5)
+        study.sampler = optuna.samplers.TPESampler(seed=(spec.seed + len(study.trials)) % 2**32, n_startup_trials=5)
         steps = spec.total_steps or 1
-        study.pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=steps // 4)
-                        if pruner == "median" else optuna.pruners.NopPruner())
+        study.pruner = (
+            optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=steps // 4)
+            if pruner == "median"
+            else optuna.pruners.NopPruner()
+        )
 
         def objective(trial) -> float:
             encoded = space.suggest(trial)
@@ -202,8 +207,16 @@ class _DefineByRun:
         self.space.suggest(trial)
 
 
-def run_ray(spec: SweepSpec, space: Space, trials: int, out: Path, pruner: str, address: str | None,
-            num_cpus: int | None, cpus_per_trial: float) -> list[TrialRecord]:
+def run_ray(
+    spec: SweepSpec,
+    space: Space,
+    trials: int,
+    out: Path,
+    pruner: str,
+    address: str | None,
+    num_cpus: int | None,
+    cpus_per_trial: float,
+) -> list[TrialRecord]:
     """The same space and objective on Ray Tune with Optuna's TPE as searcher; one CPU per trial by
     default. Ray's MedianStoppingRule plays the MedianPruner's part. Rerunning resumes the experiment
     (Tuner.restore; errored trials restart)."""
@@ -224,17 +237,26 @@ def run_ray(spec: SweepSpec, space: Space, trials: int, out: Path, pruner: str, 
         t0 = time.perf_counter()
 
         def report(step: int, value: float) -> None:
-            tune.report({"objective": value, "global_step": step, "wall_s": time.perf_counter() - t0,
-                         "trial_number": number})
+            tune.report(
+                {"objective": value, "global_step": step, "wall_s": time.perf_counter() - t0, "trial_number": number}
+            )
 
         value, wall = run_trial(spec, space, config, run_dir, number, report)
-        tune.report({"objective": value, "global_step": spec.total_steps or 0, "wall_s": wall, "finished": True,
-                     "trial_number": number})
+        tune.report(
+            {
+                "objective": value,
+                "global_step": spec.total_steps or 0,
+                "wall_s": wall,
+                "finished": True,
+                "trial_number": number,
+            }
+        )
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(
+            address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
     try:
         exp = out / "ray" / spec.name
         runnable = tune.with_resources(trainable, {"cpu": cpus_per_trial})
@@ -242,14 +264,23 @@ def run_ray(spec: SweepSpec, space: Space, trials: int, out: Path, pruner: str, 
             print(f"rlmeta: resuming Ray experiment {exp}", file=sys.stderr)
             tuner = tune.Tuner.restore(str(exp), runnable, restart_errored=True)
         else:
-            searcher = OptunaSearch(space=_DefineByRun(space), metric="objective", mode="max",
-                                    sampler=optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=5))
+            searcher = OptunaSearch(
+                space=_DefineByRun(space),
+                metric="objective",
+                mode="max",
+                sampler=optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=5),
+            )
             scheduler = None
             if pruner == "median":
                 from ray.tune.schedulers import MedianStoppingRule
 
-                scheduler = MedianStoppingRule(time_attr="global_step", metric="objective", mode="max",
-                                               grace_period=(spec.total_steps or 4) // 4, min_samples_required=3)
+                scheduler = MedianStoppingRule(
+                    time_attr="global_step",
+                    metric="objective",
+                    mode="max",
+                    grace_period=(spec.total_steps or 4) // 4,
+                    min_samples_required=3,
+                )
             tuner = tune.Tuner(
                 runnable,
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=trials),
@@ -273,6 +304,9 @@ def run_ray(spec: SweepSpec, space: Space, trials: int, out: Path, pruner: str, 
             state, note = "FAIL", (lines[-1].strip()[:200] if lines else type(r.error).__name__)
         else:
             state, note = ("COMPLETE", "") if m.get("finished") else ("PRUNED", "stopped by MedianStoppingRule")
-        records.append(TrialRecord(number, state, params, m.get("objective"), m.get("wall_s"),
-                                   str(out / f"trial-{number:03d}"), note))
+        records.append(
+            TrialRecord(
+                number, state, params, m.get("objective"), m.get("wall_s"), str(out / f"trial-{number:03d}"), note
+            )
+        )
     return sorted(records, key=lambda r: r.number)

@@ -45,10 +45,18 @@ def trial_config(spec: SweepSpec, space: Space, values: dict[str, Any], run_dir:
     over = {**fixed, **values}
     if spec.total_steps is not None:
         over["total_steps"] = spec.total_steps
-    cfg = base.replace(**over, env=spec.env, seed=spec.seed, run_dir=str(run_dir), resume=None,
-                       wandb=spec.wandb, wandb_group=spec.name, wandb_name=f"{spec.name}-trial-{number:03d}",
-                       progress=False,
-                       wandb_tags=(*base.wandb_tags, "sweep", f"trial-{number:03d}"))
+    cfg = base.replace(
+        **over,
+        env=spec.env,
+        seed=spec.seed,
+        run_dir=str(run_dir),
+        resume=None,
+        wandb=spec.wandb,
+        wandb_group=spec.name,
+        wandb_name=f"{spec.name}-trial-{number:03d}",
+        progress=False,
+        wandb_tags=(*base.wandb_tags, "sweep", f"trial-{number:03d}"),
+    )
     cfg.validate()
     return cfg
 
@@ -71,8 +79,14 @@ class RunningObjective:
         return sum(self.recent) / len(self.recent) if self.recent else None
 
 
-def run_trial(spec: SweepSpec, space: Space, encoded: dict[str, Any], run_dir: Path, number: int,
-              report: Callable[[int, float], None]) -> tuple[float, float]:
+def run_trial(
+    spec: SweepSpec,
+    space: Space,
+    encoded: dict[str, Any],
+    run_dir: Path,
+    number: int,
+    report: Callable[[int, float], None],
+) -> tuple[float, float]:
     """Train one trial; report(step, value) after each iteration (may raise to prune). -> (value, wall s)."""
     from rlmeta.app.runner import train
 

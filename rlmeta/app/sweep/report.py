@@ -21,22 +21,30 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def write_trials_md(path: Path, spec: SweepSpec, space: Space, records: list[TrialRecord], command: str,
-                    executor: str) -> None:
+def write_trials_md(
+    path: Path, spec: SweepSpec, space: Space, records: list[TrialRecord], command: str, executor: str
+) -> None:
     names = list(space.params)
     best = best_record(records)
-    lines = [f"# Sweep `{spec.name}`: {spec.algo} on {spec.env}", "",
-             f"- command: `{command}`",
-             f"- executor: {executor}; value = mean of the last {spec.window} logged `{spec.metric}`",
-             f"- budget per trial: {spec.total_steps or 'preset default'} env steps; seed {spec.seed}",
-             f"- fixed: {space.fixed or '{}'}",
-             f"- best: trial {best.number} ({best.value:.4g})" if best else "- best: none completed", "",
-             "| trial | state | " + " | ".join(names) + " | final return | wall s | note |",
-             "|---|---|" + "---|" * len(names) + "---|---|---|"]
+    lines = [
+        f"# Sweep `{spec.name}`: {spec.algo} on {spec.env}",
+        "",
+        f"- command: `{command}`",
+        f"- executor: {executor}; value = mean of the last {spec.window} logged `{spec.metric}`",
+        f"- budget per trial: {spec.total_steps or 'preset default'} env steps; seed {spec.seed}",
+        f"- fixed: {space.fixed or '{}'}",
+        f"- best: trial {best.number} ({best.value:.4g})" if best else "- best: none completed",
+        "",
+        "| trial | state | " + " | ".join(names) + " | final return | wall s | note |",
+        "|---|---|" + "---|" * len(names) + "---|---|---|",
+    ]
     for r in records:
         vals = [_fmt(r.params.get(n)) for n in names]
-        lines.append(f"| {r.number} | {r.state} | " + " | ".join(vals) +
-                     f" | {_fmt(r.value)} | {'' if r.wall_s is None else f'{r.wall_s:.1f}'} | {r.note} |")
+        lines.append(
+            f"| {r.number} | {r.state} | "
+            + " | ".join(vals)
+            + f" | {_fmt(r.value)} | {'' if r.wall_s is None else f'{r.wall_s:.1f}'} | {r.note} |"
+        )
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -52,9 +60,17 @@ def write_trials_csv(path: Path, space: Space, records: list[TrialRecord]) -> No
         w = csv.writer(f)
         w.writerow(["trial", "state", "value", "wall_s", "best", "note", *names])
         for r in records:
-            w.writerow([r.number, r.state, "" if r.value is None else repr(float(r.value)),
-                        "" if r.wall_s is None else f"{r.wall_s:.3f}", int(best is not None and r is best), r.note,
-                        *["" if r.params.get(n) is None else r.params[n] for n in names]])
+            w.writerow(
+                [
+                    r.number,
+                    r.state,
+                    "" if r.value is None else repr(float(r.value)),
+                    "" if r.wall_s is None else f"{r.wall_s:.3f}",
+                    int(best is not None and r is best),
+                    r.note,
+                    *["" if r.params.get(n) is None else r.params[n] for n in names],
+                ]
+            )
 
 
 def best_record(records: list[TrialRecord]) -> TrialRecord | None:
@@ -76,8 +92,10 @@ def write_best_yaml(path: Path, spec: SweepSpec, space: Space, best: TrialRecord
     data.update({k: list(v) if isinstance(v, tuple) else v for k, v in space.fixed.items() if k != "preset"})
     for k, v in space.decode(best.params).items():
         data[k] = list(v) if isinstance(v, tuple) else v
-    head = (f"# best of sweep {spec.name}: trial {best.number}, {spec.metric} {best.value:.4g} "
-            f"after {spec.total_steps or 'default'} steps\n# rlmeta train {spec.algo} --preset {path}\n")
+    head = (
+        f"# best of sweep {spec.name}: trial {best.number}, {spec.metric} {best.value:.4g} "
+        f"after {spec.total_steps or 'default'} steps\n# rlmeta train {spec.algo} --preset {path}\n"
+    )
     path.write_text(head + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
 
@@ -116,8 +134,9 @@ def importance_figure(space: Space, records: list[TrialRecord], metric: str):
     done = [r for r in records if r.state == "COMPLETE" and r.value is not None]
     names = list(space.params)
     coords_width = max(7.5, AXIS_INCHES * (len(names) + 1))
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(4.5 + coords_width, 4.8),
-                                   gridspec_kw={"width_ratios": [4.5, coords_width]})
+    fig, (ax0, ax1) = plt.subplots(
+        1, 2, figsize=(4.5 + coords_width, 4.8), gridspec_kw={"width_ratios": [4.5, coords_width]}
+    )
     importances: dict[str, float] = {}
     if len(done) >= 2:
         study = optuna.create_study(direction="maximize")
@@ -153,7 +172,8 @@ def importance_figure(space: Space, records: list[TrialRecord], metric: str):
         cmap = plt.get_cmap("viridis")
         for r in sorted(done, key=lambda r: r.value or 0.0):  # (value is not None in `done`)
             ys = [coord(space.params[n], r.params[n]) for n in names] + [
-                (r.value - vmin) / (vmax - vmin) if vmax > vmin else 0.5]
+                (r.value - vmin) / (vmax - vmin) if vmax > vmin else 0.5
+            ]
             c = cmap((r.value - vmin) / (vmax - vmin) if vmax > vmin else 0.5)
             ax1.plot(range(len(ys)), ys, "-o", color=c, alpha=0.8, ms=3)
         labels = [f"{_wrap(n)}\n{_wrap(_range_text(space.params[n]))}" for n in names]
@@ -175,8 +195,9 @@ def write_importance_png(path: Path, space: Space, records: list[TrialRecord], m
     plt.close(fig)
 
 
-def write_outputs(out: Path, spec: SweepSpec, space: Space, records: list[TrialRecord], command: str,
-                  executor: str) -> TrialRecord | None:
+def write_outputs(
+    out: Path, spec: SweepSpec, space: Space, records: list[TrialRecord], command: str, executor: str
+) -> TrialRecord | None:
     write_trials_md(out / "trials.md", spec, space, records, command, executor)
     write_trials_csv(out / "trials.csv", space, records)
     write_importance_png(out / "importance.png", space, records, spec.metric)
