@@ -370,14 +370,14 @@ def reference(algo: str, env: str) -> Reference | None:
 
 
 def cleanrl_reference(algo: str, env: str) -> Reference | None:
-    """CleanRL's published final return of `algo` on a classic-control task (reference/cleanrl/README.md)."""
+    """CleanRL's published final return of `algo` on a classic-control or Atari task (reference/cleanrl/README.md)."""
     with (CLEANRL_DIR / "classic_control.csv").open() as f:
         rows = [r for r in csv.DictReader(f) if r["env"] == env and r["algo"] == algo]
     if not rows:
         return None
     r = rows[0]
     return Reference(
-        np.array([float(r["step"])]), np.array([float(r["mean"])]), np.array([float(r["std"])]), f"CleanRL {algo}.py"
+        np.array([float(r["step"])]), np.array([float(r["mean"])]), np.array([float(r["std"])]), r["source"]
     )
 
 

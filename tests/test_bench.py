@@ -506,9 +506,10 @@ def test_classic_control_suite_reports_against_cleanrl_published_returns(tmp_pat
     ]
     assert {s.env for s in suite.specs("1m", 1, Path("out"), envs=suite.envs)} >= {"LunarLander-v3"}
     ref = report.reference("ppo", "CartPole-v1")
-    assert ref.source == "CleanRL ppo.py" and ref.at(500_000) == (488.75, 18.40)
+    assert ref.source == "CleanRL ppo.py" and ref.at(500_000) == (490.04, 6.12)
     assert all(math.isnan(v) for v in ref.at(400_000))
-    assert report.reference("ppo", "Acrobot-v1").at(500_000) == (-82.48, 5.93)
+    assert report.reference("ppo", "Acrobot-v1").at(500_000) == (-86.36, 1.32)
+    assert report.reference("ppo", "BreakoutNoFrameskip-v4").source == "CleanRL ppo_atari.py"
     assert report.reference("vpg", "CartPole-v1") is None and report.reference("ppo", "LunarLander-v3") is None
     steps = np.arange(512, 500_225, 512)  # 500k steps of 4 x 128 rounded up to whole iterations
     _write_run(
@@ -525,6 +526,6 @@ def test_classic_control_suite_reports_against_cleanrl_published_returns(tmp_pat
     md = report.summary_markdown(curves, milestones=(250_000, 500_000))
     assert "| reference | ratio |" in md and "CleanRL's published final return at 500k" in md
     assert "| ppo | CartPole-v1 | 250,000 | 450 +- 0 | 1 | - |  |" in md
-    assert f"| ppo | CartPole-v1 | 500,000 | 450 +- 0 | 1 | 489 +- 18 (CleanRL ppo.py) | {450 / 488.75:.2f} |" in md
+    assert f"| ppo | CartPole-v1 | 500,000 | 450 +- 0 | 1 | 490 +- 6 (CleanRL ppo.py) | {450 / 490.04:.2f} |" in md
     report.plot_all(curves, tmp_path / "plots")
     assert (tmp_path / "plots" / "CartPole-v1.png").stat().st_size > 10_000
