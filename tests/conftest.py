@@ -21,7 +21,13 @@ FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
     "warp": {"files": ("test_warp_backend.py", "test_maml_bench.py"), "words": ("warp",), "tests": ()},
     # the GPU check scripts of benchmarks/ in their tiny CPU configurations
     "gpu_script": {
-        "files": ("test_gpu_ppo.py", "test_gpu_maml.py", "test_gpu_offpolicy.py", "test_gpu_alphazero.py"),
+        "files": (
+            "test_gpu_ppo.py",
+            "test_gpu_maml.py",
+            "test_gpu_offpolicy.py",
+            "test_gpu_alphazero.py",
+            "test_gpu_atari.py",
+        ),
         "words": (),
         "tests": (),
     },
