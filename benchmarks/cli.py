@@ -10,88 +10,70 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import math
 import os
 import shlex
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Optional
 
-from rlmeta.app.cli import ArgParser
+import tyro
+
+from rlmeta.app.cli import parse_command
 from rlmeta.benchmarks import report
-from rlmeta.benchmarks.suites import BUDGETS, builtin_suites, load_suite
+from rlmeta.benchmarks.suites import builtin_suites, load_suite
 from rlmeta.core.errors import ConfigError, require_extra
 
+BENCH_DESCRIPTION = (
+    "Run a benchmark suite (resumable), then write DIR/summary.md and DIR/<env>.png.\n\n"
+    "Built-in suites: {suites} (benchmarks/suites/*.yaml); SUITE may also be a path to your own suite YAML "
+    "file.\n\nRerunning the same command resumes: complete runs are skipped, interrupted ones continue from "
+    "their last checkpoint, finished ones extend to a larger --budget."
+)
 
-def bench_parser() -> argparse.ArgumentParser:
-    p = ArgParser(
-        prog="rlmeta bench",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Run a benchmark suite (resumable), then write DIR/summary.md and DIR/<env>.png.\n\n"
-        f"Built-in suites: {', '.join(builtin_suites())} (benchmarks/suites/*.yaml);\n"
-        "SUITE may also be a path to your own suite YAML file.\n\n"
-        "Rerunning the same command resumes: complete runs are skipped, interrupted ones\n"
-        "continue from their last checkpoint, finished ones extend to a larger --budget.",
-    )
-    p.add_argument("suite", help="suite name or YAML file")
-    p.add_argument(
-        "--budget",
-        choices=BUDGETS,
-        default=None,
-        help="env steps per run: smoke, quick (300k), 1m or 3m (exact numbers in the suite file; "
-        "default: the suite's default_budget)",
-    )
-    p.add_argument("--seeds", type=int, default=None, help="seeds per (algo, env), 0..K-1 (default: the suite's)")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/bench-SUITE-BUDGET)")
-    p.add_argument(
-        "--executor",
-        choices=("local", "ray"),
-        default="local",
-        help="local: parallel processes on this machine; ray: tasks on a Ray cluster (extra `dist`)",
-    )
-    p.add_argument(
-        "--jobs",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="local executor: runs in parallel (default: the number of CPU cores)",
-    )
-    p.add_argument(
-        "--ray-address",
-        default=None,
-        help="ray executor: cluster address for ray.init (e.g. auto or ray://host:10001); default starts a local Ray",
-    )
-    p.add_argument(
-        "--wandb",
-        choices=("disabled", "offline", "online"),
-        default="disabled",
-        help="W&B mode of every run (group={algo}-{env}, job_type=bench, tags suite:/budget:)",
-    )
-    p.add_argument(
-        "--only",
-        nargs="+",
-        default=None,
-        metavar="ALGO_OR_ENV",
-        help="run only these algos and/or envs (e.g. --only ddpg td3 Hopper-v5: DDPG and TD3 on "
-        "Hopper); an env outside the suite's default_envs runs only when named here (--only "
-        "Walker2d-v5 Swimmer-v5 Ant-v5); summary.md still covers every run of the suite found in --out",
-    )
-    p.add_argument("--report-only", action="store_true", help="skip training; rewrite summary.md and plots")
-    p.add_argument(
-        "--at",
-        type=int,
-        nargs="+",
-        default=None,
-        metavar="STEP",
-        help="steps of the summary table's rows (default: 500k, 1M, 3M, or a run's last step); e.g. "
-        "--at 200000 250000 300000 for a 300k budget, where the smoothing window of the earlier "
-        "two reaches both ways",
-    )
-    return p
+
+@dataclass
+class BenchArgs:
+    """`rlmeta bench SUITE [FLAGS]`."""
+
+    suite: tyro.conf.Positional[str] = tyro.MISSING
+    """Suite name or YAML file."""
+    budget: Literal["suite", "smoke", "quick", "1m", "3m"] = "suite"
+    """Env steps per run: smoke, quick (300k), 1m or 3m (exact numbers in the suite file); suite: the suite's default_budget."""
+    seeds: int = 0
+    """Seeds per (algo, env), 0..K-1 (default: the suite's number)."""
+    out: Optional[Path] = None
+    """Output directory (default: runs/bench-SUITE-BUDGET)."""
+    executor: Literal["local", "ray"] = "local"
+    """local: parallel processes on this machine; ray: tasks on a Ray cluster (extra `dist`)."""
+    jobs: int = os.cpu_count() or 1
+    """Local executor: runs in parallel (default: the number of CPU cores)."""
+    ray_address: Optional[str] = None
+    """Ray executor: cluster address for ray.init (e.g. auto or ray://host:10001); default starts a local Ray."""
+    wandb: Literal["disabled", "offline", "online"] = "disabled"
+    """W&B mode of every run (group={algo}-{env}, job_type=bench, tags suite:/budget:)."""
+    only: tuple[str, ...] = ()
+    """Run only these algos and/or envs (e.g. --only ddpg td3 Hopper-v5: DDPG and TD3 on Hopper); an env outside the suite's default_envs runs only when named here (--only Walker2d-v5 Swimmer-v5 Ant-v5); summary.md still covers every run of the suite found in --out."""
+    report_only: bool = False
+    """Skip training; rewrite summary.md and plots."""
+    at: tuple[int, ...] = ()
+    """Steps of the summary table's rows (default: 500k, 1M, 3M, or a run's last step); e.g. --at 200000 250000 300000 for a 300k budget, where the smoothing window of the earlier two reaches both ways."""
+
+
+def parse_bench_args(argv: list[str]) -> BenchArgs:
+    description = BENCH_DESCRIPTION.format(suites=", ".join(builtin_suites()))
+    args = parse_command(BenchArgs, argv, "rlmeta bench", description)
+    if "--only" in argv and not args.only:
+        raise ConfigError("rlmeta bench: --only: expected at least one ALGO_OR_ENV")
+    if any(a == "--seeds" or a.startswith("--seeds=") for a in argv) and args.seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {args.seeds}")
+    return args
 
 
 def cmd_bench(argv: list[str]) -> int:
-    args = bench_parser().parse_args(argv)
+    args = parse_bench_args(argv)
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     if args.at and min(args.at) <= 0:
@@ -99,8 +81,8 @@ def cmd_bench(argv: list[str]) -> int:
     if args.executor == "ray":
         require_extra("ray", "dist", "--executor ray")
     suite = load_suite(args.suite)
-    budget = args.budget or suite.default_budget
-    seeds = args.seeds if args.seeds is not None else suite.seeds
+    budget = suite.default_budget if args.budget == "suite" else args.budget
+    seeds = args.seeds or suite.seeds
     out = args.out or Path("runs") / f"bench-{suite.name}-{budget}"
     all_specs = suite.specs(budget, seeds, out, args.wandb, envs=suite.envs)
     specs = suite.specs(budget, seeds, out, args.wandb)  # the default envs
@@ -191,9 +173,6 @@ def write_report(
     return path
 
 
-RUNS_HELP = "run directories, or directories that contain runs (at any depth)"
-
-
 def _load(paths: list[Path], metric: str | None) -> list[report.Run]:
     """The runs under paths; a ConfigError when there are none or none has the --metric column."""
     runs = report.load_runs(paths)
@@ -209,49 +188,63 @@ def _load(paths: list[Path], metric: str | None) -> list[report.Run]:
     return runs
 
 
+@dataclass
+class PlotArgs:
+    """`rlmeta plot RUNS... [FLAGS]`."""
+
+    runs: tyro.conf.Positional[tuple[Path, ...]] = tyro.MISSING
+    """Run directories, or directories that contain runs (at any depth)."""
+    out: Path = Path("plots")
+    """Output directory for <env>.png."""
+    metric: Optional[str] = None
+    """progress.csv column to plot (default: the protocol metric: charts/episodic_return for on-policy, charts/test_return for off-policy agents)."""
+    smooth: int = report.SMOOTH
+    """Smoothing window in logged points (1: none)."""
+    no_reference: bool = False
+    """Do not overlay the reference curves (Spinning Up's, CleanRL's published points)."""
+
+
 def cmd_plot(argv: list[str]) -> int:
-    p = ArgParser(
-        prog="rlmeta plot",
-        description="Plot learning curves (seed mean +- std, Spinning Up smoothing) of "
-        "run directories, one PNG per environment, with Spinning Up's reference curves dashed. Runs are "
-        "seeds of one curve when algo, env and config agree (seed, run dir, logging and device aside); "
-        "runs that repeat a seed get curves of their own.",
+    args = parse_command(
+        PlotArgs,
+        argv,
+        "rlmeta plot",
+        "Plot learning curves (seed mean +- std, Spinning Up smoothing) of run directories, one PNG per "
+        "environment, with Spinning Up's reference curves dashed. Runs are seeds of one curve when algo, env and "
+        "config agree (seed, run dir, logging and device aside); runs that repeat a seed get curves of their own.",
     )
-    p.add_argument("runs", nargs="+", type=Path, help=RUNS_HELP)
-    p.add_argument("--out", type=Path, default=Path("plots"), help="output directory for <env>.png (default: plots)")
-    p.add_argument(
-        "--metric",
-        default=None,
-        help="progress.csv column to plot (default: the protocol metric: charts/episodic_return "
-        "for on-policy, charts/test_return for off-policy agents)",
-    )
-    p.add_argument(
-        "--smooth",
-        type=int,
-        default=report.SMOOTH,
-        help="smoothing window in logged points (1: none; default: %(default)s)",
-    )
-    p.add_argument("--no-reference", action="store_true", help="do not overlay Spinning Up's curves")
-    args = p.parse_args(argv)
+    if not args.runs:
+        raise ConfigError("rlmeta plot: give at least one run directory")
     if args.smooth < 1:
         raise ConfigError(f"--smooth must be >= 1 (1: no smoothing), got {args.smooth}")
-    runs = _load(args.runs, args.metric)
+    runs = _load(list(args.runs), args.metric)
     curves = report.group_curves(runs, args.metric, args.smooth)
     for path in report.plot_all(curves, args.out, with_reference=not args.no_reference):
         print(path)
     return 0
 
 
+@dataclass
+class CompareArgs:
+    """`rlmeta compare RUNS... [FLAGS]`."""
+
+    runs: tyro.conf.Positional[tuple[Path, ...]] = tyro.MISSING
+    """Run directories, or directories that contain runs (at any depth)."""
+    metric: Optional[str] = None
+    """progress.csv column (default: the protocol metric)."""
+
+
 def cmd_compare(argv: list[str]) -> int:
-    p = ArgParser(
-        prog="rlmeta compare",
-        description="Print a markdown table of runs: steps, final and best return "
-        "(protocol metric, smoothed), wall time and SPS, one row per run.",
+    args = parse_command(
+        CompareArgs,
+        argv,
+        "rlmeta compare",
+        "Print a markdown table of runs: steps, final and best return (protocol metric, smoothed), wall time "
+        "and SPS, one row per run.",
     )
-    p.add_argument("runs", nargs="+", type=Path, help=RUNS_HELP)
-    p.add_argument("--metric", default=None, help="progress.csv column (default: the protocol metric)")
-    args = p.parse_args(argv)
-    runs = _load(args.runs, args.metric)
+    if not args.runs:
+        raise ConfigError("rlmeta compare: give at least one run directory")
+    runs = _load(list(args.runs), args.metric)
     print("| run | algo | env | seed | steps | final return | best return | wall time | SPS |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     missing: dict[str, list[str]] = {}  # why a cell reads "-" -> the runs concerned

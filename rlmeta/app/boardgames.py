@@ -14,14 +14,16 @@ game or flag is answered at once (tests/test_cli_errors.py checks torch is not i
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Literal, Optional, TextIO
 
-from rlmeta.app.cli import ArgParser
+import tyro
+
+from rlmeta.app.cli import parse_command
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.memory import check_fits
 
@@ -86,19 +88,18 @@ def _device(name: str) -> str:
     return name
 
 
-def _add_search_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--search",
-        choices=["puct", "gumbel"],
-        default=None,
-        help="search of checkpoint players (default: the one the run was trained with)",
-    )
-    p.add_argument(
-        "--solver",
-        action="store_true",
-        help="checkpoint players search with MCTS-Solver: every new node is checked for a move that "
-        "wins now, proven wins/losses are backed up, a proven loss is never played if a move is not one",
-    )
+@dataclass
+class SearchFlags:
+    """The search flags of eval, arena and play (checkpoint players)."""
+
+    search: Literal["trained", "puct", "gumbel"] = "trained"
+    """Search of checkpoint players (trained: the one the run was trained with)."""
+    solver: bool = False
+    """Checkpoint players search with MCTS-Solver: every new node is checked for a move that wins now, proven wins/losses are backed up, a proven loss is never played if a move is not one."""
+
+    @property
+    def search_kind(self) -> Optional[str]:
+        return None if self.search == "trained" else self.search
 
 
 def _player_spec(checkpoint: Optional[str], player: Optional[str], flag: str = "--player") -> str:
@@ -113,40 +114,42 @@ def _player_spec(checkpoint: Optional[str], player: Optional[str], flag: str = "
 
 
 # ---------------------------------------------------------------------- eval
+@dataclass
+class EvalArgs(SearchFlags):
+    """`rlmeta eval GAME [FLAGS]`."""
+
+    game: tyro.conf.Positional[str] = tyro.MISSING
+    """tictactoe or connect4."""
+    checkpoint: Optional[str] = None
+    """checkpoint.pt of an alphazero run."""
+    player: Optional[str] = None
+    """Evaluate a built-in player instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS."""
+    simulations: int = 0
+    """Search simulations per move for the checkpoint (0 = greedy raw network policy)."""
+    pons: str = DEFAULT_PONS
+    """connect4: directory holding the Pons test sets Test_L?_R? (default: the copy in benchmarks/reference/connect4, with precomputed labels)."""
+    limit: Optional[int] = None
+    """connect4: only the first N positions of each set."""
+    games: int = 100
+    """tictactoe: games per seat against the perfect player."""
+    seed: int = 0
+    """Seed of the random tie-breaking and of the games."""
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    """Torch device."""
+    json: Optional[str] = None
+    """Also write the results to this JSON file."""
+
+
 def cmd_eval(args: list[str]) -> int:
-    p = ArgParser(
-        prog="rlmeta eval",
-        description=(
-            "Evaluate a board-game player exactly. tictactoe: share of minimax-optimal moves over all 4520 "
-            "reachable non-terminal positions, and W/D/L against a perfect player from both seats. connect4: "
-            "mistake rate on each of Pascal Pons' six test sets (a move is a mistake if another legal move has "
-            "a strictly better game-theoretic outcome)."
-        ),
+    a = parse_command(
+        EvalArgs,
+        args,
+        "rlmeta eval",
+        "Evaluate a board-game player exactly. tictactoe: share of minimax-optimal moves over all 4520 reachable "
+        "non-terminal positions, and W/D/L against a perfect player from both seats. connect4: mistake rate on each "
+        "of Pascal Pons' six test sets (a move is a mistake if another legal move has a strictly better "
+        "game-theoretic outcome).",
     )
-    p.add_argument("game", help="tictactoe or connect4")
-    p.add_argument("--checkpoint", help="checkpoint.pt of an alphazero run")
-    p.add_argument(
-        "--player", help="evaluate a built-in player instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS"
-    )
-    p.add_argument(
-        "--simulations",
-        type=int,
-        default=0,
-        help="search simulations per move for the checkpoint (0 = greedy raw network policy)",
-    )
-    _add_search_flags(p)
-    p.add_argument(
-        "--pons",
-        default=DEFAULT_PONS,
-        help="connect4: directory holding the Pons test sets Test_L?_R? "
-        "(default: the copy in benchmarks/reference/connect4, with precomputed labels)",
-    )
-    p.add_argument("--limit", type=int, default=None, help="connect4: only the first N positions of each set")
-    p.add_argument("--games", type=int, default=100, help="tictactoe: games per seat against the perfect player")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random tie-breaking and of the games")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="torch device")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
-    a = p.parse_args(args)
     game = _check_game(a.game)
     if game not in ("tictactoe", "connect4"):
         raise ConfigError(
@@ -158,7 +161,7 @@ def cmd_eval(args: list[str]) -> int:
     spec = _player_spec(a.checkpoint, a.player)
     _manual_seed(a.seed)
     dev = _device(a.device)
-    player = _parse_player(spec, game, dev, a.simulations, a.search, a.solver)
+    player = _parse_player(spec, game, dev, a.simulations, a.search_kind, a.solver)
     print(f"rlmeta eval {game}: player {player.name}")
     if game == "tictactoe":
         from rlmeta.agents.alphazero.evaluate import TicTacToeEvaluator
@@ -188,30 +191,37 @@ def cmd_eval(args: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------- arena
+@dataclass
+class ArenaArgs(SearchFlags):
+    """`rlmeta arena GAME A B [FLAGS]`."""
+
+    game: tyro.conf.Positional[str] = tyro.MISSING
+    """tictactoe, connect4, othello, gomoku or go9."""
+    a: tyro.conf.Positional[str] = tyro.MISSING
+    """Player A: a checkpoint path, az:CKPT:SIMS, random, mcts:N, solver or minimax:D."""
+    b: tyro.conf.Positional[str] = tyro.MISSING
+    """Player B (same choices)."""
+    games: int = 100
+    """Number of games (seats alternate: ceil(N/2) with A first)."""
+    simulations: int = 0
+    """Search simulations per move for bare checkpoint paths (0 = greedy raw network policy)."""
+    seed: int = 0
+    """Torch seed (random players, rollouts)."""
+    device: Literal["auto", "cpu", "cuda"] = "cpu"
+    """Torch device."""
+    json: Optional[str] = None
+    """Also write the results to this JSON file."""
+
+
 def cmd_arena(args: list[str]) -> int:
-    p = ArgParser(
-        prog="rlmeta arena",
-        description=(
-            "Play A against B, half the games with A moving first. Prints win/draw/loss per seat and "
-            "Elo(A) - Elo(B) with a 95% confidence interval (normal approximation of the mean score; when one "
-            "side won every game, a one-sided exact binomial bound)."
-        ),
+    a = parse_command(
+        ArenaArgs,
+        args,
+        "rlmeta arena",
+        "Play A against B, half the games with A moving first. Prints win/draw/loss per seat and Elo(A) - Elo(B) "
+        "with a 95% confidence interval (normal approximation of the mean score; when one side won every game, a "
+        "one-sided exact binomial bound).",
     )
-    p.add_argument("game", help=GAMES_HELP)
-    p.add_argument("a", help="player A: a checkpoint path, az:CKPT:SIMS, random, mcts:N, solver or minimax:D")
-    p.add_argument("b", help="player B (same choices)")
-    p.add_argument("--games", type=int, default=100, help="number of games (seats alternate: ceil(N/2) with A first)")
-    p.add_argument(
-        "--simulations",
-        type=int,
-        default=0,
-        help="search simulations per move for bare checkpoint paths (0 = greedy raw network policy)",
-    )
-    _add_search_flags(p)
-    p.add_argument("--seed", type=int, default=0, help="torch seed (random players, rollouts)")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="torch device")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
-    a = p.parse_args(args)
     game = _check_game(a.game)
     if a.games < 1 or a.simulations < 0:
         raise ConfigError("--games must be >= 1 and --simulations >= 0")
@@ -219,7 +229,7 @@ def cmd_arena(args: list[str]) -> int:
     check_fits({"games": a.games * (1 + a.simulations) * 1024}, "--games / --simulations")
     _manual_seed(a.seed)
     dev = _device(a.device)
-    pa, pb = (_parse_player(x, game, dev, a.simulations, a.search, a.solver) for x in (a.a, a.b))
+    pa, pb = (_parse_player(x, game, dev, a.simulations, a.search_kind, a.solver) for x in (a.a, a.b))
     if pa.name == pb.name:
         pb.name = pb.name + "'"
     from rlmeta.agents.alphazero.players import arena
@@ -348,30 +358,38 @@ def _move_name(game: Any, a: int) -> str:
     return f"{chr(ord('a') + a % w)}{a // w + 1}"
 
 
+@dataclass
+class PlayArgs(SearchFlags):
+    """`rlmeta play GAME [FLAGS]`."""
+
+    game: tyro.conf.Positional[str] = tyro.MISSING
+    """tictactoe, connect4, othello, gomoku or go9."""
+    checkpoint: Optional[str] = None
+    """checkpoint.pt of an alphazero run to play against."""
+    opponent: Optional[str] = None
+    """A built-in opponent instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS."""
+    simulations: int = 64
+    """Search simulations per agent move (0 = greedy raw network policy)."""
+    seat: Literal[0, 1] = 0
+    """0: you move first (X), 1: the agent does."""
+    seed: int = 0
+    """Torch seed."""
+
+
 def cmd_play(args: list[str]) -> int:
-    p = ArgParser(
-        prog="rlmeta play",
-        description=(
-            "Play a board game against an agent in the terminal. Moves: tictactoe cell 1-9 (row by row), "
-            "connect4 column 1-7, othello/gomoku column letter + row number (d3) or `pass`. `quit` ends."
-        ),
+    a = parse_command(
+        PlayArgs,
+        args,
+        "rlmeta play",
+        "Play a board game against an agent in the terminal. Moves: tictactoe cell 1-9 (row by row), connect4 "
+        "column 1-7, othello/gomoku column letter + row number (d3) or `pass`. `quit` ends.",
     )
-    p.add_argument("game", help=GAMES_HELP)
-    p.add_argument("--checkpoint", help="checkpoint.pt of an alphazero run to play against")
-    p.add_argument("--opponent", help="a built-in opponent instead: random, mcts:N, solver, minimax:D, az:CKPT:SIMS")
-    p.add_argument(
-        "--simulations", type=int, default=64, help="search simulations per agent move (0 = greedy raw network policy)"
-    )
-    _add_search_flags(p)
-    p.add_argument("--seat", type=int, default=0, choices=[0, 1], help="0: you move first (X), 1: the agent does")
-    p.add_argument("--seed", type=int, default=0, help="torch seed")
-    a = p.parse_args(args)
     game = _check_game(a.game)
     if a.simulations < 0:
         raise ConfigError("--simulations must be >= 0")
     spec = _player_spec(a.checkpoint, a.opponent, "--opponent")
     _manual_seed(a.seed)
-    opponent = _parse_player(spec, game, _device("cpu"), a.simulations, a.search, a.solver)
+    opponent = _parse_player(spec, game, _device("cpu"), a.simulations, a.search_kind, a.solver)
     play_terminal(game, opponent, a.seat, sys.stdin, sys.stdout)
     return 0
 

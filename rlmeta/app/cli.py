@@ -6,25 +6,16 @@ Bad input exits with status 2 and one line: `rlmeta: error: <reason>`.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TypeVar
 
 from rlmeta.core.errors import ConfigError
 
 MAX_SEEDS = 256
-
-
-class ArgParser(argparse.ArgumentParser):
-    """argparse for the commands that are not generated from a config dataclass (bench, plot,
-    compare, render, eval, arena, play, sweep): a bad flag is a ConfigError, so the user gets one
-    line and exit status 2 through main(), not argparse's usage dump."""
-
-    def error(self, message: str) -> NoReturn:
-        raise ConfigError(f"{self.prog}: {message}")
+T = TypeVar("T")
 
 
 COMMANDS = {
@@ -149,6 +140,21 @@ def _box_message(box: str) -> str:
     return re.sub(r" (?=[.,;:](\s|$))", "", " ".join(" ".join(parts).split()))
 
 
+def _missing_positionals(Config, args: list[str]) -> list[str]:
+    """The names (upper case) of Config's required positional fields that `args` leaves out."""
+    import dataclasses
+
+    import tyro
+
+    required = [f.name.upper() for f in dataclasses.fields(Config) if f.default is tyro.MISSING and "--" not in f.name]
+    given = 0
+    for a in args:
+        if a.startswith("-"):
+            break
+        given += 1
+    return required[given:] or required
+
+
 def parse_config(Config, args: list[str], default, prog: str, description: str = ""):
     """tyro.cli(Config) under rlmeta's error contract: a parse error (tyro prints a box of several
     lines and exits) becomes one ConfigError line, with a close flag suggested for a misspelt one;
@@ -171,6 +177,9 @@ def parse_config(Config, args: list[str], default, prog: str, description: str =
             sys.stderr.write(captured.getvalue())
             raise
         message = _box_message(captured.getvalue()) or "invalid arguments"
+        if "Missing from" in message:  # tyro lists each missing argument with its type and help
+            names = _FLAG.findall(message) or _missing_positionals(Config, args)
+            message = f"missing required argument{'s' if len(names) > 1 else ''}: {' '.join(names)}"
         known = ["--help"]
         for f in dataclasses.fields(Config):
             known.append(flag(f.name))
@@ -183,6 +192,14 @@ def parse_config(Config, args: list[str], default, prog: str, description: str =
         raise ConfigError(f"{prog}: {message}") from None
     sys.stderr.write(captured.getvalue())  # tyro's warnings, if any
     return cfg
+
+
+def parse_command(Args: type[T], args: Sequence[str], prog: str, description: str = "") -> T:
+    """The flags of a command (bench, plot, compare, eval, arena, play, render, sweep) from the dataclass
+    Args, whose fields and docstrings are the flags and their help: parsed by tyro under the same error
+    contract as `rlmeta train`'s config (parse_config), so every command declares and reports flags one way.
+    A field whose default is tyro.MISSING is required."""
+    return parse_config(Args, list(args), Args(), prog=prog, description=description)
 
 
 def parse_train_args(algo: str, args: list[str]):
@@ -325,7 +342,7 @@ def seed_configs(algo: str, argvs: list[list[str]]):
 def cmd_train(args: list[str]) -> int:
     from rlmeta.app.registry import available, check_name
 
-    if not args:  # like a missing positional of the argparse commands (bench, plot, ...)
+    if not args:  # like a missing positional of the other commands (bench, plot, ...)
         raise ConfigError(
             f"rlmeta train needs an algorithm: rlmeta train ALGO [FLAGS] (ALGO: {', '.join(available())} "
             "or module:Class); `rlmeta train --help` explains"

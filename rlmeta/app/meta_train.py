@@ -99,7 +99,7 @@ def parse_meta_train_args(args: list[str]):
 
 def cmd_meta_train(args: list[str]) -> int:
     """Entry point of `rlmeta meta-train` (routed by rlmeta/app/cli.py). -> exit status"""
-    if not args:  # like a missing positional of the argparse commands (bench, plot, ...)
+    if not args:  # like a missing positional of the other commands (bench, plot, ...)
         raise ConfigError(
             f"rlmeta meta-train needs a task family: rlmeta meta-train FAMILY [FLAGS] (FAMILY: "
             f"{', '.join(FAMILIES_HELP)}); `rlmeta meta-train --help` explains"

@@ -4,11 +4,14 @@ their games as text. Recording itself lives in rlmeta.core.recording."""
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Optional
 
 import numpy as np
+import tyro
 
-from rlmeta.app.cli import ArgParser
+from rlmeta.app.cli import parse_command
 from rlmeta.app.registry import get_agent
 from rlmeta.core.config import SEED_LIMIT, load_config_dict
 from rlmeta.core.errors import ConfigError
@@ -77,41 +80,36 @@ def render_run(
     return paths
 
 
+@dataclass
+class RenderArgs:
+    """`rlmeta render RUN_DIR [FLAGS]`."""
+
+    run_dir: tyro.conf.Positional[str] = tyro.MISSING
+    """A run directory holding config.json and checkpoint.pt."""
+    episodes: int = 1
+    """Episodes (or games) to render, one after another."""
+    out: Optional[str] = None
+    """Output file (default RUN_DIR/videos/render-stepN.mp4; for board games a .txt, default: print only)."""
+    gif: bool = False
+    """Also write a small GIF next to the mp4."""
+    size: int = 480
+    """Frame width and height in pixels."""
+    seed: Optional[int] = None
+    """Seed of the first episode (default: run seed + 3000017)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Torch device of the policy."""
+    agent: Optional[str] = None
+    """The run's own agent class (MODULE:CLASS), when it was trained as `rlmeta train MODULE:CLASS`: rlmeta imports a module only when you name it here, never because a run dir's files name it."""
+
+
 def cmd_render(args: list[str]) -> int:
     """`rlmeta render RUN_DIR [--episodes N] [--out FILE] [--gif] [--size PX] [--seed S]`."""
-    p = ArgParser(
-        prog="rlmeta render",
-        description="Render a checkpointed policy to mp4 (and GIF); board-game runs print their games as text.",
+    a = parse_command(
+        RenderArgs,
+        args,
+        "rlmeta render",
+        "Render a checkpointed policy to mp4 (and GIF); board-game runs print their games as text.",
     )
-    p.add_argument("run_dir", help="a run directory holding config.json and checkpoint.pt")
-    p.add_argument(
-        "--episodes",
-        type=int,
-        default=1,
-        help="episodes (or games) to render, one after another (default: %(default)s)",
-    )
-    p.add_argument(
-        "--out",
-        default=None,
-        help="output file (default RUN_DIR/videos/render-stepN.mp4; for board games a .txt, default: print only)",
-    )
-    p.add_argument("--gif", action="store_true", help="also write a small GIF next to the mp4")
-    p.add_argument("--size", type=int, default=480, help="frame width and height in pixels (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the first episode (default: run seed + 3000017)")
-    p.add_argument(
-        "--device",
-        default="auto",
-        choices=["auto", "cpu", "cuda"],
-        help="torch device of the policy (default: %(default)s)",
-    )
-    p.add_argument(
-        "--agent",
-        default=None,
-        metavar="MODULE:CLASS",
-        help="the run's own agent class, when it was trained as `rlmeta train MODULE:CLASS`: rlmeta "
-        "imports a module only when you name it here, never because a run dir's files name it",
-    )
-    a = p.parse_args(args)
     if a.episodes <= 0:
         raise ConfigError(f"--episodes must be positive, got {a.episodes}")
     if a.size < 16:

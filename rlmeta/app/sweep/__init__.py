@@ -11,7 +11,7 @@ Tune + OptunaSearch. The command's usage, the search-space format and the output
 
 from __future__ import annotations
 
-from rlmeta.app.sweep.cli import cmd_sweep, sweep_parser
+from rlmeta.app.sweep.cli import SweepArgs, cmd_sweep
 from rlmeta.app.sweep.executors import (
     STATES_DONE,
     TrialRecord,
@@ -39,6 +39,7 @@ __all__ = [
     "Param",
     "RunningObjective",
     "Space",
+    "SweepArgs",
     "SweepSpec",
     "TrialRecord",
     "best_record",
@@ -50,7 +51,6 @@ __all__ = [
     "run_local",
     "run_ray",
     "run_trial",
-    "sweep_parser",
     "trial_config",
     "write_best_yaml",
     "write_importance_png",

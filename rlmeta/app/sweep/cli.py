@@ -27,69 +27,65 @@ Outputs: DIR/trials.md and DIR/trials.csv (params, final return, wall time), DIR
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, Optional
 
-from rlmeta.app.cli import ArgParser
+import tyro
+
+from rlmeta.app.cli import parse_command
 from rlmeta.app.sweep.executors import run_local, run_ray
 from rlmeta.app.sweep.objective import SweepSpec, trial_config
 from rlmeta.app.sweep.report import write_outputs
 from rlmeta.app.sweep.space import load_space
 from rlmeta.core.errors import ConfigError, require_extra
 
-
-def sweep_parser() -> argparse.ArgumentParser:
-    p = ArgParser(
-        prog="rlmeta sweep",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n", 1)[1].split("Outputs:")[0],
-    )
-    p.add_argument("algo", help="algorithm (rlmeta train ALGO)")
-    p.add_argument("--env", required=True, help="gymnasium env id")
-    p.add_argument("--space", required=True, help="search-space YAML (see above)")
-    p.add_argument("--trials", type=int, required=True, help="finished trials the sweep should reach")
-    p.add_argument("--out", required=True, help="sweep directory (study.db, trial-NNN/, trials.md, best.yaml)")
-    p.add_argument(
-        "--total-steps",
-        type=_int_arg,
-        default=None,
-        help="env steps per trial, e.g. 200000 or 2e5 (default: the preset's)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of every trial's run and of the sampler")
-    p.add_argument(
-        "--metric", default="charts/episodic_return", help="metric to maximise (off-policy agents: charts/test_return)"
-    )
-    p.add_argument("--window", type=int, default=5, help="value = mean of the metric's last N logged values")
-    p.add_argument(
-        "--pruner",
-        choices=["median", "none"],
-        default="median",
-        help="median: stop a trial whose running value is below the median of earlier trials at the "
-        "same step (after 3 trials and the first quarter of the budget)",
-    )
-    p.add_argument("--executor", choices=["local", "ray"], default="local")
-    p.add_argument("--name", default=None, help="sweep name = W&B group (default: the --out folder's name)")
-    p.add_argument("--wandb", choices=["disabled", "offline", "online"], default="disabled")
-    p.add_argument("--ray-address", default=None, help="Ray cluster address (default: start a local Ray)")
-    p.add_argument("--ray-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="Ray: CPUs reserved per trial (default: 1)")
-    return p
+SWEEP_DESCRIPTION = __doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n", 1)[1].split("Outputs:")[0]
 
 
-def _int_arg(text: str) -> int:
-    from rlmeta.core.config import parse_int
+@dataclass
+class SweepArgs:
+    """`rlmeta sweep ALGO --env ENV --space SPACE.yaml --trials N --out DIR [FLAGS]`."""
 
-    try:
-        return parse_int(text)
-    except ValueError as e:  # argparse words its own message from ArgumentTypeError
-        raise argparse.ArgumentTypeError(str(e)) from None
+    algo: tyro.conf.Positional[str] = tyro.MISSING
+    """Algorithm (rlmeta train ALGO)."""
+    env: str = tyro.MISSING
+    """Gymnasium env id."""
+    space: str = tyro.MISSING
+    """Search-space YAML (see above)."""
+    trials: int = tyro.MISSING
+    """Finished trials the sweep should reach."""
+    out: str = tyro.MISSING
+    """Sweep directory (study.db, trial-NNN/, trials.md, best.yaml)."""
+    total_steps: Optional[int] = None
+    """Env steps per trial, e.g. 200000 or 2e5 (default: the preset's)."""
+    seed: int = 0
+    """Seed of every trial's run and of the sampler."""
+    metric: str = "charts/episodic_return"
+    """Metric to maximise (off-policy agents: charts/test_return)."""
+    window: int = 5
+    """Value = mean of the metric's last N logged values."""
+    pruner: Literal["median", "none"] = "median"
+    """median: stop a trial whose running value is below the median of earlier trials at the same step (after 3 trials and the first quarter of the budget)."""
+    executor: Literal["local", "ray"] = "local"
+    """local: trials one after another on this machine (Optuna, SQLite); ray: Ray Tune + OptunaSearch."""
+    name: Optional[str] = None
+    """Sweep name = W&B group (default: the --out folder's name)."""
+    wandb: Literal["disabled", "offline", "online"] = "disabled"
+    """W&B mode of every trial."""
+    ray_address: Optional[str] = None
+    """Ray cluster address (default: start a local Ray)."""
+    ray_cpus: Optional[int] = None
+    """CPUs of the local Ray (default: all)."""
+    cpus_per_trial: float = 1.0
+    """Ray: CPUs reserved per trial."""
 
 
 def cmd_sweep(args: list[str]) -> int:
     """`rlmeta sweep ALGO --env ENV --space SPACE.yaml --trials N --out DIR [...]`."""
-    a = sweep_parser().parse_args(args)
+    a = parse_command(SweepArgs, args, "rlmeta sweep", SWEEP_DESCRIPTION)
     from rlmeta.app.registry import check_name, get_agent
     from rlmeta.core.config import SEED_LIMIT
 
