@@ -237,11 +237,21 @@ class Curve:
 
 
 def seed_curve(runs: Sequence[Run], metric: str | None = None, window: int = SMOOTH) -> Curve:
-    """Smooth each seed, truncate to the shortest seed, then mean and population std over seeds."""
+    """Truncate each seed to the steps every seed reached, smooth it, then mean and population std over
+    seeds on the steps any seed logged. A seed that logged nothing at a step (an iteration in which no
+    episode ended) holds its last smoothed value there; seeds that logged the same steps (the common
+    case: every epoch, every evaluation) are simply averaged point by point."""
     series = [r.series(metric) for r in runs]
-    n = min(len(s) for s, _ in series)
-    steps = series[0][0][:n] if n else np.zeros(0)
-    ys = np.stack([smooth(y[:n], window) for _, y in series]) if n else np.zeros((len(runs), 0))  # [S, T]
+    if min(len(s) for s, _ in series) == 0:
+        steps, ys = np.zeros(0), np.zeros((len(runs), 0))
+    else:
+        end = min(s[-1] for s, _ in series)
+        cut = [(s[s <= end], y[s <= end]) for s, y in series]
+        start = max(s[0] for s, _ in cut)
+        steps = np.unique(np.concatenate([s for s, _ in cut]))
+        steps = steps[steps >= start]
+        # [S, T]: each seed's smoothed value at its last logged step <= each step of the grid
+        ys = np.stack([smooth(y, window)[np.searchsorted(s, steps, side="right") - 1] for s, y in cut])
     return Curve(
         runs[0].algo,
         runs[0].env,

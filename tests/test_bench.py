@@ -529,3 +529,35 @@ def test_classic_control_suite_reports_against_cleanrl_published_returns(tmp_pat
     assert f"| ppo | CartPole-v1 | 500,000 | 450 +- 0 | 1 | 490 +- 6 (CleanRL ppo.py) | {450 / 490.04:.2f} |" in md
     report.plot_all(curves, tmp_path / "plots")
     assert (tmp_path / "plots" / "CartPole-v1.png").stat().st_size > 10_000
+
+
+def test_seeds_that_log_at_different_steps_are_averaged_step_by_step():
+    """Runs that log a return only in iterations where an episode ended (CartPole, Acrobot) have gaps at
+    different steps per seed: the curve aligns seeds by step (each holding its last smoothed value), not
+    by row index, and reaches the last step every seed reached."""
+    steps = np.arange(512, 512 * 11, 512)  # 10 iterations
+    a_keep = np.ones(10, bool)
+    b_keep = np.array([1, 0, 1, 1, 0, 1, 1, 1, 0, 1], bool)  # seed b logged nothing in 3 iterations
+    ya, yb = np.arange(10.0), 100 + np.arange(10.0)
+    runs = [
+        report.Run(
+            Path("a"),
+            "ppo",
+            "CartPole-v1",
+            0,
+            {"global_step": steps[a_keep] * 1.0, "charts/episodic_return": ya[a_keep]},
+        ),
+        report.Run(
+            Path("b"),
+            "ppo",
+            "CartPole-v1",
+            1,
+            {"global_step": steps[b_keep] * 1.0, "charts/episodic_return": yb[b_keep]},
+        ),
+    ]
+    c = report.seed_curve(runs, window=1)
+    assert list(c.steps) == list(steps) and c.steps[-1] == 5120
+    # at step 1024 seed b holds its value of step 512 (100); at 4608 it holds that of 4096 (107)
+    assert c.at(1024) == (pytest.approx((1 + 100) / 2), pytest.approx(49.5))
+    assert c.at(4608)[0] == pytest.approx((8 + 107) / 2)
+    assert c.at(5120)[0] == pytest.approx((9 + 109) / 2)
