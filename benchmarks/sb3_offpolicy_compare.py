@@ -186,6 +186,115 @@ def report(args: argparse.Namespace) -> None:
     print(args.out.with_suffix(".md").read_text())
 
 
+def read_column(path: Path, column: str) -> dict[int, float]:
+    """{global_step: value} of one progress.csv column, rows where it is set."""
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    return {int(float(r["global_step"])): float(r[column]) for r in rows if r.get(column)}
+
+
+def protocol(args: argparse.Namespace) -> None:
+    """When DDPG's updates start: rlmeta and SB3, each with updates from step 1000 (Spinning Up) and from
+    step 10k (SB3's learning_starts), random actions until 10k in all four: the critic's mean Q and the
+    test return, per seed."""
+    variants = [
+        ("rlmeta", 1000, args.rlmeta_ua1000),
+        ("rlmeta", 10_000, args.rlmeta_ua10000),
+        ("SB3", 1000, args.sb3_ua1000),
+        ("SB3", 10_000, args.sb3_ua10000),
+    ]
+    runs = {}
+    for lib, ua, root in variants:
+        for s in args.seeds:
+            f = root / f"ddpg-{args.env}-s{s}" / "progress.csv"
+            ret = {t: v for t, v in read_column(f, "charts/test_return").items() if t <= args.steps}
+            q = {t: v for t, v in read_column(f, "losses/qf1_values").items() if t <= args.steps}
+            runs[(lib, ua, s)] = (ret, q)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out.with_suffix(".csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["library", "update_after", "seed", "global_step", "test_return", "mean_q"])
+        for (lib, ua, s), (ret, q) in runs.items():
+            for t in sorted(set(ret) | set(q)):
+                w.writerow([lib, ua, s, t, f"{ret[t]:.2f}" if t in ret else "", f"{q[t]:.3f}" if t in q else ""])
+
+    def q_at(q: dict[int, float], t: int) -> str:
+        return f"{q[t]:.0f}" if t in q else "-"
+
+    def window(d: dict[int, float], t: int) -> float:  # mean of the last 5 evaluations up to t
+        vals = [d[k] for k in range(t - 40_000, t + 1, 10_000) if k in d]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    marks = (10_000, 20_000, 30_000)
+    lines = [
+        f"# DDPG on {args.env}: when the updates start",
+        "",
+        "Commands: rlmeta `rlmeta train ddpg --env Hopper-v5 --seed 0 --seeds 3 --update-after U --compile "
+        f"--total-steps {args.steps}` (U = 1000: the runs of `rlmeta bench spinningup-mujoco --budget quick "
+        "--seeds 3`, cut at the same step); SB3 `python benchmarks/sb3_offpolicy_compare.py run --algo ddpg "
+        f"--env {args.env} --seed S --steps {args.steps} --update-after U`; then `... protocol`.  ",
+        f"Machine: {machine_line()}  ",
+        f"Measured: {time.strftime('%Y-%m-%d')}. All four: Spinning Up's settings (256x256 ReLU, lr 1e-3, batch "
+        "100, 50 updates every 50 steps, polyak 0.995, noise 0.1) and uniform random actions for the first "
+        "10k steps; they differ only in the step of the first update (update_after). Mean Q: the critic's "
+        "mean value on a minibatch (rlmeta: the last training minibatch of the logged step; SB3: 1000 "
+        "transitions sampled from the replay buffer). Returns: 10 deterministic test episodes every 10k "
+        "steps, mean of the last 5 evaluations (40k steps) up to the step.",
+        "",
+        "| library | update_after | mean Q at "
+        + " / ".join(f"{t // 1000}k" for t in marks)
+        + f" (per seed) | test return at 50k (per seed) | at {args.steps // 1000}k (per seed) | mean at "
+        f"{args.steps // 1000}k |",
+        "|---|---:|---|---|---|---:|",
+    ]
+    for lib, ua, _ in variants:
+        seeds = [runs[(lib, ua, s)] for s in args.seeds]
+        qs = (
+            "; ".join(" / ".join(q_at(q, t) for t in marks) for _, q in seeds)
+            if any(q for _, q in seeds)
+            else "not logged"
+        )
+        mid = ", ".join(f"{window(r, 50_000):.0f}" for r, _ in seeds)
+        end = [window(r, args.steps) for r, _ in seeds]
+        lines.append(
+            f"| {lib} | {ua:,} | {qs} | {mid} | {', '.join(f'{x:.0f}' for x in end)} | {statistics.mean(end):.0f} |"
+        )
+    lines += ["", f"![Q and return]({args.out.name}.png)", ""]
+    args.out.with_suffix(".md").write_text("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_q, ax_r) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
+    styles = {
+        ("rlmeta", 1000): ("C0", "-"),
+        ("rlmeta", 10_000): ("C0", "--"),
+        ("SB3", 1000): ("C1", "-"),
+        ("SB3", 10_000): ("C1", "--"),
+    }
+    for (lib, ua, s), (ret, q) in runs.items():
+        color, ls = styles[(lib, ua)]
+        label = f"{lib}, update_after {ua:,}" if s == args.seeds[0] else None
+        if q:
+            ts = sorted(t for t in q if t <= args.q_steps)
+            ax_q.plot(ts, [q[t] for t in ts], color=color, ls=ls, lw=1.2, label=label)
+        ts = sorted(ret)
+        ax_r.plot(ts, [ret[t] for t in ts], color=color, ls=ls, lw=1.2, alpha=0.8, label=label)
+    ax_q.set_xlabel("env steps")
+    ax_q.set_ylabel("critic's mean Q")
+    ax_q.set_title("mean Q (one line per seed)")
+    ax_r.set_xlabel("env steps")
+    ax_r.set_ylabel("test return (10 deterministic episodes)")
+    ax_r.set_title(f"DDPG {args.env}: test return (one line per seed)")
+    for ax in (ax_q, ax_r):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(args.out.with_suffix(".png"))
+    print(args.out.with_suffix(".md").read_text())
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -209,8 +318,20 @@ def main() -> None:
     g.add_argument("--rlmeta", type=Path, required=True, help="the suite's run folder (ALGO-ENV-sSEED inside)")
     g.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds to compare")
     g.add_argument("--out", type=Path, required=True, help="output path without suffix (.md, .csv, .png)")
+    q = sub.add_parser("protocol", help="DDPG with updates from step 1000 vs 10k, rlmeta and SB3: Q and return")
+    q.add_argument("--env", default="Hopper-v5", help="gymnasium id")
+    q.add_argument("--rlmeta-ua1000", type=Path, required=True, help="rlmeta runs, updates from step 1000")
+    q.add_argument("--rlmeta-ua10000", type=Path, required=True, help="rlmeta runs, updates from step 10k")
+    q.add_argument("--sb3-ua1000", type=Path, required=True, help="SB3 runs of `run --update-after 1000`")
+    q.add_argument("--sb3-ua10000", type=Path, required=True, help="SB3 runs of `run` (updates from 10k)")
+    q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds to compare")
+    q.add_argument("--steps", type=int, default=100_000, help="compare up to this step")
+    q.add_argument("--q-steps", type=int, default=40_000, help="the Q panel's last step")
+    q.add_argument("--out", type=Path, required=True, help="output path without suffix (.md, .csv, .png)")
     args = p.parse_args()
-    if args.cmd == "run":
+    if args.cmd == "protocol":
+        protocol(args)
+    elif args.cmd == "run":
         train_sb3(
             args.algo,
             args.env,
