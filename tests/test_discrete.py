@@ -267,3 +267,21 @@ def test_a_box2d_task_without_box2d_names_the_extra(monkeypatch):
         ConfigError, match=r"^env 'LunarLander-v3' needs Box2D and pygame: pip install 'rlmeta\[box2d\]'$"
     ):
         make_vec_env("LunarLander-v3", num_envs=1)
+
+
+def test_eval_runs_plays_the_checkpointed_greedy_policy(tmp_path):
+    """benchmarks/eval_runs.py: the run's final checkpoint acting by argmax on seeded envs: whole episodes,
+    the same numbers twice, the checkpoint's step in the row."""
+    from rlmeta.benchmarks import eval_runs
+
+    run = tmp_path / "ppo-cartpole"
+    assert (
+        main(["train", "ppo", "--preset", "classic", "--total-steps", "1024", "--run-dir", str(run), "--no-progress"])
+        == 0
+    )
+    a, b = eval_runs.evaluate_run(run, 3), eval_runs.evaluate_run(run, 3)
+    assert a == b and (a["algo"], a["env"], a["step"], a["episodes"]) == ("ppo", "CartPole-v1", 1024, 3)
+    assert 8 <= a["mean"] <= 500  # CartPole episodes last 8 to 500 steps, reward 1 per step
+    assert eval_runs.main([str(run), "--episodes", "3", "--out", str(tmp_path / "ev")]) == 0
+    rows = list(csv.DictReader((tmp_path / "ev.csv").open()))
+    assert len(rows) == 1 and float(rows[0]["mean"]) == pytest.approx(a["mean"])
