@@ -285,3 +285,29 @@ def test_eval_runs_plays_the_checkpointed_greedy_policy(tmp_path):
     assert eval_runs.main([str(run), "--episodes", "3", "--out", str(tmp_path / "ev")]) == 0
     rows = list(csv.DictReader((tmp_path / "ev.csv").open()))
     assert len(rows) == 1 and float(rows[0]["mean"]) == pytest.approx(a["mean"])
+
+
+def test_categorical_numpy_sampler_draws_the_actions_of_sample():
+    """The all-CPU collection path's sampler (numpy MLP, torch's multinomial draw) gives `sample`'s actions
+    and its log-probs within float tolerance, from the same generator state; a subclass with its own
+    `sample` keeps it (MultiCategoricalActor)."""
+    from rlmeta.core.networks import MultiCategoricalActor
+
+    pi = CategoricalActor(4, 3, (16, 16), ortho_init=True)
+    obs = torch.randn(64, 4, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(7)
+    with torch.no_grad():
+        a, logp = pi.sample(obs)
+    torch.manual_seed(7)
+    a2, logp2 = pi.numpy_sampler()(obs.numpy())
+    assert a2.dtype == np.float32 and a2.shape == (64, 1) and logp2.shape == (64,)
+    np.testing.assert_array_equal(a2, a.numpy())
+    np.testing.assert_allclose(logp2, logp.numpy(), rtol=1e-5, atol=1e-6)
+    multi = MultiCategoricalActor(4, (3, 2), (16,))
+    torch.manual_seed(3)
+    with torch.no_grad():
+        m, mlogp = multi.sample(obs)
+    torch.manual_seed(3)
+    m2, mlogp2 = multi.numpy_sampler()(obs.numpy())
+    np.testing.assert_array_equal(m2, m.numpy())
+    np.testing.assert_array_equal(mlogp2, mlogp.numpy())

@@ -337,6 +337,26 @@ class CategoricalActor(nn.Module):
         a = torch.multinomial(torch.softmax(logits, -1), 1)  # [B, 1]
         return a.float(), categorical_log_prob(logits, a.squeeze(-1))
 
+    def numpy_sampler(self) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """`sample` with numpy in and out for the all-CPU collection loop (obs [N, obs_dim] float32 ->
+        action [N, 1] float index, log_prob [N]): the logits MLP in numpy (numpy_forward), the draw by
+        torch.multinomial from torch's generator as in `sample`, so the actions are `sample`'s and the
+        log-probs equal within float tolerance. Falls back to `sample` wrapped in conversions where that
+        is not known to hold: an encoder, a layer numpy_forward does not know, forward hooks, or a
+        subclass with a `sample` of its own (a subclass's sampling is never bypassed)."""
+        logits_fn = numpy_forward(self.logits) if self.encoder is None else None
+        if logits_fn is None or type(self).sample is not CategoricalActor.sample:
+            return lambda obs: tuple(x.detach().numpy() for x in self.sample(torch.from_numpy(obs)))
+
+        def sample(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            z = logits_fn(obs)  # [N, A]
+            z = z - z.max(-1, keepdims=True)
+            log_probs = z - np.log(np.exp(z).sum(-1, keepdims=True))  # [N, A], log-softmax
+            a = torch.multinomial(torch.from_numpy(np.exp(log_probs)), 1).numpy()  # [N, 1]
+            return a.astype(np.float32), np.take_along_axis(log_probs, a, -1)[:, 0]
+
+        return sample
+
     def log_prob_entropy(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """act [B, 1] -> log_prob [B], entropy [B]"""
         logits = self(obs)
