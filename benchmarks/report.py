@@ -529,6 +529,8 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
     for algo, color in algo_color.items():
         ref = reference(algo, drawn[0].env) if with_reference else None
         if ref is not None and not ref.spinning_up:  # one published number: a point with its std
+            if ref.steps[0] > x_max * 1.05:  # (a 10M figure next to a 1M run would squash the curves)
+                continue
             ax.errorbar(
                 ref.steps,
                 ref.mean,

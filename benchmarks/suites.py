@@ -222,12 +222,14 @@ def load_suite(name_or_path: str) -> Suite:
             raise ConfigError(f"suite file {path}: missing '{key}'")
     from rlmeta.app.registry import ALGOS
     from rlmeta.envs import check_env_id
+    from rlmeta.envs.atari import is_atari
 
     for algo in data["algos"]:
         if algo not in ALGOS:
             raise ConfigError(f"suite file {path}: unknown algo '{algo}'; available: {', '.join(ALGOS)}")
     for env in data["envs"]:
-        check_env_id(env)
+        if not is_atari(env):  # Atari ids go to ALE's own vector env, not gymnasium's registry
+            check_env_id(env)
     stray = set(data.get("default_envs") or []) - set(data["envs"])
     if stray:
         raise ConfigError(f"suite file {path}: default_envs {sorted(stray)} are not among its envs")

@@ -561,3 +561,15 @@ def test_seeds_that_log_at_different_steps_are_averaged_step_by_step():
     assert c.at(1024) == (pytest.approx((1 + 100) / 2), pytest.approx(49.5))
     assert c.at(4608)[0] == pytest.approx((8 + 107) / 2)
     assert c.at(5120)[0] == pytest.approx((9 + 109) / 2)
+
+
+def test_atari_suite_runs_the_atari_preset_and_draws_the_published_point_only_where_runs_reach_it(tmp_path: Path):
+    suite = load_suite("atari")
+    specs = suite.specs("1m", 2, Path("out"))
+    assert [(s.algo, s.env, s.seed, s.total_steps) for s in specs] == [
+        ("ppo", "BreakoutNoFrameskip-v4", 0, 1_000_000),
+        ("ppo", "BreakoutNoFrameskip-v4", 1, 1_000_000),
+    ]
+    assert specs[0].argv()[:4] == ["train", "ppo", "--preset", "atari"]
+    ref = report.reference("ppo", "BreakoutNoFrameskip-v4")
+    assert ref.at(10_000_000) == (414.66, 28.09) and all(math.isnan(v) for v in ref.at(1_000_000))
