@@ -553,9 +553,11 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
                 label=f"{algo} (Spinning Up {ref.source})",
             )
     env = curves[0].env if curves else ""
-    refs = [reference(a, env) for a in algo_color] if with_reference else []
-    versus = "Spinning Up (dashed)" if all(r is None or r.spinning_up for r in refs) else "published (points)"
-    ax.set_title(title or f"{env}: rlmeta (solid, mean +- std) vs {versus}")
+    refs = [r for r in (reference(a, env) for a in algo_color) if r is not None] if with_reference else []
+    versus = ""
+    if refs:
+        versus = " vs Spinning Up (dashed)" if all(r.spinning_up for r in refs) else " vs published (points)"
+    ax.set_title(title or f"{env}: rlmeta (solid, mean +- std){versus}")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("average episode return")
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
