@@ -200,8 +200,8 @@ class PlotArgs:
     """progress.csv column to plot (default: the protocol metric: charts/episodic_return for on-policy, charts/test_return for off-policy agents)."""
     smooth: int = report.SMOOTH
     """Smoothing window in logged points (1: none)."""
-    no_reference: bool = False
-    """Do not overlay the reference curves (Spinning Up's, CleanRL's published points)."""
+    reference: bool = True
+    """Overlay the reference curves (Spinning Up's, CleanRL's published points); --no-reference leaves them out."""
 
 
 def cmd_plot(argv: list[str]) -> int:
@@ -219,7 +219,7 @@ def cmd_plot(argv: list[str]) -> int:
         raise ConfigError(f"--smooth must be >= 1 (1: no smoothing), got {args.smooth}")
     runs = _load(list(args.runs), args.metric)
     curves = report.group_curves(runs, args.metric, args.smooth)
-    for path in report.plot_all(curves, args.out, with_reference=not args.no_reference):
+    for path in report.plot_all(curves, args.out, with_reference=args.reference):
         print(path)
     return 0
 
