@@ -30,15 +30,11 @@ import re
 
 import numpy as np
 
+from rlmeta.core.env_ids import ATARI_V4, ATARI_V5, is_atari
 from rlmeta.core.errors import ConfigError
 
-_V4 = re.compile(r"^(?P<game>[A-Za-z]+)NoFrameskip-v4$")
-_V5 = re.compile(r"^ALE/(?P<game>[A-Za-z]+)-v5$")
-
-
-def is_atari(env_id: str) -> bool:
-    """True for the ids this backend takes: `<Game>NoFrameskip-v4` and `ALE/<Game>-v5`."""
-    return bool(_V4.match(env_id) or _V5.match(env_id))
+# the id forms live in the core layer (a config sizes an Atari run before rlmeta.envs is imported)
+_V4, _V5 = ATARI_V4, ATARI_V5
 
 
 def game_settings(env_id: str) -> tuple[str, float]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Optional
 
+from rlmeta.core.env_ids import is_atari
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.fileio import write_text_atomic
 from rlmeta.core.memory import MAX_THREADS, check_fits
@@ -256,11 +257,7 @@ class RunConfig(ConfigBase):
         """A lower bound of the bytes a run holds, by part, before the env's sizes are known (one
         observation and action dimension assumed): simulators at about 100 KB each on the CPU backends."""
         # an Atari emulator with its frame stacks: about 1 MB; a MuJoCo MjData: about 100 kB
-        per_env = (
-            4 * 1024
-            if self.env_backend == "warp"
-            else (1024 * 1024 if "NoFrameskip" in self.env or self.env.startswith("ALE/") else 100 * 1024)
-        )
+        per_env = 4 * 1024 if self.env_backend == "warp" else (1024 * 1024 if is_atari(self.env) else 100 * 1024)
         return {"environments": self.num_envs * per_env}
 
     @classmethod
