@@ -554,6 +554,7 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
             )
     env = curves[0].env if curves else ""
     refs = [r for r in (reference(a, env) for a in algo_color) if r is not None] if with_reference else []
+    refs = [r for r in refs if r.spinning_up or r.steps[0] <= x_max * 1.05]  # the ones drawn
     versus = ""
     if refs:
         versus = " vs Spinning Up (dashed)" if all(r.spinning_up for r in refs) else " vs published (points)"
