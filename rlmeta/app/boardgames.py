@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from rlmeta.agents.alphazero.players import Player
 
 DEFAULT_PONS = str(Path(__file__).resolve().parents[2] / "benchmarks" / "reference" / "connect4")
-GAMES_HELP = "tictactoe, connect4, othello, gomoku or go9"
 # The built-in games' names, known without importing rlmeta.envs.board (and torch) so that a misspelt
 # game is answered at once; tests/test_cli_errors.py checks they equal rlmeta.envs.board.GAMES.
 GAME_NAMES = ("tictactoe", "connect4", "othello", "gomoku", "go9")

@@ -146,7 +146,11 @@ def _missing_positionals(Config, args: list[str]) -> list[str]:
 
     import tyro
 
-    required = [f.name.upper() for f in dataclasses.fields(Config) if f.default is tyro.MISSING and "--" not in f.name]
+    required = [
+        f.name.upper()
+        for f in dataclasses.fields(Config)
+        if f.default is tyro.MISSING and "Positional" in str(f.type)  # (the annotations are strings here)
+    ]
     given = 0
     for a in args:
         if a.startswith("-"):
