@@ -33,6 +33,7 @@ from rlmeta.core.errors import ConfigError
 
 REFERENCE_DIR = Path(__file__).parent / "reference" / "spinningup"
 CLEANRL_DIR = Path(__file__).parent / "reference" / "cleanrl"
+SPINNING_UP_SOURCES = ("PyTorch", "TF1")  # Reference.source of Spinning Up's curves (others: one published point)
 ON_POLICY = ("vpg", "trpo", "ppo")
 MILESTONES = (500_000, 1_000_000, 3_000_000)
 SMOOTH = 11
@@ -355,7 +356,7 @@ class Reference:
 
     @property
     def spinning_up(self) -> bool:
-        return self.source in ("PyTorch", "TF1")
+        return self.source in SPINNING_UP_SOURCES
 
 
 def reference(algo: str, env: str) -> Reference | None:
@@ -473,7 +474,7 @@ def summary_markdown(
         "",
     ]
     rows = summary_rows(curves, milestones)
-    if any(r["ref_source"] not in ("", "PyTorch", "TF1") for r in rows):
+    if any(r["ref_source"] and r["ref_source"] not in SPINNING_UP_SOURCES for r in rows):
         lines += [
             "Classic control: the reference is CleanRL's published final return at 500k steps (one "
             "number, not a curve: benchmarks/reference/cleanrl/README.md), compared at that step only.",
@@ -526,11 +527,13 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
         )
         algo_color.setdefault(c.algo, line.get_color())
         ax.fill_between(c.steps, c.mean - c.std, c.mean + c.std, color=line.get_color(), alpha=0.2, lw=0)
+    drawn_refs: list[Reference] = []
     for algo, color in algo_color.items():
         ref = reference(algo, drawn[0].env) if with_reference else None
-        if ref is not None and not ref.spinning_up:  # one published number: a point with its std
-            if ref.steps[0] > x_max * 1.05:  # (a 10M figure next to a 1M run would squash the curves)
-                continue
+        if ref is None or (not ref.spinning_up and ref.steps[0] > x_max * 1.05):
+            continue  # (a published 10M figure next to a 1M run would squash the curves)
+        drawn_refs.append(ref)
+        if not ref.spinning_up:  # one published number: a point with its std
             ax.errorbar(
                 ref.steps,
                 ref.mean,
@@ -542,7 +545,7 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
                 ls="none",
                 label=f"{algo} ({ref.source}, published)",
             )
-        elif ref is not None:
+        else:
             keep = ref.steps <= x_max * 1.02
             ax.plot(
                 ref.steps[keep],
@@ -553,11 +556,9 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
                 label=f"{algo} (Spinning Up {ref.source})",
             )
     env = curves[0].env if curves else ""
-    refs = [r for r in (reference(a, env) for a in algo_color) if r is not None] if with_reference else []
-    refs = [r for r in refs if r.spinning_up or r.steps[0] <= x_max * 1.05]  # the ones drawn
     versus = ""
-    if refs:
-        versus = " vs Spinning Up (dashed)" if all(r.spinning_up for r in refs) else " vs published (points)"
+    if drawn_refs:
+        versus = " vs Spinning Up (dashed)" if all(r.spinning_up for r in drawn_refs) else " vs published (points)"
     ax.set_title(title or f"{env}: rlmeta (solid, mean +- std){versus}")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("average episode return")
