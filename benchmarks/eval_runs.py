@@ -28,28 +28,19 @@ EVAL_SEED = 10_000  # the off-policy agents' test envs start here too: seeds tra
 
 def evaluate_run(run_dir: Path, episodes: int) -> dict:
     """-> algo, env, seed, step, episodes, mean, std of `episodes` deterministic episodes of run_dir's policy."""
-    from rlmeta.app.registry import get_agent
-    from rlmeta.app.runner import CHECKPOINT, build_agent
-    from rlmeta.core.checkpoint import load_checkpoint
-    from rlmeta.core.config import load_config_dict
+    from rlmeta.app.render import load_trained
     from rlmeta.core.evaluation import evaluate
     from rlmeta.envs import make_vec_env
 
-    saved = load_config_dict(run_dir / "config.json")
-    algo = saved.pop("algo")
-    ckpt = load_checkpoint(run_dir / CHECKPOINT)
-    cfg = get_agent(algo, named_in=f"{run_dir}/config.json").Config.from_dict(saved)
-    agent = build_agent(algo, cfg.replace(device="cpu", resume=None, wandb="disabled", num_envs=1))
+    agent, cfg, ckpt = load_trained(run_dir, device="cpu", num_envs=1)
     try:
-        agent.load_state_dict(ckpt["agent"])
-        agent.envs.obs_rms.load_state_dict(ckpt["env"]["obs_rms"])
         envs = make_vec_env(cfg.env, num_envs=min(episodes, 10), seed=EVAL_SEED + 100 * cfg.seed)
         res = evaluate(lambda o: agent.act(o, True), envs, episodes=episodes, obs_stats_from=agent.envs)
         envs.close()
     finally:
         agent.envs.close()
     return {
-        "algo": algo,
+        "algo": ckpt["algo"],
         "env": cfg.env,
         "seed": cfg.seed,
         "step": ckpt["global_step"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 import numpy as np
 import tyro
@@ -19,6 +19,33 @@ from rlmeta.core.recording import EpisodeRecorder, require_video, write_gif, wri
 
 
 # --------------------------------------------------------------------------- rlmeta render
+def load_trained(run_dir: Path, agent: str | None = None, **overrides: Any) -> tuple[Any, Any, dict]:
+    """The agent of run_dir with its checkpointed weights and observation statistics (not its envs'
+    simulator state), built from its config.json with `overrides` (e.g. device="cpu"), W&B off.
+    -> (agent, config, checkpoint). `agent`: the run's `module:Class` when it was trained as one; rlmeta
+    imports a module only when it is named here, never because a run dir's files name it."""
+    from rlmeta.app.runner import CHECKPOINT, build_agent
+    from rlmeta.core.checkpoint import load_checkpoint
+
+    saved = load_config_dict(run_dir / "config.json")
+    algo = saved.pop("algo", None)
+    if algo is None:
+        raise ConfigError(f"{run_dir}/config.json names no algo")
+    ckpt = load_checkpoint(run_dir / CHECKPOINT)
+    if agent is not None and agent != algo:
+        raise ConfigError(f"{run_dir} is a {algo} run, not {agent}")
+    agent_cls = get_agent(algo, named_in=None if agent else f"{run_dir}/config.json")
+    cfg = agent_cls.Config.from_dict(saved).replace(resume=None, wandb="disabled", **overrides)
+    trained = build_agent(algo, cfg)
+    try:
+        trained.load_state_dict(ckpt["agent"])
+        trained.envs.obs_rms.load_state_dict(ckpt["env"]["obs_rms"])
+    except BaseException:
+        trained.envs.close()
+        raise
+    return trained, cfg, ckpt
+
+
 def render_run(
     run_dir: str | Path,
     episodes: int = 1,
@@ -38,26 +65,11 @@ def render_run(
 
     # torch and the agents: imported once the command line is known good (`rlmeta render` answers a
     # bad call at once)
-    from rlmeta.app.runner import CHECKPOINT, build_agent
-    from rlmeta.core.checkpoint import load_checkpoint
     from rlmeta.envs.atari import recording_env
 
     run_dir = Path(run_dir)
-    saved = load_config_dict(run_dir / "config.json")
-    algo = saved.pop("algo", None)
-    if algo is None:
-        raise ConfigError(f"{run_dir}/config.json names no algo")
-    ckpt = load_checkpoint(run_dir / CHECKPOINT)
-    if agent is not None and agent != algo:
-        raise ConfigError(f"{run_dir} is a {algo} run, not {agent}")
-    # a module:Class named only inside the run's files is never imported (it would run its code)
-    agent_cls = get_agent(algo, named_in=None if agent else f"{run_dir}/config.json")
-    cfg = agent_cls.Config.from_dict(saved).replace(device=device, resume=None, wandb="disabled")
-    trained = build_agent(algo, cfg)
+    trained, cfg, ckpt = load_trained(run_dir, agent, device=device)
     try:
-        trained.load_state_dict(ckpt["agent"])
-        # only the observation statistics are needed (not the backend's simulator state)
-        trained.envs.obs_rms.load_state_dict(ckpt["env"]["obs_rms"])
         rec = EpisodeRecorder(
             cfg.env, seed=cfg.seed + 3_000_017 if seed is None else seed, size=size, make_env=recording_env(cfg.env)
         )
