@@ -118,14 +118,21 @@ def train_sb3(
     f.close()
 
 
-def read(path: Path) -> dict[int, float]:
+def read_column(path: Path, column: str = "charts/test_return") -> dict[int, float]:
+    """{global_step: value} of one progress.csv column, rows where it is set."""
     rows = list(csv.DictReader(path.read_text().splitlines()))
-    return {int(float(r["global_step"])): float(r["charts/test_return"]) for r in rows if r.get("charts/test_return")}
+    return {int(float(r["global_step"])): float(r[column]) for r in rows if r.get(column)}
+
+
+def window(d: dict[int, float], t: int) -> float:
+    """Mean of the test returns of the last 5 evaluations (40k steps) up to step t (NaN: none)."""
+    vals = [d[k] for k in range(t - 40_000, t + 1, 10_000) if k in d]
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def report(args: argparse.Namespace) -> None:
-    sb3 = {s: read(args.sb3 / f"{args.algo}-{args.env}-s{s}" / "progress.csv") for s in args.seeds}
-    ours = {s: read(args.rlmeta / f"{args.algo}-{args.env}-s{s}" / "progress.csv") for s in args.seeds}
+    sb3 = {s: read_column(args.sb3 / f"{args.algo}-{args.env}-s{s}" / "progress.csv") for s in args.seeds}
+    ours = {s: read_column(args.rlmeta / f"{args.algo}-{args.env}-s{s}" / "progress.csv") for s in args.seeds}
     last = min(max(d) for d in sb3.values())
     steps = list(range(10_000, last + 1, 10_000))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -137,10 +144,6 @@ def report(args: argparse.Namespace) -> None:
                 for t in steps:
                     if t in d:
                         w.writerow([name, s, t, f"{d[t]:.2f}"])
-
-    def window(d: dict[int, float], t: int) -> float:  # mean of the test returns of the last 50k steps up to t
-        vals = [d[k] for k in range(t - 40_000, t + 1, 10_000) if k in d]
-        return float(np.mean(vals))
 
     marks = [t for t in (100_000, 150_000, 200_000, 250_000, 300_000) if t <= last]
     lines = [
@@ -186,12 +189,6 @@ def report(args: argparse.Namespace) -> None:
     print(args.out.with_suffix(".md").read_text())
 
 
-def read_column(path: Path, column: str) -> dict[int, float]:
-    """{global_step: value} of one progress.csv column, rows where it is set."""
-    rows = list(csv.DictReader(path.read_text().splitlines()))
-    return {int(float(r["global_step"])): float(r[column]) for r in rows if r.get(column)}
-
-
 def protocol(args: argparse.Namespace) -> None:
     """When DDPG's updates start: rlmeta and SB3, each with updates from step 1000 (Spinning Up) and from
     step 10k (SB3's learning_starts), random actions until 10k in all four: the critic's mean Q and the
@@ -219,10 +216,6 @@ def protocol(args: argparse.Namespace) -> None:
 
     def q_at(q: dict[int, float], t: int) -> str:
         return f"{q[t]:.0f}" if t in q else "-"
-
-    def window(d: dict[int, float], t: int) -> float:  # mean of the last 5 evaluations up to t
-        vals = [d[k] for k in range(t - 40_000, t + 1, 10_000) if k in d]
-        return float(np.mean(vals)) if vals else float("nan")
 
     marks = (10_000, 20_000, 30_000)
     lines = [
