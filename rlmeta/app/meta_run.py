@@ -109,6 +109,9 @@ class MetaRunSession(RunSession):
     def notes(self, ckpt: dict | None) -> None:
         pass
 
+    def make_recorder(self) -> None:  # meta-training records no videos
+        return None
+
     def make_logger(self, resume_step: int | None) -> Logger:
         cfg = self.cfg
         return Logger(

@@ -348,6 +348,15 @@ class RunSession:
                 file=sys.stderr,
             )
 
+    def make_recorder(self) -> EpisodeRecorder | None:
+        """The recorder of --capture-video's episodes (None without it)."""
+        cfg = self.cfg
+        if not cfg.capture_video:
+            return None
+        return EpisodeRecorder(
+            cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size, make_env=recording_env(cfg.env)
+        )
+
     def make_logger(self, resume_step: int | None) -> Logger:
         cfg = self.cfg
         return Logger(
@@ -382,12 +391,7 @@ class RunSession:
         if ckpt is not None:
             self.check_checkpoint(ckpt)
 
-        if getattr(
-            cfg, "capture_video", False
-        ):  # before any file is written: a machine that cannot render fails in one line
-            self.recorder = EpisodeRecorder(
-                cfg.env, seed=cfg.seed + VIDEO_SEED_OFFSET, size=cfg.video_size, make_env=recording_env(cfg.env)
-            )
+        self.recorder = self.make_recorder()  # before any file is written: a machine that cannot render fails here
         try:
             self.agent = agent = self.build()
         except BaseException:
