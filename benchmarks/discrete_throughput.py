@@ -38,17 +38,26 @@ CASES = {
 }
 
 
-class RlmetaPPO(AgentTimer):
-    """rlmeta PPO with the classic (CartPole) or atari preset, built once."""
+# the rlmeta variants timed against SB3: name -> config changes, and whether the case has images (a bf16
+# encoder only changes pixel tasks)
+VARIANTS = {
+    "rlmeta": ({}, False),
+    "rlmeta --compile": ({"compile": True}, False),
+    "rlmeta --encoder-precision bf16": ({"encoder_precision": "bf16"}, True),
+}
 
-    def __init__(self, env_id: str, num_envs: int, num_steps: int, compile: bool = False):
+
+class RlmetaPPO(AgentTimer):
+    """rlmeta PPO with the classic (CartPole) or atari preset and `changes` on top, built once."""
+
+    def __init__(self, env_id: str, num_envs: int, num_steps: int, **changes):
         from rlmeta.agents.onpolicy.ppo import PPOConfig
 
         preset = "atari" if env_id == ATARI else "classic"
         super().__init__(
             "ppo",
             PPOConfig.presets()[preset].replace(
-                env=env_id, num_envs=num_envs, num_steps=num_steps, total_steps=10**12, progress=False, compile=compile
+                env=env_id, num_envs=num_envs, num_steps=num_steps, total_steps=10**12, progress=False, **changes
             ),
         )
         self.batch = num_envs * num_steps
@@ -117,11 +126,12 @@ class SB3PPO:
 
 
 def side_by_side(env_id: str, num_envs: int, num_steps: int, rounds: int, iterations: int) -> dict[str, list[float]]:
-    runners = {
-        "rlmeta": RlmetaPPO(env_id, num_envs, num_steps),
-        "rlmeta --compile": RlmetaPPO(env_id, num_envs, num_steps, compile=True),
-        "SB3": SB3PPO(env_id, num_envs, num_steps),
+    runners: dict[str, RlmetaPPO | SB3PPO] = {
+        name: RlmetaPPO(env_id, num_envs, num_steps, **changes)
+        for name, (changes, images_only) in VARIANTS.items()
+        if env_id == ATARI or not images_only
     }
+    runners["SB3"] = SB3PPO(env_id, num_envs, num_steps)
     try:
         for runner in runners.values():
             runner.block(1)  # warm-up
@@ -159,20 +169,11 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "discrete_throughput.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "case",
-                "round",
-                "rlmeta_env_steps_per_s",
-                "rlmeta_compile_env_steps_per_s",
-                "sb3_env_steps_per_s",
-                "ratio",
-                "ratio_compile",
-            ]
-        )
+        w.writerow(["case", "round", "runner", "env_steps_per_s", "ratio_to_sb3"])
         for label, sps in results.items():
-            for r, (a, c, b) in enumerate(zip(sps["rlmeta"], sps["rlmeta --compile"], sps["SB3"])):
-                w.writerow([label, r, f"{a:.1f}", f"{c:.1f}", f"{b:.1f}", f"{a / b:.3f}", f"{c / b:.3f}"])
+            for name, values in sps.items():
+                for r, (a, b) in enumerate(zip(values, sps["SB3"])):
+                    w.writerow([label, r, name, f"{a:.1f}", f"{a / b:.3f}"])
     cmd = "python benchmarks/discrete_throughput.py " + " ".join(sys.argv[1:])
     lines = [
         "# PPO throughput on discrete tasks: rlmeta vs Stable-Baselines3",
@@ -192,21 +193,26 @@ def main() -> None:
         "shared by policy and value, 4 epochs x 4 minibatches, lr 2.5e-4, clip 0.1, entropy 0.01; no-op reset, "
         "frame skip 4 with max-pool, 84x84 grayscale, 4-frame stack, episodic life, reward clipping).",
         "",
-        "The rlmeta columns: its default update and `--compile` (each minibatch's forward and backward and the Adam "
-        "steps as torch.compile'd graphs; compilation happens in the warm-up iteration, outside the timed rounds).",
+        "The rlmeta variants: its default update; `--compile` (each minibatch's forward and backward and the Adam "
+        "steps as torch.compile'd graphs; compilation happens in the warm-up iteration, outside the timed rounds); "
+        "`--encoder-precision bf16` on Breakout (the Nature CNN's convolutions and linear layer under bfloat16 "
+        "autocast, everything else float32; SB3 has no such option and runs float32). Each cell: median env-steps/s, "
+        "then the median per-round ratio to SB3 (min-max).",
         "",
-        "| case | rlmeta | rlmeta --compile | SB3 | rlmeta / SB3 per round: median (min-max) "
-        "| --compile / SB3 per round: median (min-max) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| case | " + " | ".join(VARIANTS) + " | SB3 |",
+        "|---|" + "---:|" * (len(VARIANTS) + 1),
     ]
     for label, sps in results.items():
-        r = [a / b for a, b in zip(sps["rlmeta"], sps["SB3"])]
-        rc = [a / b for a, b in zip(sps["rlmeta --compile"], sps["SB3"])]
-        lines.append(
-            f"| {label} | {statistics.median(sps['rlmeta']):,.0f} | {statistics.median(sps['rlmeta --compile']):,.0f} | "
-            f"{statistics.median(sps['SB3']):,.0f} | **{statistics.median(r):.2f}x** ({min(r):.2f}-{max(r):.2f}) | "
-            f"**{statistics.median(rc):.2f}x** ({min(rc):.2f}-{max(rc):.2f}) |"
-        )
+        cells = []
+        for name in VARIANTS:
+            if name not in sps:
+                cells.append("n.a.")
+                continue
+            r = [a / b for a, b in zip(sps[name], sps["SB3"])]
+            cells.append(
+                f"{statistics.median(sps[name]):,.0f}: **{statistics.median(r):.2f}x** ({min(r):.2f}-{max(r):.2f})"
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {statistics.median(sps['SB3']):,.0f} |")
     lines += ["", "![throughput](discrete_throughput.png)", ""]
     (args.out / "discrete_throughput.md").write_text("\n".join(lines))
 
@@ -218,11 +224,15 @@ def main() -> None:
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
     labels = list(results)
     x = range(len(labels))
-    for k, (name, color) in enumerate((("rlmeta", "C0"), ("rlmeta --compile", "C2"), ("SB3", "C1"))):
-        med = [statistics.median(results[lbl][name]) for lbl in labels]
-        ax.bar([i + (k - 1) * 0.27 for i in x], med, 0.27, label=name, color=color)
-        for i, lbl in enumerate(labels):
-            ax.plot([i + (k - 1) * 0.27] * len(results[lbl][name]), results[lbl][name], "k.", ms=3)
+    names = [*VARIANTS, "SB3"]
+    width = 0.8 / len(names)
+    for k, name in enumerate(names):
+        at = [(i, lbl) for i, lbl in enumerate(labels) if name in results[lbl]]
+        offset = (k - (len(names) - 1) / 2) * width
+        med = [statistics.median(results[lbl][name]) for _, lbl in at]
+        ax.bar([i + offset for i, _ in at], med, width, label=name, color=f"C{k}")
+        for i, lbl in at:
+            ax.plot([i + offset] * len(results[lbl][name]), results[lbl][name], "k.", ms=3)
     ax.set_xticks(list(x), labels, fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("env-steps/s (collect + update)")

@@ -1,6 +1,6 @@
 """Atari through ALE's native vector env (real ROMs from ale-py): frame stacks, episodic-life and
 reward-clipping bookkeeping checked against ALE's own life-loss and clipping signals, true episode
-returns, the Nature CNN, PPO's shared encoder and uint8 rollout storage, and one-line errors."""
+returns, the Nature CNN (float32 and bfloat16), PPO's shared encoder and uint8 rollout storage, and one-line errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 pytest.importorskip("ale_py", reason="the atari extra (ale-py) is not installed")
 
@@ -123,9 +124,41 @@ def test_nature_cnn_shapes_scaling_and_channels_last():
         NatureCNN((4, 20, 20))
 
 
-def test_ppo_atari_shares_the_encoder_and_stores_uint8(tmp_path):
+def test_nature_cnn_in_bfloat16_equals_a_hand_written_bfloat16_forward_and_keeps_float32_outside():
     torch.manual_seed(0)
-    cfg = PPOConfig.presets()["atari"]
+    enc = NatureCNN((4, 84, 84), uint8=True)
+    bf = NatureCNN((4, 84, 84), uint8=True, precision="bf16")
+    bf.load_state_dict(enc.state_dict())
+    x = torch.randint(0, 256, (8, 4, 84, 84), dtype=torch.uint8)
+    # every pixel value scaled in bfloat16 rounds as the float32 scaling cast to bfloat16 does
+    v = torch.arange(256, dtype=torch.uint8)
+    assert torch.equal(v.to(torch.bfloat16).div_(255.0), (v.float() / 255.0).bfloat16())
+    # the same layers by hand: bfloat16 inputs and weights, float32 features out
+    h = (x.float() / 255.0).bfloat16()
+    for conv in (enc.convs[0], enc.convs[2], enc.convs[4]):
+        h = torch.relu(F.conv2d(h, conv.weight.bfloat16(), conv.bias.bfloat16(), conv.stride))
+    expect = torch.relu(F.linear(h.flatten(1), enc.fc.weight.bfloat16(), enc.fc.bias.bfloat16())).float()
+    out = bf(x)
+    assert out.dtype == torch.float32 and torch.equal(out, expect)
+    # 8 significant bits: within a few percent of the float32 features, not equal to them
+    ref = enc(x).detach()
+    err = float((out.detach() - ref).abs().max() / ref.abs().max())
+    assert 0 < err < 0.05
+    # weights and gradients stay float32, and point where the float32 gradients point
+    w = torch.randn(512)
+    (enc(x) @ w).sum().backward()
+    (bf(x) @ w).sum().backward()
+    for p32, p16 in zip(enc.parameters(), bf.parameters()):
+        assert p16.dtype == p16.grad.dtype == torch.float32
+        assert F.cosine_similarity(p32.grad.flatten(), p16.grad.flatten(), dim=0) > 0.99
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        NatureCNN((4, 84, 84), precision="fp16")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_ppo_atari_shares_the_encoder_and_stores_uint8(tmp_path, precision):
+    torch.manual_seed(0)
+    cfg = PPOConfig.presets()["atari"].replace(encoder_precision=precision)
     cfg.num_envs, cfg.num_steps, cfg.num_minibatches, cfg.update_epochs = 2, 16, 2, 1
     cfg.total_steps, cfg.run_dir = 64, str(tmp_path)
     envs = make_vec_env(cfg.env, cfg.num_envs, seed=0)
@@ -138,6 +171,7 @@ def test_ppo_atari_shares_the_encoder_and_stores_uint8(tmp_path):
     head = agent.critic.v[0].weight.detach().clone()
     metrics = agent.iteration()
     assert agent.global_step == 32 and np.isfinite(metrics["losses/value_loss"])
+    assert agent.actor.encoder.precision == precision and agent.collector.buffer.logprobs.dtype == torch.float32
     assert all(not torch.equal(b, p) for b, p in zip(before, agent.actor.encoder.parameters()))
     assert not torch.equal(head, agent.critic.v[0].weight)
     # the value loss's gradient reaches the shared encoder (with the policy switched off)

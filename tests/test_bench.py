@@ -571,5 +571,13 @@ def test_atari_suite_runs_the_atari_preset_and_draws_the_published_point_only_wh
         ("ppo", "BreakoutNoFrameskip-v4", 1, 1_000_000),
     ]
     assert specs[0].argv()[:4] == ["train", "ppo", "--preset", "atari"]
+    # its bfloat16 twin differs in the encoder's precision only, and each run's config says so
+    bf16 = load_suite("atari-bf16").specs("1m", 2, Path("out"))
+    assert [(s.algo, s.env, s.seed, s.total_steps) for s in bf16] == [
+        (s.algo, s.env, s.seed, s.total_steps) for s in specs
+    ]
+    argv = bf16[0].argv()
+    assert argv[:4] == ["train", "ppo", "--preset", "atari"] and "--encoder-precision" not in specs[0].argv()
+    assert argv[argv.index("--encoder-precision") + 1] == "bf16"
     ref = report.reference("ppo", "BreakoutNoFrameskip-v4")
     assert ref.at(10_000_000) == (414.66, 28.09) and all(math.isnan(v) for v in ref.at(1_000_000))

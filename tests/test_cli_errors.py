@@ -53,6 +53,7 @@ MALFORMED = [
     ("train ppo --actor-lr nan", "--actor-lr"),
     ("train ppo --gamma 2", "--gamma: invalid value"),
     ("train ppo --video-size 1", "--video-size must be >= 16"),
+    ("train ppo --encoder-precision fp16", "--encoder-precision must be fp32 or bf16, got 'fp16'"),
     # preset files
     ("train ppo --preset nope", "unknown preset 'nope'"),
     ("train ppo --preset {d}/missing.yaml", "does not exist"),
