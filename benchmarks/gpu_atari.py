@@ -10,6 +10,7 @@ annealing over --total-steps. Pixels reach the GPU as uint8, once per step, and 
 
 On a GPU machine (ale-py installed; within one 10-minute call):
     python benchmarks/gpu_atari.py --out benchmarks/results/gpu_atari
+    python benchmarks/gpu_atari.py --encoder-precision bf16 --out benchmarks/results/gpu_atari_bf16
 Tiny, on a CPU (the test suite runs this):
     python benchmarks/gpu_atari.py --device cpu --num-envs 2 --num-steps 16 --max-iters 2 --out /tmp/gpu_atari
 
@@ -49,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-iters", type=int, default=0, help="stop after this many iterations (0: no limit)")
     p.add_argument("--seed", type=int, default=0, help="seed of the agent and the emulators")
     p.add_argument("--compile", action="store_true", help="the update through torch.compile / CUDA graphs")
+    p.add_argument(
+        "--encoder-precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="compute dtype of the Nature CNN (bf16: autocast, the rest float32; see the atari-bf16 suite)",
+    )
     args = p.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -68,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         total_steps=args.total_steps,
         seed=args.seed,
         compile=args.compile,
+        encoder_precision=args.encoder_precision,
         progress=False,
         torch_threads=0,
     )
@@ -120,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `{cmd}`  ",
         f"Machine: {machine_line()}  ",
         f"Measured: {time.strftime('%Y-%m-%d')}. `atari` preset with {args.num_envs} envs x {args.num_steps} steps, "
-        f"device {args.device}{', --compile' if args.compile else ''}, seed {args.seed}. Return: the mean true "
+        f"device {args.device}{', --compile' if args.compile else ''}, encoder {args.encoder_precision}, "
+        f"seed {args.seed}. Return: the mean true "
         "(unclipped, whole-game) return of the training episodes that ended in an iteration, averaged over the "
         "last 10 iterations.",
         "",
