@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlmeta.benchmarks.compare_summaries import compare
+from rlmeta.benchmarks.compare_summaries import compare, plot
 
 HEAD = "| algo | env | step | rlmeta (mean +- std) | seeds | Spinning Up | ratio | wall time | SPS |\n|---|---|---:|\n"
 
@@ -26,3 +26,15 @@ def test_compare_joins_rows_and_applies_the_spread_rule(tmp_path):
     with pytest.raises(SystemExit):
         (tmp_path / "empty.md").write_text("no table")
         compare(tmp_path / "empty.md", new, "a", "b")
+
+
+def test_plot_draws_both_sides_from_their_csvs(tmp_path):
+    head = "algo,env,step,mean,std,seeds\n"
+    (tmp_path / "old.csv").write_text(head + "ppo,Breakout,200,8,1,2\nppo,Breakout,100,4,1,2\nvpg,Hopper,100,1,0,2\n")
+    (tmp_path / "new.csv").write_text(head + "ppo,Breakout,100,5,2,2\nppo,Breakout,200,9,0.5,2\n")
+    fig = plot(tmp_path / "old.csv", tmp_path / "new.csv", "fp32", "bf16", tmp_path / "p.png")
+    (ax,) = fig.axes  # only the (algo, env) both sides have
+    old, new = ax.get_lines()
+    assert list(old.get_xdata()) == [100, 200] and list(old.get_ydata()) == [4.0, 8.0]  # sorted by step
+    assert list(new.get_ydata()) == [5.0, 9.0] and old.get_label() == "fp32"
+    assert (tmp_path / "p.png").stat().st_size > 0
