@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         w = csv.DictWriter(f, fieldnames=["algo", "mode", "env_steps_per_s"])
         w.writeheader()
         w.writerows(rows)
-    cmd = "python benchmarks/gpu_offpolicy.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = "python benchmarks/gpu_offpolicy.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     lines = [
         "# Off-policy agents on one GPU",
         "",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -368,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu = cpu_reference()
     dev_label = torch.cuda.get_device_name(device) if device.type == "cuda" else "Warp CPU device"
-    cmd = "python benchmarks/gpu_ppo.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = "python benchmarks/gpu_ppo.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     cfg = make_config(args.envs[0], args)
     lines = [
         "# PPO on one GPU: mujoco-warp worlds, `--preset gpu`",
