@@ -432,15 +432,17 @@ def main(argv: list[str] | None = None) -> int:
         "--budget-s",
         type=float,
         nargs="+",
-        default=[150.0, 100.0],
-        help="MAML training seconds: one value for every family or one per family in --families order",
+        default=None,
+        help="MAML training seconds: one value for every family or one per family in --families order "
+        "(default: cheetah-dir 150, cheetah-vel 100)",
     )
     p.add_argument(
         "--pretrain-cap-s",
         type=float,
         nargs="+",
-        default=[100.0, 80.0],
-        help="most seconds of pretraining (it stops earlier at MAML's env steps), as --budget-s",
+        default=None,
+        help="most seconds of pretraining (it stops earlier at MAML's env steps), as --budget-s "
+        "(default: cheetah-dir 100, cheetah-vel 80)",
     )
     p.add_argument(
         "--deadline-s",
@@ -466,8 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--env-threads", type=int, default=0, help="mujoco backend: physics threads (0: one per core)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    defaults = {
+        "budget_s": {"cheetah-dir": 150.0, "cheetah-vel": 100.0},
+        "pretrain_cap_s": {"cheetah-dir": 100.0, "cheetah-vel": 80.0},
+    }
     for name in ("budget_s", "pretrain_cap_s"):
-        v = getattr(args, name)
+        v = getattr(args, name) or [defaults[name][f] for f in args.families]
         if len(v) not in (1, len(args.families)):
             p.error(f"--{name.replace('_', '-')}: give one value or one per family ({len(args.families)})")
         setattr(args, name, dict(zip(args.families, v * len(args.families) if len(v) == 1 else v)))

@@ -27,6 +27,7 @@ FAMILIES: dict[str, dict[str, tuple[str, ...]]] = {
             "test_gpu_offpolicy.py",
             "test_gpu_alphazero.py",
             "test_gpu_atari.py",
+            "test_gpu_first_runs.py",
         ),
         "words": (),
         "tests": (),
