@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rlmeta.core.env_ids import path_name
 from rlmeta.core.errors import ConfigError
 
 REFERENCE_DIR = Path(__file__).parent / "reference" / "spinningup"
@@ -579,5 +580,5 @@ def plot_all(curves: dict[tuple[str, str, str], Curve], out_dir: Path, with_refe
     """One `<env>.png` per environment in out_dir."""
     envs = sorted({c.env for c in curves.values()})
     return [
-        plot_env([c for c in curves.values() if c.env == env], out_dir / f"{env}.png", with_reference) for env in envs
+        plot_env([c for c in curves.values() if c.env == env], out_dir / f"{path_name(env)}.png", with_reference) for env in envs
     ]

@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rlmeta.benchmarks.report import machine_line
+from rlmeta.core.env_ids import run_name
 
 
 def train_sb3(
@@ -131,8 +132,8 @@ def window(d: dict[int, float], t: int) -> float:
 
 
 def report(args: argparse.Namespace) -> None:
-    sb3 = {s: read_column(args.sb3 / f"{args.algo}-{args.env}-s{s}" / "progress.csv") for s in args.seeds}
-    ours = {s: read_column(args.rlmeta / f"{args.algo}-{args.env}-s{s}" / "progress.csv") for s in args.seeds}
+    sb3 = {s: read_column(args.sb3 / run_name(args.algo, args.env, s) / "progress.csv") for s in args.seeds}
+    ours = {s: read_column(args.rlmeta / run_name(args.algo, args.env, s) / "progress.csv") for s in args.seeds}
     last = min(max(d) for d in sb3.values())
     steps = list(range(10_000, last + 1, 10_000))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -330,7 +331,7 @@ def main() -> None:
             args.env,
             args.seed,
             args.steps,
-            args.out / f"{args.algo}-{args.env}-s{args.seed}",
+            args.out / run_name(args.algo, args.env, args.seed),
             update_after=args.update_after,
         )
     else:

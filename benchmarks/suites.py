@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+from rlmeta.core.env_ids import run_name
 from rlmeta.core.errors import ConfigError
 
 SUITE_DIR = Path(__file__).parent / "suites"
@@ -63,7 +64,7 @@ class RunSpec:
         return self.run_dir.name
 
     def seed_dir(self, seed: int) -> Path:
-        return self.run_dir.parent / f"{self.algo}-{self.env}-s{seed}"
+        return self.run_dir.parent / run_name(self.algo, self.env, seed)
 
     def _done(self, run_dir: Path) -> int:
         marker = run_dir / "done"
@@ -101,7 +102,7 @@ class RunSpec:
             common += ["--torch-threads", "1"]
         seeds = self.together()
         if len(seeds) > 1:  # one process for the group: --seeds K with a {seed} run-dir template
-            tmpl = str(self.run_dir.parent / f"{self.algo}-{self.env}-s{{seed}}")
+            tmpl = str(self.run_dir.parent / run_name(self.algo, self.env, "{seed}"))
             k = ["--seeds", str(len(seeds))]
             if any((self.seed_dir(s) / "checkpoint.pt").exists() for s in seeds):
                 return ["train", self.algo, *k, "--seed", str(seeds[0]), "--resume", tmpl, *common]
@@ -187,7 +188,7 @@ class Suite:
                             env,
                             seed,
                             steps,
-                            out / f"{algo}-{env}-s{seed}",
+                            out / run_name(algo, env, seed),
                             preset,
                             tuple(sorted(fields.items())),
                             tags,

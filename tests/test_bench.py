@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 
 from rlmeta.app.cli import main as rlmeta_main
+from rlmeta.app.runner import default_run_dir
 from rlmeta.benchmarks import report
 from rlmeta.benchmarks.cli import cmd_bench
 from rlmeta.benchmarks.suites import load_suite
+from rlmeta.core.config import RunConfig
 
 TINY_SUITE = """
 name: tiny
@@ -581,3 +583,28 @@ def test_atari_suite_runs_the_atari_preset_and_draws_the_published_point_only_wh
     assert argv[argv.index("--encoder-precision") + 1] == "bf16"
     ref = report.reference("ppo", "BreakoutNoFrameskip-v4")
     assert ref.at(10_000_000) == (414.66, 28.09) and all(math.isnan(v) for v in ref.at(1_000_000))
+
+
+def test_a_namespaced_env_id_names_one_run_directory_and_one_plot_file(tmp_path: Path):
+    """`ALE/Breakout-v5` has a `/`: the suite's run directories, the --seeds template, `rlmeta train`'s
+    default run directory and the plot are named with `-` in its place, not nested under a folder `ALE`."""
+    specs = load_suite("atari-v5").specs("1m", 2, tmp_path)
+    assert [(s.env, s.run_dir) for s in specs] == [
+        ("ALE/Breakout-v5", tmp_path / "ppo-ALE-Breakout-v5-s0"),
+        ("ALE/Breakout-v5", tmp_path / "ppo-ALE-Breakout-v5-s1"),
+    ]
+    argv = specs[0].argv()
+    assert argv[argv.index("--env") + 1] == "ALE/Breakout-v5" and argv[argv.index("--run-dir") + 1] == str(
+        tmp_path / "ppo-ALE-Breakout-v5-s0"
+    )
+    assert argv[argv.index("--encoder-precision") + 1] == "bf16"
+    assert specs[1].seed_dir(7) == tmp_path / "ppo-ALE-Breakout-v5-s7"
+    assert default_run_dir("ppo", RunConfig(env="ALE/Breakout-v5", seed=3)) == Path("runs/ppo-ALE-Breakout-v5-s3")
+    steps = np.arange(4096, 4096 * 12, 4096)
+    _write_run(
+        specs[0].run_dir, "ppo", 0, steps, np.arange(11.0), "charts/episodic_return", steps / 400.0, env=specs[0].env
+    )
+    curves = report.group_curves(report.load_runs([tmp_path]))
+    assert [c.env for c in curves.values()] == ["ALE/Breakout-v5"]
+    assert [p.name for p in report.plot_all(curves, tmp_path / "plots")] == ["ALE-Breakout-v5.png"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["ALE-Breakout-v5.png"]

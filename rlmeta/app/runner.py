@@ -31,6 +31,7 @@ from torch import nn
 from rlmeta.app.registry import get_agent
 from rlmeta.core.checkpoint import load_checkpoint, save_checkpoint
 from rlmeta.core.config import RunConfig, save_config
+from rlmeta.core.env_ids import run_name
 from rlmeta.core.errors import ConfigError
 from rlmeta.core.logger import Logger, read_progress
 from rlmeta.core.recording import EpisodeRecorder, write_mp4
@@ -43,7 +44,7 @@ IterationCallback = Callable[[int, dict], None]  # (global_step, metrics) -> Non
 
 
 def default_run_dir(algo: str, cfg: RunConfig) -> Path:
-    return Path("runs") / f"{algo}-{cfg.env}-s{cfg.seed}"
+    return Path("runs") / run_name(algo, cfg.env, cfg.seed)
 
 
 def is_complete(run_dir: Path) -> bool:

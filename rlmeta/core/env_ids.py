@@ -21,4 +21,19 @@ def is_atari(env_id: str) -> bool:
     return bool(ATARI_V4.match(env_id) or ATARI_V5.match(env_id))
 
 
-__all__ = ["ATARI_V4", "ATARI_V5", "is_atari"]
+def path_name(env_id: str) -> str:
+    """The env id as one path component: a namespace's `/` becomes `-`, so `ALE/Breakout-v5` names the
+    run directory `ppo-ALE-Breakout-v5-s0` and the plot `ALE-Breakout-v5.png` rather than a folder `ALE`.
+
+        >>> path_name("ALE/Breakout-v5"), path_name("Hopper-v5")
+        ('ALE-Breakout-v5', 'Hopper-v5')
+    """
+    return env_id.replace("/", "-")
+
+
+def run_name(algo: str, env_id: str, seed: int | str) -> str:
+    """A run directory's name, `{algo}-{env}-s{seed}`, with the env id as one path component."""
+    return f"{algo}-{path_name(env_id)}-s{seed}"
+
+
+__all__ = ["ATARI_V4", "ATARI_V5", "is_atari", "path_name", "run_name"]
