@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
     final = statistics.mean(rets) if rets else float("nan")
     ref = reference("ppo", args.env)
-    ref_line = f"{ref.mean[0]:.2f} +- {ref.std[0]:.2f} at {int(ref.steps[0]):,} steps ({ref.source})" if ref else "none"
+    ref_line = (
+        f"{ref.mean[-1]:.2f} +- {ref.std[-1]:.2f} at {int(ref.steps[-1]):,} steps ({ref.source})" if ref else "none"
+    )
     cmd = "python benchmarks/gpu_atari.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     md = [
         f"# PPO on {args.env}, one device",

@@ -359,6 +359,11 @@ class Reference:
     def spinning_up(self) -> bool:
         return self.source in SPINNING_UP_SOURCES
 
+    @property
+    def is_point(self) -> bool:
+        """One published number (a final return), not a curve."""
+        return len(self.steps) == 1
+
 
 def reference(algo: str, env: str) -> Reference | None:
     """Spinning Up's curve for algo on env (TRPO: the TF1 curve; Spinning Up has no PyTorch TRPO), from
@@ -382,15 +387,16 @@ def reference(algo: str, env: str) -> Reference | None:
 
 
 def cleanrl_reference(algo: str, env: str) -> Reference | None:
-    """CleanRL's published final return of `algo` on a classic-control or Atari task (reference/cleanrl/README.md)."""
-    with (CLEANRL_DIR / "classic_control.csv").open() as f:
-        rows = [r for r in csv.DictReader(f) if r["env"] == env and r["algo"] == algo]
-    if not rows:
-        return None
-    r = rows[0]
-    return Reference(
-        np.array([float(r["step"])]), np.array([float(r["mean"])]), np.array([float(r["std"])]), r["source"]
-    )
+    """CleanRL's published return of `algo` on a classic-control or Atari task (reference/cleanrl/README.md):
+    the learning curve read off its figure where one is here (`*_curve.csv`), else its published final
+    return (`classic_control.csv`, one point)."""
+    for path in [*sorted(CLEANRL_DIR.glob("*_curve.csv")), CLEANRL_DIR / "classic_control.csv"]:
+        with path.open() as f:
+            rows = [r for r in csv.DictReader(f) if r["env"] == env and r["algo"] == algo]
+        if rows:
+            a = np.array([[float(r["step"]), float(r["mean"]), float(r["std"])] for r in rows])
+            return Reference(a[:, 0], a[:, 1], a[:, 2], rows[0]["source"])
+    return None
 
 
 # ---------------------------------------------------------------------- summary table
@@ -475,12 +481,21 @@ def summary_markdown(
         "",
     ]
     rows = summary_rows(curves, milestones)
-    if any(r["ref_source"] and r["ref_source"] not in SPINNING_UP_SOURCES for r in rows):
-        lines += [
-            "Classic control: the reference is CleanRL's published final return at 500k steps (one "
-            "number, not a curve: benchmarks/reference/cleanrl/README.md), compared at that step only.",
-            "",
-        ]
+    sources = {r["ref_source"] for r in rows if r["ref_source"]}
+    if sources - set(SPINNING_UP_SOURCES):
+        if any("atari" in s for s in sources):
+            lines += [
+                "Atari: the reference is CleanRL's ppo_atari.py learning curve, read off its published "
+                "figure every 100k steps, and its published final return at 10M (benchmarks/reference/cleanrl/"
+                "README.md); up to 9.9M its +- is half the height of the figure's shaded band.",
+                "",
+            ]
+        if any("atari" not in s for s in sources - set(SPINNING_UP_SOURCES)):
+            lines += [
+                "Classic control: the reference is CleanRL's published final return at 500k steps (one "
+                "number, not a curve: benchmarks/reference/cleanrl/README.md), compared at that step only.",
+                "",
+            ]
         head = "reference"
     else:
         head = "Spinning Up"
@@ -531,10 +546,10 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
     drawn_refs: list[Reference] = []
     for algo, color in algo_color.items():
         ref = reference(algo, drawn[0].env) if with_reference else None
-        if ref is None or (not ref.spinning_up and ref.steps[0] > x_max * 1.05):
+        if ref is None or (ref.is_point and ref.steps[0] > x_max * 1.05):
             continue  # (a published 10M figure next to a 1M run would squash the curves)
         drawn_refs.append(ref)
-        if not ref.spinning_up:  # one published number: a point with its std
+        if ref.is_point:  # one published number: a point with its std
             ax.errorbar(
                 ref.steps,
                 ref.mean,
@@ -554,12 +569,18 @@ def plot_env(curves: Sequence[Curve], path: Path, with_reference: bool = True, t
                 color=color,
                 lw=1.4,
                 ls="--",
-                label=f"{algo} (Spinning Up {ref.source})",
+                label=f"{algo} ({'Spinning Up ' if ref.spinning_up else ''}{ref.source})",
             )
     env = curves[0].env if curves else ""
     versus = ""
     if drawn_refs:
-        versus = " vs Spinning Up (dashed)" if all(r.spinning_up for r in drawn_refs) else " vs published (points)"
+        versus = (
+            " vs Spinning Up (dashed)"
+            if all(r.spinning_up for r in drawn_refs)
+            else " vs published (points)"
+            if all(r.is_point for r in drawn_refs)
+            else " vs published (dashed)"
+        )
     ax.set_title(title or f"{env}: rlmeta (solid, mean +- std){versus}")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("average episode return")
@@ -580,5 +601,6 @@ def plot_all(curves: dict[tuple[str, str, str], Curve], out_dir: Path, with_refe
     """One `<env>.png` per environment in out_dir."""
     envs = sorted({c.env for c in curves.values()})
     return [
-        plot_env([c for c in curves.values() if c.env == env], out_dir / f"{path_name(env)}.png", with_reference) for env in envs
+        plot_env([c for c in curves.values() if c.env == env], out_dir / f"{path_name(env)}.png", with_reference)
+        for env in envs
     ]
