@@ -123,9 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(args.out.with_suffix(".csv"), rows, COLUMNS)
     plot(rows, labels, ref, args.out.with_suffix(".png"), args.title)
-    command = shlex.join(["python", "benchmarks/vs_reference.py", *sys.argv[1:]]) if argv is None else ""
+    shown = list(sys.argv[1:] if argv is None else argv)
+    if "--note" in shown:  # the note is the paragraph under the title: the command names it only
+        shown[shown.index("--note") + 1] = "NOTE"
+    command = shlex.join(["python", "benchmarks/vs_reference.py", *shown])
     lines = [f"# {args.title}", ""] + ([args.note, ""] if args.note else [])
-    lines += [f"Command: `{command}`", ""] if command else []
+    lines += [f"Command: `{command}`" + (" (NOTE: the paragraph above)" if args.note else ""), ""]
     lines += [
         f"Reference: {ref.source} ({' '.join(args.reference)}). Cells: mean +- std over seeds, each summary "
         f"as written by `rlmeta bench` (11-point smoothing); ratio = mean / reference. "

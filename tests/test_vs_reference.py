@@ -32,7 +32,7 @@ def test_vs_reference_writes_ratios_against_the_curve_and_draws_both(tmp_path):
     (tmp_path / "b.csv").write_text(head + "ppo,ALE/Breakout-v5,1000000,9.6,2,2,,,,,1,1\n")
     out = tmp_path / "pages" / "vs"
     argv = [str(tmp_path / "a" / "summary.csv"), f"{tmp_path / 'b.csv'}=sticky", "--out", str(out)]
-    main([*argv, "--reference", "ppo", "BreakoutNoFrameskip-v4", "--title", "T"])
+    main([*argv, "--reference", "ppo", "BreakoutNoFrameskip-v4", "--title", "T", "--note", "Why it's run."])
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))
     assert [(r["label"], r["env"], int(r["step"])) for r in rows] == [
         ("a", "BreakoutNoFrameskip-v4", 500_000),  # the label defaults to the summary's folder; steps sorted
@@ -45,7 +45,8 @@ def test_vs_reference_writes_ratios_against_the_curve_and_draws_both(tmp_path):
     assert "| step | a (ratio) | sticky (ratio) | reference |" in md
     assert "| 500,000 | 14 +- 1 (1.36) | - | 10.3 +- 1.8 |" in md
     assert "| 1,000,000 | 20 +- 1 (1.04) | 10 +- 2 (0.50) | 19.2 +- 3.1 |" in md
-    assert "![T](vs.png)" in md and "[vs.csv](vs.csv)" in md
+    assert "![T](vs.png)" in md and "[vs.csv](vs.csv)" in md and "\nWhy it's run.\n" in md
+    assert "--title T --note NOTE` (NOTE: the paragraph above)" in md
     assert_figure(out.with_suffix(".png"))
     with pytest.raises(SystemExit, match="no published reference"):
         main([*argv, "--reference", "ppo", "Pong-v9"])
