@@ -21,6 +21,7 @@ Run (writes benchmarks/results/atari_env_throughput/atari_env_throughput.{md,csv
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import statistics
 import sys
@@ -37,44 +38,14 @@ RESULTS = Path(__file__).parent / "results"
 VARIANTS = ("rlmeta (ALE native vector env)", "gymnasium SyncVectorEnv", "gymnasium AsyncVectorEnv")
 
 
-class Native:
-    def __init__(self, env_id: str, n: int):
-        from rlmeta.envs.atari import AtariBackend
+class Runner:
+    """One variant: a vector env stepped with [T, N] actions, keeping the last observations [N, 4, 84, 84]."""
 
-        self.env = AtariBackend(env_id, n)
-        self.obs = self.env.reset(seed=0)  # [N, 4, 84, 84] uint8
-        self.n_actions = int(self.env.single_action_space.n)
+    def __init__(self, env, obs: np.ndarray):
+        self.env, self.obs = env, obs
+        self.n_actions = int(env.single_action_space.n)
 
     def run(self, actions: np.ndarray) -> None:  # actions [T, N] int64
-        for a in actions:
-            self.obs = self.env.step(a)[0]
-
-    def close(self) -> None:
-        self.env.env.close()
-
-
-class GymVector:
-    def __init__(self, env_id: str, n: int, asynchronous: bool):
-        import ale_py
-        import gymnasium as gym
-
-        from rlmeta.envs.atari import game_settings
-
-        gym.register_envs(ale_py)
-        game, sticky = game_settings(env_id)
-        name = f"ALE/{''.join(w.capitalize() for w in game.split('_'))}-v5"
-
-        def make():
-            env = gym.make(name, frameskip=1, repeat_action_probability=sticky)
-            env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
-            return gym.wrappers.FrameStackObservation(env, 4)
-
-        cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
-        self.env = cls([make] * n, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-        self.obs = self.env.reset(seed=0)[0]
-        self.n_actions = int(self.env.single_action_space.n)
-
-    def run(self, actions: np.ndarray) -> None:
         for a in actions:
             self.obs = self.env.step(a)[0]
 
@@ -82,10 +53,17 @@ class GymVector:
         self.env.close()
 
 
-def build(variant: str, env_id: str, n: int) -> Native | GymVector:
+def build(variant: str, env_id: str, n: int) -> Runner:
+    from rlmeta.envs.atari import AtariBackend, gym_env
+
     if variant == VARIANTS[0]:
-        return Native(env_id, n)
-    return GymVector(env_id, n, asynchronous=variant == VARIANTS[2])
+        native = AtariBackend(env_id, n)
+        return Runner(native, native.reset(seed=0))
+    import gymnasium as gym
+
+    cls = gym.vector.AsyncVectorEnv if variant == VARIANTS[2] else gym.vector.SyncVectorEnv
+    vec = cls([functools.partial(gym_env, env_id)] * n, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    return Runner(vec, vec.reset(seed=0)[0])
 
 
 def measure(env_id: str, n: int, steps: int, rounds: int) -> dict[str, list[float]]:

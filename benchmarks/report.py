@@ -34,7 +34,14 @@ from rlmeta.core.errors import ConfigError
 
 REFERENCE_DIR = Path(__file__).parent / "reference" / "spinningup"
 CLEANRL_DIR = Path(__file__).parent / "reference" / "cleanrl"
-SPINNING_UP_SOURCES = ("PyTorch", "TF1")  # Reference.source of Spinning Up's curves (others: one published point)
+SPINNING_UP_SOURCES = ("PyTorch", "TF1")  # Reference.source of Spinning Up's curves (others: CleanRL's, below)
+REFERENCE_NOTES = {  # Reference.source of a published reference other than Spinning Up's -> what the summary says of it
+    "CleanRL ppo_atari.py": "Atari: the reference is CleanRL's ppo_atari.py learning curve, read off its published "
+    "figure every 100k steps, and its published final return at 10M (benchmarks/reference/cleanrl/"
+    "README.md); up to 9.9M its +- is half the height of the figure's shaded band.",
+    "CleanRL ppo.py": "Classic control: the reference is CleanRL's published final return at 500k steps (one "
+    "number, not a curve: benchmarks/reference/cleanrl/README.md), compared at that step only.",
+}
 ON_POLICY = ("vpg", "trpo", "ppo")
 MILESTONES = (500_000, 1_000_000, 3_000_000)
 SMOOTH = 11
@@ -483,19 +490,7 @@ def summary_markdown(
     rows = summary_rows(curves, milestones)
     sources = {r["ref_source"] for r in rows if r["ref_source"]}
     if sources - set(SPINNING_UP_SOURCES):
-        if any("atari" in s for s in sources):
-            lines += [
-                "Atari: the reference is CleanRL's ppo_atari.py learning curve, read off its published "
-                "figure every 100k steps, and its published final return at 10M (benchmarks/reference/cleanrl/"
-                "README.md); up to 9.9M its +- is half the height of the figure's shaded band.",
-                "",
-            ]
-        if any("atari" not in s for s in sources - set(SPINNING_UP_SOURCES)):
-            lines += [
-                "Classic control: the reference is CleanRL's published final return at 500k steps (one "
-                "number, not a curve: benchmarks/reference/cleanrl/README.md), compared at that step only.",
-                "",
-            ]
+        lines += [line for src, note in REFERENCE_NOTES.items() if src in sources for line in (note, "")]
         head = "reference"
     else:
         head = "Spinning Up"

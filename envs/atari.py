@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 
 import numpy as np
@@ -57,30 +58,32 @@ def _require_ale():
     return ale_py, AtariVectorEnv
 
 
+def gym_env(env_id: str, render_mode: str | None = None):
+    """One gymnasium Atari env whose observations are the policy's: gymnasium's AtariPreprocessing
+    (up to 30 no-ops, frame skip 4 with max-pool, 84x84 grayscale) and a 4-frame stack, [4, 84, 84]
+    uint8; an episode is a whole game. The per-env counterpart of AtariBackend's native vector env."""
+    import gymnasium as gym
+
+    ale_py, _ = _require_ale()
+    gym.register_envs(ale_py)
+    game, sticky = game_settings(env_id)
+    env = gym.make(
+        f"ALE/{''.join(w.capitalize() for w in game.split('_'))}-v5",
+        frameskip=1,
+        repeat_action_probability=sticky,
+        render_mode=render_mode,
+    )
+    env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
+    return gym.wrappers.FrameStackObservation(env, 4)  # [4, 84, 84] uint8
+
+
 def recording_env(env_id: str):
-    """For videos (rlmeta.core.recording.EpisodeRecorder): a zero-argument factory of one gymnasium
-    Atari env with render_mode rgb_array (full-size RGB frames) whose observations are the policy's
-    (gymnasium's AtariPreprocessing: 30 no-ops, frame skip 4 with max-pool, 84x84 grayscale; a 4-frame
-    stack); an episode is a whole game. None for ids that are not Atari."""
+    """For videos (rlmeta.core.recording.EpisodeRecorder): a zero-argument factory of `gym_env(env_id)`
+    with render_mode rgb_array (full-size RGB frames). None for ids that are not Atari."""
     if not is_atari(env_id):
         return None
-    ale_py, _ = _require_ale()
-
-    def make():
-        import gymnasium as gym
-
-        gym.register_envs(ale_py)
-        game, sticky = game_settings(env_id)
-        env = gym.make(
-            f"ALE/{''.join(w.capitalize() for w in game.split('_'))}-v5",
-            frameskip=1,
-            repeat_action_probability=sticky,
-            render_mode="rgb_array",
-        )
-        env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
-        return gym.wrappers.FrameStackObservation(env, 4)  # [4, 84, 84] uint8
-
-    return make
+    _require_ale()  # the missing extra is named here, not at the first video
+    return functools.partial(gym_env, env_id, "rgb_array")
 
 
 class AtariBackend:
